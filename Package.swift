@@ -1,0 +1,54 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Two halves that never import each other (see DESIGN.md):
+//   embedding half: Imaging, NeuralKernels, Weights, Backbones → FeatureStore (the cache)
+//   learning half:  LinearAlgebra, Heads, Evaluation ← FeatureStore
+let optimise: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"])]
+
+let package = Package(
+    name: "carcinoma",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "carcinoma", targets: ["carcinoma"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
+    ],
+    targets: [
+        // System-library shims.
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG"),
+        .systemLibrary(name: "CJPEG", path: "Sources/CJPEG"),
+
+        // Embedding half.
+        .target(name: "Imaging", dependencies: ["CPNG", "CJPEG"], swiftSettings: optimise),
+        .target(name: "NeuralKernels", dependencies: ["COpenBLAS"], swiftSettings: optimise),
+        .target(name: "Weights", dependencies: [.product(name: "ZIPFoundation", package: "ZIPFoundation")]),
+        .target(name: "Backbones", dependencies: ["NeuralKernels", "Weights", "Imaging"], swiftSettings: optimise),
+        .target(name: "FeatureStore"),
+
+        // Learning half.
+        .target(name: "LinearAlgebra", dependencies: ["COpenBLAS"], swiftSettings: optimise),
+        .target(name: "Heads", dependencies: ["LinearAlgebra"], swiftSettings: optimise),
+        .target(name: "Evaluation", dependencies: ["Heads", "FeatureStore"]),
+
+        // Wiring only.
+        .executableTarget(name: "carcinoma", dependencies: [
+            "Imaging", "Weights", "Backbones", "FeatureStore", "Heads", "Evaluation",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        // Tests. TestSupport holds the one approximate-equality helper and fixture lookup.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "WeightsTests", dependencies: ["Weights", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "NeuralKernelsTests", dependencies: ["NeuralKernels", "TestSupport"]),
+        .testTarget(name: "BackbonesTests", dependencies: ["Backbones", "Weights", "Imaging", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "FeatureStoreTests", dependencies: ["FeatureStore", "TestSupport"]),
+        .testTarget(name: "HeadsTests", dependencies: ["Heads", "LinearAlgebra", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Heads", "LinearAlgebra", "FeatureStore", "TestSupport"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,4 @@
+// Cross-validation, metrics, ensembles, submissions and reports.
+
+import Heads
+import FeatureStore

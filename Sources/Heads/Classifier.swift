@@ -1,0 +1,30 @@
+// The estimator contract every head honours (scikit-learn's, made immutable).
+
+import LinearAlgebra
+
+/// A head with its hyperparameters, validated at init. `fit` returns a new immutable model.
+public protocol Classifier: Sendable {
+    var name: String { get }
+    /// features: samples x dimensions; labels: one class label per row (any integers, e.g. -1, 0, 1);
+    /// sampleWeights: one per row or nil. Class balancing is a hyperparameter of the head.
+    func fit(_ features: Matrix, labels: [Int], sampleWeights: [Double]?) throws -> any FittedClassifier
+}
+
+public protocol FittedClassifier: Sendable {
+    /// The distinct training labels in ascending order; probability columns follow it.
+    var classes: [Int] { get }
+    /// samples x classes.count, rows summing to 1.
+    func predictProba(_ features: Matrix) -> Matrix
+}
+
+extension FittedClassifier {
+    /// argmax of `predictProba`, so the two never disagree (ties to the lower class).
+    public func predict(_ features: Matrix) -> [Int] {
+        let p = predictProba(features)
+        return (0..<p.rows).map { r in
+            var best = 0
+            for c in 1..<p.columns where p[r, c] > p[r, best] { best = c }
+            return classes[best]
+        }
+    }
+}

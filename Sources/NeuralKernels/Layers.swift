@@ -1,0 +1,135 @@
+// Layer descriptions shared by the fast kernels and their naive twins.
+
+/// Element-wise activation fused into a kernel's output pass.
+public enum Activation: Sendable {
+    case identity, relu, relu6, silu, sigmoid
+
+    @inline(__always)
+    public func apply(_ x: Float) -> Float {
+        switch self {
+        case .identity: return x
+        case .relu: return max(x, 0)
+        case .relu6: return min(max(x, 0), 6)
+        case .silu: return x / (1 + expf(-x))
+        case .sigmoid: return 1 / (1 + expf(-x))
+        }
+    }
+}
+
+/// Geometry of a 2-D convolution. Padding is per side so TF "SAME" padding
+/// (more at the bottom/right) is expressible.
+public struct ConvGeometry: Sendable, Equatable {
+    public var kernelHeight: Int, kernelWidth: Int
+    public var strideY: Int, strideX: Int
+    public var padTop: Int, padLeft: Int, padBottom: Int, padRight: Int
+    public var dilationY: Int, dilationX: Int
+    public var groups: Int
+
+    public init(kernel: (Int, Int), stride: (Int, Int) = (1, 1),
+                padding: (top: Int, left: Int, bottom: Int, right: Int) = (0, 0, 0, 0),
+                dilation: (Int, Int) = (1, 1), groups: Int = 1) {
+        kernelHeight = kernel.0; kernelWidth = kernel.1
+        strideY = stride.0; strideX = stride.1
+        padTop = padding.top; padLeft = padding.left; padBottom = padding.bottom; padRight = padding.right
+        dilationY = dilation.0; dilationX = dilation.1
+        self.groups = groups
+    }
+
+    /// Symmetric PyTorch-style padding.
+    public init(kernel: Int, stride: Int = 1, padding: Int = 0, dilation: Int = 1, groups: Int = 1) {
+        self.init(kernel: (kernel, kernel), stride: (stride, stride),
+                  padding: (padding, padding, padding, padding), dilation: (dilation, dilation), groups: groups)
+    }
+
+    public func outputSize(height: Int, width: Int) -> (height: Int, width: Int) {
+        let h = (height + padTop + padBottom - dilationY * (kernelHeight - 1) - 1) / strideY + 1
+        let w = (width + padLeft + padRight - dilationX * (kernelWidth - 1) - 1) / strideX + 1
+        return (h, w)
+    }
+}
+
+/// A convolution with its (possibly batch-norm-folded) weights.
+/// weight is OC x (IC/groups) x KH x KW, bias is OC.
+public struct Conv2D: Sendable {
+    public var inChannels: Int
+    public var outChannels: Int
+    public var geometry: ConvGeometry
+    public var weight: [Float]
+    public var bias: [Float]
+
+    public init(inChannels: Int, outChannels: Int, geometry: ConvGeometry, weight: [Float], bias: [Float]? = nil) {
+        precondition(inChannels % geometry.groups == 0 && outChannels % geometry.groups == 0, "channels not divisible by groups")
+        precondition(weight.count == outChannels * (inChannels / geometry.groups) * geometry.kernelHeight * geometry.kernelWidth,
+                     "weight count does not match the convolution's shape")
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+        self.geometry = geometry
+        self.weight = weight
+        self.bias = bias ?? [Float](repeating: 0, count: outChannels)
+        precondition(self.bias.count == outChannels)
+    }
+
+    /// Folds an inference-mode batch norm that follows this convolution into it:
+    /// y = gamma * (conv(x) + b - mean) / sqrt(var + eps) + beta.
+    public func foldingBatchNorm(gamma: [Float], beta: [Float], mean: [Float], variance: [Float], epsilon: Float) -> Conv2D {
+        precondition(gamma.count == outChannels && beta.count == outChannels && mean.count == outChannels && variance.count == outChannels)
+        var folded = self
+        let perOutput = weight.count / outChannels
+        for o in 0..<outChannels {
+            let scale = gamma[o] / (variance[o] + epsilon).squareRoot()
+            for i in 0..<perOutput { folded.weight[o * perOutput + i] = weight[o * perOutput + i] * scale }
+            folded.bias[o] = (bias[o] - mean[o]) * scale + beta[o]
+        }
+        return folded
+    }
+}
+
+/// A fully connected layer: weight is out x in (PyTorch nn.Linear layout).
+public struct Linear: Sendable {
+    public var inFeatures: Int
+    public var outFeatures: Int
+    public var weight: [Float]
+    public var bias: [Float]
+
+    public init(inFeatures: Int, outFeatures: Int, weight: [Float], bias: [Float]? = nil) {
+        precondition(weight.count == inFeatures * outFeatures)
+        self.inFeatures = inFeatures
+        self.outFeatures = outFeatures
+        self.weight = weight
+        self.bias = bias ?? [Float](repeating: 0, count: outFeatures)
+    }
+}
+
+/// Geometry of max / average pooling, PyTorch semantics (ceil_mode, count_include_pad).
+public struct PoolGeometry: Sendable, Equatable {
+    public var kernelHeight: Int, kernelWidth: Int
+    public var strideY: Int, strideX: Int
+    public var padY: Int, padX: Int
+    public var ceilMode: Bool
+    public var countIncludePad: Bool
+
+    public init(kernel: Int, stride: Int? = nil, padding: Int = 0, ceilMode: Bool = false, countIncludePad: Bool = true) {
+        kernelHeight = kernel; kernelWidth = kernel
+        strideY = stride ?? kernel; strideX = stride ?? kernel
+        padY = padding; padX = padding
+        self.ceilMode = ceilMode
+        self.countIncludePad = countIncludePad
+    }
+
+    /// PyTorch's pooling_output_shape: with ceil_mode the last window must start inside the (left-padded) input.
+    public func outputSize(height: Int, width: Int) -> (height: Int, width: Int) {
+        func size(_ input: Int, _ k: Int, _ s: Int, _ p: Int) -> Int {
+            let numerator = input + 2 * p - k + (ceilMode ? s - 1 : 0)
+            var out = numerator / s + 1
+            if ceilMode && (out - 1) * s >= input + p { out -= 1 }
+            return out
+        }
+        return (size(height, kernelHeight, strideY, padY), size(width, kernelWidth, strideX, padX))
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
