@@ -28,6 +28,8 @@ let package = Package(
         .target(name: "Weights", dependencies: [.product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         .target(name: "Backbones", dependencies: ["NeuralKernels", "Weights", "Imaging"], swiftSettings: optimise),
         .target(name: "FeatureStore"),
+        // The first half of the main job: images → views → backbone → cache.
+        .target(name: "Extraction", dependencies: ["Imaging", "Backbones", "Weights", "FeatureStore"]),
 
         // Learning half.
         .target(name: "LinearAlgebra", dependencies: ["COpenBLAS"], swiftSettings: optimise),
@@ -36,7 +38,7 @@ let package = Package(
 
         // Wiring only.
         .executableTarget(name: "carcinoma", dependencies: [
-            "Imaging", "Weights", "Backbones", "FeatureStore", "Heads", "Evaluation",
+            "Imaging", "Weights", "Backbones", "FeatureStore", "Extraction", "LinearAlgebra", "Heads", "Evaluation",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -46,6 +48,7 @@ let package = Package(
         .testTarget(name: "WeightsTests", dependencies: ["Weights", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NeuralKernelsTests", dependencies: ["NeuralKernels", "TestSupport"]),
         .testTarget(name: "BackbonesTests", dependencies: ["Backbones", "Weights", "Imaging", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ExtractionTests", dependencies: ["Extraction", "Backbones", "NeuralKernels", "Imaging", "FeatureStore", "TestSupport"]),
         .testTarget(name: "FeatureStoreTests", dependencies: ["FeatureStore", "TestSupport"]),
         .testTarget(name: "HeadsTests", dependencies: ["Heads", "LinearAlgebra", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Heads", "LinearAlgebra", "FeatureStore", "TestSupport"]),

@@ -24,12 +24,22 @@ public final class WeightStore: @unchecked Sendable {
     /// Where the tensors came from, for error messages.
     public let source: String
     public let tensors: [String: WeightTensor]
+    /// Makes a tensor on demand from its key and shape (deterministic synthetic weights for tests).
+    private let generator: (@Sendable (String, [Int]) -> [Float])?
     private var consumed = Set<String>()
     private let lock = NSLock()
 
     public init(tensors: [String: WeightTensor], source: String) {
         self.tensors = tensors
         self.source = source
+        self.generator = nil
+    }
+
+    /// A store that answers every request with `generator(key, shape)`.
+    public init(source: String, generator: @escaping @Sendable (String, [Int]) -> [Float]) {
+        self.tensors = [:]
+        self.source = source
+        self.generator = generator
     }
 
     public var root: WeightScope { WeightScope(store: self, prefix: "") }
@@ -37,6 +47,7 @@ public final class WeightStore: @unchecked Sendable {
     public func scoped(_ name: String) -> WeightScope { root.scoped(name) }
 
     func take(_ key: String, shape: [Int]) throws -> [Float] {
+        if let generator, tensors[key] == nil { return generator(key, shape) }
         guard let tensor = tensors[key] else { throw WeightsError.cannotFindTensor(key: key, file: source) }
         guard tensor.shape == shape else {
             throw WeightsError.unexpectedShape(key: key, expected: shape, actual: tensor.shape, file: source)
@@ -45,7 +56,7 @@ public final class WeightStore: @unchecked Sendable {
         return tensor.values
     }
 
-    func contains(_ key: String) -> Bool { tensors[key] != nil }
+    func contains(_ key: String) -> Bool { generator != nil || tensors[key] != nil }
 
     /// Throws unless every tensor was read, except keys that contain one of `allowed`
     /// as a dotted component prefix (e.g. "num_batches_tracked", "fc", "AuxLogits").

@@ -1,0 +1,5 @@
+// Images → views → backbone → feature cache: the first half of the main job.
+
+import Backbones
+import FeatureStore
+import Imaging
