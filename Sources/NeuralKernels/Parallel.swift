@@ -1,0 +1,61 @@
+// How many cores a kernel may use, passed as a value (no global thread setting).
+//
+// GEMM runs on OpenBLAS's own threads (set to `threadCount` before each call
+// when it differs); every other kernel splits its independent planes or rows
+// across `threadCount` workers with DispatchQueue.concurrentPerform. Work is
+// split only over independent outputs, never over a reduction, so results do
+// not depend on the thread count.
+
+import COpenBLAS
+import Dispatch
+import Foundation
+
+public struct KernelContext: Sendable, Equatable {
+    public var threadCount: Int
+
+    public init(threadCount: Int = ProcessInfo.processInfo.activeProcessorCount) {
+        precondition(threadCount >= 1, "threadCount must be at least 1")
+        self.threadCount = threadCount
+    }
+
+    /// All cores of this machine.
+    public static var allCores: KernelContext { KernelContext() }
+    public static let singleThread = KernelContext(threadCount: 1)
+}
+
+/// Runs body over `0..<count` split into at most `threadCount` contiguous chunks of at
+/// least `minimumChunk` items; chunk boundaries never change what is computed per item.
+@inline(__always)
+func parallelChunks(_ count: Int, _ context: KernelContext, minimumChunk: Int = 1, _ body: (Range<Int>) -> Void) {
+    guard count > 0 else { return }
+    let chunks = max(1, min(context.threadCount, count / max(1, minimumChunk)))
+    if chunks == 1 { body(0..<count); return }
+    DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+        let start = count * chunk / chunks, end = count * (chunk + 1) / chunks
+        if start < end { body(start..<end) }
+    }
+}
+
+/// Points OpenBLAS at `threadCount` threads (only touches it when it differs).
+@inline(__always)
+func useBLASThreads(_ context: KernelContext) {
+    let wanted = Int32(context.threadCount)
+    if openblas_get_num_threads() != wanted { openblas_set_num_threads(wanted) }
+}
+
+/// C[m x n] = A[m x k] · B[k x n] (+ C when accumulate), row-major with leading dimensions.
+@inline(__always)
+func sgemm(m: Int, n: Int, k: Int,
+           a: UnsafePointer<Float>, lda: Int,
+           b: UnsafePointer<Float>, ldb: Int,
+           c: UnsafeMutablePointer<Float>, ldc: Int,
+           transposeB: Bool = false, accumulate: Bool = false) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b, Int32(ldb), accumulate ? 1 : 0, c, Int32(ldc))
+}
+
+/// An uninitialised Float array (every element is written before it is read).
+@inline(__always)
+func uninitialisedFloats(_ count: Int) -> [Float] {
+    [Float](unsafeUninitializedCapacity: count) { _, initialised in initialised = count }
+}
