@@ -49,7 +49,7 @@ let package = Package(
         .testTarget(name: "NeuralKernelsTests", dependencies: ["NeuralKernels", "TestSupport"]),
         .testTarget(name: "BackbonesTests", dependencies: ["Backbones", "Weights", "Imaging", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ExtractionTests", dependencies: ["Extraction", "Backbones", "NeuralKernels", "Imaging", "FeatureStore", "TestSupport"]),
-        .testTarget(name: "FeatureStoreTests", dependencies: ["FeatureStore", "TestSupport"]),
+        .testTarget(name: "FeatureStoreTests", dependencies: ["FeatureStore", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HeadsTests", dependencies: ["Heads", "LinearAlgebra", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Heads", "LinearAlgebra", "FeatureStore", "TestSupport"]),
     ],
