@@ -1,4 +1,0 @@
-// Cross-validation, metrics, ensembles, submissions and reports.
-
-import Heads
-import FeatureStore
