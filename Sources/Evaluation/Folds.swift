@@ -12,6 +12,16 @@ public struct Fold: Sendable, Codable, Equatable {
     public let foldIndex: Int
     public let trainRows: [Int]
     public let testRows: [Int]
+
+    public init(repeatIndex: Int, foldIndex: Int, trainRows: [Int], testRows: [Int]) {
+        self.repeatIndex = repeatIndex
+        self.foldIndex = foldIndex
+        self.trainRows = trainRows
+        self.testRows = testRows
+    }
+
+    /// The refit "fold": every labelled row trains, nothing is held out.
+    public static func all(_ count: Int) -> Fold { Fold(repeatIndex: 0, foldIndex: 0, trainRows: Array(0..<count), testRows: []) }
 }
 
 public enum StratifiedFolds {

@@ -1,0 +1,221 @@
+// The whole comparison: every feature set × head by nested cross-validation on shared folds, then
+// the ensembles as further rows, then results.json and the out-of-fold probabilities.
+
+import Foundation
+import FeatureStore
+import Heads
+import LinearAlgebra
+
+/// A feature set aligned to the labels: labelled rows in labels order, unlabelled rows in submission order.
+public struct PreparedFeatures: Sendable {
+    public let info: FeatureSetInfo
+    public let data: LabelledData
+}
+
+public struct PreparedComparison: Sendable {
+    public let labels: LabelTable
+    public let featureSets: [PreparedFeatures]
+    /// Submission ids of the unlabelled rows (sorted numerically when every id is a number).
+    public let unlabelledIDs: [String]
+    public let alignmentRule: Alignment.Rule
+
+    public var classNames: [String] { labels.classes.map { labels.name(ofClass: $0) } }
+}
+
+public enum Comparison {
+    /// Aligns every feature set to the labels; all sets must hold the same unlabelled images.
+    public static func prepare(featureSets: [FeatureSet], labels: LabelTable) throws -> PreparedComparison {
+        guard !featureSets.isEmpty else { throw EvaluationError.invalidSetting(key: "features", problem: "no feature sets given") }
+        var prepared: [PreparedFeatures] = []
+        var unlabelledIDs: [String]?
+        var firstName = ""
+        var rule = Alignment.Rule.exact
+        for set in featureSets {
+            let source = set.source.map { FeatureSet.manifestURL(for: $0).lastPathComponent } ?? set.name
+            let alignment = try Alignment.align(featureIDs: set.ids, featureSource: source, labels: labels)
+            rule = alignment.rule
+            let ids = alignment.unlabelledFeatureRows.map { alignment.submissionIDs[$0] }
+            let order = sortedIdentifierOrder(ids)
+            let unlabelledRows = order.map { alignment.unlabelledFeatureRows[$0] }
+            let sortedIDs = order.map { ids[$0] }
+            if let expected = unlabelledIDs {
+                if expected != sortedIDs {
+                    let extra = Set(sortedIDs).subtracting(expected).sorted().prefix(5)
+                    let missing = Set(expected).subtracting(sortedIDs).sorted().prefix(5)
+                    throw EvaluationError.identifierMismatch(problem: "\(set.name) and \(firstName) hold different unlabelled images"
+                        + (extra.isEmpty ? "" : "; only in \(set.name): \(extra.joined(separator: ", "))")
+                        + (missing.isEmpty ? "" : "; only in \(firstName): \(missing.joined(separator: ", "))"))
+                }
+            } else {
+                unlabelledIDs = sortedIDs
+                firstName = set.name
+            }
+            let matrix = doubleMatrix(set)
+            prepared.append(PreparedFeatures(
+                info: FeatureSetInfo(set),
+                data: LabelledData(labelled: matrix.selectingRows(alignment.featureRowOfLabel),
+                                   unlabelled: unlabelledRows.isEmpty ? nil : matrix.selectingRows(unlabelledRows),
+                                   labels: labels.labels, groups: labels.groups, classes: labels.classes)))
+        }
+        return PreparedComparison(labels: labels, featureSets: prepared, unlabelledIDs: unlabelledIDs ?? [], alignmentRule: rule)
+    }
+
+    /// Runs every feature set × head, then the ensembles. `predictUnlabelled` keeps each fold model's
+    /// probabilities on the unlabelled rows (for a submission).
+    public static func run(_ input: PreparedComparison, heads: [HeadSpecification], settings: CrossValidationSettings,
+                           metaLearner: (any Classifier)?, ensembles: Bool = true, predictUnlabelled: Bool = false,
+                           labelsFormat: LabelsFormat = LabelsFormat(), toolVersion: String = "",
+                           progress: (String) -> Void = { _ in }) throws -> (results: ComparisonResults, outcomes: [ModelOutcome]) {
+        try run(input, headsFor: { _ in heads }, settings: settings, metaLearner: metaLearner, ensembles: ensembles,
+                predictUnlabelled: predictUnlabelled, labelsFormat: labelsFormat, toolVersion: toolVersion, progress: progress)
+    }
+
+    /// As above with heads built per feature set (grids may depend on the feature width).
+    public static func run(_ input: PreparedComparison, headsFor: (PreparedFeatures) throws -> [HeadSpecification], settings: CrossValidationSettings,
+                           metaLearner: (any Classifier)?, ensembles: Bool = true, predictUnlabelled: Bool = false,
+                           labelsFormat: LabelsFormat = LabelsFormat(), toolVersion: String = "",
+                           progress: (String) -> Void = { _ in }) throws -> (results: ComparisonResults, outcomes: [ModelOutcome]) {
+        let start = Date()
+        let labels = input.labels
+        let folds = try StratifiedFolds.make(labels: labels.labels, groups: labels.groups, foldCount: settings.foldCount,
+                                             repeats: settings.repeats, seed: settings.seed, className: { labels.name(ofClass: $0) })
+        var outcomes: [ModelOutcome] = []
+        var rows: [ResultRow] = []
+        var headGrids: [String: [String]] = [:]
+        var headNames: [String] = []
+        func record(_ outcome: ModelOutcome, since: Date) {
+            let row = ResultRow(outcome: outcome, labels: labels.labels, fitSeconds: Date().timeIntervalSince(since))
+            outcomes.append(outcome)
+            rows.append(row)
+            progress(String(format: "%@  macro F1 %.3f ± %.3f  (%.1f s)", outcome.name, row.macroF1.mean, row.macroF1.standardDeviation, row.fitSeconds))
+        }
+        for set in input.featureSets {
+            let data = predictUnlabelled ? set.data
+                : LabelledData(labelled: set.data.labelled, unlabelled: nil, labels: set.data.labels, groups: set.data.groups, classes: set.data.classes)
+            let heads = try headsFor(set)
+            for head in heads {
+                if headGrids[head.name] == nil { headGrids[head.name] = head.candidates.map(\.setting); headNames.append(head.name) }
+                let begin = Date()
+                let outcome = try CrossValidation.run(name: "\(set.info.name) / \(head.name)", featureSet: set.info.name, head: head,
+                                                      data: data, folds: folds, settings: settings)
+                record(outcome, since: begin)
+            }
+        }
+        if ensembles {
+            let singles = outcomes
+            _ = try ensembleOutcomes(singles: singles, featureSets: input.featureSets.map(\.info), heads: headNames,
+                                     labels: labels.labels, metaLearner: metaLearner, threads: settings.threads, record: record)
+        }
+        let results = ComparisonResults(
+            toolVersion: toolVersion,
+            created: ISO8601DateFormatter().string(from: start),
+            host: ProcessInfo.processInfo.hostName,
+            settings: settings,
+            labels: LabelsInfo(file: labels.file, idColumn: labelsFormat.idColumn, labelColumn: labelsFormat.labelColumn,
+                               groupColumn: labelsFormat.groupColumn, namedLabels: labelsFormat.namedLabels,
+                               alignmentRule: input.alignmentRule.rawValue, labelledCount: labels.ids.count,
+                               unlabelledCount: input.unlabelledIDs.count),
+            classes: labels.classes,
+            classNames: input.classNames,
+            classCounts: labels.classes.map { labels.count(ofClass: $0) },
+            featureSets: input.featureSets.map(\.info),
+            headGrids: headGrids,
+            rows: rows.enumerated().sorted { a, b in
+                a.element.macroF1.mean != b.element.macroF1.mean ? a.element.macroF1.mean > b.element.macroF1.mean : a.offset < b.offset
+            }.map(\.element),
+            wallSeconds: Date().timeIntervalSince(start))
+        return (results, outcomes)
+    }
+
+    /// The ensemble rows: per head, the mean across all feature sets, and (with several backbones) the
+    /// mean across backbones for each view; a stack of all single models, and per head a stack across feature sets.
+    static func ensembleOutcomes(singles: [ModelOutcome], featureSets: [FeatureSetInfo], heads: [String], labels: [Int],
+                                 metaLearner: (any Classifier)?, threads: Int,
+                                 record: (ModelOutcome, Date) -> Void) throws -> [ModelOutcome] {
+        var made: [ModelOutcome] = []
+        func add(_ build: () throws -> ModelOutcome) throws {
+            let begin = Date()
+            let outcome = try build()
+            record(outcome, begin)
+            made.append(outcome)
+        }
+        let canStack = singles.allSatisfy { $0.folds.allSatisfy { $0.innerProbabilities != nil } }
+        if featureSets.count > 1 {
+            for head in heads {
+                let members = singles.filter { $0.head == head }
+                try add { try Ensembles.mean(name: "mean of \(members.count) feature sets / \(head)", members: members) }
+            }
+            let views = uniqueInOrder(featureSets.compactMap(\.view))
+            for view in views {
+                let sets = featureSets.filter { $0.view == view }
+                let backbones = Set(sets.compactMap(\.backbone))
+                guard backbones.count > 1, backbones.count < featureSets.count else { continue }
+                for head in heads {
+                    let names = Set(sets.map(\.name))
+                    let members = singles.filter { $0.head == head && names.contains($0.featureSets[0]) }
+                    try add { try Ensembles.mean(name: "mean of \(backbones.count) backbones, \(view) / \(head)", members: members) }
+                }
+            }
+            if let metaLearner, canStack, heads.count > 1 {
+                for head in heads {
+                    let members = singles.filter { $0.head == head }
+                    try add { try Ensembles.stack(name: "stack of \(members.count) feature sets / \(head)", members: members,
+                                                  labels: labels, metaLearner: metaLearner, threads: threads) }
+                }
+            }
+        }
+        if let metaLearner, canStack, singles.count > 1 {
+            try add { try Ensembles.stack(name: "stack of all \(singles.count) models", members: singles, labels: labels,
+                                          metaLearner: metaLearner, threads: threads) }
+        }
+        return made
+    }
+
+    /// Long-format CSV: model, repeat, id, label, one probability column per class, predicted label.
+    public static func outOfFoldCSV(outcomes: [ModelOutcome], labels: LabelTable) -> String {
+        let classes = labels.classes
+        var text = "model,repeat,id,label," + classes.map { "p_\(csvField(labels.name(ofClass: $0)))" }.joined(separator: ",") + ",predicted\n"
+        for outcome in outcomes {
+            let repeats = (outcome.folds.map(\.fold.repeatIndex).max() ?? -1) + 1
+            for repeatIndex in 0..<repeats {
+                var rowsOut: [(row: Int, probabilities: [Double])] = []
+                for fold in outcome.folds where fold.fold.repeatIndex == repeatIndex {
+                    for (position, row) in fold.fold.testRows.enumerated() {
+                        rowsOut.append((row, (0..<classes.count).map { fold.testProbabilities[position, $0] }))
+                    }
+                }
+                for item in rowsOut.sorted(by: { $0.row < $1.row }) {
+                    var best = 0
+                    for c in 1..<max(classes.count, 1) where item.probabilities[c] > item.probabilities[best] { best = c }
+                    text += "\(csvField(outcome.name)),\(repeatIndex + 1),\(csvField(labels.ids[item.row])),"
+                        + "\(csvField(labels.name(ofClass: labels.labels[item.row]))),"
+                        + item.probabilities.map { String(format: "%.6f", $0) }.joined(separator: ",")
+                        + ",\(csvField(labels.name(ofClass: classes[best])))\n"
+                }
+            }
+        }
+        return text
+    }
+
+    /// Writes `outOfFoldCSV` atomically.
+    public static func writeOutOfFold(outcomes: [ModelOutcome], labels: LabelTable, to url: URL) throws {
+        try writeText(outOfFoldCSV(outcomes: outcomes, labels: labels), to: url)
+    }
+
+    static func doubleMatrix(_ set: FeatureSet) -> Matrix {
+        Matrix(rows: set.rowCount, columns: set.width, values: set.values.map(Double.init))
+    }
+}
+
+/// Indices that sort ids numerically when every id is an integer, else lexicographically.
+public func sortedIdentifierOrder(_ ids: [String]) -> [Int] {
+    let numbers = ids.map { Int($0) }
+    if numbers.allSatisfy({ $0 != nil }) {
+        return ids.indices.sorted { (numbers[$0] ?? 0, $0) < (numbers[$1] ?? 0, $1) }
+    }
+    return ids.indices.sorted { (ids[$0], $0) < (ids[$1], $1) }
+}
+
+func csvField(_ text: String) -> String {
+    text.contains(",") || text.contains("\"") || text.contains("\n") ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
+}

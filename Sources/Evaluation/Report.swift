@@ -1,0 +1,267 @@
+// The report of a comparison: Markdown for reading in a terminal or a repository, and one
+// self-contained HTML file (inline CSS and SVG, no scripts, no network) with the plots:
+// per-fold macro F1 dots with mean ± sd bars per model, and pooled confusion matrices as heat maps.
+
+import Foundation
+import FeatureStore
+
+public enum Report {
+    /// How many of the best rows get a confusion-matrix heat map.
+    public static let confusionCount = 6
+
+    public static func markdown(_ results: ComparisonResults) -> String {
+        var text = "# carcinoma comparison\n\n"
+        text += "> **Fold noise.** " + noiseWarning(results) + "\n\n"
+        text += "## Settings and provenance\n\n"
+        for (key, value) in provenance(results) { text += "- **\(key)**: \(value)\n" }
+        text += "\n### Feature sets\n\n| name | backbone | view | TTA | weights | SHA-256 | rows × width | extractor |\n|---|---|---|---|---|---|---|---|\n"
+        for set in results.featureSets {
+            text += "| \(set.name) | \(set.backbone ?? "–") | \(viewText(set)) | \(set.tta ?? "none") | \(set.weightsFile ?? "–") | "
+                + "\(set.weightsSHA256.map { "`\($0.prefix(16))…`" } ?? "–") | \(set.rows) × \(set.width) | \(set.extractorVersion ?? "–") |\n"
+        }
+        text += "\n### Head grids (chosen by inner \(results.settings.innerFoldCount)-fold CV on the training folds)\n\n"
+        for (head, grid) in results.headGrids.sorted(by: { $0.key < $1.key }) {
+            text += "- **\(head)**: " + grid.map { "`\($0)`" }.joined(separator: ", ") + "\n"
+        }
+        text += "\n## Comparison (sorted by mean macro F1 over \(results.rows.first?.folds.count ?? 0) folds)\n\n"
+        text += "| # | model | macro F1 mean ± sd | pooled macro F1 | accuracy | weighted F1 | balanced acc. | log loss | per-class F1 (pooled) | never predicted | most chosen setting |\n"
+        text += "|---|---|---|---|---|---|---|---|---|---|---|\n"
+        for (index, row) in results.rows.enumerated() {
+            text += "| \(index + 1) | \(row.name) | \(format(row.macroF1)) | \(f3(row.pooled.macroF1)) | \(format(row.microF1)) | \(format(row.weightedF1)) | "
+                + "\(format(row.balancedAccuracy)) | \(format(row.logLoss)) | \(perClass(row, results)) | \(never(row, results)) | \(mostChosen(row)) |\n"
+        }
+        text += "\n## Pooled confusion matrices (rows: true class, columns: predicted; all repeats)\n\n"
+        for row in results.rows.prefix(confusionCount) {
+            text += "**\(row.name)**\n\n| true \\ predicted | " + results.classNames.joined(separator: " | ") + " |\n|---|"
+                + String(repeating: "---|", count: results.classNames.count) + "\n"
+            for (i, name) in results.classNames.enumerated() {
+                text += "| \(name) | " + row.pooled.confusion[i].map(String.init).joined(separator: " | ") + " |\n"
+            }
+            text += "\n"
+        }
+        text += "## Class counts per test fold (repeat 1)\n\n" + classCountsMarkdown(results)
+        text += "\nThe HTML report (report.html) has the per-fold F1 plot and the confusion heat maps.\n"
+        return text
+    }
+
+    public static func html(_ results: ComparisonResults) -> String {
+        var body = "<h1>carcinoma comparison</h1>\n"
+        body += "<p class=\"warning\"><strong>Fold noise.</strong> \(escape(noiseWarning(results)))</p>\n"
+        body += "<h2>Comparison</h2>\n<p>Sorted by mean macro F1 over \(results.rows.first?.folds.count ?? 0) folds "
+            + "(\(results.settings.foldCount)-fold stratified × \(results.settings.repeats) repeats). Pooled: all out-of-fold predictions together.</p>\n"
+        body += "<table><tr><th>#</th><th>model</th><th>macro F1 mean ± sd</th><th>pooled macro F1</th><th>accuracy</th><th>weighted F1</th>"
+            + "<th>balanced acc.</th><th>log loss</th><th>per-class F1 (pooled)</th><th>never predicted</th><th>most chosen setting</th></tr>\n"
+        for (index, row) in results.rows.enumerated() {
+            body += "<tr><td>\(index + 1)</td><td class=\"name\">\(escape(row.name))</td><td>\(format(row.macroF1))</td><td>\(f3(row.pooled.macroF1))</td>"
+                + "<td>\(format(row.microF1))</td><td>\(format(row.weightedF1))</td><td>\(format(row.balancedAccuracy))</td><td>\(format(row.logLoss))</td>"
+                + "<td>\(escape(perClass(row, results)))</td><td class=\"flag\">\(escape(never(row, results)))</td><td>\(escape(mostChosen(row)))</td></tr>\n"
+        }
+        body += "</table>\n"
+        body += "<h2>Macro F1 per fold</h2>\n<p>Each dot is one test fold (colour: repeat); the bar spans mean ± sd, the tick is the mean; "
+            + "the dashed line is the majority-class baseline.</p>\n" + foldPlot(results)
+        body += "<h2>Pooled confusion matrices</h2>\n<p>Rows: true class, columns: predicted class; all repeats summed. "
+            + "Shade: fraction of the true class (row-normalised recall).</p>\n<div class=\"grid\">"
+        for row in results.rows.prefix(confusionCount) { body += confusionHeatMap(row, results) }
+        body += "</div>\n<h2>Class counts per test fold (repeat 1)</h2>\n" + classCountsHTML(results)
+        body += "<h2>Settings and provenance</h2>\n<table>"
+        for (key, value) in provenance(results) { body += "<tr><th>\(escape(key))</th><td>\(escape(value))</td></tr>" }
+        body += "</table>\n<h3>Feature sets</h3>\n<table><tr><th>name</th><th>backbone</th><th>view</th><th>TTA</th><th>weights</th><th>SHA-256</th><th>rows × width</th><th>extractor</th></tr>"
+        for set in results.featureSets {
+            body += "<tr><td>\(escape(set.name))</td><td>\(escape(set.backbone ?? "–"))</td><td>\(escape(viewText(set)))</td><td>\(escape(set.tta ?? "none"))</td>"
+                + "<td>\(escape(set.weightsFile ?? "–"))</td><td class=\"hash\">\(escape(set.weightsSHA256 ?? "–"))</td><td>\(set.rows) × \(set.width)</td>"
+                + "<td>\(escape(set.extractorVersion ?? "–"))</td></tr>"
+        }
+        body += "</table>\n<h3>Head grids</h3>\n<ul>"
+        for (head, grid) in results.headGrids.sorted(by: { $0.key < $1.key }) {
+            body += "<li><strong>\(escape(head))</strong>: \(escape(grid.joined(separator: "; ")))</li>"
+        }
+        body += "</ul>\n"
+        return """
+        <!DOCTYPE html>
+        <html lang="en"><head><meta charset="utf-8"><title>carcinoma comparison</title>
+        <style>
+        body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 24px; color: #222; max-width: 1400px; }
+        table { border-collapse: collapse; margin: 8px 0 16px; font-size: 13px; }
+        th, td { border: 1px solid #ccc; padding: 3px 7px; text-align: right; }
+        th { background: #f2f2f2; } td.name, th:first-child { text-align: left; }
+        td.flag { color: #b00; } td.hash { font-family: monospace; font-size: 11px; }
+        .warning { background: #fff4d6; border-left: 4px solid #e0a000; padding: 8px 12px; }
+        .grid { display: flex; flex-wrap: wrap; gap: 16px; }
+        svg text { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; }
+        </style></head><body>
+        \(body)</body></html>
+
+        """
+    }
+
+    /// Writes report.md and report.html into `directory`.
+    public static func write(_ results: ComparisonResults, to directory: URL) throws -> (markdown: URL, html: URL) {
+        let markdownURL = directory.appendingPathComponent("report.md"), htmlURL = directory.appendingPathComponent("report.html")
+        try writeText(markdown(results), to: markdownURL)
+        try writeText(html(results), to: htmlURL)
+        return (markdownURL, htmlURL)
+    }
+
+    // MARK: pieces
+
+    static func noiseWarning(_ results: ComparisonResults) -> String {
+        let n = results.labels.labelledCount, k = results.settings.foldCount
+        let sds = results.rows.map(\.macroF1.standardDeviation)
+        let typical = sds.isEmpty ? 0 : sds.sorted()[sds.count / 2]
+        return "With \(n) labelled images a test fold holds only about \(n / max(k, 1)) images, so one fold's F1 is very noisy "
+            + String(format: "(median sd across folds here: %.3f). ", typical)
+            + "Differences between models smaller than about two standard errors of the mean "
+            + String(format: "(%.3f for %d folds) ", 2 * typical / Double(max(results.rows.first?.folds.count ?? 1, 1)).squareRoot(), results.rows.first?.folds.count ?? 0)
+            + "are not evidence of a better model; repeated CV and the pooled out-of-fold F1 are the steadier numbers, "
+            + "and hyperparameters chosen by the inner CV vary from fold to fold."
+    }
+
+    static func provenance(_ results: ComparisonResults) -> [(String, String)] {
+        let counts = zip(results.classNames, results.classCounts).map { "\($0): \($1)" }.joined(separator: ", ")
+        return [
+            ("tool", "carcinoma \(results.toolVersion) (results format \(results.formatVersion))"),
+            ("created", "\(results.created) on \(results.host), \(String(format: "%.1f", results.wallSeconds)) s"),
+            ("labels", "\(results.labels.file) (id column `\(results.labels.idColumn)`, label column `\(results.labels.labelColumn)`"
+                + (results.labels.namedLabels ? ", names mapped to classes in sorted order" : "")
+                + (results.labels.groupColumn.map { ", groups from `\($0)`" } ?? "") + ")"),
+            ("images", "\(results.labels.labelledCount) labelled, \(results.labels.unlabelledCount) unlabelled; ids matched by rule `\(results.labels.alignmentRule)`"),
+            ("classes", counts),
+            ("cross-validation", "stratified\(results.labels.groupColumn == nil ? "" : " group-aware") \(results.settings.foldCount)-fold × "
+                + "\(results.settings.repeats) repeats, seed \(results.settings.seed) (repeat seeds derived by SplitMix64); inner "
+                + "\(results.settings.innerFoldCount)-fold CV for hyperparameters; \(results.settings.threads) threads"),
+            ("backbones", uniqueInOrder(results.featureSets.compactMap(\.backbone)).joined(separator: ", ")),
+            ("views", uniqueInOrder(results.featureSets.map(viewText)).joined(separator: ", ")),
+        ]
+    }
+
+    static func viewText(_ set: FeatureSetInfo) -> String {
+        guard let view = set.view else { return "–" }
+        let parameters = (set.viewParameters ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        return parameters.isEmpty ? view : "\(view) (\(parameters.joined(separator: ", ")))"
+    }
+
+    static func f3(_ value: Double) -> String { value.isFinite ? String(format: "%.3f", value) : "–" }
+    static func format(_ summary: MetricSummary) -> String { "\(f3(summary.mean)) ± \(f3(summary.standardDeviation))" }
+
+    static func perClass(_ row: ResultRow, _ results: ComparisonResults) -> String {
+        zip(results.classNames, row.pooled.perClassF1).map { "\($0) \(f3($1))" }.joined(separator: ", ")
+    }
+
+    static func never(_ row: ResultRow, _ results: ComparisonResults) -> String {
+        row.pooled.neverPredicted.compactMap { c in results.classes.firstIndex(of: c).map { results.classNames[$0] } }.joined(separator: ", ")
+    }
+
+    static func mostChosen(_ row: ResultRow) -> String {
+        guard let best = row.chosenSettings.max(by: { $0.value != $1.value ? $0.value < $1.value : $0.key > $1.key }) else { return "" }
+        return row.chosenSettings.count == 1 ? best.key : "\(best.key) (\(best.value)/\(row.folds.count))"
+    }
+
+    static func firstRepeatFolds(_ results: ComparisonResults) -> [FoldScore] {
+        (results.rows.first?.folds ?? []).filter { $0.repeatIndex == 0 }
+    }
+
+    static func classCountsMarkdown(_ results: ComparisonResults) -> String {
+        let folds = firstRepeatFolds(results)
+        var text = "| class | " + folds.map { "fold \($0.foldIndex + 1)" }.joined(separator: " | ") + " | total |\n|---|"
+            + String(repeating: "---|", count: folds.count + 1) + "\n"
+        for (c, name) in results.classNames.enumerated() {
+            text += "| \(name) | " + folds.map { String($0.testClassCounts[c]) }.joined(separator: " | ") + " | \(results.classCounts[c]) |\n"
+        }
+        return text
+    }
+
+    static func classCountsHTML(_ results: ComparisonResults) -> String {
+        let folds = firstRepeatFolds(results)
+        var text = "<table><tr><th>class</th>" + folds.map { "<th>fold \($0.foldIndex + 1)</th>" }.joined() + "<th>total</th></tr>"
+        for (c, name) in results.classNames.enumerated() {
+            text += "<tr><td class=\"name\">\(escape(name))</td>" + folds.map { "<td>\($0.testClassCounts[c])</td>" }.joined()
+                + "<td>\(results.classCounts[c])</td></tr>"
+        }
+        return text + "</table>\n"
+    }
+
+    /// One line per model: fold dots (jittered vertically by repeat), mean ± sd bar, x axis macro F1 in [0, 1].
+    static func foldPlot(_ results: ComparisonResults) -> String {
+        let labelWidth = 330.0, plotWidth = 560.0, rowHeight = 22.0, top = 28.0
+        let height = top + rowHeight * Double(results.rows.count) + 30
+        let width = labelWidth + plotWidth + 70
+        func x(_ value: Double) -> Double { labelWidth + max(0, min(1, value)) * plotWidth }
+        let palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\">\n"
+        svg += "<rect x=\"0\" y=\"0\" width=\"\(Int(width))\" height=\"\(Int(height))\" fill=\"white\"/>\n"
+        for tick in stride(from: 0.0, through: 1.0, by: 0.1) {
+            let tx = x(tick)
+            svg += "<line x1=\"\(r(tx))\" y1=\"\(r(top - 6))\" x2=\"\(r(tx))\" y2=\"\(r(height - 26))\" stroke=\"#e4e4e4\"/>"
+            svg += "<text x=\"\(r(tx))\" y=\"\(r(top - 10))\" font-size=\"10\" text-anchor=\"middle\" fill=\"#555\">\(String(format: "%.1f", tick))</text>\n"
+        }
+        svg += "<text x=\"\(r(x(0.5)))\" y=\"\(r(height - 8))\" font-size=\"12\" text-anchor=\"middle\">macro F1 per test fold</text>\n"
+        // Majority-class baseline: F1 of always predicting the largest class, macro-averaged.
+        let total = Double(results.classCounts.reduce(0, +))
+        if let largest = results.classCounts.max(), total > 0, !results.classCounts.isEmpty {
+            let baseline = (2 * Double(largest) / (Double(largest) + total)) / Double(results.classCounts.count)
+            svg += "<line x1=\"\(r(x(baseline)))\" y1=\"\(r(top - 4))\" x2=\"\(r(x(baseline)))\" y2=\"\(r(height - 26))\" stroke=\"#999\" stroke-dasharray=\"4 3\"/>\n"
+        }
+        for (index, row) in results.rows.enumerated() {
+            let y = top + rowHeight * (Double(index) + 0.5)
+            if index % 2 == 0 {
+                svg += "<rect x=\"0\" y=\"\(r(y - rowHeight / 2))\" width=\"\(Int(width))\" height=\"\(r(rowHeight))\" fill=\"#f7f7f7\"/>"
+            }
+            svg += "<text x=\"\(r(labelWidth - 8))\" y=\"\(r(y + 4))\" font-size=\"11\" text-anchor=\"end\">\(escape(shorten(row.name, 52)))</text>"
+            let repeats = max((row.folds.map(\.repeatIndex).max() ?? 0) + 1, 1)
+            for fold in row.folds {
+                let offset = repeats > 1 ? (Double(fold.repeatIndex) / Double(repeats - 1) - 0.5) * rowHeight * 0.55 : 0
+                svg += "<circle cx=\"\(r(x(fold.macroF1)))\" cy=\"\(r(y + offset))\" r=\"2.6\" fill=\"\(palette[fold.repeatIndex % palette.count])\" fill-opacity=\"0.6\"/>"
+            }
+            let mean = row.macroF1.mean, sd = row.macroF1.standardDeviation
+            svg += "<line x1=\"\(r(x(mean - sd)))\" y1=\"\(r(y))\" x2=\"\(r(x(mean + sd)))\" y2=\"\(r(y))\" stroke=\"black\" stroke-width=\"2\"/>"
+            svg += "<line x1=\"\(r(x(mean)))\" y1=\"\(r(y - 7))\" x2=\"\(r(x(mean)))\" y2=\"\(r(y + 7))\" stroke=\"black\" stroke-width=\"2.5\"/>"
+            svg += "<text x=\"\(r(labelWidth + plotWidth + 8))\" y=\"\(r(y + 4))\" font-size=\"11\">\(String(format: "%.3f", mean))</text>\n"
+        }
+        return svg + "</svg>\n"
+    }
+
+    static func confusionHeatMap(_ row: ResultRow, _ results: ComparisonResults) -> String {
+        let names = results.classNames
+        let cell = names.count > 4 ? 34.0 : 52.0, left = 80.0, top = 52.0
+        let size = cell * Double(names.count)
+        let width = left + size + 12, height = top + size + 34
+        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\">"
+        svg += "<rect width=\"\(Int(width))\" height=\"\(Int(height))\" fill=\"white\"/>"
+        svg += "<text x=\"4\" y=\"14\" font-size=\"12\" font-weight=\"bold\">\(escape(shorten(row.name, Int(width / 6.5))))</text>"
+        svg += "<text x=\"4\" y=\"30\" font-size=\"11\">pooled macro F1 \(f3(row.pooled.macroF1))</text>"
+        for (j, name) in names.enumerated() {
+            svg += "<text x=\"\(r(left + cell * (Double(j) + 0.5)))\" y=\"\(r(top - 6))\" font-size=\"10\" text-anchor=\"middle\">\(escape(shorten(name, 7)))</text>"
+        }
+        for (i, name) in names.enumerated() {
+            let rowTotal = max(row.pooled.confusion[i].reduce(0, +), 1)
+            svg += "<text x=\"\(r(left - 6))\" y=\"\(r(top + cell * (Double(i) + 0.5) + 4))\" font-size=\"10\" text-anchor=\"end\">\(escape(shorten(name, 10)))</text>"
+            for j in names.indices {
+                let count = row.pooled.confusion[i][j]
+                let fraction = Double(count) / Double(rowTotal)
+                let shade = Int(255 - fraction * 200)
+                let fill = i == j ? "rgb(\(shade),\(Int(255 - fraction * 120)),\(shade))" : "rgb(255,\(shade),\(shade))"
+                svg += "<rect x=\"\(r(left + cell * Double(j)))\" y=\"\(r(top + cell * Double(i)))\" width=\"\(r(cell))\" height=\"\(r(cell))\" fill=\"\(fill)\" stroke=\"#999\"/>"
+                svg += "<text x=\"\(r(left + cell * (Double(j) + 0.5)))\" y=\"\(r(top + cell * (Double(i) + 0.5) + 4))\" font-size=\"11\" text-anchor=\"middle\" fill=\"\(fraction > 0.6 ? "white" : "black")\">\(count)</text>"
+            }
+        }
+        svg += "<text x=\"\(r(left + size / 2))\" y=\"\(r(top + size + 18))\" font-size=\"10\" text-anchor=\"middle\" fill=\"#555\">predicted</text>"
+        return svg + "</svg>\n"
+    }
+
+    static func shorten(_ text: String, _ length: Int) -> String {
+        text.count <= length ? text : String(text.prefix(max(length - 1, 1))) + "…"
+    }
+
+    static func r(_ value: Double) -> String { String(format: "%.1f", value) }
+
+    static func escape(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+    }
+}
+
+/// Atomic text write through the feature store's writer.
+func writeText(_ text: String, to url: URL) throws {
+    try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+    try writeAtomically(Data(text.utf8), to: url)
+}

@@ -1,0 +1,56 @@
+import XCTest
+import Evaluation
+import FeatureStore
+import TestSupport
+
+final class ReportAndPredictionTests: XCTestCase {
+    let grid = HeadSpecification(name: "centroid", candidates: [
+        HeadCandidate(setting: "sharpness=0.01", classifier: NearestCentroid(sharpness: 0.01)),
+        HeadCandidate(setting: "sharpness=1", classifier: NearestCentroid(sharpness: 1))])
+    let majority = HeadSpecification(name: "majority", candidates: [HeadCandidate(setting: "-", classifier: Majority())])
+
+    func testReportIsSelfContainedAndHasEveryPart() throws {
+        let (set, labels) = blobs()
+        let prepared = try Comparison.prepare(featureSets: [set], labels: labels)
+        let (results, _) = try Comparison.run(prepared, heads: [grid, majority],
+                                              settings: CrossValidationSettings(foldCount: 4, repeats: 2, threads: 1),
+                                              metaLearner: NearestCentroid(sharpness: 1))
+        let html = Report.html(results)
+        for required in ["<svg", "Fold noise", "features / centroid", "features / majority", "stack of all 2 models",
+                         "Pooled confusion matrices", "Class counts per test fold", "seed 0"] {
+            XCTAssertTrue(html.contains(required), "report.html lacks \(required)")
+        }
+        for forbidden in ["http://", "https://", "<script", "src=", "href="] where forbidden != "http://" {
+            XCTAssertFalse(html.contains(forbidden), "report.html is not self-contained: \(forbidden)")
+        }
+        // The only URL is the SVG namespace, which browsers never fetch.
+        XCTAssertEqual(html.components(separatedBy: "http://").count - 1, html.components(separatedBy: "http://www.w3.org/2000/svg").count - 1)
+        // One fold dot per fold per model.
+        XCTAssertEqual(html.components(separatedBy: "<circle").count - 1, results.rows.count * 8)
+        let markdown = Report.markdown(results)
+        XCTAssertTrue(markdown.contains("| 1 | "), markdown)
+        XCTAssertTrue(markdown.contains("never predicted"))
+        // The majority head is flagged for the classes it never predicts.
+        let majorityLine = try XCTUnwrap(markdown.split(separator: "\n").first { $0.contains("features / majority") })
+        XCTAssertTrue(majorityLine.contains("0, 1"), String(majorityLine))
+    }
+
+    func testFoldAverageAndRefitPredictions() throws {
+        let (set, labels) = blobs(separation: 6)
+        let prepared = try Comparison.prepare(featureSets: [set], labels: labels)
+        let settings = CrossValidationSettings(foldCount: 4, repeats: 2, seed: 1, threads: 2)
+        let truth = [-1, 0, 1, -1, 0, 1].reversed()   // the unlabelled rows in submission (ascending id) order
+        for refit in [false, true] {
+            let prediction = try Predictions.predict(prepared, heads: { _ in [self.grid] }, ensemble: nil, refit: refit,
+                                                     settings: settings, metaLearner: NearestCentroid(sharpness: 1))
+            XCTAssertEqual(prediction.probabilities.rows, 6)
+            XCTAssertEqual(argmaxLabels(prediction.probabilities, classes: [-1, 0, 1]), Array(truth), "refit \(refit)")
+            XCTAssertEqual(prediction.settings.count, refit ? 1 : 8)
+        }
+        let stacked = try Predictions.predict(prepared, heads: { _ in [self.grid, self.majority] }, ensemble: .stack, refit: false,
+                                              settings: settings, metaLearner: NearestCentroid(sharpness: 1))
+        XCTAssertEqual(argmaxLabels(stacked.probabilities, classes: [-1, 0, 1]), Array(truth))
+        XCTAssertThrowsError(try Predictions.predict(prepared, heads: { _ in [self.grid, self.majority] }, ensemble: nil, refit: false,
+                                                     settings: settings, metaLearner: NearestCentroid(sharpness: 1)))
+    }
+}
