@@ -1,0 +1,172 @@
+// EfficientNet-Lite0.
+//
+// Paper: Tan, Le, "EfficientNet: Rethinking Model Scaling for Convolutional Neural
+// Networks", ICML 2019, arXiv:1905.11946; the Lite variants are from the TensorFlow
+// TPU repository (models/official/efficientnet/lite, efficientnet_lite_builder.py):
+// ReLU6 instead of swish, no squeeze-and-excitation, stem and head not scaled.
+// Mirrors the PyPI package `efficientnet-lite-pytorch` 0.1.0 (model.py, utils.py:
+// `EfficientNet.from_name("efficientnet-lite0")`), whose state_dict names are used
+// verbatim (`_blocks.3._depthwise_conv.weight`, `_bn1.running_var`, `_fc.weight`):
+// TensorFlow "SAME" padding (output ceil(in / stride), the odd extra pixel at the
+// bottom/right) recomputed for every input size, BatchNorm eps 1e-3 folded at load,
+// skip connections where stride is 1 and the width is unchanged, drop-connect
+// inactive at inference. Normalisation is the TF Lite one, (255 x - 127) / 128.
+//
+// Any input size works; shape comments are for 224 x 224.
+
+import NeuralKernels
+import Weights
+
+public struct EfficientNetLite: Backbone {
+    /// One row of the package's `efficientnet_lite` block strings ('r1_k3_s11_e1_i32_o16', …).
+    public struct StageConfiguration: Sendable {
+        public var repeats: Int
+        public var kernel: Int
+        public var stride: Int
+        public var expandRatio: Int
+        public var inChannels: Int
+        public var outChannels: Int
+    }
+
+    public enum Variant: String, Sendable {
+        case lite0 = "efficientnet_lite0"
+
+        /// Width and depth coefficients are 1.0 for Lite0, so the block strings are used as written.
+        public var stages: [StageConfiguration] {
+            switch self {
+            case .lite0: return [
+                StageConfiguration(repeats: 1, kernel: 3, stride: 1, expandRatio: 1, inChannels: 32, outChannels: 16),
+                StageConfiguration(repeats: 2, kernel: 3, stride: 2, expandRatio: 6, inChannels: 16, outChannels: 24),
+                StageConfiguration(repeats: 2, kernel: 5, stride: 2, expandRatio: 6, inChannels: 24, outChannels: 40),
+                StageConfiguration(repeats: 3, kernel: 3, stride: 2, expandRatio: 6, inChannels: 40, outChannels: 80),
+                StageConfiguration(repeats: 3, kernel: 5, stride: 1, expandRatio: 6, inChannels: 80, outChannels: 112),
+                StageConfiguration(repeats: 4, kernel: 5, stride: 2, expandRatio: 6, inChannels: 112, outChannels: 192),
+                StageConfiguration(repeats: 1, kernel: 3, stride: 1, expandRatio: 6, inChannels: 192, outChannels: 320),
+            ]
+            }
+        }
+
+        public var inputSize: Int { 224 }
+    }
+
+    public let variant: Variant
+    public var name: String { variant.rawValue }
+    public let embeddingWidth = 1280
+    /// TF Lite normalisation (x · 255 − 127) / 128 written as mean 127/255, std 128/255 on [0, 1].
+    public var preprocessing: Preprocessing {
+        Preprocessing(inputSize: variant.inputSize, mean: [Float](repeating: 127.0 / 255.0, count: 3),
+                      std: [Float](repeating: 128.0 / 255.0, count: 3))
+    }
+    static let batchNormEpsilon: Float = 1e-3
+    public static let unusedTensorNames = ["num_batches_tracked", "_fc"]
+    public static let classCount = 1000
+
+    let stem: Conv2D                    // _conv_stem + _bn0, padding left to `samePadding`
+    let blocks: [EfficientNetLiteBlock] // _blocks.0 … _blocks.15
+    let head: Conv2D                    // _conv_head + _bn1
+    /// `_fc`, the ImageNet classifier, when the checkpoint has it.
+    public let classifier: Linear?
+
+    /// Builds the network from the package's state_dict names.
+    public init(weights: WeightStore, variant: Variant = .lite0) throws {
+        self.variant = variant
+        let w = weights.root
+        let stages = variant.stages
+        stem = try sameConvolution(w.scoped("_conv_stem"), batchNorm: w.scoped("_bn0"), 3, stages[0].inChannels,
+                                   kernel: 3, stride: 2)
+        var blocks: [EfficientNetLiteBlock] = []
+        for stage in stages {
+            for repeat_ in 0..<stage.repeats {
+                let inChannels = repeat_ == 0 ? stage.inChannels : stage.outChannels
+                let stride = repeat_ == 0 ? stage.stride : 1
+                blocks.append(try EfficientNetLiteBlock(w.scoped("_blocks").scoped(blocks.count), stage: stage,
+                                                        inChannels: inChannels, stride: stride))
+            }
+        }
+        self.blocks = blocks
+        head = try sameConvolution(w.scoped("_conv_head"), batchNorm: w.scoped("_bn1"), stages[stages.count - 1].outChannels,
+                                   embeddingWidth, kernel: 1, stride: 1)
+        if w.contains("_fc.weight") {
+            let fc = w.scoped("_fc")
+            classifier = Linear(inFeatures: embeddingWidth, outFeatures: Self.classCount,
+                                weight: try fc.tensor("weight", shape: [Self.classCount, embeddingWidth]),
+                                bias: try fc.tensor("bias", shape: [Self.classCount]))
+        } else {
+            classifier = nil
+        }
+        try weights.checkAllConsumed(allowing: Self.unusedTensorNames)
+    }
+
+    /// The convolutional trunk: N x 3 x H x W → N x 1280 x ceil(H/32) x ceil(W/32).
+    func features(_ input: Tensor) -> Tensor {
+        precondition(input.channels == 3, "EfficientNet-Lite expects 3 input channels, got \(input.channels)")
+        var x = Naive.conv2d(input, samePadding(stem, input), activation: .relu6)   // N x 32 x 112 x 112
+        for block in blocks { x = block.forward(x) }   // N x 16 x 112 → 24 x 56 → 40 x 28 → 80 x 14 → 112 x 14 → 192 x 7 → 320 x 7
+        return Naive.conv2d(x, head, activation: .relu6)                            // N x 1280 x 7 x 7
+    }
+
+    public func embed(_ input: Tensor) -> Tensor {
+        Naive.globalAveragePool(features(input))       // N x 1280 x 1 x 1
+    }
+
+    /// ImageNet logits (N x 1000 x 1 x 1), or nil when the checkpoint had no `_fc`.
+    public func logits(_ input: Tensor) -> Tensor? {
+        guard let classifier else { return nil }
+        return Naive.linear(embed(input), classifier)
+    }
+}
+
+/// One MBConv block without squeeze-and-excitation (`_blocks.i`).
+struct EfficientNetLiteBlock: Sendable {
+    let expand: Conv2D?        // _expand_conv + _bn0 (absent when expand ratio is 1)
+    let depthwise: Conv2D      // _depthwise_conv + _bn1, SAME padding per input size
+    let project: Conv2D        // _project_conv + _bn2
+    let residual: Bool
+
+    init(_ w: WeightScope, stage: EfficientNetLite.StageConfiguration, inChannels: Int, stride: Int) throws {
+        let expanded = inChannels * stage.expandRatio
+        expand = stage.expandRatio == 1 ? nil :
+            try sameConvolution(w.scoped("_expand_conv"), batchNorm: w.scoped("_bn0"), inChannels, expanded, kernel: 1, stride: 1)
+        depthwise = try sameConvolution(w.scoped("_depthwise_conv"), batchNorm: w.scoped("_bn1"), expanded, expanded,
+                                        kernel: stage.kernel, stride: stride, groups: expanded)
+        project = try sameConvolution(w.scoped("_project_conv"), batchNorm: w.scoped("_bn2"), expanded, stage.outChannels,
+                                      kernel: 1, stride: 1)
+        residual = stride == 1 && inChannels == stage.outChannels   // every Lite block has id_skip
+    }
+
+    // x: N x in x H x W → N x out x ceil(H / stride) x ceil(W / stride)
+    func forward(_ x: Tensor) -> Tensor {
+        var y = x
+        if let expand { y = Naive.conv2d(y, expand, activation: .relu6) }              // N x E x H x W
+        y = Naive.conv2d(y, samePadding(depthwise, y), activation: .relu6)             // N x E x H/s x W/s
+        y = Naive.conv2d(y, project)                                                  // N x out x H/s x W/s
+        return residual ? Naive.add(y, x) : y
+    }
+}
+
+/// TF "SAME" padding for `layer` applied to `input` (utils.py Conv2dStaticSamePadding):
+/// output = ceil(in / stride), total = max((out − 1) · stride + (k − 1) · dilation + 1 − in, 0),
+/// top/left = total / 2, bottom/right = the rest.
+func samePadding(_ layer: Conv2D, _ input: Tensor) -> Conv2D {
+    func split(_ size: Int, _ kernel: Int, _ stride: Int, _ dilation: Int) -> (Int, Int) {
+        let out = (size + stride - 1) / stride
+        let total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
+        return (total / 2, total - total / 2)
+    }
+    var padded = layer
+    let g = layer.geometry
+    let (top, bottom) = split(input.height, g.kernelHeight, g.strideY, g.dilationY)
+    let (left, right) = split(input.width, g.kernelWidth, g.strideX, g.dilationX)
+    padded.geometry.padTop = top; padded.geometry.padBottom = bottom
+    padded.geometry.padLeft = left; padded.geometry.padRight = right
+    return padded
+}
+
+/// A bias-free convolution `conv` followed by batch norm `batchNorm` (eps 1e-3), folded, with no
+/// padding yet: `samePadding` fills it in per input (1x1 stride-1 convolutions never need any).
+private func sameConvolution(_ conv: WeightScope, batchNorm: WeightScope, _ inChannels: Int, _ outChannels: Int,
+                             kernel: Int, stride: Int, groups: Int = 1) throws -> Conv2D {
+    try foldedConvolution(conv, batchNorm: batchNorm, inChannels: inChannels, outChannels: outChannels,
+                          geometry: ConvGeometry(kernel: kernel, stride: stride, groups: groups),
+                          epsilon: EfficientNetLite.batchNormEpsilon)
+}
