@@ -50,6 +50,8 @@ public struct EfficientNetLite: Backbone {
     }
 
     public let variant: Variant
+    /// Threads for every kernel of a forward pass (results do not depend on it).
+    public let context: KernelContext
     public var name: String { variant.rawValue }
     public let embeddingWidth = 1280
     /// TF Lite normalisation (x · 255 − 127) / 128 written as mean 127/255, std 128/255 on [0, 1].
@@ -68,8 +70,9 @@ public struct EfficientNetLite: Backbone {
     public let classifier: Linear?
 
     /// Builds the network from the package's state_dict names.
-    public init(weights: WeightStore, variant: Variant = .lite0) throws {
+    public init(weights: WeightStore, variant: Variant = .lite0, context: KernelContext = .allCores) throws {
         self.variant = variant
+        self.context = context
         let w = weights.root
         let stages = variant.stages
         stem = try sameConvolution(w.scoped("_conv_stem"), batchNorm: w.scoped("_bn0"), 3, stages[0].inChannels,
@@ -100,19 +103,19 @@ public struct EfficientNetLite: Backbone {
     /// The convolutional trunk: N x 3 x H x W → N x 1280 x ceil(H/32) x ceil(W/32).
     func features(_ input: Tensor) -> Tensor {
         precondition(input.channels == 3, "EfficientNet-Lite expects 3 input channels, got \(input.channels)")
-        var x = Naive.conv2d(input, samePadding(stem, input), activation: .relu6)   // N x 32 x 112 x 112
-        for block in blocks { x = block.forward(x) }   // N x 16 x 112 → 24 x 56 → 40 x 28 → 80 x 14 → 112 x 14 → 192 x 7 → 320 x 7
-        return Naive.conv2d(x, head, activation: .relu6)                            // N x 1280 x 7 x 7
+        var x = conv2d(input, samePadding(stem, input), activation: .relu6, context: context)   // N x 32 x 112 x 112
+        for block in blocks { x = block.forward(x, context) }   // N x 16 x 112 → 24 x 56 → 40 x 28 → 80 x 14 → 112 x 14 → 192 x 7 → 320 x 7
+        return conv2d(x, head, activation: .relu6, context: context)                            // N x 1280 x 7 x 7
     }
 
     public func embed(_ input: Tensor) -> Tensor {
-        Naive.globalAveragePool(features(input))       // N x 1280 x 1 x 1
+        globalAveragePool(features(input), context: context)       // N x 1280 x 1 x 1
     }
 
     /// ImageNet logits (N x 1000 x 1 x 1), or nil when the checkpoint had no `_fc`.
     public func logits(_ input: Tensor) -> Tensor? {
         guard let classifier else { return nil }
-        return Naive.linear(embed(input), classifier)
+        return linear(embed(input), classifier, context: context)
     }
 }
 
@@ -135,12 +138,12 @@ struct EfficientNetLiteBlock: Sendable {
     }
 
     // x: N x in x H x W → N x out x ceil(H / stride) x ceil(W / stride)
-    func forward(_ x: Tensor) -> Tensor {
+    // The skip connection is fused into the (activation-free) projection's output pass.
+    func forward(_ x: Tensor, _ c: KernelContext) -> Tensor {
         var y = x
-        if let expand { y = Naive.conv2d(y, expand, activation: .relu6) }              // N x E x H x W
-        y = Naive.conv2d(y, samePadding(depthwise, y), activation: .relu6)             // N x E x H/s x W/s
-        y = Naive.conv2d(y, project)                                                  // N x out x H/s x W/s
-        return residual ? Naive.add(y, x) : y
+        if let expand { y = conv2d(y, expand, activation: .relu6, context: c) }       // N x E x H x W
+        y = conv2d(y, samePadding(depthwise, y), activation: .relu6, context: c)      // N x E x H/s x W/s
+        return conv2d(y, project, residual: residual ? x : nil, context: c)           // N x out x H/s x W/s
     }
 }
 

@@ -50,6 +50,8 @@ public struct EfficientNetV2: Backbone {
     }
 
     public let variant: Variant
+    /// Threads for every kernel of a forward pass (results do not depend on it).
+    public let context: KernelContext
     public var name: String { variant.rawValue }
     public let embeddingWidth = 1280
     public var preprocessing: Preprocessing {
@@ -63,8 +65,9 @@ public struct EfficientNetV2: Backbone {
     let head: Conv2D                      // features.7
 
     /// Builds the network from torchvision state_dict names (`features.4.0.block.2.fc1.weight`, …).
-    public init(weights: WeightStore, variant: Variant = .small) throws {
+    public init(weights: WeightStore, variant: Variant = .small, context: KernelContext = .allCores) throws {
         self.variant = variant
+        self.context = context
         let features = weights.root.scoped("features")
         let stages = variant.stages
         stem = try convNormActivation(features.scoped(0), 3, stages[0].inChannels, kernel: 3, stride: 2)
@@ -85,10 +88,10 @@ public struct EfficientNetV2: Backbone {
 
     public func embed(_ input: Tensor) -> Tensor {
         precondition(input.channels == 3, "EfficientNet-V2 expects 3 input channels, got \(input.channels)")
-        var x = Naive.conv2d(input, stem, activation: .silu)   // N x 24 x 192 x 192
-        for block in blocks { x = block.forward(x) }            // N x 24 x 192 → 48 x 96 → 64 x 48 → 128 x 24 → 160 x 24 → 256 x 12
-        x = Naive.conv2d(x, head, activation: .silu)            // N x 1280 x 12 x 12
-        return Naive.globalAveragePool(x)                       // N x 1280 x 1 x 1
+        var x = conv2d(input, stem, activation: .silu, context: context)   // N x 24 x 192 x 192
+        for block in blocks { x = block.forward(x, context) }   // N x 24 x 192 → 48 x 96 → 64 x 48 → 128 x 24 → 160 x 24 → 256 x 12
+        x = conv2d(x, head, activation: .silu, context: context)            // N x 1280 x 12 x 12
+        return globalAveragePool(x, context: context)                       // N x 1280 x 1 x 1
     }
 }
 
@@ -131,20 +134,23 @@ struct EfficientNetV2Block: Sendable {
     }
 
     // x: N x in x H x W → N x out x ceil(H / stride) x ceil(W / stride)
-    func forward(_ x: Tensor) -> Tensor {
-        var y: Tensor
+    // torchvision adds the residual after the block's last Conv2dNormActivation, activation
+    // included. The fused kernel computes activation(conv + residual), so the residual is fused
+    // only into the activation-free projections.
+    func forward(_ x: Tensor, _ c: KernelContext) -> Tensor {
+        let skip = residual ? x : nil
         switch body {
         case let .fusedSingle(conv):
-            y = Naive.conv2d(x, conv, activation: .silu)
+            let y = conv2d(x, conv, activation: .silu, context: c)
+            return residual ? add(y, x, context: c) : y
         case let .fused(expand, project):
-            y = Naive.conv2d(Naive.conv2d(x, expand, activation: .silu), project)
+            return conv2d(conv2d(x, expand, activation: .silu, context: c), project, residual: skip, context: c)
         case let .mbConv(expand, depthwise, reduce, excite, project):
-            y = Naive.conv2d(x, expand, activation: .silu)                               // N x E x H x W
-            y = Naive.conv2d(y, depthwise, activation: .silu)                            // N x E x H/s x W/s
-            y = Naive.squeezeExcitation(y, reduce: reduce, expand: excite, activation: .silu)
-            y = Naive.conv2d(y, project)                                                 // N x out x H/s x W/s
+            var y = conv2d(x, expand, activation: .silu, context: c)                     // N x E x H x W
+            y = conv2d(y, depthwise, activation: .silu, context: c)                      // N x E x H/s x W/s
+            y = squeezeExcitation(y, reduce: reduce, expand: excite, activation: .silu, context: c)
+            return conv2d(y, project, residual: skip, context: c)                        // N x out x H/s x W/s
         }
-        return residual ? Naive.add(y, x) : y
     }
 }
 

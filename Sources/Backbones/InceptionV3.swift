@@ -27,6 +27,8 @@ public struct InceptionV3: Backbone {
     static let batchNormEpsilon: Float = 1e-3
 
     let transformInput: Bool
+    /// Threads for every kernel of a forward pass (results do not depend on it).
+    public let context: KernelContext
     let stem: [Conv2D]              // Conv2d_1a_3x3 … Conv2d_4a_3x3 (pools between, see embed)
     let mixed5: [InceptionA]        // Mixed_5b, 5c, 5d
     let mixed6a: InceptionB
@@ -38,9 +40,10 @@ public struct InceptionV3: Backbone {
     public static let unusedTensorNames = ["num_batches_tracked", "AuxLogits", "fc"]
 
     /// Builds the network from torchvision state_dict names (`Conv2d_1a_3x3.conv.weight`, …).
-    public init(weights: WeightStore, transformInput: Bool = true) throws {
+    public init(weights: WeightStore, transformInput: Bool = true, context: KernelContext = .allCores) throws {
         let w = weights.root
         self.transformInput = transformInput
+        self.context = context
         stem = [
             try basicConv(w.scoped("Conv2d_1a_3x3"), 3, 32, kernel: (3, 3), stride: 2),
             try basicConv(w.scoped("Conv2d_2a_3x3"), 32, 32, kernel: (3, 3)),
@@ -70,20 +73,21 @@ public struct InceptionV3: Backbone {
         precondition(input.height >= Self.minimumInputSize && input.width >= Self.minimumInputSize,
                      "Inception-V3 needs at least \(Self.minimumInputSize) x \(Self.minimumInputSize) input, got \(input.height) x \(input.width)")
         let maxPool = PoolGeometry(kernel: 3, stride: 2)
+        let c = context
         var x = transformInput ? Self.transformingInput(input) : input   // N x 3 x 299 x 299
-        x = Naive.conv2d(x, stem[0], activation: .relu)                   // N x 32 x 149 x 149
-        x = Naive.conv2d(x, stem[1], activation: .relu)                   // N x 32 x 147 x 147
-        x = Naive.conv2d(x, stem[2], activation: .relu)                   // N x 64 x 147 x 147
-        x = Naive.maxPool2d(x, maxPool)                                   // N x 64 x 73 x 73
-        x = Naive.conv2d(x, stem[3], activation: .relu)                   // N x 80 x 73 x 73
-        x = Naive.conv2d(x, stem[4], activation: .relu)                   // N x 192 x 71 x 71
-        x = Naive.maxPool2d(x, maxPool)                                   // N x 192 x 35 x 35
-        for block in mixed5 { x = block.forward(x) }                      // N x 256, 288, 288 x 35 x 35
-        x = mixed6a.forward(x)                                            // N x 768 x 17 x 17
-        for block in mixed6 { x = block.forward(x) }                      // N x 768 x 17 x 17
-        x = mixed7a.forward(x)                                            // N x 1280 x 8 x 8
-        for block in mixed7 { x = block.forward(x) }                      // N x 2048 x 8 x 8
-        return Naive.globalAveragePool(x)                                 // N x 2048 x 1 x 1
+        x = conv2d(x, stem[0], activation: .relu, context: c)             // N x 32 x 149 x 149
+        x = conv2d(x, stem[1], activation: .relu, context: c)             // N x 32 x 147 x 147
+        x = conv2d(x, stem[2], activation: .relu, context: c)             // N x 64 x 147 x 147
+        x = maxPool2d(x, maxPool, context: c)                             // N x 64 x 73 x 73
+        x = conv2d(x, stem[3], activation: .relu, context: c)             // N x 80 x 73 x 73
+        x = conv2d(x, stem[4], activation: .relu, context: c)             // N x 192 x 71 x 71
+        x = maxPool2d(x, maxPool, context: c)                             // N x 192 x 35 x 35
+        for block in mixed5 { x = block.forward(x, c) }                   // N x 256, 288, 288 x 35 x 35
+        x = mixed6a.forward(x, c)                                         // N x 768 x 17 x 17
+        for block in mixed6 { x = block.forward(x, c) }                   // N x 768 x 17 x 17
+        x = mixed7a.forward(x, c)                                         // N x 1280 x 8 x 8
+        for block in mixed7 { x = block.forward(x, c) }                   // N x 2048 x 8 x 8
+        return globalAveragePool(x, context: c)                           // N x 2048 x 1 x 1
     }
 
     /// torchvision `_transform_input`: ImageNet-normalised input → (x - 0.5) / 0.5 per channel,
@@ -117,15 +121,17 @@ struct InceptionA: Sendable {
         branchPool = try basicConv(w.scoped("branch_pool"), inChannels, poolFeatures, kernel: (1, 1))
     }
 
-    // x: N x C x H x W → N x (64 + 64 + 96 + poolFeatures) x H x W
-    func forward(_ x: Tensor) -> Tensor {
-        let a = Naive.conv2d(x, branch1x1, activation: .relu)
-        let b = Naive.conv2d(Naive.conv2d(x, branch5x5_1, activation: .relu), branch5x5_2, activation: .relu)
-        var c = Naive.conv2d(x, branch3x3dbl_1, activation: .relu)
-        c = Naive.conv2d(c, branch3x3dbl_2, activation: .relu)
-        c = Naive.conv2d(c, branch3x3dbl_3, activation: .relu)
-        let d = Naive.conv2d(Naive.avgPool2d(x, inceptionAveragePool), branchPool, activation: .relu)
-        return Naive.concatChannels([a, b, c, d])
+    // x: N x C x H x W → N x (64 + 64 + 96 + poolFeatures) x H x W, branches written in place
+    func forward(_ x: Tensor, _ c: KernelContext) -> Tensor {
+        var out = Tensor(shape: [x.batch, 224 + branchPool.outChannels, x.height, x.width])
+        conv2d(x, branch1x1, activation: .relu, into: &out, channelOffset: 0, context: c)
+        conv2d(conv2d(x, branch5x5_1, activation: .relu, context: c), branch5x5_2, activation: .relu,
+               into: &out, channelOffset: 64, context: c)
+        let double = conv2d(conv2d(x, branch3x3dbl_1, activation: .relu, context: c), branch3x3dbl_2, activation: .relu, context: c)
+        conv2d(double, branch3x3dbl_3, activation: .relu, into: &out, channelOffset: 128, context: c)
+        conv2d(avgPool2d(x, inceptionAveragePool, context: c), branchPool, activation: .relu,
+               into: &out, channelOffset: 224, context: c)
+        return out
     }
 }
 
@@ -141,13 +147,14 @@ struct InceptionB: Sendable {
     }
 
     // x: N x 288 x 35 x 35 → N x (384 + 96 + 288) x 17 x 17
-    func forward(_ x: Tensor) -> Tensor {
-        let a = Naive.conv2d(x, branch3x3, activation: .relu)
-        var b = Naive.conv2d(x, branch3x3dbl_1, activation: .relu)
-        b = Naive.conv2d(b, branch3x3dbl_2, activation: .relu)
-        b = Naive.conv2d(b, branch3x3dbl_3, activation: .relu)
-        let c = Naive.maxPool2d(x, PoolGeometry(kernel: 3, stride: 2))
-        return Naive.concatChannels([a, b, c])
+    func forward(_ x: Tensor, _ c: KernelContext) -> Tensor {
+        let pooled = maxPool2d(x, PoolGeometry(kernel: 3, stride: 2), context: c)
+        var out = Tensor(shape: [x.batch, 480 + x.channels, pooled.height, pooled.width])
+        conv2d(x, branch3x3, activation: .relu, into: &out, channelOffset: 0, context: c)
+        let double = conv2d(conv2d(x, branch3x3dbl_1, activation: .relu, context: c), branch3x3dbl_2, activation: .relu, context: c)
+        conv2d(double, branch3x3dbl_3, activation: .relu, into: &out, channelOffset: 384, context: c)
+        copyChannels(pooled, into: &out, channelOffset: 480, context: c)
+        return out
     }
 }
 
@@ -176,12 +183,16 @@ struct InceptionC: Sendable {
     }
 
     // x: N x 768 x 17 x 17 → N x (4 · 192) x 17 x 17
-    func forward(_ x: Tensor) -> Tensor {
-        let a = Naive.conv2d(x, branch1x1, activation: .relu)
-        let b = branch7x7.reduce(x) { Naive.conv2d($0, $1, activation: .relu) }
-        let c = branch7x7dbl.reduce(x) { Naive.conv2d($0, $1, activation: .relu) }
-        let d = Naive.conv2d(Naive.avgPool2d(x, inceptionAveragePool), branchPool, activation: .relu)
-        return Naive.concatChannels([a, b, c, d])
+    func forward(_ x: Tensor, _ c: KernelContext) -> Tensor {
+        var out = Tensor(shape: [x.batch, 768, x.height, x.width])
+        conv2d(x, branch1x1, activation: .relu, into: &out, channelOffset: 0, context: c)
+        let b = branch7x7.dropLast().reduce(x) { conv2d($0, $1, activation: .relu, context: c) }
+        conv2d(b, branch7x7[branch7x7.count - 1], activation: .relu, into: &out, channelOffset: 192, context: c)
+        let d = branch7x7dbl.dropLast().reduce(x) { conv2d($0, $1, activation: .relu, context: c) }
+        conv2d(d, branch7x7dbl[branch7x7dbl.count - 1], activation: .relu, into: &out, channelOffset: 384, context: c)
+        conv2d(avgPool2d(x, inceptionAveragePool, context: c), branchPool, activation: .relu,
+               into: &out, channelOffset: 576, context: c)
+        return out
     }
 }
 
@@ -204,11 +215,15 @@ struct InceptionD: Sendable {
     }
 
     // x: N x 768 x 17 x 17 → N x (320 + 192 + 768) x 8 x 8
-    func forward(_ x: Tensor) -> Tensor {
-        let a = branch3x3.reduce(x) { Naive.conv2d($0, $1, activation: .relu) }
-        let b = branch7x7x3.reduce(x) { Naive.conv2d($0, $1, activation: .relu) }
-        let c = Naive.maxPool2d(x, PoolGeometry(kernel: 3, stride: 2))
-        return Naive.concatChannels([a, b, c])
+    func forward(_ x: Tensor, _ c: KernelContext) -> Tensor {
+        let pooled = maxPool2d(x, PoolGeometry(kernel: 3, stride: 2), context: c)
+        var out = Tensor(shape: [x.batch, 512 + x.channels, pooled.height, pooled.width])
+        let a = conv2d(x, branch3x3[0], activation: .relu, context: c)
+        conv2d(a, branch3x3[1], activation: .relu, into: &out, channelOffset: 0, context: c)
+        let b = branch7x7x3.dropLast().reduce(x) { conv2d($0, $1, activation: .relu, context: c) }
+        conv2d(b, branch7x7x3[branch7x7x3.count - 1], activation: .relu, into: &out, channelOffset: 320, context: c)
+        copyChannels(pooled, into: &out, channelOffset: 512, context: c)
+        return out
     }
 }
 
@@ -229,18 +244,20 @@ struct InceptionE: Sendable {
         branchPool = try basicConv(w.scoped("branch_pool"), inChannels, 192, kernel: (1, 1))
     }
 
-    // x: N x C x 8 x 8 → N x (320 + 768 + 768 + 192) x 8 x 8
-    func forward(_ x: Tensor) -> Tensor {
-        let a = Naive.conv2d(x, branch1x1, activation: .relu)
-        let b = Naive.conv2d(x, branch3x3_1, activation: .relu)
-        let c = Naive.conv2d(Naive.conv2d(x, branch3x3dbl_1, activation: .relu), branch3x3dbl_2, activation: .relu)
-        let d = Naive.conv2d(Naive.avgPool2d(x, inceptionAveragePool), branchPool, activation: .relu)
-        return Naive.concatChannels([
-            a,
-            Naive.conv2d(b, branch3x3_2a, activation: .relu), Naive.conv2d(b, branch3x3_2b, activation: .relu),
-            Naive.conv2d(c, branch3x3dbl_3a, activation: .relu), Naive.conv2d(c, branch3x3dbl_3b, activation: .relu),
-            d,
-        ])
+    // x: N x C x 8 x 8 → N x (320 + 768 + 768 + 192) x 8 x 8, in torchvision's order
+    // [1x1, 3x3 (1x3 ‖ 3x1), 3x3dbl (1x3 ‖ 3x1), pool]
+    func forward(_ x: Tensor, _ c: KernelContext) -> Tensor {
+        var out = Tensor(shape: [x.batch, 2048, x.height, x.width])
+        conv2d(x, branch1x1, activation: .relu, into: &out, channelOffset: 0, context: c)
+        let single = conv2d(x, branch3x3_1, activation: .relu, context: c)
+        conv2d(single, branch3x3_2a, activation: .relu, into: &out, channelOffset: 320, context: c)
+        conv2d(single, branch3x3_2b, activation: .relu, into: &out, channelOffset: 704, context: c)
+        let double = conv2d(conv2d(x, branch3x3dbl_1, activation: .relu, context: c), branch3x3dbl_2, activation: .relu, context: c)
+        conv2d(double, branch3x3dbl_3a, activation: .relu, into: &out, channelOffset: 1088, context: c)
+        conv2d(double, branch3x3dbl_3b, activation: .relu, into: &out, channelOffset: 1472, context: c)
+        conv2d(avgPool2d(x, inceptionAveragePool, context: c), branchPool, activation: .relu,
+               into: &out, channelOffset: 1856, context: c)
+        return out
     }
 }
 

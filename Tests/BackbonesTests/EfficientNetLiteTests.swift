@@ -26,4 +26,12 @@ final class EfficientNetLiteTests: XCTestCase {
         }
         XCTAssertEqual(network.embeddingWidth, 1280)
     }
+
+    func testEmbeddingDoesNotDependOnBatchOrThreads() throws {
+        let network = try EfficientNetLite(weights: SyntheticWeights.store())
+        let singleThreaded = try EfficientNetLite(weights: SyntheticWeights.store(), context: .singleThread)
+        let input = try BackboneFixtures2.katherInput(height: 257, width: 301, preprocessing: network.preprocessing)
+        BackboneFixtures2.assertBatchAndThreadIndependent(singleThreaded.embed(BackboneFixtures2.image(input, 1)),
+                                                          network.embed(input), index: 1, "efficientnet_lite0")
+    }
 }

@@ -75,4 +75,18 @@ enum BackboneFixtures2 {
         }
         return comparisons
     }
+
+    /// Image `index` of a batch, as a batch of one.
+    static func image(_ batch: Tensor, _ index: Int) -> Tensor {
+        let size = batch.count / batch.batch
+        return Tensor(shape: [1] + Array(batch.shape.dropFirst()), storage: Array(batch.storage[(index * size)..<((index + 1) * size)]))
+    }
+
+    /// The same embedding for an image alone on one thread as inside a batch on all cores.
+    static func assertBatchAndThreadIndependent(_ single: Tensor, _ batched: Tensor, index: Int, _ label: String,
+                                                file: StaticString = #filePath, line: UInt = #line) {
+        let check = allClose(row(single, 0), row(batched, index), relativeTolerance: 1e-5, absoluteTolerance: 1e-6)
+        print("\(label) alone vs in batch: \(check.message)")
+        XCTAssertTrue(check.ok, "\(label) alone vs in batch: \(check.message)", file: file, line: line)
+    }
 }

@@ -22,4 +22,12 @@ final class EfficientNetV2Tests: XCTestCase {
         XCTAssertEqual(network.preprocessing.mean, Preprocessing.imageNet.mean)
         XCTAssertEqual(network.embeddingWidth, 1280)
     }
+
+    func testEmbeddingDoesNotDependOnBatchOrThreads() throws {
+        let network = try EfficientNetV2(weights: SyntheticWeights.store())
+        let singleThreaded = try EfficientNetV2(weights: SyntheticWeights.store(), context: .singleThread)
+        let input = try BackboneFixtures2.katherInput(height: 257, width: 301, preprocessing: network.preprocessing)
+        BackboneFixtures2.assertBatchAndThreadIndependent(singleThreaded.embed(BackboneFixtures2.image(input, 1)),
+                                                          network.embed(input), index: 1, "efficientnet_v2_s")
+    }
 }

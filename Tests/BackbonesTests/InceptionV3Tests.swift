@@ -2,6 +2,7 @@ import XCTest
 import Backbones
 import NeuralKernels
 import TestSupport
+import Weights
 
 /// Inception-V3 with synthetic weights (spec v1) against torchvision's inception_v3
 /// (transform_input=True, fc → Identity), fixtures from scripts/fixtures/backbone_fixtures_2.py.
@@ -22,5 +23,22 @@ final class InceptionV3Tests: XCTestCase {
         XCTAssertEqual(network.preprocessing.mean, Preprocessing.imageNet.mean)
         XCTAssertEqual(network.preprocessing.std, Preprocessing.imageNet.std)
         XCTAssertEqual(network.embeddingWidth, 2048)
+    }
+
+    func testEmbeddingDoesNotDependOnBatchOrThreads() throws {
+        let network = try InceptionV3(weights: SyntheticWeights.store())
+        let singleThreaded = try InceptionV3(weights: SyntheticWeights.store(), context: .singleThread)
+        let input = try BackboneFixtures2.katherInput(height: 257, width: 301, preprocessing: network.preprocessing)
+        BackboneFixtures2.assertBatchAndThreadIndependent(singleThreaded.embed(BackboneFixtures2.image(input, 1)),
+                                                          network.embed(input), index: 1, "inception_v3")
+    }
+
+    func testCheckpointOfTheWrongShapeNamesTheTensor() {
+        let store = WeightStore(tensors: ["Conv2d_1a_3x3.conv.weight": WeightTensor(shape: [32, 3, 5, 5], values: [Float](repeating: 0, count: 2400))],
+                                source: "other.safetensors")
+        XCTAssertThrowsError(try InceptionV3(weights: store)) { error in
+            XCTAssertEqual(error as? WeightsError, .unexpectedShape(key: "Conv2d_1a_3x3.conv.weight", expected: [32, 3, 3, 3],
+                                                                    actual: [32, 3, 5, 5], file: "other.safetensors"))
+        }
     }
 }
