@@ -41,9 +41,12 @@ public func makeBackbone(_ name: BackboneName, weights: WeightStore,
         return try ResNet(depth: .resNet50, weights: weights, context: context)
     case .googlenet:
         return try GoogLeNet(weights: weights, transformInput: name.preprocessing.transformInput, context: context)
-    // NOT YET AVAILABLE: filled in by the networks that implement them.
-    case .inceptionV3, .efficientnetV2S, .efficientnetLite0:
-        throw BackbonesError.notYetAvailable(name: name.rawValue)
+    case .inceptionV3:
+        return try InceptionV3(weights: weights, transformInput: name.preprocessing.transformInput, context: context)
+    case .efficientnetV2S:
+        return try EfficientNetV2(weights: weights, variant: .small, context: context)
+    case .efficientnetLite0:
+        return try EfficientNetLite(weights: weights, variant: .lite0, context: context)
     }
 }
 

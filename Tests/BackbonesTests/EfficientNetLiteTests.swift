@@ -34,4 +34,14 @@ final class EfficientNetLiteTests: XCTestCase {
         BackboneFixtures2.assertBatchAndThreadIndependent(singleThreaded.embed(BackboneFixtures2.image(input, 1)),
                                                           network.embed(input), index: 1, "efficientnet_lite0")
     }
+
+    /// The registry builds all three networks of this file's generator, and its preprocessing
+    /// table states what each network says it needs.
+    func testRegistryBuildsInceptionAndEfficientNetsWithTheirPreprocessing() throws {
+        for name in [BackboneName.inceptionV3, .efficientnetV2S, .efficientnetLite0] {
+            let network = try makeBackbone(name, weights: SyntheticWeights.store(), context: .singleThread)
+            XCTAssertEqual(network.name, name.rawValue)
+            XCTAssertEqual(network.preprocessing, name.preprocessing, name.rawValue)
+        }
+    }
 }
