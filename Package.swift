@@ -19,8 +19,10 @@ let package = Package(
     targets: [
         // System-library shims.
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
-        .systemLibrary(name: "CPNG", path: "Sources/CPNG"),
-        .systemLibrary(name: "CJPEG", path: "Sources/CJPEG"),
+        // libpng and libjpeg report errors by longjmp, which Swift cannot catch: these two are
+        // small C targets that own the setjmp and hand Swift a return code and a message.
+        .target(name: "CPNG", path: "Sources/CPNG", linkerSettings: [.linkedLibrary("png16")]),
+        .target(name: "CJPEG", path: "Sources/CJPEG", linkerSettings: [.linkedLibrary("jpeg")]),
 
         // Embedding half.
         .target(name: "Imaging", dependencies: ["CPNG", "CJPEG"], swiftSettings: optimise),
