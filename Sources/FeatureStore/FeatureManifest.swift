@@ -66,6 +66,9 @@ public struct FeatureManifest: Codable, Equatable, Sendable {
         } catch {
             throw FeatureStoreError.badManifest(file: url.path, reason: error.localizedDescription)
         }
+        guard manifest.formatVersion == featureFormatVersion else {
+            throw FeatureStoreError.badManifest(file: url.path, reason: "format version \(manifest.formatVersion), this tool reads version \(featureFormatVersion); re-extract the features")
+        }
         try manifest.validate(file: url.path)
         return manifest
     }

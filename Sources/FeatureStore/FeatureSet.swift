@@ -58,6 +58,11 @@ public struct FeatureSet: Sendable {
         }
         var seen = Set<String>()
         for id in ids where !seen.insert(id).inserted { throw FeatureStoreError.duplicateID(file: (idsURL ?? url).path, id: id) }
+        // Extraction never writes NaN or infinity (it refuses such rows), so one here is a foreign or damaged file.
+        if let index = array.values.firstIndex(where: { !$0.isFinite }) {
+            let row = index / array.shape[1]
+            throw FeatureStoreError.nonFiniteValue(file: url.path, row: row, column: index % array.shape[1], id: ids[row], value: array.values[index])
+        }
         return FeatureSet(manifest: manifest, ids: ids, shape: array.shape, values: array.values, source: url)
     }
 

@@ -22,6 +22,8 @@ public enum FeatureStoreError: Error, LocalizedError, Equatable {
     case noFeatureFiles(directory: String)
     case locked(file: String, holder: String)
     case shardsDisagree(file: String, reason: String)
+    /// A feature value that is NaN or infinite (0-based row and column).
+    case nonFiniteValue(file: String, row: Int, column: Int, id: String, value: Float)
 
     public var errorDescription: String? {
         switch self {
@@ -45,6 +47,8 @@ public enum FeatureStoreError: Error, LocalizedError, Equatable {
         case let .locked(file, holder):
             return "\(file): another extract run holds this cache (\(holder)); wait for it to finish or remove the lock file if that process is gone"
         case let .shardsDisagree(file, reason): return "\(file): shard does not match the others: \(reason)"
+        case let .nonFiniteValue(file, row, column, id, value):
+            return "\(file): feature row \(row) (image '\(id)') column \(column) is \(value.isNaN ? "NaN" : "\(value)"); re-extract this image or drop the row"
         }
     }
 }
