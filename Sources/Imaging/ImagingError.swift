@@ -13,8 +13,6 @@ public enum ImagingError: Error, LocalizedError, Equatable {
     case corrupt(file: String, reason: String)
     /// A valid file in a variant this module does not decode.
     case unsupported(file: String, reason: String)
-    /// A geometry request that does not fit the image (crop outside, non-positive size).
-    case invalidGeometry(reason: String)
 
     public var errorDescription: String? {
         switch self {
@@ -24,7 +22,6 @@ public enum ImagingError: Error, LocalizedError, Equatable {
             return "\(file): image header claims \(width) x \(height) = \(width * height) pixels, more than the limit of \(limit)"
         case let .corrupt(file, reason): return "\(file): corrupt or truncated image: \(reason)"
         case let .unsupported(file, reason): return "\(file): unsupported image: \(reason)"
-        case let .invalidGeometry(reason): return "invalid image geometry: \(reason)"
         }
     }
 }

@@ -100,3 +100,29 @@ final class DecodeTests: XCTestCase {
         }
     }
 }
+
+final class ImageSizeTests: XCTestCase {
+    func testHeaderSizeEqualsDecodedSizeForEveryVariant() throws {
+        for item in try Fixtures.manifest.decode {
+            let size = try readImageSize(at: Fixtures.url("decode/" + item.file))
+            XCTAssertEqual(size.width, item.width, item.file)
+            XCTAssertEqual(size.height, item.height, item.file)
+        }
+    }
+
+    func testHeaderSizeOfAbsurdAndBadFiles() throws {
+        let png = try readImageSize(at: Fixtures.url("corrupt/huge.png"))
+        XCTAssertEqual(png.width, 100_000)
+        XCTAssertEqual(png.height, 100_000)
+        let jpeg = try readImageSize(at: Fixtures.url("corrupt/huge.jpg"))
+        XCTAssertEqual(jpeg.width, 60_000)
+        XCTAssertEqual(jpeg.height, 60_000)
+        for file in ["empty.png", "text.png", "signature-only.png"] {
+            XCTAssertThrowsError(try readImageSize(at: Fixtures.url("corrupt/" + file)), file) { error in
+                XCTAssertTrue(error.localizedDescription.contains(file), error.localizedDescription)
+            }
+        }
+        let jpegStart = try Fixtures.data("decode/rgb420.jpg").prefix(4)
+        XCTAssertThrowsError(try readImageSize(data: jpegStart, name: "cut.jpg"))
+    }
+}
