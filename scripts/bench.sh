@@ -3,3 +3,43 @@
 set -euo pipefail
 bin="$1"
 "$bin" --version
+
+# --- backbones: this engine vs PyTorch eager, same synthetic weights, input and threads ---
+# THREADS=2 by default (the anchors' setting); each row: median of >= 5 runs and >= 3 s.
+threads="${THREADS:-2}"
+python="${PYTHON:-python3}"
+here="$(cd "$(dirname "$0")" && pwd)"
+results="$(mktemp)"
+"$bin" bench sgemm --size 4096 --threads "$threads" --json | sed 's/^/sgemm /' >> "$results"
+for name in resnet50 googlenet; do
+  for config in "224 1" "224 8" "512 1"; do
+    set -- $config
+    "$bin" bench backbone --name "$name" --size "$1" --batch "$2" --threads "$threads" --json | sed 's/^/ours /' >> "$results"
+    "$python" "$here/bench_backbones.py" --name "$name" --size "$1" --batch "$2" --threads "$threads" --json | sed 's/^/torch /' >> "$results"
+  done
+done
+"$python" - "$results" <<'PY'
+import json, sys
+ours, torch, sgemm = {}, {}, None
+for line in open(sys.argv[1]):
+    side, payload = line.split(" ", 1)
+    row = json.loads(payload)
+    if side == "sgemm":
+        sgemm = row
+        continue
+    key = (row["name"], row["size"], row["batch"])
+    (ours if side == "ours" else torch)[key] = row
+print(f"\nOpenBLAS sgemm 4096^2, {sgemm['threads']} threads: {sgemm['gflop_per_second']:.1f} GFLOP/s")
+print(f"torch {next(iter(torch.values()))['torch']}, {sgemm['threads']} threads, synthetic weights, images/s (GFLOP/s; % of sgemm)\n")
+print("| model | input | batch | GFLOP/img | ours | torch | ours/torch |")
+print("|---|---|---|---|---|---|---|")
+for key, mine in ours.items():
+    theirs = torch[key]
+    gflop = theirs["gflop_per_image"]
+    def cell(ips):
+        rate = ips * gflop
+        return f"{ips:.2f} ({rate:.0f}; {100 * rate / sgemm['gflop_per_second']:.0f}%)"
+    print(f"| {key[0]} | {key[1]} | {key[2]} | {gflop:.2f} | {cell(mine['images_per_second'])} | "
+          f"{cell(theirs['images_per_second'])} | {mine['images_per_second'] / theirs['images_per_second']:.2f} |")
+PY
+rm -f "$results"

@@ -1,0 +1,41 @@
+// Throughput of one backbone on synthetic weights, timed the way scripts/bench_backbones.py
+// times PyTorch: the same deterministic input, one warm-up pass, then the median of at
+// least 5 passes spanning at least 3 s.
+
+import Dispatch
+import NeuralKernels
+import Weights
+
+public struct BackboneMeasurement: Sendable, Codable {
+    public var name: String
+    public var size: Int
+    public var batch: Int
+    public var threads: Int
+    public var runs: Int
+    public var medianSeconds: Double
+    public var imagesPerSecond: Double
+}
+
+/// The benchmark input shared with scripts/bench_backbones.py: element i of the
+/// N x 3 x size x size tensor is (i mod 255) / 255 - 0.5.
+public func benchmarkInput(batch: Int, size: Int) -> Tensor {
+    let count = batch * 3 * size * size
+    return Tensor(shape: [batch, 3, size, size], storage: (0..<count).map { Float($0 % 255) / 255 - 0.5 })
+}
+
+public func measureBackbone(_ name: BackboneName, size: Int, batch: Int, context: KernelContext,
+                            minimumRuns: Int = 5, minimumSeconds: Double = 3) throws -> BackboneMeasurement {
+    let network = try makeBackbone(name, weights: SyntheticWeights.store(), context: context)
+    let input = benchmarkInput(batch: batch, size: size)
+    func once() -> Double {
+        let start = DispatchTime.now().uptimeNanoseconds
+        _ = network.embed(input)
+        return Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
+    }
+    _ = once()
+    var times: [Double] = []
+    while times.count < minimumRuns || times.reduce(0, +) < minimumSeconds { times.append(once()) }
+    let median = medianOf(times)
+    return BackboneMeasurement(name: name.rawValue, size: size, batch: batch, threads: context.threadCount,
+                               runs: times.count, medianSeconds: median, imagesPerSecond: Double(batch) / median)
+}

@@ -1,0 +1,61 @@
+// `carcinoma bench backbone|sgemm`: wiring only; the timing lives in Backbones/Benchmark.swift
+// and NeuralKernels/GemmBenchmark.swift. scripts/bench.sh puts these beside PyTorch's numbers.
+
+import ArgumentParser
+import Backbones
+import Foundation
+import NeuralKernels
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Time a backbone (synthetic weights) or the machine's sgemm rate.",
+        subcommands: [BenchBackbone.self, BenchSgemm.self]
+    )
+}
+
+private func printJSON<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    encoder.keyEncodingStrategy = .convertToSnakeCase
+    encoder.outputFormatting = [.sortedKeys]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
+struct BenchBackbone: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "backbone", abstract: "Images per second of one backbone.")
+
+    @Option(help: "Backbone: \(BackboneName.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var name: String = "resnet50"
+    @Option(help: "Square input side in pixels.") var size: Int = 224
+    @Option(help: "Images per forward pass.") var batch: Int = 1
+    @Option(help: "Threads (GEMM and the other kernels).") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func validate() throws {
+        guard BackboneName(rawValue: name) != nil else { throw ValidationError("unknown backbone '\(name)'") }
+        guard size >= 32, batch >= 1, threads >= 1 else { throw ValidationError("size must be >= 32, batch and threads >= 1") }
+    }
+
+    func run() throws {
+        guard let backbone = BackboneName(rawValue: name) else { throw ValidationError("unknown backbone '\(name)'") }
+        let result = try measureBackbone(backbone, size: size, batch: batch, context: KernelContext(threadCount: threads))
+        if json { try printJSON(result); return }
+        print(String(format: "%@ %dx%d batch %d, %d threads: %.2f images/s (median %.4f s over %d runs)",
+                     result.name, size, size, batch, threads, result.imagesPerSecond, result.medianSeconds, result.runs))
+    }
+}
+
+struct BenchSgemm: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "sgemm", abstract: "OpenBLAS sgemm GFLOP/s on square matrices.")
+
+    @Option(help: "Matrix side.") var size: Int = 4096
+    @Option(help: "Threads.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func run() throws {
+        let result = measureSgemm(size: size, context: KernelContext(threadCount: threads))
+        if json { try printJSON(result); return }
+        print(String(format: "sgemm %d^2, %d threads: %.1f GFLOP/s (median %.4f s over %d runs)",
+                     size, threads, result.gflopPerSecond, result.medianSeconds, result.runs))
+    }
+}

@@ -1,0 +1,83 @@
+"""PyTorch side of `make bench`: times a torchvision backbone exactly as
+`carcinoma bench backbone` times ours (bench script version 1).
+
+Same synthetic weights (scripts/fixtures/synthetic_weights.py, spec v1), same input
+(element i of the N x 3 x S x S tensor is (i mod 255) / 255 - 0.5), eval mode,
+no_grad, classifier replaced by Identity, torch.set_num_threads(threads); one warm-up
+call, then the median of at least 5 calls spanning at least 3 s. GFLOP per image is
+counted with torch.utils.flop_counter.FlopCounterMode (convolutions and matmuls,
+2 x multiply-adds).
+
+    python3 scripts/bench_backbones.py --name resnet50 --size 224 --batch 1 --threads 2 [--json]
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+import torch
+import torchvision
+from torch.utils.flop_counter import FlopCounterMode
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures"))
+from synthetic_weights import fill_state_dict  # noqa: E402
+
+BENCH_VERSION = 1
+
+
+def build(name):
+    models = torchvision.models
+    if name == "googlenet":
+        model = models.googlenet(weights=None, aux_logits=False, transform_input=True, init_weights=False)
+    elif name == "inception_v3":
+        model = models.inception_v3(weights=None, aux_logits=False, transform_input=True, init_weights=False)
+    else:
+        model = getattr(models, name)(weights=None)
+    fill_state_dict(model)
+    if hasattr(model, "fc"):
+        model.fc = torch.nn.Identity()
+    else:
+        model.classifier = torch.nn.Identity()
+    return model.eval()
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--name", default="resnet50")
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    torch.set_num_threads(args.threads)
+    model = build(args.name)
+    count = args.batch * 3 * args.size * args.size
+    x = ((torch.arange(count, dtype=torch.int64) % 255).float() / 255 - 0.5).reshape(args.batch, 3, args.size, args.size)
+    with torch.no_grad():
+        with FlopCounterMode(display=False) as counter:
+            model(x[:1])
+        flops_per_image = counter.get_total_flops()
+        model(x)  # warm-up
+        times = []
+        while len(times) < 5 or sum(times) < 3.0:
+            start = time.perf_counter()
+            model(x)
+            times.append(time.perf_counter() - start)
+    median = statistics.median(times)
+    result = {
+        "bench_version": BENCH_VERSION, "torch": torch.__version__, "name": args.name, "size": args.size,
+        "batch": args.batch, "threads": args.threads, "runs": len(times), "median_seconds": median,
+        "images_per_second": args.batch / median, "gflop_per_image": flops_per_image / 1e9,
+    }
+    if args.json:
+        print(json.dumps(result, sort_keys=True))
+    else:
+        print(f"torch {args.name} {args.size}x{args.size} batch {args.batch}, {args.threads} threads: "
+              f"{result['images_per_second']:.2f} images/s ({result['gflop_per_image']:.2f} GFLOP/image)")
+
+
+if __name__ == "__main__":
+    main()
