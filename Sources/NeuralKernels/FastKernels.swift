@@ -11,6 +11,7 @@
 // Convolution strategy, per image (so results never depend on the batch size):
 //   1x1, stride 1, no padding   → one GEMM per group straight on the input planes (no im2col)
 //   one input channel per group → direct depthwise kernel (no GEMM)
+//   3x3 stride 1, big enough    → Winograd F(2x2, 3x3): 16 GEMMs on transformed tiles (Winograd.swift)
 //   otherwise                   → im2col into a K x P buffer, then one GEMM per group
 // Bias, residual add and activation are applied in a single output pass after the GEMM.
 
@@ -19,20 +20,30 @@ import Foundation
 
 // MARK: - Convolution
 
+/// How a convolution is computed. `.automatic` takes Winograd F(2x2, 3x3) for 3x3 stride-1
+/// ungrouped convolutions large enough to gain (Winograd.swift), im2col/GEMM otherwise;
+/// `.winograd` forces it wherever it is valid (tests), `.direct` never uses it.
+public enum ConvolutionAlgorithm: Sendable {
+    case automatic, direct, winograd
+}
+
 /// input N x IC x H x W → N x OC x OH x OW; output = activation(conv(input) + bias [+ residual]).
 public func conv2d(_ input: Tensor, _ layer: Conv2D, activation: Activation = .identity,
-                   residual: Tensor? = nil, context: KernelContext = .allCores) -> Tensor {
+                   residual: Tensor? = nil, algorithm: ConvolutionAlgorithm = .automatic,
+                   context: KernelContext = .allCores) -> Tensor {
     let (outputHeight, outputWidth) = layer.geometry.outputSize(height: input.height, width: input.width)
     var output = Tensor(shape: [input.batch, layer.outChannels, outputHeight, outputWidth],
                         storage: uninitialisedFloats(input.batch * layer.outChannels * outputHeight * outputWidth))
-    conv2d(input, layer, activation: activation, residual: residual, into: &output, channelOffset: 0, context: context)
+    conv2d(input, layer, activation: activation, residual: residual, into: &output, channelOffset: 0,
+           algorithm: algorithm, context: context)
     return output
 }
 
 /// Writes the convolution into channels channelOffset ..< channelOffset + OC of `output`
 /// (N x C_total x OH x OW), so concatenated branches need no copy.
 public func conv2d(_ input: Tensor, _ layer: Conv2D, activation: Activation = .identity, residual: Tensor? = nil,
-                   into output: inout Tensor, channelOffset: Int, context: KernelContext = .allCores) {
+                   into output: inout Tensor, channelOffset: Int, algorithm: ConvolutionAlgorithm = .automatic,
+                   context: KernelContext = .allCores) {
     let geometry = layer.geometry
     precondition(input.channels == layer.inChannels, "conv expects \(layer.inChannels) channels, got \(input.channels)")
     let batch = input.batch, inChannels = input.channels, height = input.height, width = input.width
@@ -73,6 +84,32 @@ public func conv2d(_ input: Tensor, _ layer: Conv2D, activation: Activation = .i
                                  outChannels: outChannels, geometry: geometry,
                                  outputHeight: outputHeight, outputWidth: outputWidth,
                                  outputRow: outputRow, activation: activation, context: context)
+            return
+        }
+
+        if algorithm != .direct && !pointwise
+            && (algorithm == .winograd || winogradApplies(geometry, inChannels: inChannels, outputHeight: outputHeight, outputWidth: outputWidth))
+            && geometry.kernelHeight == 3 && geometry.kernelWidth == 3 && geometry.strideY == 1 && geometry.strideX == 1
+            && geometry.dilationY == 1 && geometry.dilationX == 1 && groups == 1 {
+            let tiles = ((outputHeight + 1) / 2) * ((outputWidth + 1) / 2)
+            var filters = uninitialisedFloats(16 * outChannels * inChannels)
+            var inputTiles = uninitialisedFloats(16 * inChannels * tiles)
+            var products = uninitialisedFloats(16 * outChannels * tiles)
+            filters.withUnsafeMutableBufferPointer { filterBuffer in
+            inputTiles.withUnsafeMutableBufferPointer { tileBuffer in
+            products.withUnsafeMutableBufferPointer { productBuffer in
+                winogradFilterTransform(weights, outChannels: outChannels, inChannels: inChannels,
+                                        into: filterBuffer.baseAddress!, context: context)
+                for image in 0..<batch {
+                    winogradConvolution(source: source + image * inChannels * height * width, inChannels: inChannels,
+                                        height: height, width: width, filters: filterBuffer.baseAddress!,
+                                        outChannels: outChannels, bias: bias, padTop: geometry.padTop, padLeft: geometry.padLeft,
+                                        outputHeight: outputHeight, outputWidth: outputWidth,
+                                        residual: residualBase.map { $0 + image * outChannels * plane }, activation: activation,
+                                        outputRow: { outputRow(image, $0) },
+                                        inputTiles: tileBuffer.baseAddress!, products: productBuffer.baseAddress!, context: context)
+                }
+            } } }
             return
         }
 

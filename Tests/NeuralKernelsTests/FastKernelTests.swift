@@ -105,6 +105,30 @@ final class FastKernelTests: XCTestCase {
         }
     }
 
+    func testWinogradMatchesTwinOnRandomShapes() {
+        var random = TestGenerator(seed: 17)
+        for trial in 0..<40 {
+            let inChannels = random.integer(1...19), outChannels = random.integer(1...13)
+            let padding = (top: random.integer(0...2), left: random.integer(0...2), bottom: random.integer(0...2), right: random.integer(0...2))
+            let height = random.integer(max(1, 3 - padding.top - padding.bottom)...14)
+            let width = random.integer(max(1, 3 - padding.left - padding.right)...14)
+            let layer = Conv2D(inChannels: inChannels, outChannels: outChannels,
+                               geometry: ConvGeometry(kernel: (3, 3), padding: padding),
+                               weight: random.floats(outChannels * inChannels * 9), bias: random.floats(outChannels))
+            let input = random.tensor([random.integer(1...2), inChannels, height, width])
+            let (oh, ow) = layer.geometry.outputSize(height: height, width: width)
+            let residual = random.tensor([input.batch, outChannels, oh, ow])
+            let expected = Naive.add(Naive.conv2d(input, layer), residual, activation: .relu)
+            assertMatchesTwin(conv2d(input, layer, activation: .relu, residual: residual, algorithm: .winograd, context: contexts[trial % 2]),
+                              expected, "winograd trial \(trial) input \(input.shape) OC \(outChannels) \(layer.geometry)")
+        }
+        // The automatic choice on a layer big enough to take it (ResNet layer1's 3x3 shape, fewer channels).
+        let layer = Conv2D(inChannels: 16, outChannels: 8, geometry: ConvGeometry(kernel: 3, padding: 1),
+                           weight: random.floats(8 * 16 * 9), bias: random.floats(8))
+        let input = random.tensor([1, 16, 15, 17])
+        assertMatchesTwin(conv2d(input, layer), Naive.conv2d(input, layer), "winograd automatic")
+    }
+
     func testFusedResidualAndSliceOutput() {
         var random = TestGenerator(seed: 5)
         let layer = Conv2D(inChannels: 5, outChannels: 3, geometry: ConvGeometry(kernel: 3, padding: 1),
