@@ -40,6 +40,12 @@ struct GPCPoint: Decodable {
     let probability: [Double]
 }
 
+struct GPCFitted: Decodable {
+    let amplitudeSquared: Double
+    let lengthScale: Double
+    let logMarginalLikelihood: Double
+}
+
 struct SoftmaxOptimum: Decodable {
     let l2: Double
     let objective: Double
@@ -64,6 +70,7 @@ struct DatasetResults: Decodable {
     let gpcBinaryLabelsPositive: Int
     let gpcFixed: [GPCPoint]
     let gpcFittedProbability: [[Double]]
+    let gpcFittedModels: [GPCFitted]?
     let softmaxOptimum: SoftmaxOptimum
     let histGradientBoostingFold0: HistGradientBoostingCase
 }
