@@ -8,7 +8,7 @@ OUT ?= runs/demo
 PYTHON ?= python3
 DEB_PACKAGES = libopenblas-dev liblapacke-dev libpng-dev libjpeg-dev
 
-.PHONY: setup build test run bench clean
+.PHONY: setup build test run bench clean fuzz
 
 # Installs the system libraries when any is missing (Debian; root or sudo).
 setup:
@@ -30,6 +30,11 @@ run: build
 
 bench: build
 	./scripts/bench.sh "$(BIN)"
+
+# libFuzzer + AddressSanitizer on every parser, FUZZ_SECONDS each (default 30); see FUZZING.md.
+FUZZ_SECONDS ?= 30
+fuzz: setup
+	FUZZ_SECONDS=$(FUZZ_SECONDS) SWIFT=$(SWIFT) ./scripts/fuzz.sh $(FUZZ_TARGETS)
 
 clean:
 	rm -rf .build runs

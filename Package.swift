@@ -11,6 +11,11 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "carcinoma", targets: ["carcinoma"]),
+        // The parsers, for the separate fuzzing package in Fuzz/ (depends on this one by path).
+        .library(name: "Imaging", targets: ["Imaging"]),
+        .library(name: "Weights", targets: ["Weights"]),
+        .library(name: "FeatureStore", targets: ["FeatureStore"]),
+        .library(name: "Evaluation", targets: ["Evaluation"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

@@ -1,7 +1,9 @@
 import XCTest
 import Backbones
 import NeuralKernels
+import Imaging
 import TestSupport
+import Weights
 
 /// EfficientNet-Lite0 against the PyPI package efficientnet-lite-pytorch 0.1.0
 /// (fixtures from scripts/fixtures/backbone_fixtures_2.py).
@@ -42,6 +44,43 @@ final class EfficientNetLiteTests: XCTestCase {
             let network = try makeBackbone(name, weights: SyntheticWeights.store(), context: .singleThread)
             XCTAssertEqual(network.name, name.rawValue)
             XCTAssertEqual(network.preprocessing, name.preprocessing, name.rawValue)
+        }
+    }
+
+    struct OxMLReference: Decodable {
+        struct Image: Decodable { var file: String; var height: Int; var width: Int; var cropTop: Int; var cropLeft: Int }
+        var weightsSHA256: String
+        var images: [Image]
+    }
+
+    /// REAL weights on 3 OxML images (read from ../shared, never committed), as a 224 x 224
+    /// crop and at native size (TF SAME padding recomputed for each size).
+    func testRealWeightsMatchTheReferencePackageOnOxMLImages() throws {
+        let weightsURL = try liteWeightsOrSkip()
+        let oxml = weightsURL.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("data/oxml")
+        let reference = try JSONDecoder().decode(OxMLReference.self,
+                                                 from: Data(contentsOf: BackboneFixtures2.url("efficientnet_lite0_oxml.json")))
+        let crops = try BackboneFixtures2.numpy("efficientnet_lite0_oxml_crop224.npy")
+        let natives = try BackboneFixtures2.numpy("efficientnet_lite0_oxml_native.npy")
+        let network = try EfficientNetLite(weights: loadWeights(from: weightsURL))
+        let mean = network.preprocessing.mean, std = network.preprocessing.std
+        func tensor(_ image: RGBImage) -> Tensor {
+            Tensor(shape: [1, 3, image.height, image.width], storage: normalizedPlanes(image, mean: mean, std: std))
+        }
+        func expected(_ fixture: NumpyFixture, _ index: Int) -> NumpyFixture {
+            NumpyFixture(shape: [1, 1280], values: Array(fixture.values[(index * 1280)..<((index + 1) * 1280)]))
+        }
+        XCTAssertEqual(reference.images.count, 3)
+        for (index, entry) in reference.images.enumerated() {
+            let url = oxml.appendingPathComponent(entry.file)
+            guard FileManager.default.fileExists(atPath: url.path) else { throw XCTSkip("\(url.path) is absent") }
+            let image = try decodeImage(at: url)
+            XCTAssertEqual([image.height, image.width], [entry.height, entry.width], entry.file)
+            let cropped = crop(image, x: entry.cropLeft, y: entry.cropTop, width: 224, height: 224)
+            _ = BackboneFixtures2.assertMatches(network.embed(tensor(cropped)), expected(crops, index),
+                                                "efficientnet_lite0 \(entry.file) crop 224x224")
+            _ = BackboneFixtures2.assertMatches(network.embed(tensor(image)), expected(natives, index),
+                                                "efficientnet_lite0 \(entry.file) native \(entry.height)x\(entry.width)")
         }
     }
 }

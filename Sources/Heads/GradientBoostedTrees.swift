@@ -1,0 +1,362 @@
+// Histogram-based gradient-boosted trees, as scikit-learn's HistGradientBoostingClassifier
+// (sklearn/ensemble/_hist_gradient_boosting: binning → histogram → splitting → grower → predictor),
+// itself after LightGBM (Ke et al. 2017). Newton boosting (Friedman 2001; Chen & Guestrin 2016).
+//
+// Glossary: g, h the per-row gradient and hessian of the loss w.r.t. the raw score (times the row
+// weight), G, H their sums over a node, lambda the L2 penalty on leaf values, eta the learning rate.
+//   binary:      one tree per round on the half binomial loss, g = p - t, h = p (1 - p)
+//   multi-class: one tree per class per round on the softmax loss, g_k = p_k - t_k, h_k = p_k (1 - p_k)
+//   split gain:  G_L^2 / (H_L + lambda) + G_R^2 / (H_R + lambda) - G^2 / (H + lambda), best > 0 taken
+//   leaf value:  -eta * G / (H + lambda)
+// Trees grow best-first (largest gain first) up to `maxLeafNodes`, `maxDepth`; each child keeps at least
+// `minSamplesLeaf` rows and hessian 1e-3. Binning (<= maxBins bins per feature): midpoints between
+// distinct values when there are few enough, else the 'midpoint' percentiles at 1/maxBins steps; a row
+// goes left when its raw value <= the split threshold. Early stopping, when asked, holds out a
+// stratified inner split of the TRAINING rows only, never the scored fold.
+
+import Foundation
+import LinearAlgebra
+
+public struct GradientBoostedTrees: Classifier {
+    public struct EarlyStopping: Sendable, Equatable {
+        public var validationFraction: Double
+        public var patience: Int
+        public var tolerance: Double
+        public init(validationFraction: Double = 0.1, patience: Int = 10, tolerance: Double = 1e-7) {
+            self.validationFraction = validationFraction
+            self.patience = patience
+            self.tolerance = tolerance
+        }
+    }
+
+    public let learningRate: Double
+    public let rounds: Int
+    public let maxLeafNodes: Int
+    public let maxDepth: Int?
+    public let minSamplesLeaf: Int
+    public let l2: Double
+    public let maxBins: Int
+    /// Fraction of features considered at each split (scikit-learn's max_features), drawn from the seed.
+    public let featureFraction: Double
+    public let classWeight: ClassWeight
+    public let earlyStopping: EarlyStopping?
+    public let seed: UInt64
+    public var name: String { "gradient-boosted-trees" }
+
+    /// Defaults learn on ~50 rows: scikit-learn's min_samples_leaf 20 stops a 55-row fold from splitting.
+    public init(learningRate: Double = 0.1, rounds: Int = 100, maxLeafNodes: Int = 31, maxDepth: Int? = nil,
+                minSamplesLeaf: Int = 3, l2: Double = 1, maxBins: Int = 255, featureFraction: Double = 1,
+                classWeight: ClassWeight = .balanced, earlyStopping: EarlyStopping? = nil, seed: UInt64 = 0) throws {
+        func bad(_ name: String, _ detail: String) -> HeadsError { .invalidHyperparameter(head: "gradient-boosted-trees", name: name, detail: detail) }
+        guard learningRate > 0, learningRate.isFinite else { throw bad("learningRate", "\(learningRate) must be positive") }
+        guard rounds >= 1 else { throw bad("rounds", "\(rounds) must be at least 1") }
+        guard maxLeafNodes >= 2 else { throw bad("maxLeafNodes", "\(maxLeafNodes) must be at least 2") }
+        if let maxDepth, maxDepth < 1 { throw bad("maxDepth", "\(maxDepth) must be at least 1") }
+        guard minSamplesLeaf >= 1 else { throw bad("minSamplesLeaf", "\(minSamplesLeaf) must be at least 1") }
+        guard l2 >= 0, l2.isFinite else { throw bad("l2", "\(l2) must be non-negative") }
+        guard (2...255).contains(maxBins) else { throw bad("maxBins", "\(maxBins) must be in 2...255") }
+        guard featureFraction > 0, featureFraction <= 1 else { throw bad("featureFraction", "\(featureFraction) must be in (0, 1]") }
+        if let e = earlyStopping {
+            guard e.validationFraction > 0, e.validationFraction < 1 else { throw bad("validationFraction", "\(e.validationFraction) must be in (0, 1)") }
+            guard e.patience >= 1 else { throw bad("patience", "\(e.patience) must be at least 1") }
+        }
+        self.learningRate = learningRate
+        self.rounds = rounds
+        self.maxLeafNodes = maxLeafNodes
+        self.maxDepth = maxDepth
+        self.minSamplesLeaf = minSamplesLeaf
+        self.l2 = l2
+        self.maxBins = maxBins
+        self.featureFraction = featureFraction
+        self.classWeight = classWeight
+        self.earlyStopping = earlyStopping
+        self.seed = seed
+    }
+
+    /// A fitted tree in flat arrays: node i splits on feature[i] at threshold[i] (left when x <= threshold)
+    /// or, when left[i] == -1, is a leaf with value[i].
+    public struct Tree: Sendable {
+        public let feature: [Int]
+        public let threshold: [Double]
+        public let left: [Int]
+        public let right: [Int]
+        public let value: [Double]
+        public var leafCount: Int { left.filter { $0 < 0 }.count }
+
+        func predict(_ row: UnsafeBufferPointer<Double>) -> Double {
+            var node = 0
+            while left[node] >= 0 { node = row[feature[node]] <= threshold[node] ? left[node] : right[node] }
+            return value[node]
+        }
+    }
+
+    public struct Fitted: FittedClassifier {
+        public let classes: [Int]
+        /// Initial raw score per output (1 for binary, classes.count otherwise).
+        public let baseline: [Double]
+        /// trees[round][output]
+        public let trees: [[Tree]]
+
+        public func rawScores(_ features: Matrix) -> Matrix {
+            let outputs = baseline.count
+            var raw = Matrix(rows: features.rows, columns: outputs)
+            features.values.withUnsafeBufferPointer { x in
+                for r in 0..<features.rows {
+                    let row = UnsafeBufferPointer(rebasing: x[(r * features.columns)..<((r + 1) * features.columns)])
+                    for k in 0..<outputs {
+                        var s = baseline[k]
+                        for round in trees { s += round[k].predict(row) }
+                        raw[r, k] = s
+                    }
+                }
+            }
+            return raw
+        }
+
+        public func predictProba(_ features: Matrix) -> Matrix {
+            probabilities(fromRaw: rawScores(features), classCount: classes.count)
+        }
+    }
+
+    public func fit(_ features: Matrix, labels: [Int], sampleWeights: [Double]?) throws -> any FittedClassifier {
+        try fitTrees(features, labels: labels, sampleWeights: sampleWeights)
+    }
+
+    public func fitTrees(_ features: Matrix, labels: [Int], sampleWeights: [Double]?) throws -> Fitted {
+        let data = try makeTrainingSet(features, labels: labels, sampleWeights: sampleWeights, classWeight: classWeight, head: name)
+        var rng = SplitMix64(seed: seed)
+        // Inner split for early stopping: stratified, from the training rows only.
+        var trainRows = Array(0..<data.rowCount), validationRows = [Int]()
+        if let e = earlyStopping {
+            trainRows = []
+            for c in 0..<data.classCount {
+                let members = shuffled((0..<data.rowCount).filter { data.targets[$0] == c }, using: &rng)
+                let held = members.count > 1 ? max(1, Int((Double(members.count) * e.validationFraction).rounded())) : 0
+                validationRows += members[0..<held]
+                trainRows += members[held...]
+            }
+            trainRows.sort(); validationRows.sort()
+        }
+        let x = features.selectingRows(trainRows)
+        let targets = trainRows.map { data.targets[$0] }, weights = trainRows.map { data.weights[$0] }
+        let binner = FeatureBinner(x, maxBins: maxBins)
+        let n = x.rows, k = data.classCount, outputs = k == 2 ? 1 : k
+
+        // Baseline: log-odds (binary) or centred log-priors (multi-class) of the weighted class frequencies.
+        var prior = [Double](repeating: 0, count: k)
+        for i in 0..<n { prior[targets[i]] += weights[i] }
+        let total = prior.reduce(0, +)
+        prior = prior.map { min(max($0 / total, 1e-15), 1 - 1e-15) }
+        let baseline: [Double]
+        if outputs == 1 { baseline = [log(prior[1] / (1 - prior[1]))] }
+        else { let logs = prior.map { log($0) }; let m = logs.reduce(0, +) / Double(k); baseline = logs.map { $0 - m } }
+
+        var raw = Matrix(rows: n, columns: outputs)
+        for r in 0..<n { for o in 0..<outputs { raw[r, o] = baseline[o] } }
+        let validation = features.selectingRows(validationRows)
+        var validationRaw = Matrix(rows: validation.rows, columns: outputs)
+        for r in 0..<validation.rows { for o in 0..<outputs { validationRaw[r, o] = baseline[o] } }
+        var bestLoss = Double.infinity, bestRounds = 0, roundsWithoutImprovement = 0
+
+        var trees = [[Tree]]()
+        let grower = TreeGrower(binner: binner, maxLeafNodes: maxLeafNodes, maxDepth: maxDepth, minSamplesLeaf: minSamplesLeaf,
+                                l2: l2, learningRate: learningRate, featureFraction: featureFraction)
+        var gradient = [Double](repeating: 0, count: n), hessian = gradient
+        for _ in 0..<rounds {
+            let p = probabilities(fromRaw: raw, classCount: k)
+            var round = [Tree]()
+            for o in 0..<outputs {
+                let column = outputs == 1 ? 1 : o
+                for i in 0..<n {
+                    let pi = p[i, column], t = targets[i] == column ? 1.0 : 0.0
+                    gradient[i] = weights[i] * (pi - t)
+                    hessian[i] = weights[i] * pi * (1 - pi)
+                }
+                let tree = grower.grow(gradient: gradient, hessian: hessian, rng: &rng)
+                x.values.withUnsafeBufferPointer { xs in
+                    for r in 0..<n { raw[r, o] += tree.predict(UnsafeBufferPointer(rebasing: xs[(r * x.columns)..<((r + 1) * x.columns)])) }
+                }
+                validation.values.withUnsafeBufferPointer { xs in
+                    for r in 0..<validation.rows { validationRaw[r, o] += tree.predict(UnsafeBufferPointer(rebasing: xs[(r * x.columns)..<((r + 1) * x.columns)])) }
+                }
+                round.append(tree)
+            }
+            trees.append(round)
+            if let e = earlyStopping {
+                let pv = probabilities(fromRaw: validationRaw, classCount: k)
+                var loss = 0.0, weightSum = 0.0
+                for (r, row) in validationRows.enumerated() {
+                    loss -= data.weights[row] * log(max(pv[r, data.targets[row]], 1e-300))
+                    weightSum += data.weights[row]
+                }
+                loss /= max(weightSum, 1e-300)
+                if loss < bestLoss - e.tolerance { bestLoss = loss; bestRounds = trees.count; roundsWithoutImprovement = 0 }
+                else { roundsWithoutImprovement += 1; if roundsWithoutImprovement >= e.patience { break } }
+            }
+        }
+        if earlyStopping != nil { trees = Array(trees.prefix(max(bestRounds, 1))) }
+        return Fitted(classes: data.classes, baseline: baseline, trees: trees)
+    }
+}
+
+/// Sigmoid of one raw column (binary) or row softmax.
+func probabilities(fromRaw raw: Matrix, classCount: Int) -> Matrix {
+    if raw.columns == 1 {
+        var p = Matrix(rows: raw.rows, columns: 2)
+        for r in 0..<raw.rows {
+            let z = raw[r, 0]
+            let positive = z >= 0 ? 1 / (1 + exp(-z)) : exp(z) / (1 + exp(z))
+            p[r, 0] = 1 - positive; p[r, 1] = positive
+        }
+        return p
+    }
+    var p = raw
+    softmaxRows(&p)
+    return p
+}
+
+/// Per-feature bin thresholds (scikit-learn _find_binning_thresholds) and the binned training matrix.
+public struct FeatureBinner: Sendable {
+    /// thresholds[f]: ascending; bin b holds values in (thresholds[b-1], thresholds[b]].
+    public let thresholds: [[Double]]
+    /// rows x features, column-major (binned[f * rows + r]) for histogram building.
+    public let binned: [UInt8]
+    public let rows: Int
+    public let features: Int
+
+    public init(_ x: Matrix, maxBins: Int) {
+        rows = x.rows
+        features = x.columns
+        var thresholds = [[Double]]()
+        var binned = [UInt8](repeating: 0, count: x.rows * x.columns)
+        for f in 0..<x.columns {
+            let column = x.column(f).sorted()
+            var distinct = [Double]()
+            for v in column where distinct.last != v { distinct.append(v) }
+            var t: [Double]
+            if distinct.count <= maxBins {
+                t = (0..<max(distinct.count - 1, 0)).map { (distinct[$0] + distinct[$0 + 1]) * 0.5 }
+            } else {
+                // numpy.percentile(method="midpoint") at 100 * q / maxBins, q = 1 ... maxBins - 1.
+                let n = Double(column.count - 1)
+                t = (1..<maxBins).map { q in
+                    let position = Double(q) / Double(maxBins) * n
+                    return (column[Int(position.rounded(.down))] + column[Int(position.rounded(.up))]) * 0.5
+                }
+            }
+            thresholds.append(t)
+            for r in 0..<x.rows {
+                // bin = number of thresholds strictly below the value (binary search).
+                let v = x[r, f]
+                var lo = 0, hi = t.count
+                while lo < hi { let mid = (lo + hi) / 2; if v <= t[mid] { hi = mid } else { lo = mid + 1 } }
+                binned[f * x.rows + r] = UInt8(lo)
+            }
+        }
+        self.thresholds = thresholds
+        self.binned = binned
+    }
+
+    public func binCount(_ feature: Int) -> Int { thresholds[feature].count + 1 }
+}
+
+/// Best-first tree growth on histograms of (G, H, count) per bin (scikit-learn's TreeGrower + Splitter).
+struct TreeGrower {
+    let binner: FeatureBinner
+    let maxLeafNodes: Int
+    let maxDepth: Int?
+    let minSamplesLeaf: Int
+    let l2: Double
+    let learningRate: Double
+    let featureFraction: Double
+    let minimumHessian = 1e-3
+
+    struct Split { var gain: Double; var feature: Int; var bin: Int }
+
+    struct Node {
+        var rows: [Int]
+        var depth: Int
+        var G: Double
+        var H: Double
+        var split: Split?
+        var feature = -1, threshold = 0.0, left = -1, right = -1, value = 0.0
+    }
+
+    func bestSplit(_ rows: [Int], G: Double, H: Double, gradient: [Double], hessian: [Double], rng: inout SplitMix64) -> Split? {
+        let n = binner.rows
+        var candidates = Array(0..<binner.features)
+        if featureFraction < 1 {
+            let count = max(1, Int((featureFraction * Double(binner.features)).rounded(.down)))
+            candidates = Array(shuffled(candidates, using: &rng).prefix(count)).sorted()
+        }
+        let parentLoss = G * G / (H + l2)
+        var best: Split? = nil
+        var histogramG = [Double](repeating: 0, count: 256), histogramH = histogramG
+        var histogramCount = [Int](repeating: 0, count: 256)
+        binner.binned.withUnsafeBufferPointer { binned in
+            for f in candidates {
+                let bins = binner.binCount(f)
+                if bins < 2 { continue }
+                for b in 0..<bins { histogramG[b] = 0; histogramH[b] = 0; histogramCount[b] = 0 }
+                let base = f * n
+                for r in rows { let b = Int(binned[base + r]); histogramG[b] += gradient[r]; histogramH[b] += hessian[r]; histogramCount[b] += 1 }
+                var gl = 0.0, hl = 0.0, cl = 0
+                for b in 0..<(bins - 1) {
+                    gl += histogramG[b]; hl += histogramH[b]; cl += histogramCount[b]
+                    let cr = rows.count - cl
+                    if cl < minSamplesLeaf { continue }
+                    if cr < minSamplesLeaf { break }
+                    let hr = H - hl, gr = G - gl
+                    if hl < minimumHessian { continue }
+                    if hr < minimumHessian { break }
+                    let gain = gl * gl / (hl + l2) + gr * gr / (hr + l2) - parentLoss
+                    if gain > (best?.gain ?? 0) { best = Split(gain: gain, feature: f, bin: b) }
+                }
+            }
+        }
+        return best
+    }
+
+    func grow(gradient: [Double], hessian: [Double], rng: inout SplitMix64) -> GradientBoostedTrees.Tree {
+        let all = Array(0..<binner.rows)
+        var nodes = [Node]()
+        func makeNode(_ rows: [Int], depth: Int, rng: inout SplitMix64) -> Node {
+            var G = 0.0, H = 0.0
+            for r in rows { G += gradient[r]; H += hessian[r] }
+            var node = Node(rows: rows, depth: depth, G: G, H: H)
+            let depthAllows = maxDepth.map { depth < $0 } ?? true
+            if depthAllows && rows.count >= 2 * minSamplesLeaf {
+                node.split = bestSplit(rows, G: G, H: H, gradient: gradient, hessian: hessian, rng: &rng)
+            }
+            return node
+        }
+        nodes.append(makeNode(all, depth: 0, rng: &rng))
+        var leaves = 1
+        while leaves < maxLeafNodes {
+            // Best-first: the open leaf with the largest gain (ties to the earliest node).
+            var chosen = -1
+            for i in 0..<nodes.count where nodes[i].left < 0 && nodes[i].split != nil {
+                if chosen < 0 || nodes[i].split!.gain > nodes[chosen].split!.gain { chosen = i }
+            }
+            if chosen < 0 { break }
+            let split = nodes[chosen].split!
+            let base = split.feature * binner.rows
+            var leftRows = [Int](), rightRows = [Int]()
+            for r in nodes[chosen].rows { if Int(binner.binned[base + r]) <= split.bin { leftRows.append(r) } else { rightRows.append(r) } }
+            let depth = nodes[chosen].depth + 1
+            let leftNode = makeNode(leftRows, depth: depth, rng: &rng)
+            let rightNode = makeNode(rightRows, depth: depth, rng: &rng)
+            nodes[chosen].feature = split.feature
+            nodes[chosen].threshold = binner.thresholds[split.feature][split.bin]
+            nodes[chosen].left = nodes.count
+            nodes[chosen].right = nodes.count + 1
+            nodes[chosen].rows = []
+            nodes.append(leftNode)
+            nodes.append(rightNode)
+            leaves += 1
+        }
+        return GradientBoostedTrees.Tree(
+            feature: nodes.map(\.feature), threshold: nodes.map(\.threshold), left: nodes.map(\.left), right: nodes.map(\.right),
+            value: nodes.map { $0.left < 0 ? -learningRate * $0.G / ($0.H + l2 + Double.ulpOfOne) : 0 })
+    }
+}

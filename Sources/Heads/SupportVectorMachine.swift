@@ -1,0 +1,516 @@
+// C-support vector classification by SMO, as libsvm 3.x (Chang & Lin, svm.cpp) and scikit-learn's SVC.
+//   Solver: Fan, Chen, Lin 2005, "Working Set Selection Using Second Order Information for Training
+//           Support Vector Machines", JMLR 6 (WSS3 = libsvm's Solver::select_working_set).
+//   Probabilities: Platt 2000 sigmoid on internal 5-fold cross-validation decision values, with the
+//           improved Newton fit of Lin, Lin, Weng 2007 (libsvm sigmoid_train), then pairwise coupling
+//           by Wu, Lin, Weng 2004, JMLR 5, method 2 (libsvm multiclass_probability).
+//
+// Glossary: l training rows of one binary problem, y_i = ±1, K the kernel, Q_ij = y_i y_j K(x_i, x_j),
+// alpha the dual variables, C_i = C * (class weight * sample weight of row i) their upper bounds,
+// G = Q alpha + p the dual gradient (p = -1), rho the offset, eps the stopping tolerance, TAU = 1e-12.
+// The dual solved for each pair of classes:
+//     min_alpha  1/2 alpha^T Q alpha - e^T alpha   s.t.  y^T alpha = 0,  0 <= alpha_i <= C_i
+// and the decision value is f(x) = sum_i alpha_i y_i K(x_i, x) - rho.
+//
+// Multi-class is one-vs-one over classes sorted ascending; in pair (i, j), i < j, y = +1 marks class i
+// (libsvm's layout, decision value > 0 votes for i). `decisionFunction` follows scikit-learn: with two
+// classes a single column whose positive values favour classes[1]; with more, one column per pair
+// (0,1), (0,2), ..., (1,2), ... whose positive values favour the first class of the pair.
+//
+// Probabilities (`probability`):
+//  - `.platt`: libsvm exactly (targets (N+ + 1)/(N+ + 2), 1/(N- + 2), no weights). Known trap: the
+//    sigmoid ignores class weights, so with imbalanced classes its argmax drifts to the majority class
+//    and disagrees with the weighted decision function.
+//  - `.decisionConsistent` (default): the same internal cross-validation decision values, but the sigmoid
+//    p = 1 / (1 + exp(A f)) is fitted with each row weighted by its class weight (balanced within the
+//    pair) and with its offset B fixed at 0. Then p > 1/2 exactly when f > 0: binary probabilities
+//    always agree with the class-weighted decision function, and pairwise coupling starts from pairwise
+//    probabilities that agree with every one-vs-one vote (the coupled argmax agrees with the vote winner
+//    except in rare intransitive vote cycles).
+
+import Foundation
+import LinearAlgebra
+
+public struct SupportVectorMachine: Classifier {
+    public enum Gamma: Sendable, Equatable {
+        case value(Double)
+        /// scikit-learn's "scale": 1 / (features * variance of all training entries).
+        case scale
+    }
+
+    public enum Kernel: Sendable, Equatable {
+        case linear
+        case rbf(gamma: Gamma)
+    }
+
+    public enum Probability: String, Sendable, Equatable {
+        case platt
+        case decisionConsistent
+    }
+
+    public let C: Double
+    public let kernel: Kernel
+    public let classWeight: ClassWeight
+    public let tolerance: Double
+    public let probability: Probability
+    /// Kernel cache budget in megabytes (libsvm's cache_size).
+    public let cacheMegabytes: Int
+    /// Seeds the internal cross-validation split of the probability fit.
+    public let seed: UInt64
+    public var name: String {
+        switch kernel {
+        case .linear: return "svm-linear"
+        case .rbf: return "svm-rbf"
+        }
+    }
+
+    public init(C: Double = 1, kernel: Kernel = .rbf(gamma: .scale), classWeight: ClassWeight = .balanced,
+                tolerance: Double = 1e-3, probability: Probability = .decisionConsistent, cacheMegabytes: Int = 200,
+                seed: UInt64 = 0) throws {
+        func bad(_ name: String, _ detail: String) -> HeadsError { .invalidHyperparameter(head: "svm", name: name, detail: detail) }
+        guard C > 0, C.isFinite else { throw bad("C", "\(C) must be positive") }
+        if case let .rbf(.value(gamma)) = kernel, !(gamma > 0 && gamma.isFinite) { throw bad("gamma", "\(gamma) must be positive") }
+        guard tolerance > 0 else { throw bad("tolerance", "\(tolerance) must be positive") }
+        guard cacheMegabytes >= 1 else { throw bad("cacheMegabytes", "\(cacheMegabytes) must be at least 1") }
+        self.C = C
+        self.kernel = kernel
+        self.classWeight = classWeight
+        self.tolerance = tolerance
+        self.probability = probability
+        self.cacheMegabytes = cacheMegabytes
+        self.seed = seed
+    }
+
+    /// One binary decision function f(x) = sum_s coefficients_s K(sv_s, x) - rho.
+    public struct BinaryModel: Sendable {
+        public let supportVectors: Matrix
+        /// alpha_s * y_s of each support vector.
+        public let coefficients: [Double]
+        public let rho: Double
+        /// Sigmoid P(y = +1 | f) = 1 / (1 + exp(A f + B)).
+        public let sigmoidA: Double
+        public let sigmoidB: Double
+    }
+
+    public struct Fitted: FittedClassifier {
+        public let classes: [Int]
+        public let gamma: Double?
+        /// Pair models in the order (0,1), (0,2), ..., (1,2), ...
+        public let pairs: [BinaryModel]
+
+        func kernelMatrix(_ a: Matrix, _ b: Matrix) -> Matrix {
+            do { return try evaluateKernel(a, b, gamma: gamma) } catch { preconditionFailure("svm: \(error)") }
+        }
+
+        /// libsvm's decision values: samples x pairs, > 0 favours the pair's first class.
+        public func pairDecisionValues(_ features: Matrix) -> Matrix {
+            var out = Matrix(rows: features.rows, columns: pairs.count)
+            for (p, model) in pairs.enumerated() {
+                let k = kernelMatrix(features, model.supportVectors)   // samples x support vectors
+                var f = [Double](repeating: 0, count: features.rows)
+                do { try gemv(k, model.coefficients, into: &f) } catch { preconditionFailure("svm: \(error)") }
+                for r in 0..<features.rows { out[r, p] = f[r] - model.rho }
+            }
+            return out
+        }
+
+        /// scikit-learn's decision_function (ovo shape): see the header for the sign convention.
+        public func decisionFunction(_ features: Matrix) -> Matrix {
+            var d = pairDecisionValues(features)
+            if classes.count == 2 { for i in 0..<d.values.count { d.values[i] = -d.values[i] } }
+            return d
+        }
+
+        /// One-vs-one vote winner (ties to the lower class, as libsvm).
+        public func predictByVotes(_ features: Matrix) -> [Int] {
+            let d = pairDecisionValues(features)
+            let k = classes.count
+            return (0..<features.rows).map { r in
+                var votes = [Int](repeating: 0, count: k)
+                var p = 0
+                for i in 0..<k { for j in (i + 1)..<k { if d[r, p] > 0 { votes[i] += 1 } else { votes[j] += 1 }; p += 1 } }
+                var best = 0
+                for c in 1..<k where votes[c] > votes[best] { best = c }
+                return classes[best]
+            }
+        }
+
+        public func predictProba(_ features: Matrix) -> Matrix {
+            let d = pairDecisionValues(features)
+            let k = classes.count
+            var out = Matrix(rows: features.rows, columns: k)
+            let minimumProbability = 1e-7
+            for r in 0..<features.rows {
+                // libsvm svm_predict_probability: pairwise r_ij clipped to [1e-7, 1 - 1e-7].
+                var pairwise = Matrix(rows: k, columns: k)
+                var p = 0
+                for i in 0..<k { for j in (i + 1)..<k {
+                    let model = pairs[p]
+                    let value = min(max(sigmoidPredict(d[r, p], model.sigmoidA, model.sigmoidB), minimumProbability), 1 - minimumProbability)
+                    pairwise[i, j] = value
+                    pairwise[j, i] = 1 - value
+                    p += 1
+                } }
+                let probabilities = k == 2 ? [pairwise[0, 1], pairwise[1, 0]] : coupledProbabilities(pairwise)
+                for c in 0..<k { out[r, c] = probabilities[c] }
+            }
+            return out
+        }
+    }
+
+    public func fit(_ features: Matrix, labels: [Int], sampleWeights: [Double]?) throws -> any FittedClassifier {
+        try fitSVM(features, labels: labels, sampleWeights: sampleWeights)
+    }
+
+    public func fitSVM(_ features: Matrix, labels: [Int], sampleWeights: [Double]?) throws -> Fitted {
+        let data = try makeTrainingSet(features, labels: labels, sampleWeights: sampleWeights, classWeight: classWeight, head: name)
+        let gammaValue: Double?
+        switch kernel {
+        case .linear: gammaValue = nil
+        case .rbf(.value(let g)): gammaValue = g
+        case .rbf(.scale):
+            let values = features.values
+            let mean = values.reduce(0, +) / Double(values.count)
+            let variance = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(values.count)
+            gammaValue = variance > 0 ? 1 / (Double(features.columns) * variance) : 1
+        }
+        var rng = SplitMix64(seed: seed)
+        var pairs = [BinaryModel]()
+        let k = data.classCount
+        for i in 0..<k {
+            for j in (i + 1)..<k {
+                let rows = (0..<data.rowCount).filter { data.targets[$0] == i || data.targets[$0] == j }
+                let x = features.selectingRows(rows)
+                let y = rows.map { data.targets[$0] == i ? 1.0 : -1.0 }
+                let upper = rows.map { C * data.weights[$0] }
+                let decision = try solveBinary(x, y: y, upper: upper, gamma: gammaValue)
+                let (a, b) = try fitSigmoid(x, y: y, upper: upper, gamma: gammaValue, rng: &rng)
+                pairs.append(BinaryModel(supportVectors: decision.supportVectors, coefficients: decision.coefficients,
+                                         rho: decision.rho, sigmoidA: a, sigmoidB: b))
+            }
+        }
+        return Fitted(classes: data.classes, gamma: gammaValue, pairs: pairs)
+    }
+
+    struct Decision {
+        let supportVectors: Matrix
+        let coefficients: [Double]
+        let rho: Double
+    }
+
+    func solveBinary(_ x: Matrix, y: [Double], upper: [Double], gamma: Double?) throws -> Decision {
+        let cache = KernelCache(features: x, gamma: gamma, capacityBytes: cacheMegabytes << 20)
+        let (alpha, rho) = try tagged(name) { try smo(cache: cache, y: y, upper: upper, eps: tolerance) }
+        let support = (0..<alpha.count).filter { alpha[$0] > 0 }
+        return Decision(supportVectors: x.selectingRows(support), coefficients: support.map { alpha[$0] * y[$0] }, rho: rho)
+    }
+
+    /// libsvm svm_binary_svc_probability: decision values of 5-fold internal cross-validation (random
+    /// permutation from `rng`), then the sigmoid fit selected by `probability`.
+    func fitSigmoid(_ x: Matrix, y: [Double], upper: [Double], gamma: Double?, rng: inout SplitMix64) throws -> (Double, Double) {
+        let l = y.count, foldCount = 5
+        let permutation = shuffled(Array(0..<l), using: &rng)
+        var decision = [Double](repeating: 0, count: l)
+        for fold in 0..<foldCount {
+            let begin = fold * l / foldCount, end = (fold + 1) * l / foldCount
+            if begin == end { continue }
+            let train = Array(permutation[0..<begin]) + Array(permutation[end..<l])
+            let positives = train.filter { y[$0] > 0 }.count, negatives = train.count - positives
+            if positives == 0 || negatives == 0 {
+                // libsvm: a one-class training fold predicts that class with decision value ±1 (0 when empty).
+                let value: Double = positives > 0 ? 1 : (negatives > 0 ? -1 : 0)
+                for t in begin..<end { decision[permutation[t]] = value }
+                continue
+            }
+            let model = try solveBinary(x.selectingRows(train), y: train.map { y[$0] }, upper: train.map { upper[$0] }, gamma: gamma)
+            let test = Array(permutation[begin..<end])
+            let kernel = try tagged(name) { try evaluateKernel(x.selectingRows(test), model.supportVectors, gamma: gamma) }
+            let f = try tagged(name) { try multiply(kernel, model.coefficients) }
+            for (t, row) in test.enumerated() { decision[row] = f[t] - model.rho }
+        }
+        switch probability {
+        case .platt: return plattSigmoid(decision: decision, y: y)
+        case .decisionConsistent: return (weightedSlopeSigmoid(decision: decision, y: y), 0)
+        }
+    }
+}
+
+// MARK: - Kernel and cache
+
+/// K(a_i, b_j) for all rows: linear a.b, or RBF exp(-gamma |a - b|^2) when gamma is given. a: m x d, b: n x d → m x n.
+func evaluateKernel(_ a: Matrix, _ b: Matrix, gamma: Double?) throws -> Matrix {
+    guard let gamma else { return try multiply(a, b, transposeB: true) }
+    var k = try squaredDistances(a, b)
+    for i in 0..<k.values.count { k.values[i] = exp(-gamma * k.values[i]) }
+    return k
+}
+
+/// Rows of the training kernel matrix computed on demand and kept under a byte budget, least recently
+/// used evicted first (libsvm's Cache, holding K rather than Q; signs are applied by the solver).
+final class KernelCache {
+    let features: Matrix
+    let gamma: Double?
+    let diagonal: [Double]
+    private let squaredNorms: [Double]
+    private var rows: [[Double]?]
+    private var lastUse: [Int]
+    private var clock = 0
+    private var stored = 0
+    private let capacityRows: Int
+
+    init(features: Matrix, gamma: Double?, capacityBytes: Int) {
+        self.features = features
+        self.gamma = gamma
+        let n = features.rows, d = features.columns
+        squaredNorms = (0..<n).map { r in var s = 0.0; for c in 0..<d { let v = features.values[r * d + c]; s += v * v }; return s }
+        diagonal = gamma == nil ? squaredNorms : [Double](repeating: 1, count: n)
+        rows = [[Double]?](repeating: nil, count: n)
+        lastUse = [Int](repeating: 0, count: n)
+        capacityRows = max(2, capacityBytes / max(1, n * MemoryLayout<Double>.size))
+    }
+
+    var count: Int { features.rows }
+
+    /// K(x_i, x_j) for all j.
+    func row(_ i: Int) -> [Double] {
+        clock += 1
+        lastUse[i] = clock
+        if let cached = rows[i] { return cached }
+        let n = features.rows, d = features.columns
+        var out = [Double](repeating: 0, count: n)
+        features.values.withUnsafeBufferPointer { x in
+            let xi = Array(x[(i * d)..<((i + 1) * d)])
+            do { try gemv(features, xi, into: &out) } catch { preconditionFailure("svm kernel row: \(error)") }
+        }
+        if let gamma {
+            for j in 0..<n { out[j] = exp(-gamma * max(0, squaredNorms[i] + squaredNorms[j] - 2 * out[j])) }
+            out[i] = 1
+        }
+        if stored >= capacityRows {
+            var victim = -1, oldest = Int.max
+            for j in 0..<n where rows[j] != nil && lastUse[j] < oldest && j != i { oldest = lastUse[j]; victim = j }
+            if victim >= 0 { rows[victim] = nil; stored -= 1 }
+        }
+        rows[i] = out
+        stored += 1
+        return out
+    }
+}
+
+// MARK: - SMO (libsvm Solver::Solve without shrinking)
+
+/// Returns (alpha, rho) for the dual in the header. Shrinking is not used: it only changes speed, and
+/// without it the loop is the plain WSS3 iteration of Fan, Chen, Lin 2005 (Algorithm 1 with WSS 3).
+func smo(cache: KernelCache, y: [Double], upper: [Double], eps: Double) throws -> ([Double], Double) {
+    let l = y.count
+    let tau = 1e-12
+    var alpha = [Double](repeating: 0, count: l)
+    // alpha = 0 so G = Q alpha + p = p = -e.
+    var G = [Double](repeating: -1, count: l)
+    let QD = cache.diagonal
+    func isUpper(_ t: Int) -> Bool { alpha[t] >= upper[t] }
+    func isLower(_ t: Int) -> Bool { alpha[t] <= 0 }
+    let maxIterations = max(10_000_000, l > Int.max / 100 ? Int.max : 100 * l)
+    var iteration = 0
+    while iteration < maxIterations {
+        // WSS3 step 1: i = argmax { -y_t G_t : t in I_up(alpha) }.
+        var Gmax = -Double.infinity, Gmax2 = -Double.infinity, i = -1
+        for t in 0..<l {
+            if y[t] > 0 { if !isUpper(t) && -G[t] >= Gmax { Gmax = -G[t]; i = t } }
+            else { if !isLower(t) && G[t] >= Gmax { Gmax = G[t]; i = t } }
+        }
+        // WSS3 step 2: j = argmin over t in I_low(alpha) with -y_t G_t < -y_i G_i of -b_it^2 / a_it,
+        // a_it = K_ii + K_tt - 2 K_it (tau when not positive), b_it = -y_i G_i + y_t G_t.
+        var j = -1, objectiveDifferenceMin = Double.infinity
+        let Ki: [Double] = i >= 0 ? cache.row(i) : []
+        for t in 0..<l {
+            if y[t] > 0 {
+                guard !isLower(t) else { continue }
+                let gradientDifference = Gmax + G[t]
+                if G[t] >= Gmax2 { Gmax2 = G[t] }
+                if gradientDifference > 0 {
+                    let a = QD[i] + QD[t] - 2 * Ki[t]
+                    let difference = -(gradientDifference * gradientDifference) / (a > 0 ? a : tau)
+                    if difference <= objectiveDifferenceMin { j = t; objectiveDifferenceMin = difference }
+                }
+            } else {
+                guard !isUpper(t) else { continue }
+                let gradientDifference = Gmax - G[t]
+                if -G[t] >= Gmax2 { Gmax2 = -G[t] }
+                if gradientDifference > 0 {
+                    let a = QD[i] + QD[t] - 2 * Ki[t]
+                    let difference = -(gradientDifference * gradientDifference) / (a > 0 ? a : tau)
+                    if difference <= objectiveDifferenceMin { j = t; objectiveDifferenceMin = difference }
+                }
+            }
+        }
+        // Stopping rule: maximal violation m(alpha) - M(alpha) < eps.
+        if Gmax + Gmax2 < eps || j == -1 { break }
+        iteration += 1
+
+        // Two-variable sub-problem, libsvm's update with careful clipping to the box.
+        let Kj = cache.row(j)
+        let Ci = upper[i], Cj = upper[j]
+        let oldI = alpha[i], oldJ = alpha[j]
+        let Qij = y[i] * y[j] * Ki[j]
+        if y[i] != y[j] {
+            var quad = QD[i] + QD[j] + 2 * Qij
+            if quad <= 0 { quad = tau }
+            let delta = (-G[i] - G[j]) / quad
+            let diff = alpha[i] - alpha[j]
+            alpha[i] += delta; alpha[j] += delta
+            if diff > 0 { if alpha[j] < 0 { alpha[j] = 0; alpha[i] = diff } }
+            else { if alpha[i] < 0 { alpha[i] = 0; alpha[j] = -diff } }
+            if diff > Ci - Cj { if alpha[i] > Ci { alpha[i] = Ci; alpha[j] = Ci - diff } }
+            else { if alpha[j] > Cj { alpha[j] = Cj; alpha[i] = Cj + diff } }
+        } else {
+            var quad = QD[i] + QD[j] - 2 * Qij
+            if quad <= 0 { quad = tau }
+            let delta = (G[i] - G[j]) / quad
+            let sum = alpha[i] + alpha[j]
+            alpha[i] -= delta; alpha[j] += delta
+            if sum > Ci { if alpha[i] > Ci { alpha[i] = Ci; alpha[j] = sum - Ci } }
+            else { if alpha[j] < 0 { alpha[j] = 0; alpha[i] = sum } }
+            if sum > Cj { if alpha[j] > Cj { alpha[j] = Cj; alpha[i] = sum - Cj } }
+            else { if alpha[i] < 0 { alpha[i] = 0; alpha[j] = sum } }
+        }
+        // Gradient update G_t += Q_ti dalpha_i + Q_tj dalpha_j.
+        let deltaI = (alpha[i] - oldI) * y[i], deltaJ = (alpha[j] - oldJ) * y[j]
+        for t in 0..<l { G[t] += y[t] * (Ki[t] * deltaI + Kj[t] * deltaJ) }
+    }
+    // libsvm calculate_rho: mean of y_i G_i over free variables, else midpoint of the feasible interval.
+    var freeCount = 0, freeSum = 0.0, ub = Double.infinity, lb = -Double.infinity
+    for t in 0..<l {
+        let yG = y[t] * G[t]
+        if isUpper(t) { if y[t] < 0 { ub = min(ub, yG) } else { lb = max(lb, yG) } }
+        else if isLower(t) { if y[t] > 0 { ub = min(ub, yG) } else { lb = max(lb, yG) } }
+        else { freeCount += 1; freeSum += yG }
+    }
+    let rho = freeCount > 0 ? freeSum / Double(freeCount) : (ub + lb) / 2
+    return (alpha, rho)
+}
+
+// MARK: - Probabilities
+
+/// libsvm sigmoid_predict: P(+1 | f) = 1 / (1 + exp(A f + B)), evaluated without overflow.
+func sigmoidPredict(_ f: Double, _ a: Double, _ b: Double) -> Double {
+    let fApB = f * a + b
+    return fApB >= 0 ? exp(-fApB) / (1 + exp(-fApB)) : 1 / (1 + exp(fApB))
+}
+
+/// libsvm sigmoid_train (Platt 2000 with Lin, Lin, Weng 2007's Newton method and backtracking).
+func plattSigmoid(decision: [Double], y: [Double]) -> (Double, Double) {
+    let l = decision.count
+    let prior1 = Double(y.filter { $0 > 0 }.count), prior0 = Double(l) - prior1
+    let maxIterations = 100, minimumStep = 1e-10, sigma = 1e-12, eps = 1e-5
+    let hiTarget = (prior1 + 1) / (prior1 + 2), loTarget = 1 / (prior0 + 2)
+    let t = y.map { $0 > 0 ? hiTarget : loTarget }
+    var A = 0.0, B = log((prior0 + 1) / (prior1 + 1))
+    func objective(_ a: Double, _ b: Double) -> Double {
+        var f = 0.0
+        for i in 0..<l {
+            let fApB = decision[i] * a + b
+            f += fApB >= 0 ? t[i] * fApB + log(1 + exp(-fApB)) : (t[i] - 1) * fApB + log(1 + exp(fApB))
+        }
+        return f
+    }
+    var fval = objective(A, B)
+    for _ in 0..<maxIterations {
+        // Gradient and Hessian (H' = H + sigma I keeps it positive definite).
+        var h11 = sigma, h22 = sigma, h21 = 0.0, g1 = 0.0, g2 = 0.0
+        for i in 0..<l {
+            let fApB = decision[i] * A + B
+            let (p, q) = fApB >= 0 ? (exp(-fApB) / (1 + exp(-fApB)), 1 / (1 + exp(-fApB)))
+                                   : (1 / (1 + exp(fApB)), exp(fApB) / (1 + exp(fApB)))
+            let d2 = p * q
+            h11 += decision[i] * decision[i] * d2; h22 += d2; h21 += decision[i] * d2
+            let d1 = t[i] - p
+            g1 += decision[i] * d1; g2 += d1
+        }
+        if abs(g1) < eps && abs(g2) < eps { break }
+        let det = h11 * h22 - h21 * h21
+        let dA = -(h22 * g1 - h21 * g2) / det, dB = -(-h21 * g1 + h11 * g2) / det
+        let gd = g1 * dA + g2 * dB
+        var step = 1.0
+        while step >= minimumStep {
+            let newA = A + step * dA, newB = B + step * dB
+            let newF = objective(newA, newB)
+            if newF < fval + 0.0001 * step * gd { A = newA; B = newB; fval = newF; break }
+            step /= 2
+        }
+        if step < minimumStep { break }
+    }
+    return (A, B)
+}
+
+/// The decision-consistent sigmoid: P(+1 | f) = 1 / (1 + exp(A f)), A <= 0, maximising the class-balanced
+/// log-likelihood sum_i w_i [t_i log p_i + (1 - t_i) log(1 - p_i)] with w_i = l / (2 l_class(i)) and
+/// Platt's smoothed targets. 1-D Newton with backtracking on the convex objective.
+func weightedSlopeSigmoid(decision: [Double], y: [Double]) -> Double {
+    let l = decision.count
+    let positives = Double(y.filter { $0 > 0 }.count), negatives = Double(l) - positives
+    guard positives > 0, negatives > 0 else { return -1 }
+    let hiTarget = (positives + 1) / (positives + 2), loTarget = 1 / (negatives + 2)
+    let t = y.map { $0 > 0 ? hiTarget : loTarget }
+    let w = y.map { $0 > 0 ? Double(l) / (2 * positives) : Double(l) / (2 * negatives) }
+    func objective(_ a: Double) -> Double {
+        var f = 0.0
+        for i in 0..<l {
+            let z = decision[i] * a
+            f += w[i] * (z >= 0 ? t[i] * z + log(1 + exp(-z)) : (t[i] - 1) * z + log(1 + exp(z)))
+        }
+        return f
+    }
+    var A = 0.0
+    var fval = objective(A)
+    for _ in 0..<100 {
+        var g = 0.0, h = 1e-12
+        for i in 0..<l {
+            let p = sigmoidPredict(decision[i], A, 0)
+            g += w[i] * decision[i] * (t[i] - p)
+            h += w[i] * decision[i] * decision[i] * p * (1 - p)
+        }
+        if abs(g) < 1e-5 { break }
+        let direction = -g / h
+        var step = 1.0
+        while step >= 1e-10 {
+            let candidate = min(A + step * direction, 0)
+            let value = objective(candidate)
+            if value < fval + 1e-4 * step * g * direction || candidate == A { A = candidate; fval = value; break }
+            step /= 2
+        }
+        if step < 1e-10 { break }
+    }
+    // A = 0 would make every probability 1/2; keep a tiny negative slope so the sign of f still decides.
+    return min(A, -1e-6)
+}
+
+/// Wu, Lin, Weng 2004 method 2 (libsvm multiclass_probability): p minimising
+/// sum_i sum_{j != i} (r_ji p_i - r_ij p_j)^2 subject to sum p = 1, by fixed-point sweeps.
+public func coupledProbabilities(_ r: Matrix) -> [Double] {
+    let k = r.rows
+    var p = [Double](repeating: 1 / Double(k), count: k)
+    var Q = Matrix(rows: k, columns: k)
+    for t in 0..<k {
+        for j in 0..<k where j != t {
+            Q[t, t] += r[j, t] * r[j, t]
+            Q[t, j] = -r[j, t] * r[t, j]
+        }
+    }
+    let maxIterations = max(100, k), eps = 0.005 / Double(k)
+    var Qp = [Double](repeating: 0, count: k)
+    for _ in 0..<maxIterations {
+        var pQp = 0.0
+        for t in 0..<k { Qp[t] = 0; for j in 0..<k { Qp[t] += Q[t, j] * p[j] }; pQp += p[t] * Qp[t] }
+        var maxError = 0.0
+        for t in 0..<k { maxError = max(maxError, abs(Qp[t] - pQp)) }
+        if maxError < eps { break }
+        for t in 0..<k {
+            let diff = (-Qp[t] + pQp) / Q[t, t]
+            p[t] += diff
+            pQp = (pQp + diff * (diff * Q[t, t] + 2 * Qp[t])) / (1 + diff) / (1 + diff)
+            for j in 0..<k { Qp[j] = (Qp[j] + diff * Q[t, j]) / (1 + diff); p[j] /= (1 + diff) }
+        }
+    }
+    return p
+}

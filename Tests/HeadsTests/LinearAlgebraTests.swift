@@ -1,0 +1,110 @@
+// LAPACK/BLAS wrappers against their naive twins and reconstruction identities.
+
+import XCTest
+import LinearAlgebra
+import TestSupport
+
+final class LinearAlgebraTests: XCTestCase {
+    func randomMatrix(_ rows: Int, _ columns: Int, seed: UInt64) -> Matrix {
+        var rng = SplitMix64(seed: seed)
+        return Matrix(rows: rows, columns: columns, values: (0..<(rows * columns)).map { _ in Double(rng.next() >> 11) * 0x1p-53 * 2 - 1 })
+    }
+
+    /// Naive twin of gemm: C[i, j] = sum_k op(A)[i, k] op(B)[k, j].
+    func naiveProduct(_ a: Matrix, _ ta: Bool, _ b: Matrix, _ tb: Bool) -> Matrix {
+        let A = ta ? a.transposed() : a, B = tb ? b.transposed() : b
+        var c = Matrix(rows: A.rows, columns: B.columns)
+        for i in 0..<A.rows { for j in 0..<B.columns { var s = 0.0; for k in 0..<A.columns { s += A[i, k] * B[k, j] }; c[i, j] = s } }
+        return c
+    }
+
+    func symmetricPositiveDefinite(_ n: Int, seed: UInt64) throws -> Matrix {
+        let g = randomMatrix(n, n, seed: seed)
+        var a = try multiply(g, g, transposeB: true)
+        for i in 0..<n { a[i, i] += Double(n) }
+        return a
+    }
+
+    func testGemmMatchesNaiveTwinForAllTranspositions() throws {
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let a = ta ? randomMatrix(7, 5, seed: 1) : randomMatrix(5, 7, seed: 1)
+            let b = tb ? randomMatrix(3, 7, seed: 2) : randomMatrix(7, 3, seed: 2)
+            let c = try multiply(a, transposeA: ta, b, transposeB: tb)
+            let check = allClose(c.values, naiveProduct(a, ta, b, tb).values, relativeTolerance: 1e-12, absoluteTolerance: 1e-12)
+            XCTAssert(check.ok, "transposeA \(ta) transposeB \(tb): \(check.message)")
+        }
+        XCTAssertThrowsError(try multiply(randomMatrix(2, 3, seed: 1), randomMatrix(2, 3, seed: 2))) { error in
+            XCTAssert("\(error.localizedDescription)".contains("gemm"), "\(error.localizedDescription)")
+        }
+    }
+
+    func testGemvAndSquaredDistances() throws {
+        let a = randomMatrix(4, 6, seed: 3), x = (0..<6).map { Double($0) - 2.5 }
+        let y = try multiply(a, x)
+        XCTAssert(allClose(y, naiveProduct(a, false, Matrix(rows: 6, columns: 1, values: x), false).values, relativeTolerance: 1e-12).ok)
+        let yt = try multiply(a, transpose: true, [1, 2, 3, 4])
+        XCTAssert(allClose(yt, naiveProduct(a, true, Matrix(rows: 4, columns: 1, values: [1, 2, 3, 4]), false).values, relativeTolerance: 1e-12).ok)
+        let b = randomMatrix(3, 6, seed: 4)
+        let d = try squaredDistances(a, b)
+        for i in 0..<4 { for j in 0..<3 {
+            let naive = (0..<6).reduce(0.0) { $0 + (a[i, $1] - b[j, $1]) * (a[i, $1] - b[j, $1]) }
+            XCTAssertEqual(d[i, j], naive, accuracy: 1e-12)
+        } }
+    }
+
+    func testCholeskyFactorSolvesAndLogDeterminant() throws {
+        let a = try symmetricPositiveDefinite(6, seed: 5)
+        let chol = try Cholesky(a)
+        let product = try multiply(chol.lower, chol.lower, transposeB: true)
+        XCTAssert(allClose(product.values, a.values, relativeTolerance: 1e-12, absoluteTolerance: 1e-12).ok)
+        let b = randomMatrix(6, 2, seed: 6)
+        let x = try chol.solve(b)
+        XCTAssert(allClose(try multiply(a, x).values, b.values, relativeTolerance: 1e-10, absoluteTolerance: 1e-12).ok)
+        // L z = b then L^T x = z is the same solve.
+        let z = try chol.solveTriangular(b.column(0))
+        let x0 = try chol.solveTriangular(z, transpose: true)
+        XCTAssert(allClose(x0, x.column(0), relativeTolerance: 1e-10).ok)
+        let eigen = try SymmetricEigendecomposition(a)
+        XCTAssertEqual(chol.logDeterminant, eigen.values.reduce(0) { $0 + log($1) }, accuracy: 1e-10)
+    }
+
+    func testCholeskyOfIndefiniteMatrixNamesTheFailingMinor() {
+        let a = Matrix(rows: 3, columns: 3, values: [4, 0, 0, 0, 1, 2, 0, 2, 1])   // minor of order 3 is negative
+        XCTAssertThrowsError(try Cholesky(a)) { error in
+            XCTAssertEqual(error as? LinearAlgebraError, .notPositiveDefinite(operation: "Cholesky (dpotrf)", order: 3, size: 3))
+            XCTAssert(error.localizedDescription.contains("not positive definite"))
+        }
+        var nan = Matrix.identity(2); nan[1, 0] = .nan
+        XCTAssertThrowsError(try Cholesky(nan)) { XCTAssertEqual($0 as? LinearAlgebraError, .nonFinite(operation: "Cholesky", row: 1, column: 0)) }
+    }
+
+    func testSymmetricEigendecompositionReconstructs() throws {
+        let a = try symmetricPositiveDefinite(5, seed: 7)
+        let e = try SymmetricEigendecomposition(a)
+        XCTAssertEqual(e.values, e.values.sorted())
+        var scaled = e.vectors
+        for r in 0..<5 { for c in 0..<5 { scaled[r, c] *= e.values[c] } }
+        let back = try multiply(scaled, e.vectors, transposeB: true)
+        XCTAssert(allClose(back.values, a.values, relativeTolerance: 1e-11, absoluteTolerance: 1e-11).ok)
+    }
+
+    func testThinSVDReconstructsWideAndTallMatrices() throws {
+        for (m, n) in [(4, 9), (9, 4)] {
+            let a = randomMatrix(m, n, seed: UInt64(m * 10 + n))
+            let svd = try SingularValueDecomposition(a)
+            XCTAssertEqual(svd.singularValues.count, min(m, n))
+            XCTAssertEqual(svd.singularValues, svd.singularValues.sorted(by: >))
+            var us = svd.u
+            for r in 0..<m { for c in 0..<min(m, n) { us[r, c] *= svd.singularValues[c] } }
+            let back = try multiply(us, svd.vt)
+            let check = allClose(back.values, a.values, relativeTolerance: 1e-11, absoluteTolerance: 1e-12)
+            XCTAssert(check.ok, "\(m) x \(n): \(check.message)")
+        }
+    }
+
+    func testUpperTriangularSolve() throws {
+        let u = Matrix(rows: 3, columns: 3, values: [2, 1, -1, 0, 3, 2, 0, 0, 4])
+        let x = try solveTriangular(u, Matrix(rows: 3, columns: 1, values: [1, 2, 3]), lower: false)
+        XCTAssert(allClose(try multiply(u, x).values, [1, 2, 3], relativeTolerance: 1e-14).ok)
+    }
+}

@@ -1,0 +1,123 @@
+"""Heads benchmark, version 1: fit + predict time and macro F1 of every head, scikit-learn (plus XGBoost /
+LightGBM when installed) against `carcinoma bench heads`, on the same folds, printed side by side.
+
+Data sets (written into a temporary directory at bench time, never committed):
+  breast_cancer  sklearn.datasets.load_breast_cancer (569 x 30), StratifiedKFold(8, shuffle, seed 0)
+  embedding      make_classification, 62 x 2048, classes 44/9/9 (the OxML shape), same folds scheme
+Every head runs as StandardScaler (+ the same head) fit inside each fold; times are summed over folds.
+
+    OPENBLAS_NUM_THREADS=2 python3 scripts/bench_heads.py --bin .build/release/carcinoma [--markdown]
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+
+import numpy as np
+from sklearn.datasets import load_breast_cancer, make_classification
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.gaussian_process import GaussianProcessClassifier
+from sklearn.gaussian_process.kernels import RBF, ConstantKernel
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score
+from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+
+warnings.filterwarnings("ignore")
+BENCH_VERSION = 1
+SEED = 0
+
+# (our head name, reference name, factory); the pairs the table compares.
+REFERENCES = [
+    ("softmax", "LogisticRegression (lbfgs, balanced)", lambda: LogisticRegression(class_weight="balanced", max_iter=10000)),
+    ("svm_linear", "SVC linear (balanced, probability)", lambda: SVC(kernel="linear", class_weight="balanced", probability=True, random_state=SEED)),
+    ("svm_rbf", "SVC rbf (balanced, probability)", lambda: SVC(kernel="rbf", class_weight="balanced", probability=True, random_state=SEED)),
+    ("gaussian_process", "GaussianProcessClassifier (1*RBF(1))", lambda: GaussianProcessClassifier(ConstantKernel(1.0) * RBF(1.0), random_state=SEED)),
+    ("gradient_boosted_trees", "HistGradientBoostingClassifier", lambda: HistGradientBoostingClassifier(random_state=SEED)),
+]
+
+
+def optional_tree_references():
+    out = []
+    try:
+        from xgboost import XGBClassifier
+        out.append(("gradient_boosted_trees", "XGBClassifier", lambda: XGBClassifier(n_jobs=2, random_state=SEED)))
+    except ImportError:
+        pass
+    try:
+        from lightgbm import LGBMClassifier
+        out.append(("gradient_boosted_trees", "LGBMClassifier", lambda: LGBMClassifier(n_jobs=2, random_state=SEED, verbose=-1)))
+    except ImportError:
+        pass
+    return out
+
+
+def datasets():
+    data = load_breast_cancer()
+    yield "breast_cancer", data.data.astype(np.float64), data.target.astype(int)
+    X, y = make_classification(n_samples=62, n_features=2048, n_informative=30, n_redundant=20, n_classes=3,
+                               n_clusters_per_class=1, weights=[44 / 62, 9 / 62, 9 / 62], flip_y=0, random_state=SEED)
+    yield "embedding_62x2048", X, y
+
+
+def folds_of(y):
+    splitter = StratifiedKFold(n_splits=8, shuffle=True, random_state=SEED)
+    return [test.tolist() for _, test in splitter.split(np.zeros(len(y)), y)]
+
+
+def run_reference(make, X, y, folds):
+    # XGBoost wants labels 0..K-1; all our sets already are.
+    seconds, scores = 0.0, []
+    for test in folds:
+        mask = np.ones(len(y), bool)
+        mask[test] = False
+        start = time.perf_counter()
+        model = make_pipeline(StandardScaler(), make()).fit(X[mask], y[mask])
+        predicted = model.predict(X[test])
+        seconds += time.perf_counter() - start
+        scores.append(f1_score(y[test], predicted, average="macro"))
+    return float(np.mean(scores)), float(np.std(scores)), seconds
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bin", default=".build/release/carcinoma")
+    parser.add_argument("--markdown", action="store_true", help="print Markdown tables")
+    args = parser.parse_args()
+    references = REFERENCES + optional_tree_references()
+    with tempfile.TemporaryDirectory() as directory:
+        for name, X, y in datasets():
+            folds = folds_of(y)
+            path = os.path.join(directory, f"{name}.json")
+            with open(path, "w") as f:
+                json.dump({"name": name, "features": X.tolist(), "labels": y.tolist(), "folds": folds}, f)
+            completed = subprocess.run([args.bin, "bench", "heads", "--data", path], check=True, capture_output=True, text=True)
+            ours = {r["head"]: r for r in json.loads(completed.stdout)}
+            counts = np.bincount(y).tolist()
+            print(f"\n{name}: {X.shape[0]} x {X.shape[1]}, classes {counts}, 8-fold stratified (shuffle, seed 0), "
+                  f"standardised in each fold; macro F1 mean ± sd, fit+predict seconds summed over folds")
+            if args.markdown:
+                print("\n| head | reference | reference F1 | ours F1 | reference s | ours s | ours / reference time |")
+                print("|---|---|---|---|---|---|---|")
+            for head, label, make in references:
+                f1, sd, seconds = run_reference(make, X, y, folds)
+                mine = ours[head]
+                ratio = mine["seconds"] / seconds if seconds > 0 else float("nan")
+                row = (head, label, f"{f1:.3f} ± {sd:.3f}",
+                       f"{mine['macroF1Mean']:.3f} ± {mine['macroF1StandardDeviation']:.3f}",
+                       f"{seconds:.3f}", f"{mine['seconds']:.3f}", f"{ratio:.2f}")
+                if args.markdown:
+                    print("| " + " | ".join(row) + " |")
+                else:
+                    print("  {:<24s} {:<40s} ref {:<15s} ours {:<15s} ref {:>8s}s ours {:>8s}s ratio {}".format(*row))
+                sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Fuzzes every parser with libFuzzer under AddressSanitizer: builds the separate package Fuzz/
+# (swift build -c release -Xswiftc -sanitize=fuzzer,address), seeds a corpus per target from the
+# repository's fixtures and ../shared (kather-mini tiles and labels only; never OxML images), then
+# runs each target for FUZZ_SECONDS. Corpora, crash artifacts and logs go to fuzz-work/ (git-ignored);
+# corpora are kept between runs, so later and longer runs start where earlier ones stopped.
+#
+#   scripts/fuzz.sh                      every target, 30 s each
+#   FUZZ_SECONDS=3600 scripts/fuzz.sh pickle safetensors     a long run of two targets
+#
+# Exit status 1 when any target found a crash, leak, timeout or out-of-memory input; its
+# reproducer is fuzz-work/artifacts/<target>/ (replay: Fuzz/.build/release/fuzz-<target> FILE).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+seconds=${FUZZ_SECONDS:-30}
+work=${FUZZ_WORK:-$root/fuzz-work}
+shared=${SHARED:-$root/../shared}
+swift=${SWIFT:-swift}
+all_targets="png jpeg safetensors pth pickle npy manifest labels"
+targets=${*:-$all_targets}
+flags=(-c release -Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=fuzzer-no-link,address)
+
+for target in $targets; do
+    echo "building fuzz-$target with libFuzzer + AddressSanitizer"
+    (cd "$root/Fuzz" && "$swift" build "${flags[@]}" --product "fuzz-$target" 2>&1 | grep -v "Cannot export local symbol" | tail -3)
+    [ -x "$(cd "$root/Fuzz" && "$swift" build "${flags[@]}" --show-bin-path)/fuzz-$target" ] || { echo "fuzz-$target did not build" >&2; exit 2; }
+done
+bin=$(cd "$root/Fuzz" && "$swift" build "${flags[@]}" --show-bin-path)
+
+# seed TARGET FILE...: copies existing, non-empty files (up to 256 KB) into the target's seed folder.
+seed() {
+    local target=$1; shift
+    mkdir -p "$work/seeds/$target"
+    for file in "$@"; do
+        [ -f "$file" ] && [ -s "$file" ] && [ "$(stat -c %s "$file")" -le 262144 ] && cp "$file" "$work/seeds/$target/" || true
+    done
+}
+
+fixtures=$root/Tests/RobustnessTests/Fixtures
+rm -rf "$work/seeds"
+shopt -s nullglob
+seed png "$root"/Tests/ImagingTests/Fixtures/{decode,corrupt}/*.png "$fixtures"/images/*.png \
+    $(ls "$shared"/data/kather-mini/images/*.png 2>/dev/null | head -4)
+seed jpeg "$root"/Tests/ImagingTests/Fixtures/{decode,corrupt}/*.jpg "$fixtures"/images/*.jpg
+seed safetensors "$fixtures"/checkpoints/*.safetensors "$root"/Tests/WeightsTests/Fixtures/*.safetensors
+seed pth "$fixtures"/checkpoints/*.pth "$root"/Tests/WeightsTests/Fixtures/*.pth
+seed pickle "$fixtures"/checkpoints/pickles/*.pkl
+seed npy "$root"/Tests/FeatureStoreTests/Fixtures/*.npy "$fixtures"/tables/*.npy
+seed manifest "$fixtures"/tables/*.json "$root"/Tests/FeatureStoreTests/Fixtures/*.json
+seed labels "$fixtures"/tables/*.csv "$root"/demo/kather-mini/labels.csv "$shared"/data/kather-mini/labels.csv
+
+max_len() {
+    case $1 in
+        png) echo 65536 ;; jpeg) echo 16384 ;; manifest|labels) echo 8192 ;; *) echo 4096 ;;
+    esac
+}
+
+# Known leak outside this repository (listed in the file), so that LeakSanitizer reports ours only.
+export LSAN_OPTIONS="suppressions=$root/Fuzz/lsan-suppressions.txt${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+
+mkdir -p "$work/logs"
+summary="$work/summary.txt"
+printf "%-12s %8s %12s %10s %8s  %s\n" target seconds executions "exec/s" corpus result > "$summary"
+failed=0
+for target in $targets; do
+    corpus="$work/corpus/$target"
+    artifacts="$work/artifacts/$target/"
+    log="$work/logs/$target.log"
+    mkdir -p "$corpus" "$artifacts" "$work/seeds/$target"
+    echo "fuzzing $target for $seconds s"
+    status=0
+    "$bin/fuzz-$target" "$corpus" "$work/seeds/$target" -max_total_time="$seconds" -timeout=10 \
+        -rss_limit_mb=2048 -max_len="$(max_len "$target")" -print_final_stats=1 \
+        -artifact_prefix="$artifacts" > "$log" 2>&1 || status=$?
+    executions=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+    rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
+    files=$(ls "$corpus" | wc -l)
+    if [ "$status" -eq 0 ]; then result=clean; else result="FAILED (exit $status, see $log)"; failed=1; fi
+    printf "%-12s %8s %12s %10s %8s  %s\n" "$target" "$seconds" "${executions:-?}" "${rate:-?}" "$files" "$result" | tee -a "$summary"
+done
+echo
+cat "$summary"
+exit $failed
