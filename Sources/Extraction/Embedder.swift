@@ -51,7 +51,7 @@ public struct Embedder {
             pending.append(imageViews.count * transforms.count)
             for (viewIndex, viewImage) in imageViews.enumerated() {
                 for transform in transforms {
-                    let swaps = transform.map(swapsAxes) ?? false
+                    let swaps = transform?.swapsAxes ?? false
                     inputs.append(Input(slot: slot, viewIndex: viewIndex, transform: transform,
                                         width: swaps ? viewImage.height : viewImage.width,
                                         height: swaps ? viewImage.width : viewImage.height))
@@ -117,10 +117,4 @@ public struct Embedder {
         for channel in 0..<width { mean[channel] /= viewCount }
         return view.kind == .tiles && view.tilePooling == .meanMax ? mean + maximum : mean
     }
-}
-
-/// True for the transforms that turn a W x H image into H x W (the 90° and 270° rotations and the two diagonal flips).
-func swapsAxes(_ transform: DihedralTransform) -> Bool {
-    let probe = RGBImage(width: 2, height: 1, pixels: [UInt8](repeating: 0, count: 6))
-    return Imaging.transform(probe, transform).width == 1
 }

@@ -58,7 +58,7 @@ public struct ViewOptions: Sendable, Equatable {
             return [:]
         case .tiles:
             return ["size": "\(inputSize)", "stride": "\(stride(inputSize: inputSize))",
-                    "pool": tilePooling.rawValue, "minTissue": String(minimumTissueFraction)]
+                    "pool": tilePooling.rawValue, "minTissue": String(minimumTissueFraction), "smallSide": "pad-white"]
         }
     }
 
@@ -72,31 +72,12 @@ public struct ViewOptions: Sendable, Equatable {
         case .native:
             return [image]
         case .tiles:
-            // An image smaller than a tile along an axis gives tiles spanning that whole axis.
-            let tileWidth = min(inputSize, image.width), tileHeight = min(inputSize, image.height)
-            let stride = stride(inputSize: inputSize)
-            let originsX = tileOrigins(length: image.width, size: tileWidth, stride: stride)
-            let originsY = tileOrigins(length: image.height, size: tileHeight, stride: stride)
-            var tiles: [RGBImage] = []
-            for y in originsY {
-                for x in originsX { tiles.append(crop(image, x: x, y: y, width: tileWidth, height: tileHeight)) }
-            }
-            guard minimumTissueFraction > 0 else { return tiles }
-            let kept = tiles.filter { Double(tissueFraction($0)) >= minimumTissueFraction }
-            return kept.isEmpty ? tiles : kept
+            // An image smaller than a tile along an axis is padded with white to the tile size there.
+            let all = tiles(image, grid: TileGrid(size: inputSize, stride: stride(inputSize: inputSize)))
+            guard minimumTissueFraction > 0 else { return all }
+            let kept = all.filter { tissueFraction($0) >= minimumTissueFraction }
+            return kept.isEmpty ? all : kept
         }
-    }
-}
-
-/// Origins along one axis, via the 2-D Imaging helper (same stride on both axes).
-func tileOrigins(length: Int, size: Int, stride: Int) -> [Int] {
-    tileOrigins(width: length, height: size, size: size, stride: stride).map(\.x).uniqued()
-}
-
-extension Array where Element: Hashable {
-    func uniqued() -> [Element] {
-        var seen = Set<Element>()
-        return filter { seen.insert($0).inserted }
     }
 }
 
