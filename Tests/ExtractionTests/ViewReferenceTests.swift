@@ -45,4 +45,24 @@ final class ViewReferenceTests: XCTestCase {
             XCTAssertGreaterThan(comparison.cosine, 0.9999, "\(label): \(comparison)")
         }
     }
+
+    /// A real network on the fast kernels: rows agree across batch sizes and thread counts.
+    func testRowsDoNotDependOnBatchSizeOrThreadsWithARealNetwork() throws {
+        let directory = try temporaryDirectory("threads")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let folder = try makeImageFolder(directory, sizes: [(70, 66), (70, 66), (81, 59), (70, 66), (64, 64)])
+        func network(threads: Int) throws -> LoadedBackbone {
+            let resnet = try ResNet(depth: .resNet18, weights: SyntheticWeights.store(), context: KernelContext(threadCount: threads),
+                                    preprocessing: Preprocessing(inputSize: 64, mean: Preprocessing.imageNet.mean, std: Preprocessing.imageNet.std))
+            return LoadedBackbone(backbone: resnet, weightsFile: "synthetic", weightsSHA256: "synthetic-v1")
+        }
+        let view = ViewOptions(kind: .tiles, tileStride: 16)
+        let baseline = try extract(folder, into: directory.appendingPathComponent("a"), view: view, batchSize: 1, loaded: network(threads: 1)).features
+        for (batch, threads) in [(4, 1), (3, 2), (16, 2)] {
+            let other = try extract(folder, into: directory.appendingPathComponent("b\(batch)-\(threads)"), view: view, batchSize: batch,
+                                    loaded: network(threads: threads)).features
+            let check = allClose(other.values, baseline.values, relativeTolerance: 1e-5, absoluteTolerance: 1e-6)
+            XCTAssertTrue(check.ok, "batch \(batch), threads \(threads): \(check.message)")
+        }
+    }
 }
