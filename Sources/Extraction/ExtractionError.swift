@@ -5,6 +5,12 @@ import Foundation
 public struct ImageFailure: Sendable, Equatable, Codable {
     public var path: String
     public var reason: String
+
+    /// `reason` without a leading "<path>: " (errors already name their file).
+    public init(path: String, reason: String) {
+        self.path = path
+        self.reason = reason.hasPrefix(path + ": ") ? String(reason.dropFirst(path.count + 2)) : reason
+    }
 }
 
 public enum ExtractionError: Error, LocalizedError, Equatable {
