@@ -4,3 +4,15 @@ set -euo pipefail
 bin="$1"; data="$2"; labels="$3"; out="$4"
 mkdir -p "$out"
 "$bin" --version
+
+# --- extract: EfficientNet-Lite0 (real ImageNet weights) embeddings of the demo images -------------
+# Uses weights/efficientnet_lite0.{safetensors,pth} when present (`carcinoma weights fetch
+# efficientnet_lite0`), else the copy in ../shared. A second `make run` reuses the cache.
+lite0_weights=()
+if ! ls weights/efficientnet_lite0.* >/dev/null 2>&1 && [ -f ../shared/weights/efficientnet-lite0-57934424.pth ]; then
+  lite0_weights=(--weights ../shared/weights/efficientnet-lite0-57934424.pth)
+fi
+for view in resize pad tiles; do
+  "$bin" extract --images "$data" --backbone efficientnet_lite0 ${lite0_weights[@]+"${lite0_weights[@]}"} \
+      --view "$view" --out "$out/features"
+done

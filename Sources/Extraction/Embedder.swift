@@ -1,0 +1,120 @@
+// Turns decoded images into one embedding row each: views → (TTA) → batches of equal size
+// → backbone → TTA mean → tile pooling.
+//
+// Only images of exactly equal size share a batch: padding different sizes into one batch
+// would change their embeddings. Each batch is a plain N x 3 x H x W tensor, and every
+// kernel computes each sample independently, so a row does not depend on the batch size
+// or on which other images were in its batch.
+
+import Foundation
+import Backbones
+import Imaging
+import NeuralKernels
+
+public struct Embedder {
+    public let backbone: any Backbone
+    public let view: ViewOptions
+    public let tta: TestTimeAugmentation?
+    public let batchSize: Int
+
+    public init(backbone: any Backbone, view: ViewOptions, tta: TestTimeAugmentation?, batchSize: Int) {
+        precondition(batchSize >= 1, "batchSize must be at least 1")
+        self.backbone = backbone
+        self.view = view
+        self.tta = tta
+        self.batchSize = batchSize
+    }
+
+    public var rowWidth: Int { view.rowWidth(embeddingWidth: backbone.embeddingWidth) }
+
+    /// One network input: view `viewIndex` of image `slot`, under `transform`.
+    struct Input {
+        var slot: Int
+        var viewIndex: Int
+        var transform: DihedralTransform?
+        var width: Int
+        var height: Int
+    }
+
+    /// Embeds `images`, calling `finished(slot, row)` as soon as an image's last input is done
+    /// (so the caller can save it before the rest of the window runs).
+    public func embed(_ images: [RGBImage], finished: (Int, [Float]) throws -> Void) throws {
+        let preprocessing = backbone.preprocessing
+        let width = backbone.embeddingWidth
+        let transforms: [DihedralTransform?] = tta.map { $0.transforms.map { Optional($0) } } ?? [nil]
+        var views: [[RGBImage]] = []
+        var inputs: [Input] = []
+        var pending: [Int] = []
+        for (slot, image) in images.enumerated() {
+            let imageViews = view.viewImages(of: image, inputSize: preprocessing.inputSize)
+            views.append(imageViews)
+            pending.append(imageViews.count * transforms.count)
+            for (viewIndex, viewImage) in imageViews.enumerated() {
+                for transform in transforms {
+                    let swaps = transform?.swapsAxes ?? false
+                    inputs.append(Input(slot: slot, viewIndex: viewIndex, transform: transform,
+                                        width: swaps ? viewImage.height : viewImage.width,
+                                        height: swaps ? viewImage.width : viewImage.height))
+                }
+            }
+        }
+        // Sum over transforms of each view's embedding, per image.
+        var sums = views.map { [[Float]](repeating: [Float](repeating: 0, count: width), count: $0.count) }
+
+        // Group by input size, keeping first-seen order, then run fixed-size batches.
+        var groupOrder: [[Int]] = []
+        var groupIndex: [[Int]: Int] = [:]
+        var groups: [[Input]] = []
+        for input in inputs {
+            let key = [input.height, input.width]
+            if let index = groupIndex[key] { groups[index].append(input) } else {
+                groupIndex[key] = groups.count
+                groupOrder.append(key)
+                groups.append([input])
+            }
+        }
+        for group in groups {
+            var start = 0
+            while start < group.count {
+                let batch = Array(group[start..<min(start + batchSize, group.count)])
+                start += batch.count
+                let height = batch[0].height, inputWidth = batch[0].width
+                var storage: [Float] = []
+                storage.reserveCapacity(batch.count * 3 * height * inputWidth)
+                for input in batch {
+                    var image = views[input.slot][input.viewIndex]
+                    if let transform = input.transform { image = Imaging.transform(image, transform) }
+                    storage += normalizedPlanes(image, mean: preprocessing.mean, std: preprocessing.std)
+                }
+                // N x 3 x H x W → N x width x 1 x 1
+                let output = backbone.embed(Tensor(shape: [batch.count, 3, height, inputWidth], storage: storage))
+                precondition(output.count == batch.count * width, "\(backbone.name) returned \(output.shape), expected \(batch.count) x \(width)")
+                for (offset, input) in batch.enumerated() {
+                    for channel in 0..<width { sums[input.slot][input.viewIndex][channel] += output.storage[offset * width + channel] }
+                    pending[input.slot] -= 1
+                    if pending[input.slot] == 0 {
+                        try finished(input.slot, pool(sums[input.slot], transformCount: transforms.count))
+                    }
+                }
+            }
+        }
+    }
+
+    /// TTA mean per view, then mean (and max) over views.
+    func pool(_ viewSums: [[Float]], transformCount: Int) -> [Float] {
+        let width = backbone.embeddingWidth
+        let scale = 1 / Float(transformCount)
+        var mean = [Float](repeating: 0, count: width)
+        var maximum = [Float](repeating: -.infinity, count: width)
+        for sum in viewSums {
+            for channel in 0..<width {
+                let value = sum[channel] * scale
+                mean[channel] += value
+                maximum[channel] = max(maximum[channel], value)
+            }
+        }
+        let viewCount = Float(viewSums.count)
+        for channel in 0..<width { mean[channel] /= viewCount }
+        return view.kind == .tiles && view.tilePooling == .meanMax ? mean + maximum : mean
+    }
+}

@@ -1,0 +1,223 @@
+// One extraction run for one backbone: folder → cache file, resumable and atomic.
+//
+//   1. list and hash the images (the shard's share), lock the cache folder;
+//   2. reuse rows of the existing cache whose settings and image hash still match, and rows
+//      saved by an interrupted run in <name>.partial/ (keyed by image hash);
+//   3. embed the rest, saving each row to <name>.partial/ the moment it is finished;
+//   4. write <name>.npy then <name>.json atomically, remove <name>.partial/.
+// A run killed at any point leaves either the previous complete cache or none, plus the
+// finished rows, and the next run picks up from there.
+
+import Foundation
+import Backbones
+import FeatureStore
+import Imaging
+import Weights
+
+/// What determines the rows besides the images: backbone, weights identity, view, TTA.
+public struct ExtractionSettings: Sendable {
+    public var view: ViewOptions
+    public var tta: TestTimeAugmentation?
+    public var batchSize: Int
+    public var overwrite: Bool
+    public var waitForLock: Bool
+    public var toolVersion: String
+
+    public init(view: ViewOptions, tta: TestTimeAugmentation? = nil, batchSize: Int = 8, overwrite: Bool = false,
+                waitForLock: Bool = false, toolVersion: String) {
+        self.view = view
+        self.tta = tta
+        self.batchSize = batchSize
+        self.overwrite = overwrite
+        self.waitForLock = waitForLock
+        self.toolVersion = toolVersion
+    }
+}
+
+/// A loaded network with the identity of its weights (recorded in the manifest).
+public struct LoadedBackbone: Sendable {
+    public var backbone: any Backbone
+    /// File name only.
+    public var weightsFile: String
+    public var weightsSHA256: String
+
+    public init(backbone: any Backbone, weightsFile: String, weightsSHA256: String) {
+        self.backbone = backbone
+        self.weightsFile = weightsFile
+        self.weightsSHA256 = weightsSHA256
+    }
+}
+
+public struct ExtractionProgress: Sendable {
+    public var name: String
+    public var done: Int
+    public var total: Int
+    public var seconds: Double
+    /// Images embedded per second in this run (reused rows excluded).
+    public var imagesPerSecond: Double
+    public var etaSeconds: Double?
+}
+
+public struct ExtractionSummary: Sendable, Codable {
+    public var name: String
+    public var output: String
+    public var images: Int
+    public var extracted: Int
+    public var reused: Int
+    public var failures: [ImageFailure]
+    public var seconds: Double
+    public var upToDate: Bool
+}
+
+public struct Extractor {
+    public let images: [ImageEntry]
+    /// Images rejected while listing (unsupported formats); reported as failures.
+    public let rejected: [ImageFailure]
+    public let dataset: String
+    public let output: URL
+    public let settings: ExtractionSettings
+
+    public init(images: [ImageEntry], rejected: [ImageFailure] = [], dataset: String, output: URL, settings: ExtractionSettings) {
+        self.images = images
+        self.rejected = rejected
+        self.dataset = dataset
+        self.output = output
+        self.settings = settings
+    }
+
+    public func cacheName(for backbone: LoadedBackbone) -> String {
+        FeatureStore.cacheName(backbone: backbone.backbone.name, view: settings.view.kind.rawValue, tta: settings.tta?.rawValue)
+    }
+
+    /// Creates the output folder and checks it is writable, before any work is done.
+    public static func prepareOutput(_ output: URL) throws {
+        do { try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true) } catch {
+            throw ExtractionError.outputNotWritable(path: output.path, reason: error.localizedDescription)
+        }
+        guard FileManager.default.isWritableFile(atPath: output.path) else {
+            throw ExtractionError.outputNotWritable(path: output.path, reason: "permission denied")
+        }
+    }
+
+    public func run(_ loaded: LoadedBackbone, hashes: [String], progress: (ExtractionProgress) -> Void = { _ in }) throws -> ExtractionSummary {
+        precondition(hashes.count == images.count, "one hash per image")
+        let started = Date()
+        let backbone = loaded.backbone
+        let name = cacheName(for: loaded)
+        try Extractor.prepareOutput(output)
+        let lock = try CacheLock(directory: output, wait: settings.waitForLock)
+        defer { lock.release() }
+
+        let preprocessing = backbone.preprocessing
+        let target = FeatureManifest(
+            toolVersion: settings.toolVersion, dataset: dataset, backbone: backbone.name,
+            weightsFile: loaded.weightsFile, weightsSHA256: loaded.weightsSHA256,
+            view: settings.view.kind.rawValue, viewParameters: settings.view.parameters(inputSize: preprocessing.inputSize),
+            tta: settings.tta?.rawValue,
+            preprocessing: .init(inputSize: preprocessing.inputSize, mean: preprocessing.mean, std: preprocessing.std,
+                                 transformInput: preprocessing.transformInput),
+            embeddingWidth: settings.view.rowWidth(embeddingWidth: backbone.embeddingWidth),
+            imageIDs: images.map(\.id), imageSHA256: hashes)
+        let npyURL = output.appendingPathComponent("\(name).npy")
+        let partialURL = output.appendingPathComponent("\(name).partial")
+
+        // Rows from the previous complete cache, by image hash, if made under the same settings.
+        var rows: [String: [Float]] = [:]
+        if settings.overwrite {
+            try PartialRows(directory: partialURL, settings: target).removeAll()
+        } else if let previous = try? FeatureSet.load(npy: npyURL), let manifest = previous.manifest {
+            if manifest.mismatch(with: target) == nil {
+                // Nothing changed: the cache is complete and valid (a corrupt file would have failed to load).
+                return ExtractionSummary(name: name, output: npyURL.path, images: images.count, extracted: 0,
+                                         reused: images.count, failures: rejected, seconds: Date().timeIntervalSince(started), upToDate: true)
+            }
+            if manifest.settingsMismatch(with: target) == nil {
+                for (index, hash) in manifest.imageSHA256.enumerated() where previous.row(index).allSatisfy(\.isFinite) {
+                    rows[hash] = Array(previous.row(index))
+                }
+            }
+        }
+        let partial = try PartialRows(directory: partialURL, settings: target)
+
+        var todo: [Int] = []
+        var reused = 0
+        for (index, hash) in hashes.enumerated() {
+            if rows[hash] != nil { reused += 1; continue }
+            if let row = partial.row(for: hash) { rows[hash] = row; reused += 1; continue }
+            todo.append(index)
+        }
+
+        var failures = rejected
+        var failedIndices = Set<Int>()
+        let embedder = Embedder(backbone: backbone, view: settings.view, tta: settings.tta, batchSize: settings.batchSize)
+        let total = images.count
+        var extracted = 0
+        let embedStart = Date()
+        func report() {
+            let seconds = Date().timeIntervalSince(embedStart)
+            let rate = seconds > 0 ? Double(extracted) / seconds : 0
+            let remaining = todo.count - extracted - failedIndices.count
+            progress(ExtractionProgress(name: name, done: reused + extracted + failedIndices.count, total: total,
+                                        seconds: seconds, imagesPerSecond: rate,
+                                        etaSeconds: rate > 0 ? Double(remaining) / rate : nil))
+        }
+        report()
+        // Windows of `batchSize` images: decoded together so equal sizes can share batches.
+        var windowStart = 0
+        while windowStart < todo.count {
+            let window = Array(todo[windowStart..<min(windowStart + settings.batchSize, todo.count)])
+            windowStart += window.count
+            var decoded: [RGBImage] = []
+            var decodedIndex: [Int] = []
+            for index in window {
+                do {
+                    let data: Data
+                    do { data = try Data(contentsOf: images[index].url) } catch {
+                        throw ExtractionError.unreadable(path: images[index].url.path, reason: error.localizedDescription)
+                    }
+                    // The file may have changed since it was hashed; keep the row consistent with its hash.
+                    let hash = sha256Hex(data)
+                    guard hash == hashes[index] else {
+                        throw ExtractionError.unreadable(path: images[index].url.path, reason: "file changed during the run")
+                    }
+                    decoded.append(try decodeImage(data: data, name: images[index].url.path))
+                    decodedIndex.append(index)
+                } catch {
+                    failures.append(ImageFailure(path: images[index].url.path, reason: error.localizedDescription))
+                    failedIndices.insert(index)
+                }
+            }
+            try embedder.embed(decoded) { slot, row in
+                let index = decodedIndex[slot]
+                guard row.allSatisfy(\.isFinite) else {
+                    failures.append(ImageFailure(path: images[index].url.path, reason: "embedding contains NaN or infinity"))
+                    failedIndices.insert(index)
+                    return
+                }
+                try partial.save(row, for: hashes[index])
+                rows[hashes[index]] = row
+                extracted += 1
+            }
+            report()
+        }
+
+        // Assemble the valid rows in id order and write the cache.
+        var manifest = target
+        var values: [Float] = []
+        manifest.imageIDs = []
+        manifest.imageSHA256 = []
+        for (index, entry) in images.enumerated() where !failedIndices.contains(index) {
+            guard let row = rows[hashes[index]] else { continue }
+            manifest.imageIDs.append(entry.id)
+            manifest.imageSHA256.append(hashes[index])
+            values += row
+        }
+        try FeatureSet(manifest: manifest, ids: manifest.imageIDs, shape: [manifest.imageIDs.count, manifest.embeddingWidth], values: values)
+            .write(npy: npyURL)
+        try partial.removeAll()
+        return ExtractionSummary(name: name, output: npyURL.path, images: images.count, extracted: extracted, reused: reused,
+                                 failures: failures, seconds: Date().timeIntervalSince(started), upToDate: false)
+    }
+}
+
+func sha256Hex(_ data: Data) -> String { Weights.SHA256.hexDigest(data) }

@@ -1,0 +1,156 @@
+// `carcinoma extract`: wiring only; the work is in Extraction.
+
+import ArgumentParser
+import Backbones
+import Extraction
+import FeatureStore
+import Foundation
+
+struct ExtractCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "extract",
+        abstract: "Embed a folder of images with one or more frozen backbones into the feature cache.",
+        discussion: """
+        Writes <out>/<backbone>-<view>[-d4].npy (float32 [images, width], numpy-readable) and a .json
+        manifest beside it. A second run reuses every row that is still valid and re-extracts the rest;
+        a killed run resumes from the rows it had finished. Exit status 1 when any image failed.
+        """)
+
+    @Option(help: "Folder of PNG/JPEG images (the image id is the file name without extension).")
+    var images: String
+    @Option(help: "Backbone name, or several separated by commas (\(BackboneName.allCases.map(\.rawValue).joined(separator: ", "))).")
+    var backbone: String
+    @Option(help: "Weights file (.safetensors or .pth), or one per backbone separated by commas. Default: <weights-dir>/<backbone>.safetensors or .pth.")
+    var weights: String?
+    @Option(help: "Folder holding the default weights files.")
+    var weightsDir: String = "weights"
+    @Option(help: "resize | pad | native | tiles")
+    var view: String
+    @Option(help: "Test-time augmentation: d4 averages the 8 rotations and flips (stored as its own file).")
+    var tta: String?
+    @Option(help: "Tile stride in pixels (tiles view; default half the backbone input size).")
+    var tileStride: Int?
+    @Option(help: "Tile pooling: mean | mean+max (tiles view).")
+    var tilePool: String = "mean"
+    @Option(help: "Drop tiles with a smaller tissue fraction, falling back to all tiles when none pass (tiles view).")
+    var minTissue: Double = 0
+    @Option(help: "Extract shard i of n (0-based, every n-th image), e.g. 0/4.")
+    var shard: String?
+    @Option(help: "Cache folder (default features/<dataset>, or features/<dataset>/shard-i-of-n with --shard).")
+    var out: String?
+    @Flag(help: "Re-extract everything, ignoring cached rows.")
+    var overwrite = false
+    @Flag(help: "Wait for another run holding the cache folder instead of refusing.")
+    var wait = false
+    @Flag(help: "No progress output.")
+    var quiet = false
+    @Flag(help: "Print the per-backbone summaries as JSON on stdout.")
+    var json = false
+    @Option(help: "Images per batch (images of equal size only).")
+    var batch: Int = 8
+    @Option(help: "Threads for the network kernels.")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    func validate() throws {
+        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        guard ViewKind(rawValue: view) != nil else { throw ValidationError("--view must be one of resize, pad, native, tiles") }
+        guard TilePooling(rawValue: tilePool) != nil else { throw ValidationError("--tile-pool must be mean or mean+max") }
+        if let tta, TestTimeAugmentation(rawValue: tta) == nil { throw ValidationError("--tta must be d4") }
+        if let tileStride, tileStride < 1 { throw ValidationError("--tile-stride must be at least 1") }
+        guard (0...1).contains(minTissue) else { throw ValidationError("--min-tissue must be between 0 and 1") }
+    }
+
+    func run() throws {
+        let imagesURL = URL(fileURLWithPath: images).standardizedFileURL
+        let dataset = imagesURL.lastPathComponent
+        let names = try parseBackboneNames(backbone)
+        let shard = try self.shard.map(Shard.init(parsing:))
+        var output = URL(fileURLWithPath: out ?? "features/\(dataset)")
+        if out == nil, let shard { output = output.appendingPathComponent(shard.folderName) }
+
+        // Every weights file is found before any work starts.
+        let explicit = weights.map { $0.split(separator: ",").map { URL(fileURLWithPath: String($0)) } }
+        if let explicit, explicit.count != names.count {
+            throw ValidationError("--weights names \(explicit.count) file(s) for \(names.count) backbone(s)")
+        }
+        let weightFiles = try names.enumerated().map { index, name in
+            try resolveWeightsFile(for: name, explicit: explicit?[index], weightsDirectory: URL(fileURLWithPath: weightsDir))
+        }
+
+        let listing = try listImages(in: imagesURL)
+        let selected = shard.map { $0.select(listing.images) } ?? listing.images
+        guard !selected.isEmpty || !listing.rejected.isEmpty else {
+            throw listing.images.isEmpty ? ExtractionError.noImages(path: imagesURL.path)
+                : ExtractionError.badOption(name: "--shard", reason: "shard \(shard?.description ?? "") selects no image of \(listing.images.count)")
+        }
+        try Extractor.prepareOutput(output)
+        let hashes = try selected.map { try fileSHA256($0.url) }
+        let settings = ExtractionSettings(
+            view: ViewOptions(kind: ViewKind(rawValue: view) ?? .resize, tileStride: tileStride,
+                              tilePooling: TilePooling(rawValue: tilePool) ?? .mean, minimumTissueFraction: minTissue),
+            tta: tta.flatMap(TestTimeAugmentation.init(rawValue:)), batchSize: batch, overwrite: overwrite,
+            waitForLock: wait, toolVersion: toolVersion)
+        let extractor = Extractor(images: selected, rejected: listing.rejected, dataset: dataset, output: output, settings: settings)
+
+        var summaries: [ExtractionSummary] = []
+        let printer = ProgressPrinter(enabled: !quiet)
+        for (name, weightsFile) in zip(names, weightFiles) {
+            let loaded = try loadBackbone(name, weightsFile: weightsFile, threadCount: threads)
+            let summary = try extractor.run(loaded, hashes: hashes, progress: printer.update)
+            printer.finish()
+            summaries.append(summary)
+            if !quiet {
+                let state = summary.upToDate ? "up to date" : "\(summary.extracted) extracted, \(summary.reused) reused"
+                standardError("\(summary.name): \(summary.images) images, \(state), \(summary.failures.count) failed, "
+                              + String(format: "%.1f s", summary.seconds) + " → \(summary.output)\n")
+            }
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            print(String(decoding: try encoder.encode(summaries), as: UTF8.self))
+        }
+        var failed: [String: String] = [:]
+        for summary in summaries { for failure in summary.failures { failed[failure.path] = failure.reason } }
+        if !failed.isEmpty {
+            standardError("\(failed.count) image(s) failed (the cache holds only the others):\n")
+            for path in failed.keys.sorted() { standardError("  \(path): \(failed[path] ?? "")\n") }
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// Progress on stderr: one rewritten line on a terminal, a line every 10% otherwise.
+final class ProgressPrinter {
+    let enabled: Bool
+    let terminal = isatty(STDERR_FILENO) != 0
+    var lastDecile = -1
+    var wroteLine = false
+
+    init(enabled: Bool) { self.enabled = enabled }
+
+    func update(_ progress: ExtractionProgress) {
+        guard enabled, progress.total > 0 else { return }
+        let eta = progress.etaSeconds.map { String(format: "ETA %d:%02d", Int($0) / 60, Int($0) % 60) } ?? "ETA --"
+        let line = String(format: "%@: %d/%d images, %.2f img/s, %@", progress.name, progress.done, progress.total,
+                          progress.imagesPerSecond, eta)
+        if terminal {
+            standardError("\r\u{1B}[K" + line)
+            wroteLine = true
+        } else {
+            let decile = progress.done * 10 / progress.total
+            if decile != lastDecile { lastDecile = decile; standardError(line + "\n") }
+        }
+    }
+
+    func finish() {
+        if wroteLine { standardError("\n") }
+        wroteLine = false
+        lastDecile = -1
+    }
+}
+
+func standardError(_ text: String) {
+    FileHandle.standardError.write(Data(text.utf8))
+}
