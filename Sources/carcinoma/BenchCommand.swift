@@ -9,8 +9,8 @@ import NeuralKernels
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Time a backbone (synthetic weights) or the machine's sgemm rate.",
-        subcommands: [BenchBackbone.self, BenchSgemm.self]
+        abstract: "Timing entry points used by scripts/bench.sh: a backbone (synthetic weights), the machine's sgemm rate, the heads.",
+        subcommands: [BenchBackbone.self, BenchSgemm.self, BenchHeadsCommand.self]
     )
 }
 

@@ -4,14 +4,6 @@ import ArgumentParser
 import Foundation
 import Heads
 
-struct BenchCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "bench",
-        abstract: "Timing entry points used by scripts/bench.sh.",
-        subcommands: [BenchHeadsCommand.self]
-    )
-}
-
 struct BenchHeadsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "heads",
