@@ -32,6 +32,29 @@ final class ResNetTests: XCTestCase {
         }
     }
 
+    /// The file path: synthetic ResNet-18 weights (plus fc and num_batches_tracked, as a real
+    /// torchvision state_dict has them) written to a safetensors file, loaded back strictly.
+    func testResNet18ThroughSafetensorsFileMatchesTorchvision() throws {
+        let fixtures = try BackboneFixtures()
+        var shapes = resNet18StateDictShapes()
+        shapes["fc.weight"] = [1000, 512]
+        shapes["fc.bias"] = [1000]
+        for key in shapes.keys where key.hasSuffix("running_var") {
+            shapes[key.replacingOccurrences(of: "running_var", with: "num_batches_tracked")] = []
+        }
+        let tensors = Dictionary(uniqueKeysWithValues: shapes.map { key, shape in
+            (key, WeightTensor(shape: shape, values: SyntheticWeights.values(name: key, shape: shape)))
+        })
+        let directory = try temporaryDirectory("resnet18")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("resnet18.safetensors")
+        try writeSafetensors(tensors, to: file, metadata: ["source": "synthetic weights v1"])
+        let network = try ResNet(depth: .resNet18, weights: try loadWeights(from: file), context: KernelContext(threadCount: 2))
+        BackboneFixtures.assertMatchesTorchvision(network.embed(try fixtures.input(width: 224, height: 224)),
+                                                  try fixtures.embeddings(network: "resnet18", width: 224, height: 224),
+                                                  "resnet18 from safetensors 224x224")
+    }
+
     func testResNet50SameEmbeddingForAnyBatchSizeAndThreadCount() throws {
         let fixtures = try BackboneFixtures()
         var network = try ResNet(depth: .resNet50, weights: SyntheticWeights.store())
