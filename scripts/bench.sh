@@ -15,12 +15,13 @@ for name in resnet50 googlenet; do
   for config in "224 1" "224 8" "512 1"; do
     set -- $config
     "$bin" bench backbone --name "$name" --size "$1" --batch "$2" --threads "$threads" --json | sed 's/^/ours /' >> "$results"
+    "$bin" bench backbone --name "$name" --size "$1" --batch "$2" --threads "$threads" --no-winograd --json | sed 's/^/gemm /' >> "$results"
     "$python" "$here/bench_backbones.py" --name "$name" --size "$1" --batch "$2" --threads "$threads" --json | sed 's/^/torch /' >> "$results"
   done
 done
 "$python" - "$results" <<'PY'
 import json, sys
-ours, torch, sgemm = {}, {}, None
+ours, gemm, torch, sgemm = {}, {}, {}, None
 for line in open(sys.argv[1]):
     side, payload = line.split(" ", 1)
     row = json.loads(payload)
@@ -28,11 +29,11 @@ for line in open(sys.argv[1]):
         sgemm = row
         continue
     key = (row["name"], row["size"], row["batch"])
-    (ours if side == "ours" else torch)[key] = row
+    {"ours": ours, "gemm": gemm, "torch": torch}[side][key] = row
 print(f"\nOpenBLAS sgemm 4096^2, {sgemm['threads']} threads: {sgemm['gflop_per_second']:.1f} GFLOP/s")
 print(f"torch {next(iter(torch.values()))['torch']}, {sgemm['threads']} threads, synthetic weights, images/s (GFLOP/s; % of sgemm)\n")
-print("| model | input | batch | GFLOP/img | ours | torch | ours/torch |")
-print("|---|---|---|---|---|---|---|")
+print("| model | input | batch | GFLOP/img | ours | ours, no Winograd | torch | ours/torch |")
+print("|---|---|---|---|---|---|---|---|")
 for key, mine in ours.items():
     theirs = torch[key]
     gflop = theirs["gflop_per_image"]
@@ -40,6 +41,6 @@ for key, mine in ours.items():
         rate = ips * gflop
         return f"{ips:.2f} ({rate:.0f}; {100 * rate / sgemm['gflop_per_second']:.0f}%)"
     print(f"| {key[0]} | {key[1]} | {key[2]} | {gflop:.2f} | {cell(mine['images_per_second'])} | "
-          f"{cell(theirs['images_per_second'])} | {mine['images_per_second'] / theirs['images_per_second']:.2f} |")
+          f"{cell(gemm[key]['images_per_second'])} | {cell(theirs['images_per_second'])} | {mine['images_per_second'] / theirs['images_per_second']:.2f} |")
 PY
 rm -f "$results"

@@ -11,6 +11,7 @@ public struct BackboneMeasurement: Sendable, Codable {
     public var size: Int
     public var batch: Int
     public var threads: Int
+    public var winograd: Bool
     public var runs: Int
     public var medianSeconds: Double
     public var imagesPerSecond: Double
@@ -37,5 +38,5 @@ public func measureBackbone(_ name: BackboneName, size: Int, batch: Int, context
     while times.count < minimumRuns || times.reduce(0, +) < minimumSeconds { times.append(once()) }
     let median = medianOf(times)
     return BackboneMeasurement(name: name.rawValue, size: size, batch: batch, threads: context.threadCount,
-                               runs: times.count, medianSeconds: median, imagesPerSecond: Double(batch) / median)
+                               winograd: context.winograd, runs: times.count, medianSeconds: median, imagesPerSecond: Double(batch) / median)
 }

@@ -88,7 +88,8 @@ public func conv2d(_ input: Tensor, _ layer: Conv2D, activation: Activation = .i
         }
 
         if algorithm != .direct && !pointwise
-            && (algorithm == .winograd || winogradApplies(geometry, inChannels: inChannels, outputHeight: outputHeight, outputWidth: outputWidth))
+            && (algorithm == .winograd
+                || (context.winograd && winogradApplies(geometry, inChannels: inChannels, outputHeight: outputHeight, outputWidth: outputWidth)))
             && geometry.kernelHeight == 3 && geometry.kernelWidth == 3 && geometry.strideY == 1 && geometry.strideX == 1
             && geometry.dilationY == 1 && geometry.dilationX == 1 && groups == 1 {
             let tiles = ((outputHeight + 1) / 2) * ((outputWidth + 1) / 2)

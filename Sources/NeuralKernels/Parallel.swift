@@ -12,10 +12,13 @@ import Foundation
 
 public struct KernelContext: Sendable, Equatable {
     public var threadCount: Int
+    /// Whether `.automatic` convolutions may take Winograd F(2x2, 3x3) (off: im2col/GEMM only).
+    public var winograd: Bool
 
-    public init(threadCount: Int = ProcessInfo.processInfo.activeProcessorCount) {
+    public init(threadCount: Int = ProcessInfo.processInfo.activeProcessorCount, winograd: Bool = true) {
         precondition(threadCount >= 1, "threadCount must be at least 1")
         self.threadCount = threadCount
+        self.winograd = winograd
     }
 
     /// All cores of this machine.

@@ -29,6 +29,7 @@ struct BenchBackbone: ParsableCommand {
     @Option(help: "Square input side in pixels.") var size: Int = 224
     @Option(help: "Images per forward pass.") var batch: Int = 1
     @Option(help: "Threads (GEMM and the other kernels).") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Flag(inversion: .prefixedNo, help: "Winograd F(2x2, 3x3) for eligible 3x3 convolutions.") var winograd = true
     @Flag(help: "Print one JSON object.") var json = false
 
     func validate() throws {
@@ -38,7 +39,7 @@ struct BenchBackbone: ParsableCommand {
 
     func run() throws {
         guard let backbone = BackboneName(rawValue: name) else { throw ValidationError("unknown backbone '\(name)'") }
-        let result = try measureBackbone(backbone, size: size, batch: batch, context: KernelContext(threadCount: threads))
+        let result = try measureBackbone(backbone, size: size, batch: batch, context: KernelContext(threadCount: threads, winograd: winograd))
         if json { try printJSON(result); return }
         print(String(format: "%@ %dx%d batch %d, %d threads: %.2f images/s (median %.4f s over %d runs)",
                      result.name, size, size, batch, threads, result.imagesPerSecond, result.medianSeconds, result.runs))

@@ -22,6 +22,14 @@ final class ResNetTests: XCTestCase {
         }
     }
 
+    func testResNet50WithoutWinogradMatchesTorchvisionToo() throws {
+        let fixtures = try BackboneFixtures()
+        let network = try ResNet(depth: .resNet50, weights: SyntheticWeights.store(), context: KernelContext(threadCount: 2, winograd: false))
+        BackboneFixtures.assertMatchesTorchvision(network.embed(try fixtures.input(width: 224, height: 224)),
+                                                  try fixtures.embeddings(network: "resnet50", width: 224, height: 224),
+                                                  "resnet50 224x224 im2col only")
+    }
+
     func testResNet18MatchesTorchvision() throws {
         let fixtures = try BackboneFixtures()
         let network = try ResNet(depth: .resNet18, weights: SyntheticWeights.store(), context: KernelContext(threadCount: 2))
