@@ -43,3 +43,10 @@ for key, mine in ours.items():
           f"{cell(theirs['images_per_second'])} | {mine['images_per_second'] / theirs['images_per_second']:.2f} |")
 PY
 rm -f "$results"
+
+# --- extract: wall time per view on ../shared/data/oxml, EfficientNet-Lite0 real weights ---
+# (skipped when the data or weights are absent; BENCHMARKS.md "Extraction" has the measured table)
+lite0="${LITE0_WEIGHTS:-../shared/weights/efficientnet-lite0-57934424.pth}"
+if [ -d ../shared/data/oxml ] && [ -f "$lite0" ]; then
+  THREADS="$threads" "$here/bench_extract.sh" "$bin" ../shared/data/oxml efficientnet_lite0 "$lite0" resize pad native tiles resize:d4
+fi
