@@ -18,6 +18,13 @@ for name in resnet50 googlenet; do
     "$python" "$here/bench_backbones.py" --name "$name" --size "$1" --batch "$2" --threads "$threads" --json | sed 's/^/torch /' >> "$results"
   done
 done
+# Inception-V3, EfficientNet-V2-S, EfficientNet-Lite0 at their native sizes (issue 4).
+for config in "inception_v3 299 1" "inception_v3 299 8" "efficientnet_v2_s 384 1" "efficientnet_v2_s 384 8" \
+              "efficientnet_lite0 224 1" "efficientnet_lite0 224 8"; do
+  set -- $config
+  "$bin" bench backbone --name "$1" --size "$2" --batch "$3" --threads "$threads" --json | sed 's/^/ours /' >> "$results"
+  "$python" "$here/bench_backbones.py" --name "$1" --size "$2" --batch "$3" --threads "$threads" --json | sed 's/^/torch /' >> "$results"
+done
 "$python" - "$results" <<'PY'
 import json, sys
 ours, torch, sgemm = {}, {}, None
