@@ -19,6 +19,13 @@ for name in resnet50 googlenet; do
     "$python" "$here/bench_backbones.py" --name "$name" --size "$1" --batch "$2" --threads "$threads" --json | sed 's/^/torch /' >> "$results"
   done
 done
+# Inception-V3, EfficientNet-V2-S, EfficientNet-Lite0 at their native sizes (issue 4).
+for config in "inception_v3 299 1" "inception_v3 299 8" "efficientnet_v2_s 384 1" "efficientnet_v2_s 384 8" \
+              "efficientnet_lite0 224 1" "efficientnet_lite0 224 8"; do
+  set -- $config
+  "$bin" bench backbone --name "$1" --size "$2" --batch "$3" --threads "$threads" --json | sed 's/^/ours /' >> "$results"
+  "$python" "$here/bench_backbones.py" --name "$1" --size "$2" --batch "$3" --threads "$threads" --json | sed 's/^/torch /' >> "$results"
+done
 "$python" - "$results" <<'PY'
 import json, sys
 ours, gemm, torch, sgemm = {}, {}, {}, None
@@ -44,3 +51,10 @@ for key, mine in ours.items():
           f"{cell(gemm[key]['images_per_second'])} | {cell(theirs['images_per_second'])} | {mine['images_per_second'] / theirs['images_per_second']:.2f} |")
 PY
 rm -f "$results"
+
+# --- extract: wall time per view on ../shared/data/oxml, EfficientNet-Lite0 real weights ---
+# (skipped when the data or weights are absent; BENCHMARKS.md "Extraction" has the measured table)
+lite0="${LITE0_WEIGHTS:-../shared/weights/efficientnet-lite0-57934424.pth}"
+if [ -d ../shared/data/oxml ] && [ -f "$lite0" ]; then
+  THREADS="$threads" "$here/bench_extract.sh" "$bin" ../shared/data/oxml efficientnet_lite0 "$lite0" resize pad native tiles resize:d4
+fi

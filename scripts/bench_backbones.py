@@ -3,7 +3,8 @@
 
 Same synthetic weights (scripts/fixtures/synthetic_weights.py, spec v1), same input
 (element i of the N x 3 x S x S tensor is (i mod 255) / 255 - 0.5), eval mode,
-no_grad, classifier replaced by Identity, torch.set_num_threads(threads); one warm-up
+no_grad, classifier replaced by Identity, torch.set_num_threads(threads)
+(efficientnet_lite0 from the PyPI package efficientnet-lite-pytorch, not torchvision); one warm-up
 call, then the median of at least 5 calls spanning at least 3 s. GFLOP per image is
 counted with torch.utils.flop_counter.FlopCounterMode (convolutions and matmuls,
 2 x multiply-adds).
@@ -27,8 +28,15 @@ from synthetic_weights import fill_state_dict  # noqa: E402
 BENCH_VERSION = 1
 
 
-def build(name):
+def build(name, size=224):
     models = torchvision.models
+    if name == "efficientnet_lite0":
+        # the PyPI reference package (not torchvision); static SAME padding computed for this size
+        from efficientnet_lite_pytorch import EfficientNet
+        model = EfficientNet.from_name("efficientnet-lite0", image_size=size)
+        fill_state_dict(model)
+        model._fc = torch.nn.Identity()
+        return model.eval()
     if name == "googlenet":
         model = models.googlenet(weights=None, aux_logits=False, transform_input=True, init_weights=False)
     elif name == "inception_v3":
@@ -53,7 +61,7 @@ def main():
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
-    model = build(args.name)
+    model = build(args.name, args.size)
     count = args.batch * 3 * args.size * args.size
     x = ((torch.arange(count, dtype=torch.int64) % 255).float() / 255 - 0.5).reshape(args.batch, 3, args.size, args.size)
     with torch.no_grad():

@@ -206,14 +206,15 @@ func probitApproximation(mean: Double, variance: Double) -> Double {
 /// log(1 + exp(-z)) without overflow.
 @inline(__always) func softplusNegative(_ z: Double) -> Double { z > 0 ? log1p(exp(-z)) : -z + log1p(exp(z)) }
 
-/// One binary Laplace problem at varying hyperparameters; Newton warm-starts from the last mode.
+/// One binary Laplace problem at varying hyperparameters. Newton starts from f = 0 at every evaluation, as
+/// scikit-learn (warm_start=False): a warm start stops after one step when the approximate likelihood dips,
+/// returning a value too inexact for the line search.
 final class BinaryProblem {
     let features: Matrix
     let targets: [Double]
     let weights: [Double]
     let distances: Matrix
     let maximumNewtonIterations: Int
-    private var warmStart: [Double]
 
     struct Evaluation {
         let logMarginalLikelihood: Double
@@ -230,7 +231,6 @@ final class BinaryProblem {
         self.weights = weights
         self.maximumNewtonIterations = maximumNewtonIterations
         distances = (try? squaredDistances(features, features)) ?? Matrix(rows: features.rows, columns: features.rows)
-        warmStart = [Double](repeating: 0, count: features.rows)
     }
 
     func evaluate(theta: [Double], gradient wantGradient: Bool) throws -> Evaluation {
@@ -241,7 +241,7 @@ final class BinaryProblem {
         for i in 0..<K.values.count { K.values[i] = amplitudeSquared * exp(-K.values[i] * scale) }
         var warnings = [String]()
         // GPML Alg. 3.1, Newton iterations for the posterior mode.
-        var f = warmStart
+        var f = [Double](repeating: 0, count: n)
         var lml = -Double.infinity
         var pi = [Double](repeating: 0, count: n), W = pi, sqrtW = pi, a = pi
         var factor: Cholesky? = nil
@@ -268,7 +268,6 @@ final class BinaryProblem {
             if value - lml < 1e-10 { break }
             lml = value
         }
-        warmStart = f
         guard let L = factor else { throw LinearAlgebraError.lapackFailure(routine: "Laplace mode", info: -1) }
         let residual = (0..<n).map { weights[$0] * (targets[$0] - pi[$0]) }
         guard wantGradient else {

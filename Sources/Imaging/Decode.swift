@@ -9,6 +9,10 @@
 //   PNG RGB / RGBA / gray+alpha  RGB / RGBA     16-bit samples keep their high byte (Pillow's
 //     at 16 bit                                 "RGB;16B" unpacking); gray+alpha becomes RGBA
 //   palette, tRNS                P / L / RGB    expanded to RGBA through the tRNS chunk
+//   (16-bit gray or RGB + tRNS                  libpng matches the key on all 16 bits; Pillow
+//    colour key)                                compares its low byte with the 8-bit pixel, so
+//                                               the two agree only for keys below 256 (tested);
+//                                               we keep the PNG-spec behaviour
 //   any alpha                    RGBA / LA      composited on white exactly like
 //                                               `white.paste(image, mask=image)`:
 //                                               out = (255·(255−a) + c·a) / 255, rounded (Pillow's DIV255)
@@ -95,6 +99,12 @@ private func decodePNG(data: Data, name: String, maxPixels: Int) throws -> RGBIm
                 // Pillow: I;16 → RGB clips instead of rescaling.
                 for i in 0..<count {
                     let value = UInt8(min(source[i], 255))
+                    out[3 * i] = value; out[3 * i + 1] = value; out[3 * i + 2] = value
+                }
+            } else if channels == 2 && decoded.color_type == 0 {
+                // 16-bit gray whose alpha came from a tRNS key: Pillow keeps it I;16, so clip the gray.
+                for i in 0..<count {
+                    let value = compositeOnWhite(UInt8(min(source[2 * i], 255)), alpha: UInt8(source[2 * i + 1] >> 8))
                     out[3 * i] = value; out[3 * i + 1] = value; out[3 * i + 2] = value
                 }
             } else {
