@@ -63,7 +63,7 @@ public enum Report {
             + "Shade: fraction of the true class (row-normalised recall).</p>\n<div class=\"grid\">"
         for row in results.rows.prefix(confusionCount) { body += confusionHeatMap(row, results) }
         body += "</div>\n<h2>Class counts per test fold (repeat 1)</h2>\n" + classCountsHTML(results)
-        body += "<h2>Settings and provenance</h2>\n<table>"
+        body += "<h2>Settings and provenance</h2>\n<table class=\"meta\">"
         for (key, value) in provenance(results) { body += "<tr><th>\(escape(key))</th><td>\(escape(value))</td></tr>" }
         body += "</table>\n<h3>Feature sets</h3>\n<table><tr><th>name</th><th>backbone</th><th>view</th><th>TTA</th><th>weights</th><th>SHA-256</th><th>rows × width</th><th>extractor</th></tr>"
         for set in results.featureSets {
@@ -84,7 +84,7 @@ public enum Report {
         table { border-collapse: collapse; margin: 8px 0 16px; font-size: 13px; }
         th, td { border: 1px solid #ccc; padding: 3px 7px; text-align: right; }
         th { background: #f2f2f2; } td.name, th:first-child { text-align: left; }
-        td.flag { color: #b00; } td.hash { font-family: monospace; font-size: 11px; }
+        td.flag { color: #b00; } table.meta td { text-align: left; } td.hash { font-family: monospace; font-size: 11px; }
         .warning { background: #fff4d6; border-left: 4px solid #e0a000; padding: 8px 12px; }
         .grid { display: flex; flex-wrap: wrap; gap: 16px; }
         svg text { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; }

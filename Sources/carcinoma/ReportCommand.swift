@@ -15,8 +15,18 @@ struct ReportCommand: ParsableCommand {
     @Option(help: "Where to write the reports (default: the results folder).")
     var out: String?
 
+    @Flag(help: "Only print the feature set and head of the best single-model row (for scripts), then stop.")
+    var bestSingle = false
+
     func run() throws {
         let loaded = try ComparisonResults.read(from: URL(fileURLWithPath: results, isDirectory: true))
+        if bestSingle {
+            guard let row = loaded.rows.first(where: { $0.kind == "single" }), let set = row.featureSets.first else {
+                throw ValidationError("\(results): no single-model row")
+            }
+            print("\(set) \(row.head)")
+            return
+        }
         let written = try Report.write(loaded, to: URL(fileURLWithPath: out ?? results, isDirectory: true))
         print("wrote \(written.markdown.path) and \(written.html.path)")
     }

@@ -1,0 +1,41 @@
+// `carcinoma compare`: wiring only; the work is Evaluation.Comparison.
+
+import ArgumentParser
+import Evaluation
+import Foundation
+
+struct CompareCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "compare",
+        abstract: "Cross-validate every feature set × head (and their ensembles); a table sorted by macro F1, results.json, oof_probabilities.csv.")
+
+    @OptionGroup var input: LabelledFeatureOptions
+    @OptionGroup var crossValidation: CrossValidationOptions
+
+    @Option(help: "Comma-separated heads: \(HeadCatalog.names.joined(separator: ",")).")
+    var heads: String = HeadCatalog.names.joined(separator: ",")
+
+    @Flag(help: "Skip the ensemble rows (mean across feature sets, stacking).")
+    var noEnsembles = false
+
+    @Option(help: "Output folder.")
+    var out: String = "runs/compare"
+
+    func run() throws {
+        let prepared = try input.prepare()
+        let settings = crossValidation.settings
+        report("compare: \(prepared.labels.ids.count) labelled images (\(prepared.unlabelledIDs.count) unlabelled), "
+            + "\(prepared.featureSets.count) feature sets, heads \(heads), \(settings.foldCount) folds × \(settings.repeats) repeats")
+        let (results, outcomes) = try Comparison.run(
+            prepared,
+            headsFor: { try HeadCatalog.specifications(heads, featureWidth: $0.data.labelled.columns, seed: settings.seed) },
+            settings: settings, metaLearner: try HeadCatalog.metaLearner(seed: settings.seed), ensembles: !noEnsembles,
+            labelsFormat: input.format, toolVersion: toolVersion, progress: report)
+        let directory = URL(fileURLWithPath: out)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try results.write(to: directory)
+        try Comparison.writeOutOfFold(outcomes: outcomes, labels: prepared.labels, to: directory.appendingPathComponent("oof_probabilities.csv"))
+        print(results.table())
+        report(String(format: "wrote %@/results.json and oof_probabilities.csv (%.1f s)", out, results.wallSeconds))
+    }
+}

@@ -1,0 +1,102 @@
+// `carcinoma submit`: wiring only; predictions are Evaluation.Predictions, the file and its check Evaluation.Submission.
+
+import ArgumentParser
+import Evaluation
+import Foundation
+
+extension EnsembleKind: ExpressibleByArgument {}
+
+struct SubmitCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "submit",
+        abstract: "Write submission.csv (and probabilities.csv beside it) for the unlabelled images, or --check a submission.")
+
+    @Option(help: "Check this submission file against --labels and --images instead of writing one.")
+    var check: String?
+
+    @Option(help: "A feature cache folder or one .npy file (not needed with --check).")
+    var features: String?
+
+    @Option(help: "For a bare .npy without a manifest: its image ids, one per line.")
+    var ids: String?
+
+    @Option(help: "Labels CSV.")
+    var labels: String
+
+    @Option(help: "The image folder: the test images are its images minus the labelled ids.")
+    var images: String
+
+    @Option(help: "Column of the labels CSV holding the image id (also the submission's first column).")
+    var idColumn: String = "id"
+
+    @Option(help: "Column of the labels CSV holding the label (also the submission's second column).")
+    var labelColumn: String = "malignant"
+
+    @Option(help: "Optional group column of the labels CSV.")
+    var groupColumn: String?
+
+    @Flag(help: "Labels are names, mapped to classes in sorted name order.")
+    var labelNames = false
+
+    @Option(help: "Head (or comma-separated heads with --ensemble): \(HeadCatalog.names.joined(separator: ",")).")
+    var head: String?
+
+    @Option(help: "Feature sets to use (comma-separated names); default every set in --features.")
+    var featureSet: String?
+
+    @Option(help: "Combine several feature sets (and heads): mean of probabilities, or a stacked softmax meta-learner.")
+    var ensemble: EnsembleKind?
+
+    @Flag(help: "Fit once on all labelled images instead of averaging the fold models.")
+    var refit = false
+
+    @OptionGroup var crossValidation: CrossValidationOptions
+
+    @Option(help: "The submission file to write; probabilities.csv goes beside it.")
+    var out: String = "submission.csv"
+
+    var format: LabelsFormat {
+        LabelsFormat(idColumn: idColumn, labelColumn: labelColumn, groupColumn: groupColumn, namedLabels: labelNames)
+    }
+
+    func validate() throws {
+        if check == nil {
+            if features == nil { throw ValidationError("--features is required to write a submission") }
+            if head == nil { throw ValidationError("--head is required to write a submission") }
+        }
+    }
+
+    func run() throws {
+        let table = try LabelTable.read(URL(fileURLWithPath: labels), format: format)
+        let imageIDs = try Submission.imageIDs(in: URL(fileURLWithPath: images))
+        if let check {
+            let summary = try Submission.validate(URL(fileURLWithPath: check), labels: table, images: imageIDs, format: format)
+            print("\(check): valid, \(summary.rows) rows; " + summary.counts.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", "))
+            return
+        }
+        guard let features, let head else { return }
+        let prepared = try loadComparison(features: features, ids: ids, labels: labels, format: format, featureSet: featureSet)
+        let expected = try Submission.expectedIDs(images: imageIDs, labels: table, source: images)
+        if expected != prepared.unlabelledIDs {
+            let missing = Set(expected).subtracting(prepared.unlabelledIDs).sorted()
+            let extra = Set(prepared.unlabelledIDs).subtracting(expected).sorted()
+            throw ValidationError("the features' unlabelled images differ from \(images) minus the labels"
+                + (missing.isEmpty ? "" : "; no features for: \(missing.prefix(8).joined(separator: ", "))")
+                + (extra.isEmpty ? "" : "; not in the folder: \(extra.prefix(8).joined(separator: ", "))"))
+        }
+        let settings = crossValidation.settings
+        let prediction = try Predictions.predict(
+            prepared,
+            heads: { try HeadCatalog.specifications(head, featureWidth: $0.data.labelled.columns, seed: settings.seed) },
+            ensemble: ensemble, refit: refit, settings: settings, metaLearner: try HeadCatalog.metaLearner(seed: settings.seed))
+        let url = URL(fileURLWithPath: out)
+        let written = try Submission.write(ids: prepared.unlabelledIDs, probabilities: prediction.probabilities,
+                                           classes: prepared.labels.classes, labels: prepared.labels, format: format, to: url)
+        let summary = try Submission.validate(url, labels: table, images: imageIDs, format: format)
+        var counts: [Int: Int] = [:]
+        for label in written { counts[label, default: 0] += 1 }
+        print("\(out): \(summary.rows) rows from \(prediction.name) (\(refit ? "refit on all labelled images" : "mean of \(settings.foldCount * settings.repeats) fold models")); "
+            + "predicted " + prepared.labels.classes.map { "\(prepared.labels.name(ofClass: $0)): \(counts[$0] ?? 0)" }.joined(separator: ", ")
+            + "; validated; probabilities in \(Submission.probabilitiesURL(for: url).path)")
+    }
+}
