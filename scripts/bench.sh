@@ -58,3 +58,7 @@ lite0="${LITE0_WEIGHTS:-../shared/weights/efficientnet-lite0-57934424.pth}"
 if [ -d ../shared/data/oxml ] && [ -f "$lite0" ]; then
   THREADS="$threads" "$here/bench_extract.sh" "$bin" ../shared/data/oxml efficientnet_lite0 "$lite0" resize pad native tiles resize:d4
 fi
+
+# --- heads: fit + predict of every head vs scikit-learn (and XGBoost / LightGBM) on the same 8 folds ---
+# breast cancer (569 x 30) and an embedding-shaped make_classification (62 x 2048, classes 44/9/9).
+OPENBLAS_NUM_THREADS="$threads" OMP_NUM_THREADS="$threads" "$python" "$here/bench_heads.py" --bin "$bin" --markdown
