@@ -30,7 +30,9 @@ public func resolveWeightsFile(for name: BackboneName, explicit: URL?, weightsDi
         }
         return explicit
     }
-    let candidates = ["safetensors", "pth"].map { weightsDirectory.appendingPathComponent("\(name.rawValue).\($0)") }
+    // What `carcinoma weights fetch NAME` writes, then a .pth of the same name.
+    let candidates = [WeightCatalog.defaultFile(for: name.rawValue, in: weightsDirectory),
+                      weightsDirectory.appendingPathComponent("\(name.rawValue).pth")]
     if let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0.path) }) { return found }
     throw ExtractionError.missingWeights(path: candidates[0].path, backbone: name.rawValue)
 }
