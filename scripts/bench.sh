@@ -48,7 +48,7 @@ for key, mine in ours.items():
         rate = ips * gflop
         return f"{ips:.2f} ({rate:.0f}; {100 * rate / sgemm['gflop_per_second']:.0f}%)"
     print(f"| {key[0]} | {key[1]} | {key[2]} | {gflop:.2f} | {cell(mine['images_per_second'])} | "
-          f"{cell(gemm[key]['images_per_second'])} | {cell(theirs['images_per_second'])} | {mine['images_per_second'] / theirs['images_per_second']:.2f} |")
+          f"{cell(gemm[key]['images_per_second']) if key in gemm else '—'} | {cell(theirs['images_per_second'])} | {mine['images_per_second'] / theirs['images_per_second']:.2f} |")
 PY
 rm -f "$results"
 
