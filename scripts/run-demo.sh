@@ -12,7 +12,8 @@ bin="$1"; data="$2"; labels="$3"; out="$4"
 mkdir -p "$out"
 "$bin" --version
 start=$(date +%s)
-has() { "$bin" help "$1" >/dev/null 2>&1; }
+# A stage runs only when the binary lists its command (`help X` succeeds even for unknown X).
+has() { "$bin" --help | sed -n '/SUBCOMMANDS/,$p' | grep -E "^  $1( |$)" >/dev/null; }
 say() { printf '\n== %s\n' "$*"; }
 
 weights_dir="${WEIGHTS_DIR:-weights}"
