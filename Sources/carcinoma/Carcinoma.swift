@@ -8,7 +8,7 @@ struct Carcinoma: ParsableCommand {
         commandName: "carcinoma",
         abstract: "Frozen CNN embeddings and classical heads for small-data histopathology.",
         version: toolVersion,
-        subcommands: [WeightsCommand.self, ExtractCommand.self, FeaturesCommand.self, CompareCommand.self, SubmitCommand.self,
+        subcommands: [WeightsCommand.self, BackbonesCommand.self, ExtractCommand.self, FeaturesCommand.self, CompareCommand.self, SubmitCommand.self,
                       ReportCommand.self, BenchCommand.self]
     )
 }
