@@ -1,6 +1,7 @@
 // Loading the fixtures written by scripts/fixtures/imaging_fixtures.py.
 
 import Foundation
+import Weights
 import Imaging
 import XCTest
 
@@ -86,5 +87,5 @@ func maxDifference(_ actual: RGBImage, _ expected: RGBImage) -> (value: Int, x: 
 }
 
 func sha256Hex(_ bytes: [UInt8]) -> String {
-    SHA256.hash(bytes).map { String(format: "%02x", $0) }.joined()
+    hexString(Weights.SHA256.hash(Data(bytes)))
 }
