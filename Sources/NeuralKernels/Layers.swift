@@ -1,5 +1,7 @@
 // Layer descriptions shared by the fast kernels and their naive twins.
 
+import Foundation
+
 /// Element-wise activation fused into a kernel's output pass.
 public enum Activation: Sendable {
     case identity, relu, relu6, silu, sigmoid
@@ -49,13 +51,17 @@ public struct ConvGeometry: Sendable, Equatable {
 }
 
 /// A convolution with its (possibly batch-norm-folded) weights.
-/// weight is OC x (IC/groups) x KH x KW, bias is OC.
+/// weight is OC x (IC/groups) x KH x KW, bias is OC. Weights are fixed once built (a folded copy is a
+/// new Conv2D), so what is derived from them, like the Winograd-transformed filters, is kept with them.
 public struct Conv2D: Sendable {
-    public var inChannels: Int
-    public var outChannels: Int
+    public let inChannels: Int
+    public let outChannels: Int
+    /// Padding may be changed per input (TF SAME); the kernel size, stride and groups must stay.
     public var geometry: ConvGeometry
-    public var weight: [Float]
-    public var bias: [Float]
+    public let weight: [Float]
+    public let bias: [Float]
+    /// U = G g G^T of every filter, made at the first Winograd call and shared by copies of this layer.
+    let winogradFilters = PreparedWeights()
 
     public init(inChannels: Int, outChannels: Int, geometry: ConvGeometry, weight: [Float], bias: [Float]? = nil) {
         precondition(inChannels % geometry.groups == 0 && outChannels % geometry.groups == 0, "channels not divisible by groups")
@@ -73,14 +79,31 @@ public struct Conv2D: Sendable {
     /// y = gamma * (conv(x) + b - mean) / sqrt(var + eps) + beta.
     public func foldingBatchNorm(gamma: [Float], beta: [Float], mean: [Float], variance: [Float], epsilon: Float) -> Conv2D {
         precondition(gamma.count == outChannels && beta.count == outChannels && mean.count == outChannels && variance.count == outChannels)
-        var folded = self
+        var foldedWeight = weight, foldedBias = bias
         let perOutput = weight.count / outChannels
         for o in 0..<outChannels {
             let scale = gamma[o] / (variance[o] + epsilon).squareRoot()
-            for i in 0..<perOutput { folded.weight[o * perOutput + i] = weight[o * perOutput + i] * scale }
-            folded.bias[o] = (bias[o] - mean[o]) * scale + beta[o]
+            for i in 0..<perOutput { foldedWeight[o * perOutput + i] = weight[o * perOutput + i] * scale }
+            foldedBias[o] = (bias[o] - mean[o]) * scale + beta[o]
         }
-        return folded
+        return Conv2D(inChannels: inChannels, outChannels: outChannels, geometry: geometry, weight: foldedWeight, bias: foldedBias)
+    }
+}
+
+/// Weights rearranged once for a fast path (packed, transformed), built on first use under a lock
+/// and read-only afterwards; the layer that owns it never changes its weights.
+final class PreparedWeights: @unchecked Sendable {
+    private let lock = NSLock()
+    private var values: [Float]?
+
+    /// The prepared values, made by `prepare` the first time (concurrent callers wait for it).
+    func values(_ prepare: () -> [Float]) -> [Float] {
+        lock.lock()
+        defer { lock.unlock() }
+        if let values { return values }
+        let made = prepare()
+        values = made
+        return made
     }
 }
 

@@ -3,7 +3,10 @@
 // (arXiv:1509.09308), section 4.1. Each 2x2 output tile is A^T [(G g G^T) ⊙ (B^T d B)] A
 // for the 4x4 input tile d around it, so a tile costs 16 multiplies per (in, out)
 // channel pair instead of 36: the 16 element-wise products over channels become 16
-// GEMMs, M_k[OC x T] = U_k[OC x IC] · V_k[IC x T] (T = tiles of one image).
+// GEMMs, M_k[OC x T] = U_k[OC x IC] · V_k[IC x T]. T is a block of whole tile rows
+// of one image, sized so V and M stay in cache: each worker transforms its block's input,
+// runs the 16 GEMMs and transforms the products back before moving on (no image-sized
+// buffers, no second pass over memory). The filters U are transformed once per layer.
 //
 //   G   = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1]        (4 x 3, filter transform)
 //   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]   (input transform)
@@ -17,59 +20,95 @@ import Foundation
 /// True when conv2d should take the Winograd path: 3x3, stride 1, no dilation, no groups,
 /// and enough tiles and channels for the 16 GEMMs to beat one im2col GEMM.
 @inline(__always)
-func winogradApplies(_ geometry: ConvGeometry, inChannels: Int, outputHeight: Int, outputWidth: Int) -> Bool {
+func winogradApplies(_ geometry: ConvGeometry, inChannels: Int, outChannels: Int, outputHeight: Int, outputWidth: Int) -> Bool {
     geometry.kernelHeight == 3 && geometry.kernelWidth == 3 && geometry.strideY == 1 && geometry.strideX == 1
         && geometry.dilationY == 1 && geometry.dilationX == 1 && geometry.groups == 1
-        && inChannels >= 16 && ((outputHeight + 1) / 2) * ((outputWidth + 1) / 2) >= 49
+        && inChannels >= 16 && outChannels >= 16 && ((outputHeight + 1) / 2) * ((outputWidth + 1) / 2) >= 49
 }
 
-/// U = G g G^T for every (out, in) pair, stored as 16 matrices U_k[OC x IC].
-func winogradFilterTransform(_ weight: UnsafePointer<Float>, outChannels: Int, inChannels: Int,
-                             into transformed: UnsafeMutablePointer<Float>, context: KernelContext) {
+/// U = G g G^T for every (out, in) pair, as 16 matrices U_k[OC x IC] (16 · OC · IC floats).
+func winogradFilterTransform(_ weight: [Float], outChannels: Int, inChannels: Int) -> [Float] {
     let pairs = outChannels * inChannels
-    parallelChunks(pairs, context, minimumChunk: 256) { range in
-        var t = [Float](repeating: 0, count: 12)
-        for pair in range {
-            let g = weight + pair * 9
-            // t = G g (4 x 3)
-            for column in 0..<3 {
-                let g0 = g[column], g1 = g[3 + column], g2 = g[6 + column]
-                t[column] = g0
-                t[3 + column] = 0.5 * (g0 + g1 + g2)
-                t[6 + column] = 0.5 * (g0 - g1 + g2)
-                t[9 + column] = g2
-            }
+    precondition(weight.count == pairs * 9, "Winograd needs 3x3 filters")
+    var transformed = uninitialisedFloats(16 * pairs)
+    weight.withUnsafeBufferPointer { weightBuffer in
+    transformed.withUnsafeMutableBufferPointer { buffer in
+        let out = buffer.baseAddress!
+        for pair in 0..<pairs {
+            let g = weightBuffer.baseAddress! + pair * 9
+            // t = G g (4 x 3), one SIMD4 per column of g.
+            let g0 = SIMD4<Float>(g[0], g[1], g[2], 0), g1 = SIMD4<Float>(g[3], g[4], g[5], 0), g2 = SIMD4<Float>(g[6], g[7], g[8], 0)
+            let rows = [g0, 0.5 * (g0 + g1 + g2), 0.5 * (g0 - g1 + g2), g2]
             // U = t G^T (4 x 4)
             for row in 0..<4 {
-                let t0 = t[row * 3], t1 = t[row * 3 + 1], t2 = t[row * 3 + 2]
-                let values = (t0, 0.5 * (t0 + t1 + t2), 0.5 * (t0 - t1 + t2), t2)
-                transformed[(row * 4 + 0) * pairs + pair] = values.0
-                transformed[(row * 4 + 1) * pairs + pair] = values.1
-                transformed[(row * 4 + 2) * pairs + pair] = values.2
-                transformed[(row * 4 + 3) * pairs + pair] = values.3
+                let t0 = rows[row][0], t1 = rows[row][1], t2 = rows[row][2]
+                out[(row * 4 + 0) * pairs + pair] = t0
+                out[(row * 4 + 1) * pairs + pair] = 0.5 * (t0 + t1 + t2)
+                out[(row * 4 + 2) * pairs + pair] = 0.5 * (t0 - t1 + t2)
+                out[(row * 4 + 3) * pairs + pair] = t2
             }
+        }
+    } }
+    return transformed
+}
+
+/// The whole convolution: pieces of tile rows of every image, spread over the workers.
+/// output = activation(conv + bias [+ residual]); filters are U from winogradFilterTransform.
+func winogradConvolution(_ problem: ConvolutionProblem, filters: UnsafePointer<Float>) {
+    useSingleThreadedBLAS()
+    let inChannels = problem.inChannels, outChannels = problem.outChannels
+    let tilesY = (problem.outputHeight + 1) / 2, tilesX = (problem.outputWidth + 1) / 2
+    // A block of V (16 x IC x T) and M (16 x OC x T) in about 768 KiB, but at least 64 tiles for the GEMMs;
+    // an even number of blocks per image when there is more than one. Blocks depend on the shape only.
+    let targetTiles = max(64, min(512, 12_288 / (inChannels + outChannels)))
+    var pieces = max(1, (tilesY * tilesX + targetTiles / 2) / targetTiles)
+    if pieces > 1 { pieces += pieces % 2 }
+    let rowsPerPiece = (tilesY + pieces - 1) / pieces
+    pieces = (tilesY + rowsPerPiece - 1) / rowsPerPiece
+    let blockTiles = rowsPerPiece * tilesX
+    forEachWorker(problem.batch * pieces, problem.context) { _, items in
+        let inputTiles = UnsafeMutablePointer<Float>.allocate(capacity: 16 * inChannels * blockTiles)
+        let products = UnsafeMutablePointer<Float>.allocate(capacity: 16 * outChannels * blockTiles)
+        defer { inputTiles.deallocate(); products.deallocate() }
+        for item in items {
+            let image = item / pieces, piece = item % pieces
+            let tileRows = min(tilesY, piece * rowsPerPiece)..<min(tilesY, (piece + 1) * rowsPerPiece)
+            if tileRows.isEmpty { continue }
+            let tiles = tileRows.count * tilesX
+            winogradInputTransform(problem, image: image, tileRows: tileRows, tilesX: tilesX, into: inputTiles)
+            // M_k = U_k · V_k, 16 GEMMs of OC x IC x T.
+            for k in 0..<16 {
+                sgemm(m: outChannels, n: tiles, k: inChannels,
+                      a: filters + k * outChannels * inChannels, lda: inChannels,
+                      b: inputTiles + k * inChannels * tiles, ldb: tiles,
+                      c: products + k * outChannels * tiles, ldc: tiles)
+            }
+            winogradOutputTransform(problem, image: image, tileRows: tileRows, tilesX: tilesX, products: products)
         }
     }
 }
 
-/// One image: input IC x H x W → output rows (OC of them, each OH x OW, via outputRow),
-/// output = activation(conv + bias [+ residual]).
-func winogradConvolution(source: UnsafePointer<Float>, inChannels: Int, height: Int, width: Int,
-                         filters: UnsafePointer<Float>, outChannels: Int, bias: UnsafePointer<Float>,
-                         padTop: Int, padLeft: Int, outputHeight: Int, outputWidth: Int,
-                         residual: UnsafePointer<Float>?, activation: Activation,
-                         outputRow: (Int) -> UnsafeMutablePointer<Float>,
-                         inputTiles: UnsafeMutablePointer<Float>, products: UnsafeMutablePointer<Float>,
-                         context: KernelContext) {
-    let tilesY = (outputHeight + 1) / 2, tilesX = (outputWidth + 1) / 2, tiles = tilesY * tilesX
-    // V_k[IC x T] = (B^T d B)_k for each channel and tile.
-    parallelChunks(inChannels, context) { channels in
-        var d = [Float](repeating: 0, count: 16), s = [Float](repeating: 0, count: 16)
-        for channel in channels {
-            let plane = source + channel * height * width
-            for ty in 0..<tilesY {
-                for tx in 0..<tilesX {
-                    let y0 = 2 * ty - padTop, x0 = 2 * tx - padLeft
+/// V_k[IC x T] = (B^T d B)_k for each channel and each tile of the tile rows (T = rows · tilesX).
+func winogradInputTransform(_ problem: ConvolutionProblem, image: Int, tileRows: Range<Int>, tilesX: Int,
+                            into inputTiles: UnsafeMutablePointer<Float>) {
+    let height = problem.height, width = problem.width, inChannels = problem.inChannels
+    let padTop = problem.geometry.padTop, padLeft = problem.geometry.padLeft
+    let tiles = tileRows.count * tilesX, stride = inChannels * tiles
+    let source = problem.inputImage(image)
+    var d = SIMD16<Float>()
+    for channel in 0..<inChannels {
+        let plane = source + channel * height * width
+        for ty in tileRows {
+            let y0 = 2 * ty - padTop
+            let rowsInside = y0 >= 0 && y0 + 3 < height
+            for tx in 0..<tilesX {
+                let x0 = 2 * tx - padLeft
+                if rowsInside && x0 >= 0 && x0 + 3 < width {
+                    for r in 0..<4 {
+                        let line = plane + (y0 + r) * width + x0
+                        d[r * 4] = line[0]; d[r * 4 + 1] = line[1]; d[r * 4 + 2] = line[2]; d[r * 4 + 3] = line[3]
+                    }
+                } else {
                     for r in 0..<4 {
                         let y = y0 + r
                         if y < 0 || y >= height { d[r * 4] = 0; d[r * 4 + 1] = 0; d[r * 4 + 2] = 0; d[r * 4 + 3] = 0; continue }
@@ -79,63 +118,56 @@ func winogradConvolution(source: UnsafePointer<Float>, inChannels: Int, height: 
                             d[r * 4 + c] = (x >= 0 && x < width) ? line[x] : 0
                         }
                     }
-                    // s = B^T d (rows), then V = s B (columns).
-                    for c in 0..<4 {
-                        let d0 = d[c], d1 = d[4 + c], d2 = d[8 + c], d3 = d[12 + c]
-                        s[c] = d0 - d2; s[4 + c] = d1 + d2; s[8 + c] = d2 - d1; s[12 + c] = d1 - d3
-                    }
-                    let tile = ty * tilesX + tx
-                    let stride = inChannels * tiles, base = channel * tiles + tile
-                    for r in 0..<4 {
-                        let s0 = s[r * 4], s1 = s[r * 4 + 1], s2 = s[r * 4 + 2], s3 = s[r * 4 + 3]
-                        inputTiles[(r * 4 + 0) * stride + base] = s0 - s2
-                        inputTiles[(r * 4 + 1) * stride + base] = s1 + s2
-                        inputTiles[(r * 4 + 2) * stride + base] = s2 - s1
-                        inputTiles[(r * 4 + 3) * stride + base] = s1 - s3
-                    }
+                }
+                // s = B^T d (rows), then V = s B (columns).
+                let row0 = d.lowHalf.lowHalf, row1 = d.lowHalf.highHalf, row2 = d.highHalf.lowHalf, row3 = d.highHalf.highHalf
+                let s0 = row0 - row2, s1 = row1 + row2, s2 = row2 - row1, s3 = row1 - row3
+                let base = inputTiles + channel * tiles + (ty - tileRows.lowerBound) * tilesX + tx
+                @inline(__always) func store(_ r: Int, _ s: SIMD4<Float>) {
+                    base[(r * 4 + 0) * stride] = s[0] - s[2]
+                    base[(r * 4 + 1) * stride] = s[1] + s[2]
+                    base[(r * 4 + 2) * stride] = s[2] - s[1]
+                    base[(r * 4 + 3) * stride] = s[1] - s[3]
+                }
+                store(0, s0); store(1, s1); store(2, s2); store(3, s3)
+            }
+        }
+    }
+}
+
+/// Y = A^T M A per tile of the tile rows, cropped at the bottom/right edge, then bias, residual and
+/// activation on the output rows the tiles cover.
+func winogradOutputTransform(_ problem: ConvolutionProblem, image: Int, tileRows: Range<Int>, tilesX: Int,
+                             products: UnsafePointer<Float>) {
+    let outputHeight = problem.outputHeight, outputWidth = problem.outputWidth, outChannels = problem.outChannels
+    let tiles = tileRows.count * tilesX, stride = outChannels * tiles
+    let firstRow = 2 * tileRows.lowerBound, endRow = min(outputHeight, 2 * tileRows.upperBound)
+    for channel in 0..<outChannels {
+        let output = problem.outputRow(image, channel)
+        let base = products + channel * tiles
+        for ty in tileRows {
+            let oy = 2 * ty
+            for tx in 0..<tilesX {
+                let tile = (ty - tileRows.lowerBound) * tilesX + tx
+                // t = A^T M (2 x 4), then Y = t A (2 x 2).
+                var t0 = SIMD4<Float>(), t1 = SIMD4<Float>()
+                for c in 0..<4 {
+                    let m0 = base[(0 * 4 + c) * stride + tile], m1 = base[(1 * 4 + c) * stride + tile]
+                    let m2 = base[(2 * 4 + c) * stride + tile], m3 = base[(3 * 4 + c) * stride + tile]
+                    t0[c] = m0 + m1 + m2
+                    t1[c] = m1 - m2 - m3
+                }
+                let y00 = t0[0] + t0[1] + t0[2], y01 = t0[1] - t0[2] - t0[3]
+                let y10 = t1[0] + t1[1] + t1[2], y11 = t1[1] - t1[2] - t1[3]
+                let ox = 2 * tx
+                output[oy * outputWidth + ox] = y00
+                if ox + 1 < outputWidth { output[oy * outputWidth + ox + 1] = y01 }
+                if oy + 1 < outputHeight {
+                    output[(oy + 1) * outputWidth + ox] = y10
+                    if ox + 1 < outputWidth { output[(oy + 1) * outputWidth + ox + 1] = y11 }
                 }
             }
         }
     }
-    // M_k = U_k · V_k, 16 GEMMs of OC x IC x T.
-    useBLASThreads(context)
-    for k in 0..<16 {
-        sgemm(m: outChannels, n: tiles, k: inChannels,
-              a: filters + k * outChannels * inChannels, lda: inChannels,
-              b: inputTiles + k * inChannels * tiles, ldb: tiles,
-              c: products + k * outChannels * tiles, ldc: tiles)
-    }
-    // Y = A^T M A per tile, cropped at the bottom/right edge, then bias, residual, activation.
-    let plane = outputHeight * outputWidth
-    parallelChunks(outChannels, context) { channels in
-        var t = [Float](repeating: 0, count: 8)
-        for channel in channels {
-            let output = outputRow(channel)
-            let base = products + channel * tiles
-            let stride = outChannels * tiles
-            for ty in 0..<tilesY {
-                for tx in 0..<tilesX {
-                    let tile = ty * tilesX + tx
-                    // t = A^T M (2 x 4): row 0 in t[0..<4], row 1 in t[4..<8].
-                    for c in 0..<4 {
-                        let m0 = base[(0 * 4 + c) * stride + tile], m1 = base[(1 * 4 + c) * stride + tile]
-                        let m2 = base[(2 * 4 + c) * stride + tile], m3 = base[(3 * 4 + c) * stride + tile]
-                        t[c] = m0 + m1 + m2
-                        t[4 + c] = m1 - m2 - m3
-                    }
-                    // Y = t A (2 x 2)
-                    let y00 = t[0] + t[1] + t[2], y01 = t[1] - t[2] - t[3]
-                    let y10 = t[4] + t[5] + t[6], y11 = t[5] - t[6] - t[7]
-                    let oy = 2 * ty, ox = 2 * tx
-                    output[oy * outputWidth + ox] = y00
-                    if ox + 1 < outputWidth { output[oy * outputWidth + ox + 1] = y01 }
-                    if oy + 1 < outputHeight {
-                        output[(oy + 1) * outputWidth + ox] = y10
-                        if ox + 1 < outputWidth { output[(oy + 1) * outputWidth + ox + 1] = y11 }
-                    }
-                }
-            }
-            finishRow(output, count: plane, bias: bias[channel], residual: residual.map { $0 + channel * plane }, activation: activation)
-        }
-    }
+    problem.finish(image: image, channels: 0..<outChannels, columns: (firstRow * outputWidth)..<(endRow * outputWidth))
 }

@@ -1,0 +1,298 @@
+// Convolution on the fast path: which algorithm, how the work is split across cores, how GEMM is called.
+//
+// Tensors are NCHW Float32 (Tensor.swift): input N x IC x H x W, weight OC x IC/groups x KH x KW,
+// output N x OC x OH x OW. Per image, as a GEMM: out[OC x P] = W[OC x K] · X[K x P], K = IC/groups·KH·KW,
+// P = OH·OW. Strategy:
+//   1x1, stride 1, no padding   → GEMM straight on the input planes (no im2col)
+//   one input channel per group → direct depthwise kernel (Depthwise.swift)
+//   3x3 stride 1, big enough    → Winograd F(2x2, 3x3) on blocks of tile rows (Winograd.swift)
+//   otherwise                   → im2col of a block of output pixels into a cache-sized buffer, then GEMM
+// Bias, residual add and activation are applied to each block right after its GEMM, while it is in cache.
+//
+// Threading: one pool. OpenBLAS runs single-threaded inside every call, and each convolution is cut
+// into independent pieces — ranges of output pixels, of output channels, or of Winograd tile rows, of
+// every image of the batch — that `context.threadCount` workers run with buffers of their own. There is
+// no OpenBLAS thread spinning between layers, small layers still use every core, and a whole batch
+// shares the work. GEMM pieces start at multiples of 16 rows and columns (OpenBLAS's micro-kernel
+// panels), so each output element is computed exactly as one unsplit GEMM computes it; Winograd blocks
+// depend on the layer's shape only. The results depend neither on the thread count nor on the batch.
+
+import COpenBLAS
+import Foundation
+
+/// How a convolution is computed. `.automatic` takes Winograd F(2x2, 3x3) for 3x3 stride-1
+/// ungrouped convolutions large enough to gain (Winograd.swift), im2col/GEMM otherwise;
+/// `.winograd` forces it wherever it is valid (tests), `.direct` never uses it.
+public enum ConvolutionAlgorithm: Sendable {
+    case automatic, direct, winograd
+}
+
+/// input N x IC x H x W → N x OC x OH x OW; output = activation(conv(input) + bias [+ residual]).
+public func conv2d(_ input: Tensor, _ layer: Conv2D, activation: Activation = .identity,
+                   residual: Tensor? = nil, algorithm: ConvolutionAlgorithm = .automatic,
+                   context: KernelContext = .allCores) -> Tensor {
+    let (outputHeight, outputWidth) = layer.geometry.outputSize(height: input.height, width: input.width)
+    var output = Tensor(shape: [input.batch, layer.outChannels, outputHeight, outputWidth],
+                        storage: uninitialisedFloats(input.batch * layer.outChannels * outputHeight * outputWidth))
+    conv2d(input, layer, activation: activation, residual: residual, into: &output, channelOffset: 0,
+           algorithm: algorithm, context: context)
+    return output
+}
+
+/// Writes the convolution into channels channelOffset ..< channelOffset + OC of `output`
+/// (N x C_total x OH x OW), so concatenated branches need no copy.
+public func conv2d(_ input: Tensor, _ layer: Conv2D, activation: Activation = .identity, residual: Tensor? = nil,
+                   into output: inout Tensor, channelOffset: Int, algorithm: ConvolutionAlgorithm = .automatic,
+                   context: KernelContext = .allCores) {
+    let geometry = layer.geometry
+    precondition(input.channels == layer.inChannels, "conv expects \(layer.inChannels) channels, got \(input.channels)")
+    let (outputHeight, outputWidth) = geometry.outputSize(height: input.height, width: input.width)
+    precondition(outputHeight > 0 && outputWidth > 0, "conv output would be empty for a \(input.height)x\(input.width) input")
+    precondition(output.batch == input.batch && output.height == outputHeight && output.width == outputWidth
+                 && channelOffset >= 0 && channelOffset + layer.outChannels <= output.channels,
+                 "conv output slice does not fit \(output.shape)")
+    if let residual {
+        precondition(residual.shape == [input.batch, layer.outChannels, outputHeight, outputWidth], "residual shape mismatch")
+    }
+    let groups = geometry.groups
+    let kernelArea = geometry.kernelHeight * geometry.kernelWidth
+    let pointwise = kernelArea == 1 && geometry.strideY == 1 && geometry.strideX == 1
+        && geometry.padTop == 0 && geometry.padLeft == 0 && geometry.padBottom == 0 && geometry.padRight == 0
+    let depthwise = layer.inChannels / groups == 1 && groups > 1 && !pointwise
+    let winogradValid = geometry.kernelHeight == 3 && geometry.kernelWidth == 3 && geometry.strideY == 1 && geometry.strideX == 1
+        && geometry.dilationY == 1 && geometry.dilationX == 1 && groups == 1
+    let useWinograd = winogradValid && !depthwise && algorithm != .direct
+        && (algorithm == .winograd
+            || (context.winograd && winogradApplies(geometry, inChannels: layer.inChannels, outChannels: layer.outChannels,
+                                                    outputHeight: outputHeight, outputWidth: outputWidth)))
+    let filters = useWinograd
+        ? layer.winogradFilters.values { winogradFilterTransform(layer.weight, outChannels: layer.outChannels, inChannels: layer.inChannels) }
+        : []
+    let residualStorage = residual?.storage ?? []
+    let totalChannels = output.channels
+
+    input.storage.withUnsafeBufferPointer { inputBuffer in
+    layer.weight.withUnsafeBufferPointer { weightBuffer in
+    filters.withUnsafeBufferPointer { filterBuffer in
+    layer.bias.withUnsafeBufferPointer { biasBuffer in
+    residualStorage.withUnsafeBufferPointer { residualBuffer in
+    output.storage.withUnsafeMutableBufferPointer { outputBuffer in
+        let problem = ConvolutionProblem(
+            source: inputBuffer.baseAddress!, weights: weightBuffer.baseAddress!, bias: biasBuffer.baseAddress!,
+            residual: residual == nil ? nil : residualBuffer.baseAddress, destination: outputBuffer.baseAddress!,
+            batch: input.batch, inChannels: input.channels, height: input.height, width: input.width,
+            outChannels: layer.outChannels, geometry: geometry, outputHeight: outputHeight, outputWidth: outputWidth,
+            totalChannels: totalChannels, channelOffset: channelOffset, activation: activation, context: context)
+        if depthwise {
+            depthwiseConvolution(source: problem.source, weights: problem.weights, bias: problem.bias, residual: problem.residual,
+                                 batch: problem.batch, inChannels: problem.inChannels, height: problem.height, width: problem.width,
+                                 outChannels: problem.outChannels, geometry: geometry,
+                                 outputHeight: outputHeight, outputWidth: outputWidth,
+                                 outputRow: problem.outputRow, activation: activation, context: context)
+        } else if useWinograd {
+            winogradConvolution(problem, filters: filterBuffer.baseAddress!)
+        } else {
+            gemmConvolution(problem, pointwise: pointwise)
+        }
+    } } } } } }
+}
+
+/// Everything one convolution call reads and writes, as raw pointers for the workers.
+struct ConvolutionProblem {
+    let source: UnsafePointer<Float>, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>
+    let residual: UnsafePointer<Float>?
+    let destination: UnsafeMutablePointer<Float>
+    let batch: Int, inChannels: Int, height: Int, width: Int
+    let outChannels: Int, geometry: ConvGeometry, outputHeight: Int, outputWidth: Int
+    let totalChannels: Int, channelOffset: Int
+    let activation: Activation
+    let context: KernelContext
+
+    var plane: Int { outputHeight * outputWidth }
+
+    /// The first value of output channel `channel` of image `image` (the row of an OC x P output).
+    @inline(__always)
+    func outputRow(_ image: Int, _ channel: Int) -> UnsafeMutablePointer<Float> {
+        destination + (image * totalChannels + channelOffset + channel) * plane
+    }
+
+    @inline(__always)
+    func inputImage(_ image: Int) -> UnsafePointer<Float> { source + image * inChannels * height * width }
+
+    /// bias, residual and activation on output values columns of rows `channels` of `image`.
+    @inline(__always)
+    func finish(image: Int, channels: Range<Int>, columns: Range<Int>) {
+        for channel in channels {
+            finishRow(outputRow(image, channel) + columns.lowerBound, count: columns.count, bias: bias[channel],
+                      residual: residual.map { $0 + (image * outChannels + channel) * plane + columns.lowerBound },
+                      activation: activation)
+        }
+    }
+}
+
+/// Runs `body(worker, items)` over 0..<count split into contiguous ranges, one per worker
+/// (at most context.threadCount), each worker on its own thread.
+@inline(__always)
+func forEachWorker(_ count: Int, _ context: KernelContext, _ body: (_ worker: Int, _ items: Range<Int>) -> Void) {
+    guard count > 0 else { return }
+    let workers = min(context.threadCount, count)
+    if workers == 1 { body(0, 0..<count); return }
+    DispatchQueue.concurrentPerform(iterations: workers) { worker in
+        let start = count * worker / workers, end = count * (worker + 1) / workers
+        if start < end { body(worker, start..<end) }
+    }
+}
+
+/// How many pieces to cut each image into so that batch · pieces splits evenly over the workers,
+/// with at least `atLeast` pieces per image.
+@inline(__always)
+func piecesPerImage(batch: Int, threads: Int, atLeast: Int) -> Int {
+    var gcd = batch, other = threads
+    while other != 0 { (gcd, other) = (other, gcd % other) }
+    let balanced = threads / max(1, gcd)                      // batch · balanced is a multiple of threads
+    return max(1, (max(atLeast, balanced) + balanced - 1) / balanced * balanced)
+}
+
+/// im2col (or the input itself for 1x1) and GEMM, cut into pieces of output pixels; when a plane is too
+/// small to cut (late layers, batch 1), the pieces are ranges of output channels instead.
+func gemmConvolution(_ problem: ConvolutionProblem, pointwise: Bool) {
+    useSingleThreadedBLAS()
+    let geometry = problem.geometry, plane = problem.plane, threads = problem.context.threadCount
+    let groups = geometry.groups
+    let inPerGroup = problem.inChannels / groups, outPerGroup = problem.outChannels / groups
+    let depth = inPerGroup * geometry.kernelHeight * geometry.kernelWidth   // GEMM K per group
+    // im2col block: K x columns floats in about half of a 512 KiB L2, at least 64 columns.
+    let blockColumns = pointwise ? plane : max(64, (65_536 / max(1, problem.inChannels * geometry.kernelHeight * geometry.kernelWidth)) / 16 * 16)
+    let pieces = piecesPerImage(batch: problem.batch, threads: threads, atLeast: (plane + blockColumns - 1) / blockColumns)
+    let columnsPerPiece = ((plane + pieces - 1) / pieces + 15) / 16 * 16     // panel-aligned boundaries
+
+    if columnsPerPiece >= 32 || groups > 1 || pieces == 1 {
+        // Pieces of output pixels: piece = (image, column range).
+        let count = problem.batch * pieces
+        forEachWorker(count, problem.context) { _, items in
+            let buffer = pointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: problem.inChannels * geometry.kernelHeight * geometry.kernelWidth * columnsPerPiece)
+            defer { buffer?.deallocate() }
+            for item in items {
+                let image = item / pieces, piece = item % pieces
+                let columns = min(plane, piece * columnsPerPiece)..<min(plane, (piece + 1) * columnsPerPiece)
+                if columns.isEmpty { continue }
+                let input = problem.inputImage(image)
+                if let buffer {
+                    im2col(source: input, channels: problem.inChannels, height: problem.height, width: problem.width,
+                           geometry: geometry, outputWidth: problem.outputWidth, pixels: columns, columns: buffer)
+                }
+                for group in 0..<groups {
+                    let b = buffer.map { UnsafePointer($0) + group * depth * columns.count }
+                        ?? input + group * inPerGroup * plane + columns.lowerBound
+                    sgemm(m: outPerGroup, n: columns.count, k: depth,
+                          a: problem.weights + group * outPerGroup * depth, lda: depth,
+                          b: b, ldb: buffer == nil ? plane : columns.count,
+                          c: problem.outputRow(image, group * outPerGroup) + columns.lowerBound, ldc: plane)
+                }
+                problem.finish(image: image, channels: 0..<problem.outChannels, columns: columns)
+            }
+        }
+        return
+    }
+
+    // Pieces of output channels (groups == 1): im2col each image once, then rows in parallel.
+    let channelPieces = piecesPerImage(batch: problem.batch, threads: threads, atLeast: 1)
+    let rowsPerPiece = ((problem.outChannels + channelPieces - 1) / channelPieces + 15) / 16 * 16
+    let columnBuffer: UnsafeMutablePointer<Float>? = pointwise ? nil : .allocate(capacity: problem.batch * depth * plane)
+    defer { columnBuffer?.deallocate() }
+    if let columnBuffer {
+        forEachWorker(problem.batch * depth, problem.context) { _, rows in
+            var row = rows.lowerBound
+            while row < rows.upperBound {
+                let image = row / depth, last = min(rows.upperBound, (image + 1) * depth)
+                im2colRows(source: problem.inputImage(image), height: problem.height, width: problem.width, geometry: geometry,
+                           outputHeight: problem.outputHeight, outputWidth: problem.outputWidth,
+                           rows: (row - image * depth)..<(last - image * depth), columns: columnBuffer + image * depth * plane)
+                row = last
+            }
+        }
+    }
+    forEachWorker(problem.batch * channelPieces, problem.context) { _, items in
+        for item in items {
+            let image = item / channelPieces, piece = item % channelPieces
+            let channels = min(problem.outChannels, piece * rowsPerPiece)..<min(problem.outChannels, (piece + 1) * rowsPerPiece)
+            if channels.isEmpty { continue }
+            let b = columnBuffer.map { UnsafePointer($0) + image * depth * plane } ?? problem.inputImage(image)
+            sgemm(m: channels.count, n: plane, k: depth, a: problem.weights + channels.lowerBound * depth, lda: depth,
+                  b: b, ldb: plane, c: problem.outputRow(image, channels.lowerBound), ldc: plane)
+            problem.finish(image: image, channels: channels, columns: 0..<plane)
+        }
+    }
+}
+
+/// The output positions o in 0..<outputCount whose input index o*stride + offset lies in 0..<inputCount.
+@inline(__always)
+func validRange(outputCount: Int, stride: Int, offset: Int, inputCount: Int) -> Range<Int> {
+    let low = offset >= 0 ? 0 : (-offset + stride - 1) / stride
+    let last = inputCount - 1 - offset
+    let high = last < 0 ? 0 : min(outputCount, last / stride + 1)
+    return low < high ? low..<high : 0..<0
+}
+
+/// source C x H x W → columns (C·KH·KW) x pixels.count: row (c, ky, kx), column p - pixels.lowerBound holds
+/// input[c, oy*sy - pt + ky*dy, ox*sx - pl + kx*dx] for output pixel p = oy·OW + ox, zero where it reads padding.
+func im2col(source: UnsafePointer<Float>, channels: Int, height: Int, width: Int, geometry: ConvGeometry,
+            outputWidth: Int, pixels: Range<Int>, columns: UnsafeMutablePointer<Float>) {
+    let kernelArea = geometry.kernelHeight * geometry.kernelWidth, count = pixels.count
+    let strideY = geometry.strideY, strideX = geometry.strideX
+    for row in 0..<(channels * kernelArea) {
+        let channel = row / kernelArea, ky = (row % kernelArea) / geometry.kernelWidth, kx = row % geometry.kernelWidth
+        let channelPlane = source + channel * height * width
+        let destination = columns + row * count - pixels.lowerBound
+        let offsetX = kx * geometry.dilationX - geometry.padLeft
+        let inside = validRange(outputCount: outputWidth, stride: strideX, offset: offsetX, inputCount: width)
+        var pixel = pixels.lowerBound
+        while pixel < pixels.upperBound {
+            let oy = pixel / outputWidth, lineStart = oy * outputWidth
+            let first = pixel - lineStart, end = min(outputWidth, pixels.upperBound - lineStart)   // ox in first..<end
+            let line = destination + lineStart
+            let iy = oy * strideY - geometry.padTop + ky * geometry.dilationY
+            if iy < 0 || iy >= height || inside.isEmpty {
+                (line + first).update(repeating: 0, count: end - first)
+            } else {
+                let inputLine = channelPlane + iy * width + offsetX
+                let low = max(first, inside.lowerBound), high = min(end, inside.upperBound)
+                if low >= high {
+                    (line + first).update(repeating: 0, count: end - first)
+                } else {
+                    for ox in first..<low { line[ox] = 0 }
+                    if strideX == 1 {
+                        (line + low).update(from: inputLine + low, count: high - low)
+                    } else {
+                        for ox in low..<high { line[ox] = inputLine[ox * strideX] }
+                    }
+                    for ox in high..<end { line[ox] = 0 }
+                }
+            }
+            pixel = lineStart + end
+        }
+    }
+}
+
+/// Rows `rows` of the whole-plane im2col of one image: columns is (C·KH·KW) x (OH·OW).
+func im2colRows(source: UnsafePointer<Float>, height: Int, width: Int, geometry: ConvGeometry,
+                outputHeight: Int, outputWidth: Int, rows: Range<Int>, columns: UnsafeMutablePointer<Float>) {
+    let kernelArea = geometry.kernelHeight * geometry.kernelWidth, plane = outputHeight * outputWidth
+    for row in rows {
+        let channel = row / kernelArea
+        // One channel's single-row im2col is the plain im2col of that row with a 1-channel kernel offset.
+        var single = geometry
+        single.kernelHeight = 1; single.kernelWidth = 1
+        let ky = (row % kernelArea) / geometry.kernelWidth, kx = row % geometry.kernelWidth
+        single.padTop = geometry.padTop - ky * geometry.dilationY
+        single.padLeft = geometry.padLeft - kx * geometry.dilationX
+        im2col(source: source + channel * height * width, channels: 1, height: height, width: width, geometry: single,
+               outputWidth: outputWidth, pixels: 0..<plane, columns: columns + row * plane)
+    }
+}
+
+/// OpenBLAS runs single-threaded: conv2d's workers call it concurrently, each on its own piece.
+@inline(__always)
+func useSingleThreadedBLAS() {
+    if openblas_get_num_threads() != 1 { openblas_set_num_threads(1) }
+}
