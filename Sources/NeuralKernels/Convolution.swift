@@ -13,8 +13,8 @@
 // into independent pieces — ranges of output pixels, of output channels, or of Winograd tile rows, of
 // every image of the batch — that `context.threadCount` workers run with buffers of their own. There is
 // no OpenBLAS thread spinning between layers, small layers still use every core, and a whole batch
-// shares the work. GEMM pieces start at multiples of 16 rows and columns (OpenBLAS's micro-kernel
-// panels), so each output element is computed exactly as one unsplit GEMM computes it; Winograd blocks
+// shares the work. GEMM pieces start at multiples of 48 rows and columns (OpenBLAS's x86-64 micro-kernel
+// panels are 4 to 24 wide), so each output element is computed exactly as one unsplit GEMM computes it; Winograd blocks
 // depend on the layer's shape only. The results depend neither on the thread count nor on the batch.
 
 import COpenBLAS
@@ -153,24 +153,26 @@ func piecesPerImage(batch: Int, threads: Int, atLeast: Int) -> Int {
     return max(1, (max(atLeast, balanced) + balanced - 1) / balanced * balanced)
 }
 
-/// im2col (or the input itself for 1x1) and GEMM, cut into pieces of output pixels; when a plane is too
-/// small to cut (late layers, batch 1), the pieces are ranges of output channels instead.
+/// im2col (or the input itself for 1x1) and GEMM. Pieces of output pixels when the weights are the smaller
+/// operand (each piece reads all weights, its own columns); pieces of output channels when the weights
+/// are the larger one (late layers: each piece reads its rows of weights once, for every image).
 func gemmConvolution(_ problem: ConvolutionProblem, pointwise: Bool) {
     useSingleThreadedBLAS()
     let geometry = problem.geometry, plane = problem.plane, threads = problem.context.threadCount
     let groups = geometry.groups
     let inPerGroup = problem.inChannels / groups, outPerGroup = problem.outChannels / groups
     let depth = inPerGroup * geometry.kernelHeight * geometry.kernelWidth   // GEMM K per group
-    // im2col block: K x columns floats in about half of a 512 KiB L2, at least 64 columns.
-    let blockColumns = pointwise ? plane : max(64, (65_536 / max(1, problem.inChannels * geometry.kernelHeight * geometry.kernelWidth)) / 16 * 16)
-    let pieces = piecesPerImage(batch: problem.batch, threads: threads, atLeast: (plane + blockColumns - 1) / blockColumns)
-    let columnsPerPiece = ((plane + pieces - 1) / pieces + 15) / 16 * 16     // panel-aligned boundaries
+    let columnDepth = problem.inChannels * geometry.kernelHeight * geometry.kernelWidth
+    // weights OC x K against columns K x P: split the larger one.
+    let splitChannels = groups == 1 && problem.outChannels >= 32 && problem.outChannels > plane
 
-    if columnsPerPiece >= 32 || groups > 1 || pieces == 1 {
-        // Pieces of output pixels: piece = (image, column range).
-        let count = problem.batch * pieces
-        forEachWorker(count, problem.context) { _, items in
-            let buffer = pointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: problem.inChannels * geometry.kernelHeight * geometry.kernelWidth * columnsPerPiece)
+    if !splitChannels {
+        // Pieces of output pixels: piece = (image, column range); an im2col block of about 1 MiB, >= 64 columns.
+        let blockColumns = pointwise ? plane : max(64, (262_144 / max(1, columnDepth)) / 16 * 16)
+        let pieces = piecesPerImage(batch: problem.batch, threads: threads, atLeast: (plane + blockColumns - 1) / blockColumns)
+        let columnsPerPiece = ((plane + pieces - 1) / pieces + 47) / 48 * 48     // panel-aligned boundaries
+        forEachWorker(problem.batch * pieces, problem.context) { _, items in
+            let buffer = pointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: columnDepth * columnsPerPiece)
             defer { buffer?.deallocate() }
             for item in items {
                 let image = item / pieces, piece = item % pieces
@@ -181,13 +183,16 @@ func gemmConvolution(_ problem: ConvolutionProblem, pointwise: Bool) {
                     im2col(source: input, channels: problem.inChannels, height: problem.height, width: problem.width,
                            geometry: geometry, outputWidth: problem.outputWidth, pixels: columns, columns: buffer)
                 }
+                for channel in 0..<problem.outChannels {
+                    (problem.outputRow(image, channel) + columns.lowerBound).update(repeating: 0, count: columns.count)
+                }
                 for group in 0..<groups {
                     let b = buffer.map { UnsafePointer($0) + group * depth * columns.count }
                         ?? input + group * inPerGroup * plane + columns.lowerBound
                     sgemm(m: outPerGroup, n: columns.count, k: depth,
                           a: problem.weights + group * outPerGroup * depth, lda: depth,
                           b: b, ldb: buffer == nil ? plane : columns.count,
-                          c: problem.outputRow(image, group * outPerGroup) + columns.lowerBound, ldc: plane)
+                          c: problem.outputRow(image, group * outPerGroup) + columns.lowerBound, ldc: plane, accumulate: true)
                 }
                 problem.finish(image: image, channels: 0..<problem.outChannels, columns: columns)
             }
@@ -195,9 +200,10 @@ func gemmConvolution(_ problem: ConvolutionProblem, pointwise: Bool) {
         return
     }
 
-    // Pieces of output channels (groups == 1): im2col each image once, then rows in parallel.
-    let channelPieces = piecesPerImage(batch: problem.batch, threads: threads, atLeast: 1)
-    let rowsPerPiece = ((problem.outChannels + channelPieces - 1) / channelPieces + 15) / 16 * 16
+    // Pieces of output channels (groups == 1), panel-aligned: im2col every image once, then each worker
+    // runs its rows of weights over every image while they are in cache.
+    let rowsPerPiece = ((problem.outChannels + threads - 1) / threads + 47) / 48 * 48
+    let channelPieces = (problem.outChannels + rowsPerPiece - 1) / rowsPerPiece
     let columnBuffer: UnsafeMutablePointer<Float>? = pointwise ? nil : .allocate(capacity: problem.batch * depth * plane)
     defer { columnBuffer?.deallocate() }
     if let columnBuffer {
@@ -212,14 +218,16 @@ func gemmConvolution(_ problem: ConvolutionProblem, pointwise: Bool) {
             }
         }
     }
-    forEachWorker(problem.batch * channelPieces, problem.context) { _, items in
+    forEachWorker(channelPieces * problem.batch, problem.context) { _, items in
         for item in items {
-            let image = item / channelPieces, piece = item % channelPieces
+            let piece = item / problem.batch, image = item % problem.batch
             let channels = min(problem.outChannels, piece * rowsPerPiece)..<min(problem.outChannels, (piece + 1) * rowsPerPiece)
             if channels.isEmpty { continue }
             let b = columnBuffer.map { UnsafePointer($0) + image * depth * plane } ?? problem.inputImage(image)
+            let c = problem.outputRow(image, channels.lowerBound)
+            c.update(repeating: 0, count: channels.count * plane)
             sgemm(m: channels.count, n: plane, k: depth, a: problem.weights + channels.lowerBound * depth, lda: depth,
-                  b: b, ldb: plane, c: problem.outputRow(image, channels.lowerBound), ldc: plane)
+                  b: b, ldb: plane, c: c, ldc: plane, accumulate: true)
             problem.finish(image: image, channels: channels, columns: 0..<plane)
         }
     }

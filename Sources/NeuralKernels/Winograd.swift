@@ -66,42 +66,103 @@ func winogradConvolution(_ problem: ConvolutionProblem, filters: UnsafePointer<F
     let rowsPerPiece = (tilesY + pieces - 1) / pieces
     pieces = (tilesY + rowsPerPiece - 1) / rowsPerPiece
     let blockTiles = rowsPerPiece * tilesX
-    forEachWorker(problem.batch * pieces, problem.context) { _, items in
-        let inputTiles = UnsafeMutablePointer<Float>.allocate(capacity: 16 * inChannels * blockTiles)
-        let products = UnsafeMutablePointer<Float>.allocate(capacity: 16 * outChannels * blockTiles)
-        defer { inputTiles.deallocate(); products.deallocate() }
-        for item in items {
-            let image = item / pieces, piece = item % pieces
-            let tileRows = min(tilesY, piece * rowsPerPiece)..<min(tilesY, (piece + 1) * rowsPerPiece)
-            if tileRows.isEmpty { continue }
-            let tiles = tileRows.count * tilesX
-            winogradInputTransform(problem, image: image, tileRows: tileRows, tilesX: tilesX, into: inputTiles)
-            // M_k = U_k · V_k, 16 GEMMs of OC x IC x T.
-            for k in 0..<16 {
-                sgemm(m: outChannels, n: tiles, k: inChannels,
-                      a: filters + k * outChannels * inChannels, lda: inChannels,
-                      b: inputTiles + k * inChannels * tiles, ldb: tiles,
-                      c: products + k * outChannels * tiles, ldc: tiles)
+    func tileRows(_ piece: Int) -> Range<Int> { min(tilesY, piece * rowsPerPiece)..<min(tilesY, (piece + 1) * rowsPerPiece) }
+
+    if problem.batch * pieces >= problem.context.threadCount {
+        // Enough blocks: each worker takes whole blocks with buffers of its own.
+        forEachWorker(problem.batch * pieces, problem.context) { _, items in
+            let inputTiles = UnsafeMutablePointer<Float>.allocate(capacity: 16 * inChannels * blockTiles)
+            let products = UnsafeMutablePointer<Float>.allocate(capacity: 16 * outChannels * blockTiles)
+            defer { inputTiles.deallocate(); products.deallocate() }
+            for item in items {
+                let image = item / pieces, rows = tileRows(item % pieces)
+                if rows.isEmpty { continue }
+                winogradInputTransform(problem, image: image, tileRows: rows, tilesX: tilesX, channels: 0..<inChannels, into: inputTiles)
+                winogradProducts(problem, filters: filters, tiles: rows.count * tilesX, positions: 0..<16,
+                                 inputTiles: inputTiles, products: products)
+                winogradOutputTransform(problem, image: image, tileRows: rows, tilesX: tilesX, channels: 0..<outChannels, products: products)
             }
-            winogradOutputTransform(problem, image: image, tileRows: tileRows, tilesX: tilesX, products: products)
         }
+        return
+    }
+    // Fewer blocks than workers (small planes, batch 1): the workers share each block, splitting the input
+    // channels, then the 16 GEMMs, then the output channels.
+    let inputTiles = UnsafeMutablePointer<Float>.allocate(capacity: 16 * inChannels * blockTiles)
+    let products = UnsafeMutablePointer<Float>.allocate(capacity: 16 * outChannels * blockTiles)
+    defer { inputTiles.deallocate(); products.deallocate() }
+    for item in 0..<(problem.batch * pieces) {
+        let image = item / pieces, rows = tileRows(item % pieces)
+        if rows.isEmpty { continue }
+        forEachWorker(inChannels, problem.context) { _, channels in
+            winogradInputTransform(problem, image: image, tileRows: rows, tilesX: tilesX, channels: channels, into: inputTiles)
+        }
+        forEachWorker(16, problem.context) { _, positions in
+            winogradProducts(problem, filters: filters, tiles: rows.count * tilesX, positions: positions,
+                             inputTiles: inputTiles, products: products)
+        }
+        forEachWorker(outChannels, problem.context) { _, channels in
+            winogradOutputTransform(problem, image: image, tileRows: rows, tilesX: tilesX, channels: channels, products: products)
+        }
+    }
+}
+
+/// M_k = U_k · V_k for the tile positions k in `positions`: GEMMs of OC x IC x T, accumulated into zeros
+/// (one memset is cheaper than OpenBLAS's beta = 0 pass over each C).
+func winogradProducts(_ problem: ConvolutionProblem, filters: UnsafePointer<Float>, tiles: Int, positions: Range<Int>,
+                      inputTiles: UnsafePointer<Float>, products: UnsafeMutablePointer<Float>) {
+    let inChannels = problem.inChannels, outChannels = problem.outChannels
+    (products + positions.lowerBound * outChannels * tiles).update(repeating: 0, count: positions.count * outChannels * tiles)
+    for k in positions {
+        sgemm(m: outChannels, n: tiles, k: inChannels,
+              a: filters + k * outChannels * inChannels, lda: inChannels,
+              b: inputTiles + k * inChannels * tiles, ldb: tiles,
+              c: products + k * outChannels * tiles, ldc: tiles, accumulate: true)
     }
 }
 
 /// V_k[IC x T] = (B^T d B)_k for each channel and each tile of the tile rows (T = rows · tilesX).
 func winogradInputTransform(_ problem: ConvolutionProblem, image: Int, tileRows: Range<Int>, tilesX: Int,
-                            into inputTiles: UnsafeMutablePointer<Float>) {
+                            channels: Range<Int>, into inputTiles: UnsafeMutablePointer<Float>) {
     let height = problem.height, width = problem.width, inChannels = problem.inChannels
     let padTop = problem.geometry.padTop, padLeft = problem.geometry.padLeft
     let tiles = tileRows.count * tilesX, stride = inChannels * tiles
     let source = problem.inputImage(image)
     var d = SIMD16<Float>()
-    for channel in 0..<inChannels {
+    for channel in channels {
         let plane = source + channel * height * width
         for ty in tileRows {
             let y0 = 2 * ty - padTop
             let rowsInside = y0 >= 0 && y0 + 3 < height
-            for tx in 0..<tilesX {
+            let rowTiles = inputTiles + channel * tiles + (ty - tileRows.lowerBound) * tilesX
+            var tx = 0
+            while tx < tilesX {
+                if rowsInside && tx + 8 <= tilesX && 2 * tx - padLeft >= 0 && 2 * tx - padLeft + 17 < width {
+                    // 8 whole tiles at a time: columns x0 ..< x0 + 18 inside the row, one SIMD lane per tile.
+                    let x0 = 2 * tx - padLeft
+                    @inline(__always) func columns(_ r: Int) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
+                        let line = plane + (y0 + r) * width + x0
+                        var c0 = SIMD8<Float>(), c1 = SIMD8<Float>(), c2 = SIMD8<Float>(), c3 = SIMD8<Float>()
+                        for i in 0..<8 { c0[i] = line[2 * i]; c1[i] = line[2 * i + 1]; c2[i] = line[2 * i + 2]; c3[i] = line[2 * i + 3] }
+                        return (c0, c1, c2, c3)
+                    }
+                    let d0 = columns(0), d1 = columns(1), d2 = columns(2), d3 = columns(3)
+                    let destination = UnsafeMutableRawPointer(rowTiles + tx)
+                    let byteStride = stride * MemoryLayout<Float>.stride
+                    @inline(__always) func store(_ r: Int, _ s0: SIMD8<Float>, _ s1: SIMD8<Float>, _ s2: SIMD8<Float>, _ s3: SIMD8<Float>) {
+                        destination.storeBytes(of: s0 - s2, toByteOffset: (r * 4 + 0) * byteStride, as: SIMD8<Float>.self)
+                        destination.storeBytes(of: s1 + s2, toByteOffset: (r * 4 + 1) * byteStride, as: SIMD8<Float>.self)
+                        destination.storeBytes(of: s2 - s1, toByteOffset: (r * 4 + 2) * byteStride, as: SIMD8<Float>.self)
+                        destination.storeBytes(of: s1 - s3, toByteOffset: (r * 4 + 3) * byteStride, as: SIMD8<Float>.self)
+                    }
+                    // s = B^T d over rows, then V = s B over columns; V_(r*4+c) for these 8 tiles.
+                    store(0, d0.0 - d2.0, d0.1 - d2.1, d0.2 - d2.2, d0.3 - d2.3)
+                    store(1, d1.0 + d2.0, d1.1 + d2.1, d1.2 + d2.2, d1.3 + d2.3)
+                    store(2, d2.0 - d1.0, d2.1 - d1.1, d2.2 - d1.2, d2.3 - d1.3)
+                    store(3, d1.0 - d3.0, d1.1 - d3.1, d1.2 - d3.2, d1.3 - d3.3)
+                    tx += 8
+                    continue
+                }
+                defer { tx += 1 }
                 let x0 = 2 * tx - padLeft
                 if rowsInside && x0 >= 0 && x0 + 3 < width {
                     for r in 0..<4 {
@@ -138,17 +199,39 @@ func winogradInputTransform(_ problem: ConvolutionProblem, image: Int, tileRows:
 /// Y = A^T M A per tile of the tile rows, cropped at the bottom/right edge, then bias, residual and
 /// activation on the output rows the tiles cover.
 func winogradOutputTransform(_ problem: ConvolutionProblem, image: Int, tileRows: Range<Int>, tilesX: Int,
-                             products: UnsafePointer<Float>) {
+                             channels: Range<Int>, products: UnsafePointer<Float>) {
     let outputHeight = problem.outputHeight, outputWidth = problem.outputWidth, outChannels = problem.outChannels
     let tiles = tileRows.count * tilesX, stride = outChannels * tiles
     let firstRow = 2 * tileRows.lowerBound, endRow = min(outputHeight, 2 * tileRows.upperBound)
-    for channel in 0..<outChannels {
+    for channel in channels {
         let output = problem.outputRow(image, channel)
         let base = products + channel * tiles
         for ty in tileRows {
-            let oy = 2 * ty
-            for tx in 0..<tilesX {
-                let tile = (ty - tileRows.lowerBound) * tilesX + tx
+            let oy = 2 * ty, rowTile = (ty - tileRows.lowerBound) * tilesX
+            let secondRow = oy + 1 < outputHeight
+            var tx = 0
+            // 8 tiles at a time (16 output columns), one SIMD lane per tile.
+            while tx + 8 <= tilesX && 2 * tx + 16 <= outputWidth {
+                let source = UnsafeRawPointer(base + rowTile + tx), byteStride = stride * MemoryLayout<Float>.stride
+                @inline(__always) func m(_ k: Int) -> SIMD8<Float> { source.loadUnaligned(fromByteOffset: k * byteStride, as: SIMD8<Float>.self) }
+                // t = A^T M (2 x 4), then Y = t A (2 x 2).
+                let t00 = m(0) + m(4) + m(8), t01 = m(1) + m(5) + m(9), t02 = m(2) + m(6) + m(10), t03 = m(3) + m(7) + m(11)
+                let y00 = t00 + t01 + t02, y01 = t01 - t02 - t03
+                var top = SIMD16<Float>()
+                for i in 0..<8 { top[2 * i] = y00[i]; top[2 * i + 1] = y01[i] }
+                UnsafeMutableRawPointer(output + oy * outputWidth + 2 * tx).storeBytes(of: top, as: SIMD16<Float>.self)
+                if secondRow {
+                    let t10 = m(4) - m(8) - m(12), t11 = m(5) - m(9) - m(13), t12 = m(6) - m(10) - m(14), t13 = m(7) - m(11) - m(15)
+                    let y10 = t10 + t11 + t12, y11 = t11 - t12 - t13
+                    var bottom = SIMD16<Float>()
+                    for i in 0..<8 { bottom[2 * i] = y10[i]; bottom[2 * i + 1] = y11[i] }
+                    UnsafeMutableRawPointer(output + (oy + 1) * outputWidth + 2 * tx).storeBytes(of: bottom, as: SIMD16<Float>.self)
+                }
+                tx += 8
+            }
+            while tx < tilesX {
+                defer { tx += 1 }
+                let tile = rowTile + tx
                 // t = A^T M (2 x 4), then Y = t A (2 x 2).
                 var t0 = SIMD4<Float>(), t1 = SIMD4<Float>()
                 for c in 0..<4 {
@@ -162,12 +245,12 @@ func winogradOutputTransform(_ problem: ConvolutionProblem, image: Int, tileRows
                 let ox = 2 * tx
                 output[oy * outputWidth + ox] = y00
                 if ox + 1 < outputWidth { output[oy * outputWidth + ox + 1] = y01 }
-                if oy + 1 < outputHeight {
+                if secondRow {
                     output[(oy + 1) * outputWidth + ox] = y10
                     if ox + 1 < outputWidth { output[(oy + 1) * outputWidth + ox + 1] = y11 }
                 }
             }
         }
     }
-    problem.finish(image: image, channels: 0..<outChannels, columns: (firstRow * outputWidth)..<(endRow * outputWidth))
+    problem.finish(image: image, channels: channels, columns: (firstRow * outputWidth)..<(endRow * outputWidth))
 }

@@ -1,0 +1,72 @@
+// The ways conv2d cuts a convolution into pieces (Convolution.swift, Winograd.swift), each against the
+// naive twin, and each independent of the thread count and of the batch, bit for bit.
+
+import XCTest
+import NeuralKernels
+import TestSupport
+
+final class ConvolutionSplitTests: XCTestCase {
+    struct Case {
+        let label: String
+        let batch: Int, inChannels: Int, outChannels: Int, height: Int, width: Int
+        let geometry: ConvGeometry
+        let algorithm: ConvolutionAlgorithm
+    }
+
+    let cases = [
+        // More output channels than pixels: pieces of output channels (im2col once per image).
+        Case(label: "channel pieces, im2col", batch: 3, inChannels: 12, outChannels: 80, height: 9, width: 11,
+             geometry: ConvGeometry(kernel: 3, stride: 2, padding: 1), algorithm: .direct),
+        // ... and straight on the input planes.
+        Case(label: "channel pieces, 1x1", batch: 2, inChannels: 20, outChannels: 96, height: 6, width: 7,
+             geometry: ConvGeometry(kernel: 1), algorithm: .automatic),
+        // Pixel pieces with im2col blocks that end mid-row.
+        Case(label: "pixel pieces, im2col", batch: 3, inChannels: 40, outChannels: 24, height: 33, width: 29,
+             geometry: ConvGeometry(kernel: 5, stride: 1, padding: 2), algorithm: .direct),
+        // One Winograd block for the whole image, shared by the workers.
+        Case(label: "Winograd, one shared block", batch: 1, inChannels: 20, outChannels: 24, height: 14, width: 14,
+             geometry: ConvGeometry(kernel: 3, padding: 1), algorithm: .winograd),
+        // Several blocks, 8-tile SIMD runs with scalar edges and a cropped last row/column.
+        Case(label: "Winograd, many blocks", batch: 2, inChannels: 17, outChannels: 19, height: 77, width: 45,
+             geometry: ConvGeometry(kernel: 3, padding: 1), algorithm: .winograd),
+        Case(label: "Winograd, no padding, odd output", batch: 1, inChannels: 16, outChannels: 16, height: 42, width: 39,
+             geometry: ConvGeometry(kernel: 3), algorithm: .winograd),
+    ]
+
+    func testEveryPieceMatchesTheTwin() {
+        var random = TestGenerator(seed: 31)
+        for item in cases {
+            let layer = Conv2D(inChannels: item.inChannels, outChannels: item.outChannels, geometry: item.geometry,
+                               weight: random.floats(item.outChannels * item.inChannels * item.geometry.kernelHeight * item.geometry.kernelWidth),
+                               bias: random.floats(item.outChannels))
+            let input = random.tensor([item.batch, item.inChannels, item.height, item.width])
+            let (outputHeight, outputWidth) = item.geometry.outputSize(height: item.height, width: item.width)
+            let residual = random.tensor([item.batch, item.outChannels, outputHeight, outputWidth])
+            let expected = Naive.add(Naive.conv2d(input, layer), residual, activation: .relu)
+            for threads in [1, 2, 3] {
+                let fast = conv2d(input, layer, activation: .relu, residual: residual, algorithm: item.algorithm,
+                                  context: KernelContext(threadCount: threads))
+                assertMatchesTwin(fast, expected, "\(item.label), \(threads) threads")
+            }
+        }
+    }
+
+    func testPiecesDoNotDependOnThreadsOrBatch() {
+        var random = TestGenerator(seed: 32)
+        for item in cases {
+            let layer = Conv2D(inChannels: item.inChannels, outChannels: item.outChannels, geometry: item.geometry,
+                               weight: random.floats(item.outChannels * item.inChannels * item.geometry.kernelHeight * item.geometry.kernelWidth),
+                               bias: random.floats(item.outChannels))
+            let input = random.tensor([item.batch, item.inChannels, item.height, item.width])
+            let whole = conv2d(input, layer, activation: .silu, algorithm: item.algorithm, context: KernelContext(threadCount: 3))
+            let inPlane = item.inChannels * item.height * item.width
+            let outPlane = whole.count / item.batch
+            for image in 0..<item.batch {
+                let single = Tensor(shape: [1, item.inChannels, item.height, item.width],
+                                    storage: Array(input.storage[image * inPlane..<(image + 1) * inPlane]))
+                let alone = conv2d(single, layer, activation: .silu, algorithm: item.algorithm, context: KernelContext(threadCount: 1))
+                XCTAssertEqual(alone.storage, Array(whole.storage[image * outPlane..<(image + 1) * outPlane]), "\(item.label), image \(image)")
+            }
+        }
+    }
+}
