@@ -3,62 +3,81 @@
 set -euo pipefail
 bin="$1"
 "$bin" --version
+# BENCH_SECTIONS picks what runs (default: all of "backbones memory extract heads").
+want() { [[ " ${BENCH_SECTIONS:-backbones memory extract heads} " == *" $1 "* ]]; }
 
-# --- backbones: this engine vs PyTorch eager, same synthetic weights, input and threads ---
-# THREADS=2 by default (the anchors' setting); each row: median of >= 5 runs and >= 3 s.
+# --- backbones: this engine vs PyTorch eager and ONNX Runtime, same synthetic weights, input and threads ---
+# THREADS=2 by default (the anchors' setting); each cell: one warm-up, then the median of >= 5 runs and >= 3 s.
+# BACKBONE_CONFIGS overrides the "name size batch" list.
 threads="${THREADS:-2}"
 python="${PYTHON:-python3}"
 here="$(cd "$(dirname "$0")" && pwd)"
 results="$(mktemp)"
+trap 'rm -f "$results"' EXIT
+configs="${BACKBONE_CONFIGS:-resnet50:224:1 resnet50:224:8 resnet50:512:1 googlenet:224:1 googlenet:224:8 googlenet:512:1
+inception_v3:299:1 inception_v3:299:8 inception_v3:512:1 efficientnet_v2_s:224:1 efficientnet_v2_s:384:1 efficientnet_v2_s:512:1
+efficientnet_lite0:224:1 efficientnet_lite0:224:8 efficientnet_lite0:512:1}"
+if want backbones; then
 "$bin" bench sgemm --size 4096 --threads "$threads" --json | sed 's/^/sgemm /' >> "$results"
-for name in resnet50 googlenet; do
-  for config in "224 1" "224 8" "512 1"; do
-    set -- $config
-    "$bin" bench backbone --name "$name" --size "$1" --batch "$2" --threads "$threads" --json | sed 's/^/ours /' >> "$results"
-    "$bin" bench backbone --name "$name" --size "$1" --batch "$2" --threads "$threads" --no-winograd --json | sed 's/^/gemm /' >> "$results"
-    "$python" "$here/bench_backbones.py" --name "$name" --size "$1" --batch "$2" --threads "$threads" --json | sed 's/^/torch /' >> "$results"
-  done
-done
-# Inception-V3, EfficientNet-V2-S, EfficientNet-Lite0 at their native sizes (issue 4).
-for config in "inception_v3 299 1" "inception_v3 299 8" "efficientnet_v2_s 384 1" "efficientnet_v2_s 384 8" \
-              "efficientnet_lite0 224 1" "efficientnet_lite0 224 8"; do
-  set -- $config
-  "$bin" bench backbone --name "$1" --size "$2" --batch "$3" --threads "$threads" --json | sed 's/^/ours /' >> "$results"
-  "$python" "$here/bench_backbones.py" --name "$1" --size "$2" --batch "$3" --threads "$threads" --json | sed 's/^/torch /' >> "$results"
+for config in $configs; do
+  IFS=: read -r name size batch <<< "$config"
+  "$bin" bench backbone --name "$name" --size "$size" --batch "$batch" --threads "$threads" --json | sed 's/^/ours /' >> "$results"
+  if [ "$name" = resnet50 ]; then
+    "$bin" bench backbone --name "$name" --size "$size" --batch "$batch" --threads "$threads" --no-winograd --json | sed 's/^/gemm /' >> "$results"
+  fi
+  "$python" "$here/bench_backbones.py" --name "$name" --size "$size" --batch "$batch" --threads "$threads" --json | sed 's/^/torch /' >> "$results"
+  "$python" "$here/bench_backbones.py" --name "$name" --size "$size" --batch "$batch" --threads "$threads" --runtime onnxruntime --json \
+    | sed 's/^/ort /' >> "$results"
 done
 "$python" - "$results" <<'PY'
 import json, sys
-ours, gemm, torch, sgemm = {}, {}, {}, None
+sides = {"ours": {}, "gemm": {}, "torch": {}, "ort": {}}
+sgemm = None
 for line in open(sys.argv[1]):
     side, payload = line.split(" ", 1)
     row = json.loads(payload)
     if side == "sgemm":
         sgemm = row
         continue
-    key = (row["name"], row["size"], row["batch"])
-    {"ours": ours, "gemm": gemm, "torch": torch}[side][key] = row
+    sides[side][(row["name"], row["size"], row["batch"])] = row
+ours, gemm, torch, ort = sides["ours"], sides["gemm"], sides["torch"], sides["ort"]
 print(f"\nOpenBLAS sgemm 4096^2, {sgemm['threads']} threads: {sgemm['gflop_per_second']:.1f} GFLOP/s")
-print(f"torch {next(iter(torch.values()))['torch']}, {sgemm['threads']} threads, synthetic weights, images/s (GFLOP/s; % of sgemm)\n")
-print("| model | input | batch | GFLOP/img | ours | ours, no Winograd | torch | ours/torch |")
-print("|---|---|---|---|---|---|---|---|")
+print(f"torch {next(iter(torch.values()))['torch']}, {sgemm['threads']} threads, synthetic weights, images/s (effective GFLOP/s; % of sgemm)\n")
+print("| model | input | batch | GFLOP/img | ours | ours, no Winograd | torch | ONNX Runtime | ours/torch | ours/ORT |")
+print("|---|---|---|---|---|---|---|---|---|---|")
 for key, mine in ours.items():
-    theirs = torch[key]
-    gflop = theirs["gflop_per_image"]
-    def cell(ips):
-        rate = ips * gflop
-        return f"{ips:.2f} ({rate:.0f}; {100 * rate / sgemm['gflop_per_second']:.0f}%)"
-    print(f"| {key[0]} | {key[1]} | {key[2]} | {gflop:.2f} | {cell(mine['images_per_second'])} | "
-          f"{cell(gemm[key]['images_per_second']) if key in gemm else '—'} | {cell(theirs['images_per_second'])} | {mine['images_per_second'] / theirs['images_per_second']:.2f} |")
+    gflop = torch[key]["gflop_per_image"]
+    def cell(row):
+        if row is None:
+            return "—"
+        rate = row["images_per_second"] * gflop
+        return f"{row['images_per_second']:.2f} ({rate:.0f}; {100 * rate / sgemm['gflop_per_second']:.0f}%)"
+    def ratio(other):
+        return f"{mine['images_per_second'] / other['images_per_second']:.2f}" if other else "—"
+    print(f"| {key[0]} | {key[1]} | {key[2]} | {gflop:.2f} | {cell(mine)} | {cell(gemm.get(key))} | {cell(torch[key])} | "
+          f"{cell(ort.get(key))} | **{ratio(torch[key])}** | {ratio(ort.get(key))} |")
 PY
-rm -f "$results"
+fi
+
+# --- peak memory: one ResNet-50 pass at 896x896 (native resolution), whole-process maximum RSS ---
+if want memory && [ -x /usr/bin/time ]; then
+  ours_kb=$(/usr/bin/time -f "%M" "$bin" bench backbone --name resnet50 --size 896 --batch 1 --threads "$threads" --single-pass 2>&1 >/dev/null | tail -1)
+  torch_kb=$(/usr/bin/time -f "%M" "$python" "$here/bench_backbones.py" --name resnet50 --size 896 --batch 1 --threads "$threads" --single-pass 2>&1 >/dev/null | tail -1)
+  echo
+  echo "| peak memory, resnet50 896x896 batch 1 | ours | torch | ours/torch |"
+  echo "|---|---|---|---|"
+  echo "| maximum resident set (MiB) | $((ours_kb / 1024)) | $((torch_kb / 1024)) | $(awk "BEGIN { printf \"%.2f\", $ours_kb / $torch_kb }") |"
+fi
 
 # --- extract: wall time per view on ../shared/data/oxml, EfficientNet-Lite0 real weights ---
 # (skipped when the data or weights are absent; BENCHMARKS.md "Extraction" has the measured table)
 lite0="${LITE0_WEIGHTS:-../shared/weights/efficientnet-lite0-57934424.pth}"
-if [ -d ../shared/data/oxml ] && [ -f "$lite0" ]; then
+if want extract && [ -d ../shared/data/oxml ] && [ -f "$lite0" ]; then
   THREADS="$threads" "$here/bench_extract.sh" "$bin" ../shared/data/oxml efficientnet_lite0 "$lite0" resize pad native tiles resize:d4
 fi
 
 # --- heads: fit + predict of every head vs scikit-learn (and XGBoost / LightGBM) on the same 8 folds ---
 # breast cancer (569 x 30) and an embedding-shaped make_classification (62 x 2048, classes 44/9/9).
-OPENBLAS_NUM_THREADS="$threads" OMP_NUM_THREADS="$threads" "$python" "$here/bench_heads.py" --bin "$bin" --markdown
+if want heads; then
+  OPENBLAS_NUM_THREADS="$threads" OMP_NUM_THREADS="$threads" "$python" "$here/bench_heads.py" --bin "$bin" --markdown
+fi

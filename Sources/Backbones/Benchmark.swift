@@ -40,3 +40,9 @@ public func measureBackbone(_ name: BackboneName, size: Int, batch: Int, context
     return BackboneMeasurement(name: name.rawValue, size: size, batch: batch, threads: context.threadCount,
                                winograd: context.winograd, runs: times.count, medianSeconds: median, imagesPerSecond: Double(batch) / median)
 }
+
+/// Builds the network and runs one pass on the benchmark input (peak-memory measurements).
+public func runBackboneOnce(_ name: BackboneName, size: Int, batch: Int, context: KernelContext) throws -> Tensor {
+    let network = try makeBackbone(name, weights: SyntheticWeights.store(), context: context)
+    return network.embed(benchmarkInput(batch: batch, size: size))
+}

@@ -30,6 +30,7 @@ struct BenchBackbone: ParsableCommand {
     @Option(help: "Images per forward pass.") var batch: Int = 1
     @Option(help: "Threads (GEMM and the other kernels).") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
     @Flag(inversion: .prefixedNo, help: "Winograd F(2x2, 3x3) for eligible 3x3 convolutions.") var winograd = true
+    @Flag(help: "Build the network and run one pass only (for peak-memory measurements).") var singlePass = false
     @Flag(help: "Print one JSON object.") var json = false
 
     func validate() throws {
@@ -39,6 +40,11 @@ struct BenchBackbone: ParsableCommand {
 
     func run() throws {
         guard let backbone = BackboneName(rawValue: name) else { throw ValidationError("unknown backbone '\(name)'") }
+        if singlePass {
+            let embedding = try runBackboneOnce(backbone, size: size, batch: batch, context: KernelContext(threadCount: threads, winograd: winograd))
+            print("\(name) \(size)x\(size) batch \(batch): one pass, embedding \(embedding.shape)")
+            return
+        }
         let result = try measureBackbone(backbone, size: size, batch: batch, context: KernelContext(threadCount: threads, winograd: winograd))
         if json { try printJSON(result); return }
         print(String(format: "%@ %dx%d batch %d, %d threads: %.2f images/s (median %.4f s over %d runs)",
