@@ -143,16 +143,6 @@ func forEachWorker(_ count: Int, _ context: KernelContext, _ body: (_ worker: In
     }
 }
 
-/// How many pieces to cut each image into so that batch · pieces splits evenly over the workers,
-/// with at least `atLeast` pieces per image.
-@inline(__always)
-func piecesPerImage(batch: Int, threads: Int, atLeast: Int) -> Int {
-    var gcd = batch, other = threads
-    while other != 0 { (gcd, other) = (other, gcd % other) }
-    let balanced = threads / max(1, gcd)                      // batch · balanced is a multiple of threads
-    return max(1, (max(atLeast, balanced) + balanced - 1) / balanced * balanced)
-}
-
 /// im2col (or the input itself for 1x1) and GEMM. Pieces of output pixels when the weights are the smaller
 /// operand (each piece reads all weights, its own columns); pieces of output channels when the weights
 /// are the larger one (late layers: each piece reads its rows of weights once, for every image).
@@ -167,10 +157,13 @@ func gemmConvolution(_ problem: ConvolutionProblem, pointwise: Bool) {
     let splitChannels = groups == 1 && problem.outChannels >= 32 && problem.outChannels > plane
 
     if !splitChannels {
-        // Pieces of output pixels: piece = (image, column range); an im2col block of about 1 MiB, >= 64 columns.
+        // Pieces of output pixels: piece = (image, column range); an im2col block of about 1 MiB, >= 64 columns,
+        // and an even count. OpenBLAS's result for a column depends on how many columns its call has, so the
+        // pieces depend on the layer's shape only, never on the thread count or the batch.
         let blockColumns = pointwise ? plane : max(64, (262_144 / max(1, columnDepth)) / 16 * 16)
-        let pieces = piecesPerImage(batch: problem.batch, threads: threads, atLeast: (plane + blockColumns - 1) / blockColumns)
-        let columnsPerPiece = ((plane + pieces - 1) / pieces + 47) / 48 * 48     // panel-aligned boundaries
+        var pieces = plane >= 96 ? max(2, (plane + blockColumns - 1) / blockColumns) : 1
+        pieces += pieces % 2 == 1 && pieces > 1 ? 1 : 0
+        let columnsPerPiece = ((plane + pieces - 1) / pieces + 15) / 16 * 16
         forEachWorker(problem.batch * pieces, problem.context) { _, items in
             let buffer = pointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: columnDepth * columnsPerPiece)
             defer { buffer?.deallocate() }

@@ -20,6 +20,12 @@ final class ConvolutionSplitTests: XCTestCase {
         // ... and straight on the input planes.
         Case(label: "channel pieces, 1x1", batch: 2, inChannels: 20, outChannels: 96, height: 6, width: 7,
              geometry: ConvGeometry(kernel: 1), algorithm: .automatic),
+        // Pixel pieces of a wide plane: OpenBLAS's column results depend on the call's column count, so the
+        // pieces must not depend on the threads or the batch.
+        Case(label: "pixel pieces, wide plane", batch: 2, inChannels: 64, outChannels: 64, height: 80, width: 80,
+             geometry: ConvGeometry(kernel: 3, stride: 2, padding: 1), algorithm: .direct),
+        Case(label: "pixel pieces, 1x1 wide plane", batch: 3, inChannels: 48, outChannels: 72, height: 30, width: 31,
+             geometry: ConvGeometry(kernel: 1), algorithm: .automatic),
         // Pixel pieces with im2col blocks that end mid-row.
         Case(label: "pixel pieces, im2col", batch: 3, inChannels: 40, outChannels: 24, height: 33, width: 29,
              geometry: ConvGeometry(kernel: 5, stride: 1, padding: 2), algorithm: .direct),
