@@ -1,10 +1,29 @@
 // swift-tools-version:6.0
+import Foundation
 import PackageDescription
 
 // Two halves that never import each other (see DESIGN.md):
 //   embedding half: Imaging, NeuralKernels, Weights, Backbones → FeatureStore (the cache)
 //   learning half:  LinearAlgebra, Heads, Evaluation ← FeatureStore
-let optimise: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"])]
+let optimise: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"] + vectorUnits())]
+
+/// The numeric targets are built for the vector units of the machine that builds them (like -march=native:
+/// the toolkit is always built from source where it runs): AVX2 + FMA when /proc/cpuinfo lists them, AVX-512
+/// when it lists avx512f/bw/dq/vl. CARCINOMA_TARGET_CPU overrides it (an LLVM CPU name, or "generic").
+/// Vector width changes no result: lanes are independent and Swift does not contract a * b + c into FMA.
+func vectorUnits() -> [String] {
+    if let cpu = ProcessInfo.processInfo.environment["CARCINOMA_TARGET_CPU"] {
+        return cpu == "generic" ? [] : ["-target-cpu", cpu]
+    }
+    #if arch(x86_64) && os(Linux)
+    guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+          let flagsLine = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return [] }
+    let flags = Set(flagsLine.split(separator: " ").map(String.init))
+    if flags.isSuperset(of: ["avx512f", "avx512bw", "avx512dq", "avx512vl", "fma"]) { return ["-target-cpu", "skylake-avx512"] }
+    if flags.isSuperset(of: ["avx2", "fma"]) { return ["-target-cpu", "haswell"] }
+    #endif
+    return []
+}
 
 let package = Package(
     name: "carcinoma",
