@@ -72,7 +72,7 @@ func winogradConvolution(_ problem: ConvolutionProblem, filters: UnsafePointer<F
         // Enough blocks: each worker takes whole blocks with buffers of its own.
         forEachWorker(problem.batch * pieces, problem.context) { _, items in
             let inputTiles = UnsafeMutablePointer<Float>.allocate(capacity: 16 * inChannels * blockTiles)
-            let products = UnsafeMutablePointer<Float>.allocate(capacity: 16 * outChannels * blockTiles)
+            let products = UnsafeMutablePointer<Float>.allocate(capacity: 16 * outChannels * blockTiles + 8)   // + 8: SIMD reads past the last tile
             defer { inputTiles.deallocate(); products.deallocate() }
             for item in items {
                 let image = item / pieces, rows = tileRows(item % pieces)
@@ -88,7 +88,7 @@ func winogradConvolution(_ problem: ConvolutionProblem, filters: UnsafePointer<F
     // Fewer blocks than workers (small planes, batch 1): the workers share each block, splitting the input
     // channels, then the 16 GEMMs, then the output channels.
     let inputTiles = UnsafeMutablePointer<Float>.allocate(capacity: 16 * inChannels * blockTiles)
-    let products = UnsafeMutablePointer<Float>.allocate(capacity: 16 * outChannels * blockTiles)
+    let products = UnsafeMutablePointer<Float>.allocate(capacity: 16 * outChannels * blockTiles + 8)   // + 8: SIMD reads past the last tile
     defer { inputTiles.deallocate(); products.deallocate() }
     for item in 0..<(problem.batch * pieces) {
         let image = item / pieces, rows = tileRows(item % pieces)
@@ -121,76 +121,61 @@ func winogradProducts(_ problem: ConvolutionProblem, filters: UnsafePointer<Floa
 }
 
 /// V_k[IC x T] = (B^T d B)_k for each channel and each tile of the tile rows (T = rows · tilesX).
+/// The 4 input rows under a tile row are first copied into a zero-padded line buffer, so every tile,
+/// edges included, goes through the same 8-tiles-at-a-time SIMD path.
 func winogradInputTransform(_ problem: ConvolutionProblem, image: Int, tileRows: Range<Int>, tilesX: Int,
                             channels: Range<Int>, into inputTiles: UnsafeMutablePointer<Float>) {
     let height = problem.height, width = problem.width, inChannels = problem.inChannels
     let padTop = problem.geometry.padTop, padLeft = problem.geometry.padLeft
     let tiles = tileRows.count * tilesX, stride = inChannels * tiles
+    let byteStride = stride * MemoryLayout<Float>.stride
     let source = problem.inputImage(image)
-    var d = SIMD16<Float>()
+    // Line r holds input columns -padLeft ..< -padLeft + lineWidth of input row y0 + r, zeros outside the image.
+    let groups = (tilesX + 7) / 8, lineWidth = 16 * groups + 2
+    let lines = UnsafeMutablePointer<Float>.allocate(capacity: 4 * lineWidth)
+    defer { lines.deallocate() }
+    let firstColumn = max(0, padLeft), lastColumn = min(lineWidth, width + padLeft)   // line positions inside the image
     for channel in channels {
         let plane = source + channel * height * width
         for ty in tileRows {
             let y0 = 2 * ty - padTop
-            let rowsInside = y0 >= 0 && y0 + 3 < height
+            for r in 0..<4 {
+                let line = lines + r * lineWidth, y = y0 + r
+                guard y >= 0 && y < height && firstColumn < lastColumn else { line.update(repeating: 0, count: lineWidth); continue }
+                line.update(repeating: 0, count: firstColumn)
+                (line + firstColumn).update(from: plane + y * width + (firstColumn - padLeft), count: lastColumn - firstColumn)
+                (line + lastColumn).update(repeating: 0, count: lineWidth - lastColumn)
+            }
             let rowTiles = inputTiles + channel * tiles + (ty - tileRows.lowerBound) * tilesX
-            var tx = 0
-            while tx < tilesX {
-                if rowsInside && tx + 8 <= tilesX && 2 * tx - padLeft >= 0 && 2 * tx - padLeft + 17 < width {
-                    // 8 whole tiles at a time: columns x0 ..< x0 + 18 inside the row, one SIMD lane per tile.
-                    let x0 = 2 * tx - padLeft
-                    @inline(__always) func columns(_ r: Int) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
-                        let line = plane + (y0 + r) * width + x0
-                        var c0 = SIMD8<Float>(), c1 = SIMD8<Float>(), c2 = SIMD8<Float>(), c3 = SIMD8<Float>()
-                        for i in 0..<8 { c0[i] = line[2 * i]; c1[i] = line[2 * i + 1]; c2[i] = line[2 * i + 2]; c3[i] = line[2 * i + 3] }
-                        return (c0, c1, c2, c3)
-                    }
-                    let d0 = columns(0), d1 = columns(1), d2 = columns(2), d3 = columns(3)
-                    let destination = UnsafeMutableRawPointer(rowTiles + tx)
-                    let byteStride = stride * MemoryLayout<Float>.stride
-                    @inline(__always) func store(_ r: Int, _ s0: SIMD8<Float>, _ s1: SIMD8<Float>, _ s2: SIMD8<Float>, _ s3: SIMD8<Float>) {
-                        destination.storeBytes(of: s0 - s2, toByteOffset: (r * 4 + 0) * byteStride, as: SIMD8<Float>.self)
-                        destination.storeBytes(of: s1 + s2, toByteOffset: (r * 4 + 1) * byteStride, as: SIMD8<Float>.self)
-                        destination.storeBytes(of: s2 - s1, toByteOffset: (r * 4 + 2) * byteStride, as: SIMD8<Float>.self)
-                        destination.storeBytes(of: s1 - s3, toByteOffset: (r * 4 + 3) * byteStride, as: SIMD8<Float>.self)
-                    }
-                    // s = B^T d over rows, then V = s B over columns; V_(r*4+c) for these 8 tiles.
-                    store(0, d0.0 - d2.0, d0.1 - d2.1, d0.2 - d2.2, d0.3 - d2.3)
-                    store(1, d1.0 + d2.0, d1.1 + d2.1, d1.2 + d2.2, d1.3 + d2.3)
-                    store(2, d2.0 - d1.0, d2.1 - d1.1, d2.2 - d1.2, d2.3 - d1.3)
-                    store(3, d1.0 - d3.0, d1.1 - d3.1, d1.2 - d3.2, d1.3 - d3.3)
-                    tx += 8
-                    continue
+            for group in 0..<groups {
+                let tx = 8 * group
+                // columns 2i + c (c = 0...3) of 8 tiles, as two overlapping 16-wide loads per line
+                @inline(__always) func columns(_ r: Int) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
+                    let line = UnsafeRawPointer(lines + r * lineWidth + 2 * tx)
+                    let first = line.loadUnaligned(as: SIMD16<Float>.self)
+                    let second = line.loadUnaligned(fromByteOffset: 2 * MemoryLayout<Float>.stride, as: SIMD16<Float>.self)
+                    return (first.evenHalf, first.oddHalf, second.evenHalf, second.oddHalf)
                 }
-                defer { tx += 1 }
-                let x0 = 2 * tx - padLeft
-                if rowsInside && x0 >= 0 && x0 + 3 < width {
-                    for r in 0..<4 {
-                        let line = plane + (y0 + r) * width + x0
-                        d[r * 4] = line[0]; d[r * 4 + 1] = line[1]; d[r * 4 + 2] = line[2]; d[r * 4 + 3] = line[3]
-                    }
-                } else {
-                    for r in 0..<4 {
-                        let y = y0 + r
-                        if y < 0 || y >= height { d[r * 4] = 0; d[r * 4 + 1] = 0; d[r * 4 + 2] = 0; d[r * 4 + 3] = 0; continue }
-                        let line = plane + y * width
-                        for c in 0..<4 {
-                            let x = x0 + c
-                            d[r * 4 + c] = (x >= 0 && x < width) ? line[x] : 0
-                        }
+                let d0 = columns(0), d1 = columns(1), d2 = columns(2), d3 = columns(3)
+                let count = min(8, tilesX - tx)
+                let destination = UnsafeMutableRawPointer(rowTiles + tx)
+                @inline(__always) func store(_ position: Int, _ value: SIMD8<Float>) {
+                    if count == 8 {
+                        destination.storeBytes(of: value, toByteOffset: position * byteStride, as: SIMD8<Float>.self)
+                    } else {
+                        let target = (rowTiles + tx) + position * stride
+                        for lane in 0..<count { target[lane] = value[lane] }
                     }
                 }
-                // s = B^T d (rows), then V = s B (columns).
-                let row0 = d.lowHalf.lowHalf, row1 = d.lowHalf.highHalf, row2 = d.highHalf.lowHalf, row3 = d.highHalf.highHalf
-                let s0 = row0 - row2, s1 = row1 + row2, s2 = row2 - row1, s3 = row1 - row3
-                let base = inputTiles + channel * tiles + (ty - tileRows.lowerBound) * tilesX + tx
-                @inline(__always) func store(_ r: Int, _ s: SIMD4<Float>) {
-                    base[(r * 4 + 0) * stride] = s[0] - s[2]
-                    base[(r * 4 + 1) * stride] = s[1] + s[2]
-                    base[(r * 4 + 2) * stride] = s[2] - s[1]
-                    base[(r * 4 + 3) * stride] = s[1] - s[3]
+                @inline(__always) func storeRow(_ r: Int, _ s0: SIMD8<Float>, _ s1: SIMD8<Float>, _ s2: SIMD8<Float>, _ s3: SIMD8<Float>) {
+                    store(r * 4 + 0, s0 - s2); store(r * 4 + 1, s1 + s2); store(r * 4 + 2, s2 - s1); store(r * 4 + 3, s1 - s3)
                 }
-                store(0, s0); store(1, s1); store(2, s2); store(3, s3)
+                // s = B^T d over rows, then V = s B over columns; V_(r*4+c) for these tiles.
+                storeRow(0, d0.0 - d2.0, d0.1 - d2.1, d0.2 - d2.2, d0.3 - d2.3)
+                storeRow(1, d1.0 + d2.0, d1.1 + d2.1, d1.2 + d2.2, d1.3 + d2.3)
+                storeRow(2, d2.0 - d1.0, d2.1 - d1.1, d2.2 - d1.2, d2.3 - d1.3)
+                storeRow(3, d1.0 - d3.0, d1.1 - d3.1, d1.2 - d3.2, d1.3 - d3.3)
+                _ = destination
             }
         }
     }
@@ -211,44 +196,32 @@ func winogradOutputTransform(_ problem: ConvolutionProblem, image: Int, tileRows
             let secondRow = oy + 1 < outputHeight
             var tx = 0
             // 8 tiles at a time (16 output columns), one SIMD lane per tile.
-            while tx + 8 <= tilesX && 2 * tx + 16 <= outputWidth {
+            // 8 tiles at a time (16 output columns), one SIMD lane per tile; the last group of a row may be
+            // partial (lanes past the row's tiles are computed from whatever follows and never stored).
+            while tx < tilesX {
                 let source = UnsafeRawPointer(base + rowTile + tx), byteStride = stride * MemoryLayout<Float>.stride
                 @inline(__always) func m(_ k: Int) -> SIMD8<Float> { source.loadUnaligned(fromByteOffset: k * byteStride, as: SIMD8<Float>.self) }
+                let columns = min(16, outputWidth - 2 * tx)
+                @inline(__always) func store(_ values: SIMD16<Float>, row: Int) {
+                    let target = output + row * outputWidth + 2 * tx
+                    if columns == 16 {
+                        UnsafeMutableRawPointer(target).storeBytes(of: values, as: SIMD16<Float>.self)
+                    } else {
+                        for lane in 0..<columns { target[lane] = values[lane] }
+                    }
+                }
                 // t = A^T M (2 x 4), then Y = t A (2 x 2).
                 let t00 = m(0) + m(4) + m(8), t01 = m(1) + m(5) + m(9), t02 = m(2) + m(6) + m(10), t03 = m(3) + m(7) + m(11)
-                let y00 = t00 + t01 + t02, y01 = t01 - t02 - t03
                 var top = SIMD16<Float>()
-                for i in 0..<8 { top[2 * i] = y00[i]; top[2 * i + 1] = y01[i] }
-                UnsafeMutableRawPointer(output + oy * outputWidth + 2 * tx).storeBytes(of: top, as: SIMD16<Float>.self)
+                top.evenHalf = t00 + t01 + t02; top.oddHalf = t01 - t02 - t03
+                store(top, row: oy)
                 if secondRow {
                     let t10 = m(4) - m(8) - m(12), t11 = m(5) - m(9) - m(13), t12 = m(6) - m(10) - m(14), t13 = m(7) - m(11) - m(15)
-                    let y10 = t10 + t11 + t12, y11 = t11 - t12 - t13
                     var bottom = SIMD16<Float>()
-                    for i in 0..<8 { bottom[2 * i] = y10[i]; bottom[2 * i + 1] = y11[i] }
-                    UnsafeMutableRawPointer(output + (oy + 1) * outputWidth + 2 * tx).storeBytes(of: bottom, as: SIMD16<Float>.self)
+                    bottom.evenHalf = t10 + t11 + t12; bottom.oddHalf = t11 - t12 - t13
+                    store(bottom, row: oy + 1)
                 }
                 tx += 8
-            }
-            while tx < tilesX {
-                defer { tx += 1 }
-                let tile = rowTile + tx
-                // t = A^T M (2 x 4), then Y = t A (2 x 2).
-                var t0 = SIMD4<Float>(), t1 = SIMD4<Float>()
-                for c in 0..<4 {
-                    let m0 = base[(0 * 4 + c) * stride + tile], m1 = base[(1 * 4 + c) * stride + tile]
-                    let m2 = base[(2 * 4 + c) * stride + tile], m3 = base[(3 * 4 + c) * stride + tile]
-                    t0[c] = m0 + m1 + m2
-                    t1[c] = m1 - m2 - m3
-                }
-                let y00 = t0[0] + t0[1] + t0[2], y01 = t0[1] - t0[2] - t0[3]
-                let y10 = t1[0] + t1[1] + t1[2], y11 = t1[1] - t1[2] - t1[3]
-                let ox = 2 * tx
-                output[oy * outputWidth + ox] = y00
-                if ox + 1 < outputWidth { output[oy * outputWidth + ox + 1] = y01 }
-                if secondRow {
-                    output[(oy + 1) * outputWidth + ox] = y10
-                    if ox + 1 < outputWidth { output[(oy + 1) * outputWidth + ox + 1] = y11 }
-                }
             }
         }
     }
