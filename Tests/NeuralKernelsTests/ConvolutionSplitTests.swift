@@ -11,6 +11,14 @@ final class ConvolutionSplitTests: XCTestCase {
         let batch: Int, inChannels: Int, outChannels: Int, height: Int, width: Int
         let geometry: ConvGeometry
         let algorithm: ConvolutionAlgorithm
+
+        /// Random weights, bias and input of this case's shape.
+        func random(_ random: inout TestGenerator) -> (layer: Conv2D, input: Tensor) {
+            let layer = Conv2D(inChannels: inChannels, outChannels: outChannels, geometry: geometry,
+                               weight: random.floats(outChannels * inChannels * geometry.kernelHeight * geometry.kernelWidth),
+                               bias: random.floats(outChannels))
+            return (layer, random.tensor([batch, inChannels, height, width]))
+        }
     }
 
     let cases = [
@@ -42,10 +50,7 @@ final class ConvolutionSplitTests: XCTestCase {
     func testEveryPieceMatchesTheTwin() {
         var random = TestGenerator(seed: 31)
         for item in cases {
-            let layer = Conv2D(inChannels: item.inChannels, outChannels: item.outChannels, geometry: item.geometry,
-                               weight: random.floats(item.outChannels * item.inChannels * item.geometry.kernelHeight * item.geometry.kernelWidth),
-                               bias: random.floats(item.outChannels))
-            let input = random.tensor([item.batch, item.inChannels, item.height, item.width])
+            let (layer, input) = item.random(&random)
             let (outputHeight, outputWidth) = item.geometry.outputSize(height: item.height, width: item.width)
             let residual = random.tensor([item.batch, item.outChannels, outputHeight, outputWidth])
             let expected = Naive.add(Naive.conv2d(input, layer), residual, activation: .relu)
@@ -60,10 +65,7 @@ final class ConvolutionSplitTests: XCTestCase {
     func testPiecesDoNotDependOnThreadsOrBatch() {
         var random = TestGenerator(seed: 32)
         for item in cases {
-            let layer = Conv2D(inChannels: item.inChannels, outChannels: item.outChannels, geometry: item.geometry,
-                               weight: random.floats(item.outChannels * item.inChannels * item.geometry.kernelHeight * item.geometry.kernelWidth),
-                               bias: random.floats(item.outChannels))
-            let input = random.tensor([item.batch, item.inChannels, item.height, item.width])
+            let (layer, input) = item.random(&random)
             let whole = conv2d(input, layer, activation: .silu, algorithm: item.algorithm, context: KernelContext(threadCount: 3))
             let inPlane = item.inChannels * item.height * item.width
             let outPlane = whole.count / item.batch
