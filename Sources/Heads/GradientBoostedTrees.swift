@@ -282,6 +282,10 @@ struct TreeGrower {
         var feature = -1, threshold = 0.0, left = -1, right = -1, value = 0.0
     }
 
+    /// Scans every candidate feature's histogram of the node's rows for the split of largest gain.
+    /// Only the bins that hold rows are visited (found with a 256-bit occupancy mask, in ascending
+    /// order): an empty bin leaves (G_L, H_L, count_L) as the previous bin left them, so it can never
+    /// beat that bin's gain under the strict `>`, and skipping it changes no result bit.
     func bestSplit(_ rows: [Int], G: Double, H: Double, gradient: [Double], hessian: [Double], rng: inout SplitMix64) -> Split? {
         let n = binner.rows
         var candidates = Array(0..<binner.features)
@@ -290,31 +294,66 @@ struct TreeGrower {
             candidates = Array(shuffled(candidates, using: &rng).prefix(count)).sorted()
         }
         let parentLoss = G * G / (H + l2)
-        var best: Split? = nil
+        let rowCount = rows.count, minSamplesLeaf = minSamplesLeaf, minimumHessian = minimumHessian, l2 = l2
+        var bestGain = 0.0, bestFeature = -1, bestBin = -1
+        // The node's gradients and hessians, contiguous in row order (read once per feature).
+        let nodeGradient = rows.map { gradient[$0] }, nodeHessian = rows.map { hessian[$0] }
         var histogramG = [Double](repeating: 0, count: 256), histogramH = histogramG
         var histogramCount = [Int](repeating: 0, count: 256)
         binner.binned.withUnsafeBufferPointer { binned in
+        rows.withUnsafeBufferPointer { rows in
+        nodeGradient.withUnsafeBufferPointer { g in
+        nodeHessian.withUnsafeBufferPointer { h in
+        histogramG.withUnsafeMutableBufferPointer { hG in
+        histogramH.withUnsafeMutableBufferPointer { hH in
+        histogramCount.withUnsafeMutableBufferPointer { hC in
             for f in candidates {
                 let bins = binner.binCount(f)
                 if bins < 2 { continue }
-                for b in 0..<bins { histogramG[b] = 0; histogramH[b] = 0; histogramCount[b] = 0 }
-                let base = f * n
-                for r in rows { let b = Int(binned[base + r]); histogramG[b] += gradient[r]; histogramH[b] += hessian[r]; histogramCount[b] += 1 }
+                guard let binnedBase = binned.baseAddress else { return }
+                let column = binnedBase + f * n
+                var occupied: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+                for t in 0..<rowCount {
+                    let b = Int(column[rows[t]])
+                    hG[b] += g[t]; hH[b] += h[t]; hC[b] += 1
+                    let bit = UInt64(1) << UInt64(b & 63)
+                    switch b >> 6 {
+                    case 0: occupied.0 |= bit
+                    case 1: occupied.1 |= bit
+                    case 2: occupied.2 |= bit
+                    default: occupied.3 |= bit
+                    }
+                }
                 var gl = 0.0, hl = 0.0, cl = 0
-                for b in 0..<(bins - 1) {
-                    gl += histogramG[b]; hl += histogramH[b]; cl += histogramCount[b]
-                    let cr = rows.count - cl
-                    if cl < minSamplesLeaf { continue }
-                    if cr < minSamplesLeaf { break }
-                    let hr = H - hl, gr = G - gl
-                    if hl < minimumHessian { continue }
-                    if hr < minimumHessian { break }
-                    let gain = gl * gl / (hl + l2) + gr * gr / (hr + l2) - parentLoss
-                    if gain > (best?.gain ?? 0) { best = Split(gain: gain, feature: f, bin: b) }
+                var stopped = false
+                for word in 0..<4 {
+                    var mask: UInt64
+                    switch word {
+                    case 0: mask = occupied.0
+                    case 1: mask = occupied.1
+                    case 2: mask = occupied.2
+                    default: mask = occupied.3
+                    }
+                    while mask != 0 {
+                        let b = word << 6 + mask.trailingZeroBitCount
+                        mask &= mask &- 1
+                        let binG = hG[b], binH = hH[b], binCount = hC[b]
+                        hG[b] = 0; hH[b] = 0; hC[b] = 0
+                        if stopped || b >= bins - 1 { continue }
+                        gl += binG; hl += binH; cl += binCount
+                        let cr = rowCount - cl
+                        if cl < minSamplesLeaf { continue }
+                        if cr < minSamplesLeaf { stopped = true; continue }
+                        let hr = H - hl, gr = G - gl
+                        if hl < minimumHessian { continue }
+                        if hr < minimumHessian { stopped = true; continue }
+                        let gain = gl * gl / (hl + l2) + gr * gr / (hr + l2) - parentLoss
+                        if gain > bestGain { bestGain = gain; bestFeature = f; bestBin = b }
+                    }
                 }
             }
-        }
-        return best
+        } } } } } } }
+        return bestFeature >= 0 ? Split(gain: bestGain, feature: bestFeature, bin: bestBin) : nil
     }
 
     func grow(gradient: [Double], hessian: [Double], rng: inout SplitMix64) -> GradientBoostedTrees.Tree {

@@ -46,6 +46,16 @@ public struct HeadBenchmarkResult: Codable, Sendable {
     public let macroF1StandardDeviation: Double
     public let foldMacroF1: [Double]
     public let seconds: Double
+    /// CPU seconds of the whole process (all threads) over the same fit + predict spans: unlike wall
+    /// time it does not grow while the process waits for a busy machine's cores.
+    public let cpuSeconds: Double
+}
+
+/// CPU time consumed so far by every thread of this process (CLOCK_PROCESS_CPUTIME_ID), in seconds.
+func processCPUSeconds() -> Double {
+    var time = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
+    return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
 }
 
 /// The heads as benchmarked, named as scripts/bench_heads.py names their scikit-learn counterparts.
@@ -66,22 +76,23 @@ public func benchmark(_ dataset: FoldedDataset, heads: [(name: String, head: any
         var steps: [any FeatureTransform] = [Standardizer()]
         if let pcaComponents { steps.append(try PCA(components: .count(pcaComponents))) }
         let pipeline = Pipeline(steps: steps, head: head)
-        var seconds = 0.0
+        var seconds = 0.0, cpuSeconds = 0.0
         var scores = [Double]()
         for test in dataset.folds {
             let testSet = Set(test)
             let train = (0..<dataset.labels.count).filter { !testSet.contains($0) }
             let trainX = x.selectingRows(train), testX = x.selectingRows(test)
             let trainLabels = train.map { dataset.labels[$0] }
-            let start = DispatchTime.now().uptimeNanoseconds
+            let start = DispatchTime.now().uptimeNanoseconds, cpuStart = processCPUSeconds()
             let model = try pipeline.fit(trainX, labels: trainLabels, sampleWeights: nil)
             let predicted = model.predict(testX)
             seconds += Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
+            cpuSeconds += processCPUSeconds() - cpuStart
             scores.append(macroF1Score(test.map { dataset.labels[$0] }, predicted))
         }
         let mean = scores.reduce(0, +) / Double(scores.count)
         let sd = (scores.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(scores.count)).squareRoot()
-        results.append(HeadBenchmarkResult(head: name, macroF1Mean: mean, macroF1StandardDeviation: sd, foldMacroF1: scores, seconds: seconds))
+        results.append(HeadBenchmarkResult(head: name, macroF1Mean: mean, macroF1StandardDeviation: sd, foldMacroF1: scores, seconds: seconds, cpuSeconds: cpuSeconds))
     }
     return results
 }

@@ -106,9 +106,7 @@ public struct SupportVectorMachine: Classifier {
         public func pairDecisionValues(_ features: Matrix) -> Matrix {
             var out = Matrix(rows: features.rows, columns: pairs.count)
             for (p, model) in pairs.enumerated() {
-                let k = kernelMatrix(features, model.supportVectors)   // samples x support vectors
-                var f = [Double](repeating: 0, count: features.rows)
-                do { try gemv(k, model.coefficients, into: &f) } catch { preconditionFailure("svm: \(error)") }
+                let f = weightedRowSums(kernelMatrix(features, model.supportVectors), model.coefficients)   // samples x support vectors → samples
                 for r in 0..<features.rows { out[r, p] = f[r] - model.rho }
             }
             return out
@@ -174,18 +172,21 @@ public struct SupportVectorMachine: Classifier {
             let variance = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(values.count)
             gammaValue = variance > 0 ? 1 / (Double(features.columns) * variance) : 1
         }
+        // Every binary problem (each pair, and each internal cross-validation fold of it) works on a
+        // subset of these rows with the same gamma: when the whole kernel matrix fits the cache budget
+        // it is computed once and every problem gathers its block from it.
+        let kernel = try tagged(name) { try TrainingKernel(features: features, gamma: gammaValue, capacityBytes: cacheMegabytes << 20) }
         var rng = SplitMix64(seed: seed)
         var pairs = [BinaryModel]()
         let k = data.classCount
         for i in 0..<k {
             for j in (i + 1)..<k {
                 let rows = (0..<data.rowCount).filter { data.targets[$0] == i || data.targets[$0] == j }
-                let x = features.selectingRows(rows)
                 let y = rows.map { data.targets[$0] == i ? 1.0 : -1.0 }
                 let upper = rows.map { C * data.weights[$0] }
-                let decision = try solveBinary(x, y: y, upper: upper, gamma: gammaValue)
-                let (a, b) = try fitSigmoid(x, y: y, upper: upper, gamma: gammaValue, rng: &rng)
-                pairs.append(BinaryModel(supportVectors: decision.supportVectors, coefficients: decision.coefficients,
+                let decision = try solveBinary(kernel, rows: rows, y: y, upper: upper)
+                let (a, b) = try fitSigmoid(kernel, rows: rows, y: y, upper: upper, rng: &rng)
+                pairs.append(BinaryModel(supportVectors: features.selectingRows(decision.support), coefficients: decision.coefficients,
                                          rho: decision.rho, sigmoidA: a, sigmoidB: b))
             }
         }
@@ -193,21 +194,22 @@ public struct SupportVectorMachine: Classifier {
     }
 
     struct Decision {
-        let supportVectors: Matrix
+        /// Support vectors as indices into the fit's training rows.
+        let support: [Int]
         let coefficients: [Double]
         let rho: Double
     }
 
-    func solveBinary(_ x: Matrix, y: [Double], upper: [Double], gamma: Double?) throws -> Decision {
-        let cache = KernelCache(features: x, gamma: gamma, capacityBytes: cacheMegabytes << 20)
-        let (alpha, rho) = try tagged(name) { try smo(cache: cache, y: y, upper: upper, eps: tolerance) }
+    /// The dual of the header on the training rows `rows` (indices into `kernel`'s rows).
+    func solveBinary(_ kernel: TrainingKernel, rows: [Int], y: [Double], upper: [Double]) throws -> Decision {
+        let (alpha, rho) = try tagged(name) { try smo(kernel: kernel.problem(rows, capacityBytes: cacheMegabytes << 20), y: y, upper: upper, eps: tolerance) }
         let support = (0..<alpha.count).filter { alpha[$0] > 0 }
-        return Decision(supportVectors: x.selectingRows(support), coefficients: support.map { alpha[$0] * y[$0] }, rho: rho)
+        return Decision(support: support.map { rows[$0] }, coefficients: support.map { alpha[$0] * y[$0] }, rho: rho)
     }
 
     /// libsvm svm_binary_svc_probability: decision values of 5-fold internal cross-validation (random
     /// permutation from `rng`), then the sigmoid fit selected by `probability`.
-    func fitSigmoid(_ x: Matrix, y: [Double], upper: [Double], gamma: Double?, rng: inout SplitMix64) throws -> (Double, Double) {
+    func fitSigmoid(_ kernel: TrainingKernel, rows: [Int], y: [Double], upper: [Double], rng: inout SplitMix64) throws -> (Double, Double) {
         let l = y.count, foldCount = 5
         let permutation = shuffled(Array(0..<l), using: &rng)
         var decision = [Double](repeating: 0, count: l)
@@ -222,10 +224,9 @@ public struct SupportVectorMachine: Classifier {
                 for t in begin..<end { decision[permutation[t]] = value }
                 continue
             }
-            let model = try solveBinary(x.selectingRows(train), y: train.map { y[$0] }, upper: train.map { upper[$0] }, gamma: gamma)
+            let model = try solveBinary(kernel, rows: train.map { rows[$0] }, y: train.map { y[$0] }, upper: train.map { upper[$0] })
             let test = Array(permutation[begin..<end])
-            let kernel = try tagged(name) { try evaluateKernel(x.selectingRows(test), model.supportVectors, gamma: gamma) }
-            let f = try tagged(name) { try multiply(kernel, model.coefficients) }
+            let f = try tagged(name) { try kernel.decisionValues(rows: test.map { rows[$0] }, support: model.support, coefficients: model.coefficients) }
             for (t, row) in test.enumerated() { decision[row] = f[t] - model.rho }
         }
         switch probability {
@@ -238,62 +239,177 @@ public struct SupportVectorMachine: Classifier {
 // MARK: - Kernel and cache
 
 /// K(a_i, b_j) for all rows: linear a.b, or RBF exp(-gamma |a - b|^2) when gamma is given. a: m x d, b: n x d → m x n.
+/// On the calling thread, with the same arithmetic as `TrainingKernel` (so both give equal values bit for bit).
 func evaluateKernel(_ a: Matrix, _ b: Matrix, gamma: Double?) throws -> Matrix {
-    guard let gamma else { return try multiply(a, b, transposeB: true) }
-    var k = try squaredDistances(a, b)
-    for i in 0..<k.values.count { k.values[i] = exp(-gamma * k.values[i]) }
+    var k = try rowDotProducts(a, b)
+    guard let gamma else { return k }
+    let na = squaredRowNorms(a), nb = squaredRowNorms(b)
+    let n = b.rows
+    k.values.withUnsafeMutableBufferPointer { kv in
+        for i in 0..<a.rows { for j in 0..<n { kv[i * n + j] = rbf(dot: kv[i * n + j], na[i], nb[j], gamma: gamma) } }
+    }
     return k
 }
 
-/// Rows of the training kernel matrix computed on demand and kept under a byte budget, least recently
-/// used evicted first (libsvm's Cache, holding K rather than Q; signs are applied by the solver).
-final class KernelCache {
+/// exp(-gamma |a - b|^2) from a.b and the squared norms (clamped at 0 against rounding).
+@inline(__always) func rbf(dot: Double, _ squaredNormA: Double, _ squaredNormB: Double, gamma: Double) -> Double {
+    exp(-gamma * max(0, squaredNormA + squaredNormB - 2 * dot))
+}
+
+/// The kernel over the training rows of one fit: the whole matrix when it fits `capacityBytes`
+/// (computed once, shared by every binary problem), else only the features, rows computed on demand.
+final class TrainingKernel {
+    let features: Matrix
+    let gamma: Double?
+    let squaredNorms: [Double]
+    /// n x n, or nil when over budget.
+    let full: Matrix?
+
+    init(features: Matrix, gamma: Double?, capacityBytes: Int) throws {
+        self.features = features
+        self.gamma = gamma
+        let n = features.rows
+        squaredNorms = squaredRowNorms(features)
+        if n.multipliedReportingOverflow(by: n * MemoryLayout<Double>.size).partialValue <= capacityBytes && n <= 1 << 15 {
+            var k = gram(features)
+            if let gamma {
+                let norms = squaredNorms
+                k.values.withUnsafeMutableBufferPointer { kv in
+                    for i in 0..<n { for j in 0..<n { kv[i * n + j] = rbf(dot: kv[i * n + j], norms[i], norms[j], gamma: gamma) } }
+                }
+            }
+            full = k
+        } else {
+            full = nil
+        }
+    }
+
+    /// The kernel rows of a binary problem on `rows` (indices into the training rows).
+    func problem(_ rows: [Int], capacityBytes: Int) -> any KernelRows {
+        if let full { return DenseKernel(gathering: full, rows: rows) }
+        return CachedKernel(features: features.selectingRows(rows), gamma: gamma, capacityBytes: capacityBytes)
+    }
+
+    /// f_t = sum_s coefficients_s K(x_rows[t], x_support[s]) for training rows `rows` and `support`.
+    func decisionValues(rows: [Int], support: [Int], coefficients: [Double]) throws -> [Double] {
+        if let full {
+            let n = full.columns
+            return full.values.withUnsafeBufferPointer { k in
+                rows.map { r in
+                    var f = 0.0
+                    for (s, c) in zip(support, coefficients) { f += c * k[r * n + s] }
+                    return f
+                }
+            }
+        }
+        let k = try evaluateKernel(features.selectingRows(rows), features.selectingRows(support), gamma: gamma)
+        return weightedRowSums(k, coefficients)
+    }
+}
+
+/// sum_s weights_s m[r, s] for every row of m, in column order (the decision-value sum of every path).
+func weightedRowSums(_ m: Matrix, _ weights: [Double]) -> [Double] {
+    let n = m.columns
+    return m.values.withUnsafeBufferPointer { k in
+        (0..<m.rows).map { r in
+            var f = 0.0
+            for s in 0..<n { f += weights[s] * k[r * n + s] }
+            return f
+        }
+    }
+}
+
+/// Rows K(x_i, .) of one binary problem's kernel matrix, as contiguous doubles.
+protocol KernelRows: AnyObject {
+    var count: Int { get }
+    /// K(x_i, x_i).
+    var diagonal: [Double] { get }
+    /// Row i; valid until the next call. The row `keeping` (if cached) stays valid as well.
+    func row(_ i: Int, keeping: Int) -> UnsafePointer<Double>
+}
+
+/// The whole l x l kernel matrix of a problem, gathered from the fit's matrix.
+final class DenseKernel: KernelRows {
+    let count: Int
+    let diagonal: [Double]
+    private let values: UnsafeMutablePointer<Double>
+
+    init(gathering full: Matrix, rows: [Int]) {
+        let l = rows.count, n = full.columns
+        count = l
+        let gathered = UnsafeMutablePointer<Double>.allocate(capacity: max(l * l, 1))
+        full.values.withUnsafeBufferPointer { k in
+            for (a, r) in rows.enumerated() {
+                let source = r * n, target = a * l
+                for (b, c) in rows.enumerated() { gathered[target + b] = k[source + c] }
+            }
+        }
+        values = gathered
+        diagonal = (0..<l).map { gathered[$0 * l + $0] }
+    }
+
+    deinit { values.deallocate() }
+
+    func row(_ i: Int, keeping: Int) -> UnsafePointer<Double> { UnsafePointer(values + i * count) }
+}
+
+/// Rows of the kernel matrix computed on demand and kept under a byte budget, least recently used
+/// evicted first (libsvm's Cache, holding K rather than Q; signs are applied by the solver).
+final class CachedKernel: KernelRows {
     let features: Matrix
     let gamma: Double?
     let diagonal: [Double]
     private let squaredNorms: [Double]
-    private var rows: [[Double]?]
+    private let slots: UnsafeMutablePointer<Double>
+    private let slotCount: Int
+    /// Slot of each row, or -1.
+    private var slotOfRow: [Int]
+    /// Row held by each slot, or -1.
+    private var rowOfSlot: [Int]
     private var lastUse: [Int]
     private var clock = 0
-    private var stored = 0
-    private let capacityRows: Int
 
     init(features: Matrix, gamma: Double?, capacityBytes: Int) {
         self.features = features
         self.gamma = gamma
-        let n = features.rows, d = features.columns
-        squaredNorms = (0..<n).map { r in var s = 0.0; for c in 0..<d { let v = features.values[r * d + c]; s += v * v }; return s }
+        let n = features.rows
+        squaredNorms = squaredRowNorms(features)
         diagonal = gamma == nil ? squaredNorms : [Double](repeating: 1, count: n)
-        rows = [[Double]?](repeating: nil, count: n)
-        lastUse = [Int](repeating: 0, count: n)
-        capacityRows = max(2, capacityBytes / max(1, n * MemoryLayout<Double>.size))
+        slotCount = min(n, max(2, capacityBytes / max(1, n * MemoryLayout<Double>.size)))
+        slots = .allocate(capacity: max(slotCount * n, 1))
+        slotOfRow = [Int](repeating: -1, count: n)
+        rowOfSlot = [Int](repeating: -1, count: slotCount)
+        lastUse = [Int](repeating: 0, count: slotCount)
     }
+
+    deinit { slots.deallocate() }
 
     var count: Int { features.rows }
 
-    /// K(x_i, x_j) for all j.
-    func row(_ i: Int) -> [Double] {
-        clock += 1
-        lastUse[i] = clock
-        if let cached = rows[i] { return cached }
+    func row(_ i: Int, keeping: Int) -> UnsafePointer<Double> {
         let n = features.rows, d = features.columns
-        var out = [Double](repeating: 0, count: n)
+        clock += 1
+        if slotOfRow[i] >= 0 {
+            lastUse[slotOfRow[i]] = clock
+            return UnsafePointer(slots + slotOfRow[i] * n)
+        }
+        // Least recently used slot that does not hold `keeping` (empty slots have lastUse 0).
+        let kept = keeping >= 0 && keeping < n ? slotOfRow[keeping] : -1
+        var victim = -1
+        for s in 0..<slotCount where s != kept && (victim < 0 || lastUse[s] < lastUse[victim]) { victim = s }
+        if rowOfSlot[victim] >= 0 { slotOfRow[rowOfSlot[victim]] = -1 }
+        rowOfSlot[victim] = i
+        slotOfRow[i] = victim
+        lastUse[victim] = clock
+        let out = slots + victim * n
         features.values.withUnsafeBufferPointer { x in
-            let xi = Array(x[(i * d)..<((i + 1) * d)])
-            do { try gemv(features, xi, into: &out) } catch { preconditionFailure("svm kernel row: \(error)") }
+            guard let base = x.baseAddress else { return }
+            for j in 0..<n { out[j] = dot(base + i * d, base + j * d, count: d) }
         }
         if let gamma {
-            for j in 0..<n { out[j] = exp(-gamma * max(0, squaredNorms[i] + squaredNorms[j] - 2 * out[j])) }
-            out[i] = 1
+            for j in 0..<n { out[j] = rbf(dot: out[j], squaredNorms[i], squaredNorms[j], gamma: gamma) }
         }
-        if stored >= capacityRows {
-            var victim = -1, oldest = Int.max
-            for j in 0..<n where rows[j] != nil && lastUse[j] < oldest && j != i { oldest = lastUse[j]; victim = j }
-            if victim >= 0 { rows[victim] = nil; stored -= 1 }
-        }
-        rows[i] = out
-        stored += 1
-        return out
+        return UnsafePointer(out)
     }
 }
 
@@ -301,93 +417,106 @@ final class KernelCache {
 
 /// Returns (alpha, rho) for the dual in the header. Shrinking is not used: it only changes speed, and
 /// without it the loop is the plain WSS3 iteration of Fan, Chen, Lin 2005 (Algorithm 1 with WSS 3).
-func smo(cache: KernelCache, y: [Double], upper: [Double], eps: Double) throws -> ([Double], Double) {
-    let l = y.count
+func smo(kernel: any KernelRows, y yArray: [Double], upper upperArray: [Double], eps: Double) throws -> ([Double], Double) {
+    let l = yArray.count
     let tau = 1e-12
-    var alpha = [Double](repeating: 0, count: l)
+    var alphaArray = [Double](repeating: 0, count: l)
     // alpha = 0 so G = Q alpha + p = p = -e.
-    var G = [Double](repeating: -1, count: l)
-    let QD = cache.diagonal
-    func isUpper(_ t: Int) -> Bool { alpha[t] >= upper[t] }
-    func isLower(_ t: Int) -> Bool { alpha[t] <= 0 }
+    var gradientArray = [Double](repeating: -1, count: l)
+    let diagonalArray = kernel.diagonal
     let maxIterations = max(10_000_000, l > Int.max / 100 ? Int.max : 100 * l)
-    var iteration = 0
-    while iteration < maxIterations {
-        // WSS3 step 1: i = argmax { -y_t G_t : t in I_up(alpha) }.
-        var Gmax = -Double.infinity, Gmax2 = -Double.infinity, i = -1
-        for t in 0..<l {
-            if y[t] > 0 { if !isUpper(t) && -G[t] >= Gmax { Gmax = -G[t]; i = t } }
-            else { if !isLower(t) && G[t] >= Gmax { Gmax = G[t]; i = t } }
-        }
-        // WSS3 step 2: j = argmin over t in I_low(alpha) with -y_t G_t < -y_i G_i of -b_it^2 / a_it,
-        // a_it = K_ii + K_tt - 2 K_it (tau when not positive), b_it = -y_i G_i + y_t G_t.
-        var j = -1, objectiveDifferenceMin = Double.infinity
-        let Ki: [Double] = i >= 0 ? cache.row(i) : []
-        for t in 0..<l {
-            if y[t] > 0 {
-                guard !isLower(t) else { continue }
-                let gradientDifference = Gmax + G[t]
-                if G[t] >= Gmax2 { Gmax2 = G[t] }
-                if gradientDifference > 0 {
-                    let a = QD[i] + QD[t] - 2 * Ki[t]
-                    let difference = -(gradientDifference * gradientDifference) / (a > 0 ? a : tau)
-                    if difference <= objectiveDifferenceMin { j = t; objectiveDifferenceMin = difference }
+    yArray.withUnsafeBufferPointer { y in
+    upperArray.withUnsafeBufferPointer { upper in
+    diagonalArray.withUnsafeBufferPointer { QD in
+    alphaArray.withUnsafeMutableBufferPointer { alpha in
+    gradientArray.withUnsafeMutableBufferPointer { G in
+        var iteration = 0
+        while iteration < maxIterations {
+            // WSS3 step 1: i = argmax { -y_t G_t : t in I_up(alpha) }.
+            var Gmax = -Double.infinity, Gmax2 = -Double.infinity, i = -1
+            for t in 0..<l {
+                if y[t] > 0 { if alpha[t] < upper[t] && -G[t] >= Gmax { Gmax = -G[t]; i = t } }
+                else { if alpha[t] > 0 && G[t] >= Gmax { Gmax = G[t]; i = t } }
+            }
+            // WSS3 step 2: j = argmin over t in I_low(alpha) with -y_t G_t < -y_i G_i of -b_it^2 / a_it,
+            // a_it = K_ii + K_tt - 2 K_it (tau when not positive), b_it = -y_i G_i + y_t G_t.
+            var j = -1, objectiveDifferenceMin = Double.infinity
+            if i >= 0 {
+                let Ki = kernel.row(i, keeping: -1)
+                let QDi = QD[i]
+                for t in 0..<l {
+                    if y[t] > 0 {
+                        guard alpha[t] > 0 else { continue }
+                        let gradientDifference = Gmax + G[t]
+                        if G[t] >= Gmax2 { Gmax2 = G[t] }
+                        if gradientDifference > 0 {
+                            let a = QDi + QD[t] - 2 * Ki[t]
+                            let difference = -(gradientDifference * gradientDifference) / (a > 0 ? a : tau)
+                            if difference <= objectiveDifferenceMin { j = t; objectiveDifferenceMin = difference }
+                        }
+                    } else {
+                        guard alpha[t] < upper[t] else { continue }
+                        let gradientDifference = Gmax - G[t]
+                        if -G[t] >= Gmax2 { Gmax2 = -G[t] }
+                        if gradientDifference > 0 {
+                            let a = QDi + QD[t] - 2 * Ki[t]
+                            let difference = -(gradientDifference * gradientDifference) / (a > 0 ? a : tau)
+                            if difference <= objectiveDifferenceMin { j = t; objectiveDifferenceMin = difference }
+                        }
+                    }
                 }
             } else {
-                guard !isUpper(t) else { continue }
-                let gradientDifference = Gmax - G[t]
-                if -G[t] >= Gmax2 { Gmax2 = -G[t] }
-                if gradientDifference > 0 {
-                    let a = QD[i] + QD[t] - 2 * Ki[t]
-                    let difference = -(gradientDifference * gradientDifference) / (a > 0 ? a : tau)
-                    if difference <= objectiveDifferenceMin { j = t; objectiveDifferenceMin = difference }
+                for t in 0..<l {
+                    if y[t] > 0 { if alpha[t] > 0 && G[t] >= Gmax2 { Gmax2 = G[t] } }
+                    else { if alpha[t] < upper[t] && -G[t] >= Gmax2 { Gmax2 = -G[t] } }
                 }
             }
-        }
-        // Stopping rule: maximal violation m(alpha) - M(alpha) < eps.
-        if Gmax + Gmax2 < eps || j == -1 { break }
-        iteration += 1
+            // Stopping rule: maximal violation m(alpha) - M(alpha) < eps.
+            if Gmax + Gmax2 < eps || j == -1 { break }
+            iteration += 1
 
-        // Two-variable sub-problem, libsvm's update with careful clipping to the box.
-        let Kj = cache.row(j)
-        let Ci = upper[i], Cj = upper[j]
-        let oldI = alpha[i], oldJ = alpha[j]
-        let Qij = y[i] * y[j] * Ki[j]
-        if y[i] != y[j] {
-            var quad = QD[i] + QD[j] + 2 * Qij
-            if quad <= 0 { quad = tau }
-            let delta = (-G[i] - G[j]) / quad
-            let diff = alpha[i] - alpha[j]
-            alpha[i] += delta; alpha[j] += delta
-            if diff > 0 { if alpha[j] < 0 { alpha[j] = 0; alpha[i] = diff } }
-            else { if alpha[i] < 0 { alpha[i] = 0; alpha[j] = -diff } }
-            if diff > Ci - Cj { if alpha[i] > Ci { alpha[i] = Ci; alpha[j] = Ci - diff } }
-            else { if alpha[j] > Cj { alpha[j] = Cj; alpha[i] = Cj + diff } }
-        } else {
-            var quad = QD[i] + QD[j] - 2 * Qij
-            if quad <= 0 { quad = tau }
-            let delta = (G[i] - G[j]) / quad
-            let sum = alpha[i] + alpha[j]
-            alpha[i] -= delta; alpha[j] += delta
-            if sum > Ci { if alpha[i] > Ci { alpha[i] = Ci; alpha[j] = sum - Ci } }
-            else { if alpha[j] < 0 { alpha[j] = 0; alpha[i] = sum } }
-            if sum > Cj { if alpha[j] > Cj { alpha[j] = Cj; alpha[i] = sum - Cj } }
-            else { if alpha[i] < 0 { alpha[i] = 0; alpha[j] = sum } }
+            // Two-variable sub-problem, libsvm's update with careful clipping to the box.
+            let Ki = kernel.row(i, keeping: j)
+            let Kj = kernel.row(j, keeping: i)
+            let Ci = upper[i], Cj = upper[j]
+            let oldI = alpha[i], oldJ = alpha[j]
+            let Qij = y[i] * y[j] * Ki[j]
+            if y[i] != y[j] {
+                var quad = QD[i] + QD[j] + 2 * Qij
+                if quad <= 0 { quad = tau }
+                let delta = (-G[i] - G[j]) / quad
+                let diff = alpha[i] - alpha[j]
+                alpha[i] += delta; alpha[j] += delta
+                if diff > 0 { if alpha[j] < 0 { alpha[j] = 0; alpha[i] = diff } }
+                else { if alpha[i] < 0 { alpha[i] = 0; alpha[j] = -diff } }
+                if diff > Ci - Cj { if alpha[i] > Ci { alpha[i] = Ci; alpha[j] = Ci - diff } }
+                else { if alpha[j] > Cj { alpha[j] = Cj; alpha[i] = Cj + diff } }
+            } else {
+                var quad = QD[i] + QD[j] - 2 * Qij
+                if quad <= 0 { quad = tau }
+                let delta = (G[i] - G[j]) / quad
+                let sum = alpha[i] + alpha[j]
+                alpha[i] -= delta; alpha[j] += delta
+                if sum > Ci { if alpha[i] > Ci { alpha[i] = Ci; alpha[j] = sum - Ci } }
+                else { if alpha[j] < 0 { alpha[j] = 0; alpha[i] = sum } }
+                if sum > Cj { if alpha[j] > Cj { alpha[j] = Cj; alpha[i] = sum - Cj } }
+                else { if alpha[i] < 0 { alpha[i] = 0; alpha[j] = sum } }
+            }
+            // Gradient update G_t += Q_ti dalpha_i + Q_tj dalpha_j.
+            let deltaI = (alpha[i] - oldI) * y[i], deltaJ = (alpha[j] - oldJ) * y[j]
+            for t in 0..<l { G[t] += y[t] * (Ki[t] * deltaI + Kj[t] * deltaJ) }
         }
-        // Gradient update G_t += Q_ti dalpha_i + Q_tj dalpha_j.
-        let deltaI = (alpha[i] - oldI) * y[i], deltaJ = (alpha[j] - oldJ) * y[j]
-        for t in 0..<l { G[t] += y[t] * (Ki[t] * deltaI + Kj[t] * deltaJ) }
-    }
+    } } } } }
     // libsvm calculate_rho: mean of y_i G_i over free variables, else midpoint of the feasible interval.
     var freeCount = 0, freeSum = 0.0, ub = Double.infinity, lb = -Double.infinity
     for t in 0..<l {
-        let yG = y[t] * G[t]
-        if isUpper(t) { if y[t] < 0 { ub = min(ub, yG) } else { lb = max(lb, yG) } }
-        else if isLower(t) { if y[t] > 0 { ub = min(ub, yG) } else { lb = max(lb, yG) } }
+        let yG = yArray[t] * gradientArray[t]
+        if alphaArray[t] >= upperArray[t] { if yArray[t] < 0 { ub = min(ub, yG) } else { lb = max(lb, yG) } }
+        else if alphaArray[t] <= 0 { if yArray[t] > 0 { ub = min(ub, yG) } else { lb = max(lb, yG) } }
         else { freeCount += 1; freeSum += yG }
     }
     let rho = freeCount > 0 ? freeSum / Double(freeCount) : (ub + lb) / 2
-    return (alpha, rho)
+    return (alphaArray, rho)
 }
 
 // MARK: - Probabilities
