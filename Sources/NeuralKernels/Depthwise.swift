@@ -1,48 +1,206 @@
 // Depthwise convolution (one input channel per group, any channel multiplier OC/IC):
 //   input N x IC x H x W, weight OC x 1 x KH x KW → N x OC x OH x OW.
 // Called by conv2d (Convolution.swift) when IC/groups == 1.
+//
+// Per (image, output channel), on one thread (channels are split across cores):
+//  1. The input plane is copied once into "phase planes": the zero-padded plane, with column
+//     stride sx split into sx phases (phase s holds padded columns s, s + sx, s + 2sx, ...).
+//     Every tap (ky, kx) of every output position then reads a contiguous run: output x ..< x + 8
+//     reads phase (kx·dx) mod sx at column x + (kx·dx) div sx, row oy·sy + ky·dy. Padding, TF-SAME
+//     asymmetric padding, stride and dilation all become plain offsets; no edge cases remain.
+//  2. Output rows are cut into 8-wide tiles (the last one of a row partial); four tiles are
+//     accumulated at once (independent add chains), bias first and then taps in (ky, kx) order, the
+//     naive twin's order (taps that read padding add exactly 0).
+//  3. Residual and activation are applied to the accumulators before the store.
+//
+// The same phase planes serve max pooling (filled with -inf) and average pooling (Pooling.swift).
 
 import Foundation
 
-/// One input channel per group (depthwise, channel multiplier OC/IC): direct loops per output plane,
-/// accumulating bias, then taps in (ky, kx) order as the naive twin does.
+/// The tile vector of the depthwise and pooling kernels: 8 output columns.
+typealias Tile = SIMD8<Float>
+
+/// Zero- (or `fill`-) padded, column-phase-split copy of one H x W plane, for window kernels of
+/// geometry (KH, KW, stride, dilation, padding top/left) producing OH x OW.
+/// Layout: planes[(phase · paddedHeight + row) · rowLength + column], padded row r = input row r - padTop,
+/// padded column column · stride + phase = input column + padLeft.
+struct PhasePlanes {
+    let strideX: Int
+    let dilationX: Int
+    let paddedHeight: Int
+    let rowLength: Int
+    let tilesPerRow: Int
+
+    init(outputHeight: Int, outputWidth: Int, kernelHeight: Int, kernelWidth: Int,
+         strideY: Int, strideX: Int, dilationY: Int, dilationX: Int) {
+        self.strideX = strideX
+        self.dilationX = dilationX
+        paddedHeight = (outputHeight - 1) * strideY + (kernelHeight - 1) * dilationY + 1
+        tilesPerRow = (outputWidth + Tile.scalarCount - 1) / Tile.scalarCount
+        rowLength = tilesPerRow * Tile.scalarCount + ((kernelWidth - 1) * dilationX) / strideX
+    }
+
+    var count: Int { strideX * paddedHeight * rowLength }
+
+    /// Offset of tap (ky, kx) from a tile's base (its first output column in row oy·sy of phase 0).
+    func tapOffset(ky: Int, kx: Int, dilationY: Int) -> Int {
+        let column = kx * dilationX
+        return ((column % strideX) * paddedHeight + ky * dilationY) * rowLength + column / strideX
+    }
+
+    /// Fills `planes` from input (height x width), `fill` wherever the padded window lies outside it.
+    func build(from input: UnsafePointer<Float>, height: Int, width: Int, padTop: Int, padLeft: Int,
+               fill: Float, into planes: UnsafeMutablePointer<Float>) {
+        for phase in 0..<strideX {
+            let inside = validRange(outputCount: rowLength, stride: strideX, offset: phase - padLeft, inputCount: width)
+            for row in 0..<paddedHeight {
+                let line = planes + (phase * paddedHeight + row) * rowLength
+                let inputRow = row - padTop
+                guard inputRow >= 0 && inputRow < height && !inside.isEmpty else {
+                    line.update(repeating: fill, count: rowLength)
+                    continue
+                }
+                let inputLine = input + inputRow * width + phase - padLeft
+                for column in 0..<inside.lowerBound { line[column] = fill }
+                if strideX == 1 {
+                    (line + inside.lowerBound).update(from: inputLine + inside.lowerBound, count: inside.count)
+                } else {
+                    for column in inside { line[column] = inputLine[column * strideX] }
+                }
+                for column in inside.upperBound..<rowLength { line[column] = fill }
+            }
+        }
+    }
+}
+
+extension UnsafePointer where Pointee == Float {
+    @inline(__always) func tile(at offset: Int) -> Tile {
+        UnsafeRawPointer(self + offset).loadUnaligned(as: Tile.self)
+    }
+}
+
+/// Reads `count` (≤ 8) floats, zeros after.
+@inline(__always)
+func loadTile(_ values: UnsafePointer<Float>, count: Int) -> Tile {
+    if count == Tile.scalarCount { return values.tile(at: 0) }
+    var tile = Tile()
+    for lane in 0..<count { tile[lane] = values[lane] }
+    return tile
+}
+
+/// Writes the first `count` (≤ 8) lanes.
+@inline(__always)
+func storeTile(_ tile: Tile, to values: UnsafeMutablePointer<Float>, count: Int) {
+    if count == Tile.scalarCount {
+        UnsafeMutableRawPointer(values).storeBytes(of: tile, as: Tile.self)
+    } else {
+        for lane in 0..<count { values[lane] = tile[lane] }
+    }
+}
+
+/// One input channel per group (depthwise, channel multiplier OC/IC), see the header.
 func depthwiseConvolution(source: UnsafePointer<Float>, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>,
                           residual: UnsafePointer<Float>?,
                           batch: Int, inChannels: Int, height: Int, width: Int, outChannels: Int, geometry: ConvGeometry,
                           outputHeight: Int, outputWidth: Int,
                           outputRow: (Int, Int) -> UnsafeMutablePointer<Float>,
                           activation: Activation, context: KernelContext) {
+    switch activation {
+    case .identity:
+        depthwiseConvolution(source, weights, bias, residual, batch, inChannels, height, width, outChannels, geometry,
+                             outputHeight, outputWidth, outputRow, context) { $0 }
+    case .relu:
+        depthwiseConvolution(source, weights, bias, residual, batch, inChannels, height, width, outChannels, geometry,
+                             outputHeight, outputWidth, outputRow, context) { Activation.relu.apply($0) }
+    case .relu6:
+        depthwiseConvolution(source, weights, bias, residual, batch, inChannels, height, width, outChannels, geometry,
+                             outputHeight, outputWidth, outputRow, context) { Activation.relu6.apply($0) }
+    case .silu:
+        depthwiseConvolution(source, weights, bias, residual, batch, inChannels, height, width, outChannels, geometry,
+                             outputHeight, outputWidth, outputRow, context) { Activation.silu.apply($0) }
+    case .sigmoid:
+        depthwiseConvolution(source, weights, bias, residual, batch, inChannels, height, width, outChannels, geometry,
+                             outputHeight, outputWidth, outputRow, context) { Activation.sigmoid.apply($0) }
+    }
+}
+
+/// The depthwise kernel with its activation fixed (one specialised copy per activation).
+@inline(__always)
+private func depthwiseConvolution(_ source: UnsafePointer<Float>, _ weights: UnsafePointer<Float>, _ bias: UnsafePointer<Float>,
+                                  _ residual: UnsafePointer<Float>?,
+                                  _ batch: Int, _ inChannels: Int, _ height: Int, _ width: Int, _ outChannels: Int,
+                                  _ geometry: ConvGeometry, _ outputHeight: Int, _ outputWidth: Int,
+                                  _ outputRow: (Int, Int) -> UnsafeMutablePointer<Float>, _ context: KernelContext,
+                                  _ activate: (Tile) -> Tile) {
     let outPerGroup = outChannels / geometry.groups
-    let kernelHeight = geometry.kernelHeight, kernelWidth = geometry.kernelWidth
-    let strideY = geometry.strideY, strideX = geometry.strideX
+    let kernelHeight = geometry.kernelHeight, kernelWidth = geometry.kernelWidth, taps = kernelHeight * kernelWidth
+    let strideY = geometry.strideY
     let plane = outputHeight * outputWidth
+    let layout = PhasePlanes(outputHeight: outputHeight, outputWidth: outputWidth, kernelHeight: kernelHeight,
+                             kernelWidth: kernelWidth, strideY: strideY, strideX: geometry.strideX,
+                             dilationY: geometry.dilationY, dilationX: geometry.dilationX)
+    var tapOffsets = [Int]()
+    for ky in 0..<kernelHeight { for kx in 0..<kernelWidth { tapOffsets.append(layout.tapOffset(ky: ky, kx: kx, dilationY: geometry.dilationY)) } }
+    let tilesPerRow = layout.tilesPerRow, tileCount = outputHeight * tilesPerRow
+    let lanes = Tile.scalarCount
+
+    tapOffsets.withUnsafeBufferPointer { offsetBuffer in
+    let offsets = offsetBuffer.baseAddress!
     parallelChunks(batch * outChannels, context) { items in
-        for item in items {
-            let image = item / outChannels, channel = item % outChannels
-            let inputPlane = source + (image * inChannels + channel / outPerGroup) * height * width
-            let output = outputRow(image, channel)
-            output.update(repeating: bias[channel], count: plane)
-            let kernel = weights + channel * kernelHeight * kernelWidth
-            for oy in 0..<outputHeight {
-                let line = output + oy * outputWidth
-                for ky in 0..<kernelHeight {
-                    let iy = oy * strideY - geometry.padTop + ky * geometry.dilationY
-                    if iy < 0 || iy >= height { continue }
-                    let inputLine = inputPlane + iy * width
-                    for kx in 0..<kernelWidth {
-                        let tap = kernel[ky * kernelWidth + kx]
-                        let offsetX = kx * geometry.dilationX - geometry.padLeft
-                        let inside = validRange(outputCount: outputWidth, stride: strideX, offset: offsetX, inputCount: width)
-                        if strideX == 1 {
-                            let shifted = inputLine + offsetX
-                            for ox in inside { line[ox] += tap * shifted[ox] }
-                        } else {
-                            for ox in inside { line[ox] += tap * inputLine[ox * strideX + offsetX] }
-                        }
+        var scratch = uninitialisedFloats(layout.count)
+        scratch.withUnsafeMutableBufferPointer { scratchBuffer in
+            let planes = scratchBuffer.baseAddress!
+            var builtFor = -1
+            for item in items {
+                let image = item / outChannels, channel = item % outChannels
+                let inputIndex = image * inChannels + channel / outPerGroup
+                if inputIndex != builtFor {
+                    layout.build(from: source + inputIndex * height * width, height: height, width: width,
+                                 padTop: geometry.padTop, padLeft: geometry.padLeft, fill: 0, into: planes)
+                    builtFor = inputIndex
+                }
+                let base = UnsafePointer(planes)
+                let output = outputRow(image, channel)
+                let residualPlane = residual.map { $0 + item * plane }
+                let kernel = weights + channel * taps
+                let start = Tile(repeating: bias[channel])
+
+                // Tile t covers output row t / tilesPerRow, columns (t % tilesPerRow)·8 ..< +8.
+                @inline(__always) func tileBase(_ tile: Int) -> Int {
+                    (tile / tilesPerRow) * strideY * layout.rowLength + (tile % tilesPerRow) * lanes
+                }
+                @inline(__always) func finish(_ value: Tile, _ tile: Int) {
+                    let row = tile / tilesPerRow, column = (tile % tilesPerRow) * lanes
+                    let valid = min(lanes, outputWidth - column), position = row * outputWidth + column
+                    var result = value
+                    if let residualPlane { result = result + loadTile(residualPlane + position, count: valid) }
+                    storeTile(activate(result), to: output + position, count: valid)
+                }
+
+                var tile = 0
+                while tile + 4 <= tileCount {
+                    let base0 = base + tileBase(tile), base1 = base + tileBase(tile + 1)
+                    let base2 = base + tileBase(tile + 2), base3 = base + tileBase(tile + 3)
+                    var sum0 = start, sum1 = start, sum2 = start, sum3 = start
+                    for tap in 0..<taps {
+                        let weight = Tile(repeating: kernel[tap]), offset = offsets[tap]
+                        sum0 += weight * base0.tile(at: offset)
+                        sum1 += weight * base1.tile(at: offset)
+                        sum2 += weight * base2.tile(at: offset)
+                        sum3 += weight * base3.tile(at: offset)
                     }
+                    finish(sum0, tile); finish(sum1, tile + 1); finish(sum2, tile + 2); finish(sum3, tile + 3)
+                    tile += 4
+                }
+                while tile < tileCount {
+                    let base0 = base + tileBase(tile)
+                    var sum0 = start
+                    for tap in 0..<taps { sum0 += Tile(repeating: kernel[tap]) * base0.tile(at: offsets[tap]) }
+                    finish(sum0, tile)
+                    tile += 1
                 }
             }
-            finishRow(output, count: plane, bias: 0, residual: residual.map { $0 + item * plane }, activation: activation)
         }
+    }
     }
 }

@@ -4,74 +4,252 @@
 //   finishRow / applyActivation   one row of `count` values, in place
 //   activate, add                 N x C x H x W → same shape
 //   squeezeExcitation             N x C x H x W → same shape, scaled per (n, c)
+//
+// All of them run on `Vector` (16 Float lanes). A row's tail that does not fill a vector goes
+// through the same vector code on a zero-padded copy, so every element sees the same arithmetic
+// wherever it lies: results never depend on how a tensor is split across threads.
+// SiLU and sigmoid use `exponential`, a vector e^x within 1 ulp of expf (ElementwiseTests).
 
 import Foundation
+
+/// The lane vector of the element-wise and depthwise kernels.
+typealias Vector = SIMD16<Float>
+
+// MARK: - Loading and storing vectors at any alignment
+
+extension UnsafePointer where Pointee == Float {
+    @inline(__always) func vector(at offset: Int) -> Vector {
+        UnsafeRawPointer(self + offset).loadUnaligned(as: Vector.self)
+    }
+}
+
+extension UnsafeMutablePointer where Pointee == Float {
+    @inline(__always) func vector(at offset: Int) -> Vector {
+        UnsafeRawPointer(self + offset).loadUnaligned(as: Vector.self)
+    }
+    @inline(__always) func store(_ value: Vector, at offset: Int) {
+        UnsafeMutableRawPointer(self + offset).storeBytes(of: value, as: Vector.self)
+    }
+}
+
+// MARK: - Vector exponential and activations
+
+/// e^x per lane: Cephes expf (S. L. Moshier), vectorised. x = n·ln 2 + r with n = round(x·log2 e)
+/// and |r| ≤ ln 2 / 2 (ln 2 split in two constants so n·ln 2 is exact), e^r by the Cephes
+/// polynomial 1 + r + r²·P(r) (P of degree 5), 2^n built in the exponent bits. The input is
+/// clamped to [ln 2^-126, 88.376] so 2^n stays a normal float: below, the result is ≈ 1.2e-38
+/// instead of a denormal or 0; above, ≈ 2.4e38 instead of +inf. Both are harmless for SiLU and
+/// sigmoid (1 + e^-x absorbs the first, x / 2.4e38 ≈ 0 for the second).
+///
+/// Written for SIMD16 and SIMD8 separately: in a generic function the stdlib's SIMD operators
+/// resolve to its lane-by-lane protocol implementations, which compile to scalar code.
+@inline(__always)
+func exponential(_ input: SIMD16<Float>) -> SIMD16<Float> {
+    var x = input.replacing(with: 88.3762626647949, where: input .> 88.3762626647949)
+    x = x.replacing(with: -87.3365447505531, where: x .< -87.3365447505531)
+    // round(x·log2 e) by the 1.5·2^23 trick: the sum's low mantissa bits hold n, no conversion needed.
+    let roundingShift = SIMD16<Float>(repeating: 12_582_912)
+    let shifted = x * 1.44269504088896341 + roundingShift
+    let n = shifted - roundingShift
+    var r = x - n * 0.693359375
+    r = r - n * -2.12194440e-4
+    var polynomial = SIMD16<Float>(repeating: 1.9875691500e-4)
+    polynomial = polynomial * r + 1.3981999507e-3
+    polynomial = polynomial * r + 8.3334519073e-3
+    polynomial = polynomial * r + 4.1665795894e-2
+    polynomial = polynomial * r + 1.6666665459e-1
+    polynomial = polynomial * r + 5.0000001201e-1
+    let expR = polynomial * (r * r) + r + 1
+    // shifted's bit pattern is 0x4B40_0000 + n; (n + 127) << 23 is the float 2^n.
+    let exponentBits = (unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- (0x4B40_0000 - 127)) &<< 23
+    return expR * unsafeBitCast(exponentBits, to: SIMD16<Float>.self)
+}
+
+/// exponential on 8 lanes (the same steps).
+@inline(__always)
+func exponential(_ input: SIMD8<Float>) -> SIMD8<Float> {
+    var x = input.replacing(with: 88.3762626647949, where: input .> 88.3762626647949)
+    x = x.replacing(with: -87.3365447505531, where: x .< -87.3365447505531)
+    let roundingShift = SIMD8<Float>(repeating: 12_582_912)
+    let shifted = x * 1.44269504088896341 + roundingShift
+    let n = shifted - roundingShift
+    var r = x - n * 0.693359375
+    r = r - n * -2.12194440e-4
+    var polynomial = SIMD8<Float>(repeating: 1.9875691500e-4)
+    polynomial = polynomial * r + 1.3981999507e-3
+    polynomial = polynomial * r + 8.3334519073e-3
+    polynomial = polynomial * r + 4.1665795894e-2
+    polynomial = polynomial * r + 1.6666665459e-1
+    polynomial = polynomial * r + 5.0000001201e-1
+    let expR = polynomial * (r * r) + r + 1
+    let exponentBits = (unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- (0x4B40_0000 - 127)) &<< 23
+    return expR * unsafeBitCast(exponentBits, to: SIMD8<Float>.self)
+}
+
+/// e^x of every value through `exponential` (16 lanes at a time), the function SiLU and sigmoid use:
+/// public so the accuracy tests can reach it.
+public func vectorExponential(_ values: [Float]) -> [Float] {
+    var result = values
+    result.withUnsafeMutableBufferPointer { buffer in
+        let base = buffer.baseAddress!
+        transformVectors(from: base, into: base, count: buffer.count) { value, _ in exponential(value) }
+    }
+    return result
+}
+
+extension Activation {
+    /// The activation on 16 lanes (SiLU and sigmoid through `exponential`, not expf).
+    @inline(__always)
+    func apply(_ x: SIMD16<Float>) -> SIMD16<Float> {
+        switch self {
+        case .identity: return x
+        case .relu: return x.replacing(with: 0, where: x .< 0)
+        case .relu6: return x.replacing(with: 0, where: x .< 0).replacing(with: 6, where: x .> 6)
+        case .silu: return x / (1 + exponential(-x))
+        case .sigmoid: return 1 / (1 + exponential(-x))
+        }
+    }
+
+    /// The activation on 8 lanes.
+    @inline(__always)
+    func apply(_ x: SIMD8<Float>) -> SIMD8<Float> {
+        switch self {
+        case .identity: return x
+        case .relu: return x.replacing(with: 0, where: x .< 0)
+        case .relu6: return x.replacing(with: 0, where: x .< 0).replacing(with: 6, where: x .> 6)
+        case .silu: return x / (1 + exponential(-x))
+        case .sigmoid: return 1 / (1 + exponential(-x))
+        }
+    }
+}
+
+/// destination[i] = body(source[i ..< i + 16], i) for every 16-lane vector of 0..<count (source may
+/// equal destination); a final partial vector is zero-padded through a stack copy.
+@inline(__always)
+func transformVectors(from source: UnsafePointer<Float>, into destination: UnsafeMutablePointer<Float>, count: Int,
+                      _ body: (Vector, Int) -> Vector) {
+    var i = 0
+    while i + Vector.scalarCount <= count {
+        destination.store(body(source.vector(at: i), i), at: i)
+        i += Vector.scalarCount
+    }
+    if i < count {
+        let result = body(loadVector(source, at: i, count: count), i)
+        for lane in 0..<(count - i) { destination[i + lane] = result[lane] }
+    }
+}
+
+/// Loads 16 values at offset, or only the first `count - offset` of them (zeros after) at the tail.
+@inline(__always)
+func loadVector(_ values: UnsafePointer<Float>, at offset: Int, count: Int) -> Vector {
+    if offset + Vector.scalarCount <= count { return values.vector(at: offset) }
+    var tail = Vector()
+    for lane in 0..<(count - offset) { tail[lane] = values[offset + lane] }
+    return tail
+}
+
+// MARK: - Output pass
 
 /// row[i] = activation(row[i] + bias [+ residual[i]]), the order PyTorch applies them.
 @inline(__always)
 func finishRow(_ row: UnsafeMutablePointer<Float>, count: Int, bias: Float,
                residual: UnsafePointer<Float>?, activation: Activation) {
-    if let residual {
-        for i in 0..<count { row[i] = (row[i] + bias) + residual[i] }
-    } else if bias != 0 {
-        for i in 0..<count { row[i] += bias }
+    fusedPass(from: row, bias: bias, residual: residual, into: row, count: count, activation: activation)
+}
+
+/// values[i] = activation(values[i]) for i in 0..<count.
+@inline(__always)
+func applyActivation(_ values: UnsafeMutablePointer<Float>, count: Int, _ activation: Activation) {
+    if activation == .identity { return }
+    fusedPass(from: values, bias: 0, residual: nil, into: values, count: count, activation: activation)
+}
+
+/// destination[i] = activation((source[i] + bias) [+ residual[i]]) for i in 0..<count; source may
+/// be destination. One loop per activation, so the switch stays outside the loop.
+@inline(__always)
+func fusedPass(from source: UnsafePointer<Float>, bias: Float, residual: UnsafePointer<Float>?,
+               into destination: UnsafeMutablePointer<Float>, count: Int, activation: Activation) {
+    switch activation {
+    case .identity: fusedPass(source, bias, residual, destination, count) { $0 }
+    case .relu: fusedPass(source, bias, residual, destination, count) { Activation.relu.apply($0) }
+    case .relu6: fusedPass(source, bias, residual, destination, count) { Activation.relu6.apply($0) }
+    case .silu: fusedPass(source, bias, residual, destination, count) { Activation.silu.apply($0) }
+    case .sigmoid: fusedPass(source, bias, residual, destination, count) { Activation.sigmoid.apply($0) }
     }
-    applyActivation(row, count: count, activation)
 }
 
 @inline(__always)
-func applyActivation(_ values: UnsafeMutablePointer<Float>, count: Int, _ activation: Activation) {
-    switch activation {
-    case .identity: break
-    case .relu: for i in 0..<count { values[i] = max(values[i], 0) }
-    case .relu6: for i in 0..<count { values[i] = min(max(values[i], 0), 6) }
-    case .silu, .sigmoid: for i in 0..<count { values[i] = activation.apply(values[i]) }
-    }
-}
-
-public func activate(_ input: Tensor, _ activation: Activation, context: KernelContext = .allCores) -> Tensor {
-    var output = input
-    output.storage.withUnsafeMutableBufferPointer { buffer in
-        let values = buffer.baseAddress!
-        parallelChunks(buffer.count, context, minimumChunk: 16384) { range in
-            applyActivation(values + range.lowerBound, count: range.count, activation)
+private func fusedPass(_ source: UnsafePointer<Float>, _ bias: Float, _ residual: UnsafePointer<Float>?,
+                       _ destination: UnsafeMutablePointer<Float>, _ count: Int, _ activate: (Vector) -> Vector) {
+    let biasVector = Vector(repeating: bias)
+    if let residual {
+        transformVectors(from: source, into: destination, count: count) { value, offset in
+            activate((value + biasVector) + loadVector(residual, at: offset, count: count))
         }
+    } else {
+        transformVectors(from: source, into: destination, count: count) { value, _ in activate(value + biasVector) }
     }
-    return output
 }
 
-/// a + b, then activation (the residual join).
-public func add(_ a: Tensor, _ b: Tensor, activation: Activation = .identity, context: KernelContext = .allCores) -> Tensor {
-    precondition(a.shape == b.shape, "add: shapes \(a.shape) and \(b.shape) differ")
-    var output = a
-    b.storage.withUnsafeBufferPointer { otherBuffer in
-    output.storage.withUnsafeMutableBufferPointer { buffer in
-        let values = buffer.baseAddress!, other = otherBuffer.baseAddress!
-        parallelChunks(buffer.count, context, minimumChunk: 16384) { range in
-            for i in range { values[i] += other[i] }
-            applyActivation(values + range.lowerBound, count: range.count, activation)
+// MARK: - Stand-alone element-wise operations
+
+/// N x C x H x W → same shape, activation applied to every value.
+public func activate(_ input: Tensor, _ activation: Activation, context: KernelContext = .allCores) -> Tensor {
+    if activation == .identity { return input }
+    var output = Tensor(shape: input.shape, storage: uninitialisedFloats(input.count))
+    input.storage.withUnsafeBufferPointer { inputBuffer in
+    output.storage.withUnsafeMutableBufferPointer { outputBuffer in
+        let source = inputBuffer.baseAddress!, values = outputBuffer.baseAddress!
+        parallelChunks(inputBuffer.count, context, minimumChunk: 16384) { range in
+            let start = range.lowerBound
+            fusedPass(from: source + start, bias: 0, residual: nil, into: values + start, count: range.count, activation: activation)
         }
     } }
     return output
 }
 
+/// a + b, then activation (the residual join). Shapes N x C x H x W, equal.
+public func add(_ a: Tensor, _ b: Tensor, activation: Activation = .identity, context: KernelContext = .allCores) -> Tensor {
+    precondition(a.shape == b.shape, "add: shapes \(a.shape) and \(b.shape) differ")
+    var output = Tensor(shape: a.shape, storage: uninitialisedFloats(a.count))
+    a.storage.withUnsafeBufferPointer { firstBuffer in
+    b.storage.withUnsafeBufferPointer { secondBuffer in
+    output.storage.withUnsafeMutableBufferPointer { outputBuffer in
+        let first = firstBuffer.baseAddress!, second = secondBuffer.baseAddress!, values = outputBuffer.baseAddress!
+        parallelChunks(outputBuffer.count, context, minimumChunk: 16384) { range in
+            let start = range.lowerBound
+            fusedPass(from: first + start, bias: 0, residual: second + start, into: values + start, count: range.count,
+                      activation: activation)
+        }
+    } } }
+    return output
+}
+
 /// Squeeze-and-excitation: x * sigmoid(expand(act(reduce(avgpool(x))))), per channel.
+/// input N x C x H x W; reduce C → S and expand S → C are 1x1 convolutions on N x C x 1 x 1.
 public func squeezeExcitation(_ input: Tensor, reduce: Conv2D, expand: Conv2D, activation: Activation,
                               context: KernelContext = .allCores) -> Tensor {
     let squeezed = globalAveragePool(input, context: context)
     let scale = conv2d(conv2d(squeezed, reduce, activation: activation, context: context), expand,
                        activation: .sigmoid, context: context)
-    var output = input
+    var output = Tensor(shape: input.shape, storage: uninitialisedFloats(input.count))
     let plane = input.height * input.width
+    input.storage.withUnsafeBufferPointer { inputBuffer in
     scale.storage.withUnsafeBufferPointer { scaleBuffer in
-    output.storage.withUnsafeMutableBufferPointer { buffer in
-        let values = buffer.baseAddress!, scales = scaleBuffer.baseAddress!
+    output.storage.withUnsafeMutableBufferPointer { outputBuffer in
+        let source = inputBuffer.baseAddress!, values = outputBuffer.baseAddress!, scales = scaleBuffer.baseAddress!
         parallelChunks(input.batch * input.channels, context, minimumChunk: max(1, 8192 / max(1, plane))) { planes in
             for index in planes {
-                let factor = scales[index], row = values + index * plane
-                for i in 0..<plane { row[i] *= factor }
+                let factor = Vector(repeating: scales[index])
+                let inputRow = source + index * plane, outputRow = values + index * plane
+                var i = 0
+                while i + Vector.scalarCount <= plane {
+                    outputRow.store(inputRow.vector(at: i) * factor, at: i)
+                    i += Vector.scalarCount
+                }
+                while i < plane { outputRow[i] = inputRow[i] * scales[index]; i += 1 }
             }
         }
-    } }
+    } } }
     return output
 }

@@ -1,84 +1,113 @@
 // Pooling kernels, PyTorch semantics (PoolGeometry):
 //   maxPool2d, avgPool2d   N x C x H x W → N x C x OH x OW
 //   globalAveragePool      N x C x H x W → N x C x 1 x 1
+//
+// Window pools reuse the depthwise kernel's phase planes (Depthwise.swift): each input plane is
+// copied once into a padded, column-phase-split layout filled with -inf (max) or 0 (average), so
+// every window tap of eight neighbouring outputs is one contiguous 8-lane load, and ceil-mode
+// windows hanging past the input read the fill. Planes are split across cores.
 
 import Foundation
 
 /// N x C x H x W → N x C x OH x OW, the maximum over each window (padding never wins).
 public func maxPool2d(_ input: Tensor, _ geometry: PoolGeometry, context: KernelContext = .allCores) -> Tensor {
-    let (outputHeight, outputWidth) = geometry.outputSize(height: input.height, width: input.width)
-    let height = input.height, width = input.width
-    let planes = input.batch * input.channels, plane = outputHeight * outputWidth
-    var output = Tensor(shape: [input.batch, input.channels, outputHeight, outputWidth], storage: uninitialisedFloats(planes * plane))
-    input.storage.withUnsafeBufferPointer { inputBuffer in
-    output.storage.withUnsafeMutableBufferPointer { outputBuffer in
-        let source = inputBuffer.baseAddress!, destination = outputBuffer.baseAddress!
-        parallelChunks(planes, context, minimumChunk: max(1, 2048 / max(1, plane))) { range in
-            for index in range {
-                let inputPlane = source + index * height * width, outputPlane = destination + index * plane
-                for oy in 0..<outputHeight {
-                    let y0 = oy * geometry.strideY - geometry.padY
-                    let ys = max(y0, 0), ye = min(y0 + geometry.kernelHeight, height)
-                    for ox in 0..<outputWidth {
-                        let x0 = ox * geometry.strideX - geometry.padX
-                        let xs = max(x0, 0), xe = min(x0 + geometry.kernelWidth, width)
-                        var best = -Float.infinity
-                        var iy = ys
-                        while iy < ye {
-                            let line = inputPlane + iy * width
-                            var ix = xs
-                            while ix < xe { best = max(best, line[ix]); ix += 1 }
-                            iy += 1
-                        }
-                        outputPlane[oy * outputWidth + ox] = best
-                    }
-                }
-            }
-        }
-    } }
-    return output
+    windowPool(input, geometry, fill: -.infinity, context: context,
+               combine: { best, value in best.replacing(with: value, where: value .> best) },
+               finish: { value, _ in value })
 }
 
 /// PyTorch avg_pool2d: the divisor counts padded cells inside the padded input when
 /// countIncludePad, never the cells past it that ceil_mode adds.
 public func avgPool2d(_ input: Tensor, _ geometry: PoolGeometry, context: KernelContext = .allCores) -> Tensor {
     let (outputHeight, outputWidth) = geometry.outputSize(height: input.height, width: input.width)
+    // The divisor of every output position, as the naive twin computes it (rows × columns counted).
+    func counted(_ output: Int, _ stride: Int, _ pad: Int, _ kernel: Int, _ size: Int) -> Int {
+        let start = output * stride - pad, end = min(start + kernel, size + pad)
+        return geometry.countIncludePad ? end - start : min(end, size) - max(start, 0)
+    }
+    var divisors = [Float](repeating: 1, count: outputHeight * outputWidth)
+    for oy in 0..<outputHeight {
+        let rows = counted(oy, geometry.strideY, geometry.padY, geometry.kernelHeight, input.height)
+        for ox in 0..<outputWidth {
+            divisors[oy * outputWidth + ox] = Float(rows * counted(ox, geometry.strideX, geometry.padX, geometry.kernelWidth, input.width))
+        }
+    }
+    return divisors.withUnsafeBufferPointer { divisorBuffer in
+        let divisor = divisorBuffer.baseAddress!
+        return windowPool(input, geometry, fill: 0, context: context, combine: { sum, value in sum + value },
+                          finish: { sum, position in sum / loadTile(divisor + position, count: min(Tile.scalarCount, outputHeight * outputWidth - position)) })
+    }
+}
+
+/// The window pools' shared loop: per plane, phase planes filled with `fill`, then for each 8-wide
+/// output tile (four at a time) value = combine(... combine(fill, tap 0) ..., last tap) in (ky, kx)
+/// order, written as finish(value, position of the tile's first output in the plane).
+@inline(__always)
+private func windowPool(_ input: Tensor, _ geometry: PoolGeometry, fill: Float, context: KernelContext,
+                        combine: (Tile, Tile) -> Tile, finish: (Tile, Int) -> Tile) -> Tensor {
+    let (outputHeight, outputWidth) = geometry.outputSize(height: input.height, width: input.width)
     let height = input.height, width = input.width
     let planes = input.batch * input.channels, plane = outputHeight * outputWidth
     var output = Tensor(shape: [input.batch, input.channels, outputHeight, outputWidth], storage: uninitialisedFloats(planes * plane))
+    let layout = PhasePlanes(outputHeight: outputHeight, outputWidth: outputWidth, kernelHeight: geometry.kernelHeight,
+                             kernelWidth: geometry.kernelWidth, strideY: geometry.strideY, strideX: geometry.strideX,
+                             dilationY: 1, dilationX: 1)
+    var tapOffsets = [Int]()
+    for ky in 0..<geometry.kernelHeight { for kx in 0..<geometry.kernelWidth { tapOffsets.append(layout.tapOffset(ky: ky, kx: kx, dilationY: 1)) } }
+    let tilesPerRow = layout.tilesPerRow, tileCount = outputHeight * tilesPerRow, lanes = Tile.scalarCount
+    let strideY = geometry.strideY, rowLength = layout.rowLength
+    let start = Tile(repeating: fill)
+
     input.storage.withUnsafeBufferPointer { inputBuffer in
     output.storage.withUnsafeMutableBufferPointer { outputBuffer in
-        let source = inputBuffer.baseAddress!, destination = outputBuffer.baseAddress!
+    tapOffsets.withUnsafeBufferPointer { offsetBuffer in
+        let source = inputBuffer.baseAddress!, destination = outputBuffer.baseAddress!, offsets = offsetBuffer.baseAddress!
+        let taps = offsetBuffer.count
         parallelChunks(planes, context, minimumChunk: max(1, 2048 / max(1, plane))) { range in
-            for index in range {
-                let inputPlane = source + index * height * width, outputPlane = destination + index * plane
-                for oy in 0..<outputHeight {
-                    let y0 = oy * geometry.strideY - geometry.padY
-                    let y1 = min(y0 + geometry.kernelHeight, height + geometry.padY)
-                    let ys = max(y0, 0), ye = min(y1, height)
-                    for ox in 0..<outputWidth {
-                        let x0 = ox * geometry.strideX - geometry.padX
-                        let x1 = min(x0 + geometry.kernelWidth, width + geometry.padX)
-                        let xs = max(x0, 0), xe = min(x1, width)
-                        var sum: Float = 0
-                        var iy = ys
-                        while iy < ye {
-                            let line = inputPlane + iy * width
-                            var ix = xs
-                            while ix < xe { sum += line[ix]; ix += 1 }
-                            iy += 1
+            var scratch = uninitialisedFloats(layout.count)
+            scratch.withUnsafeMutableBufferPointer { scratchBuffer in
+                let planesBase = scratchBuffer.baseAddress!
+                for index in range {
+                    layout.build(from: source + index * height * width, height: height, width: width,
+                                 padTop: geometry.padY, padLeft: geometry.padX, fill: fill, into: planesBase)
+                    let base = UnsafePointer(planesBase), outputPlane = destination + index * plane
+                    @inline(__always) func tileBase(_ tile: Int) -> Int {
+                        (tile / tilesPerRow) * strideY * rowLength + (tile % tilesPerRow) * lanes
+                    }
+                    @inline(__always) func store(_ value: Tile, _ tile: Int) {
+                        let column = (tile % tilesPerRow) * lanes, position = (tile / tilesPerRow) * outputWidth + column
+                        storeTile(finish(value, position), to: outputPlane + position, count: min(lanes, outputWidth - column))
+                    }
+                    var tile = 0
+                    while tile + 4 <= tileCount {
+                        let base0 = base + tileBase(tile), base1 = base + tileBase(tile + 1)
+                        let base2 = base + tileBase(tile + 2), base3 = base + tileBase(tile + 3)
+                        var value0 = start, value1 = start, value2 = start, value3 = start
+                        for tap in 0..<taps {
+                            let offset = offsets[tap]
+                            value0 = combine(value0, base0.tile(at: offset))
+                            value1 = combine(value1, base1.tile(at: offset))
+                            value2 = combine(value2, base2.tile(at: offset))
+                            value3 = combine(value3, base3.tile(at: offset))
                         }
-                        let divisor = geometry.countIncludePad ? (y1 - y0) * (x1 - x0) : max(0, ye - ys) * max(0, xe - xs)
-                        outputPlane[oy * outputWidth + ox] = sum / Float(divisor)
+                        store(value0, tile); store(value1, tile + 1); store(value2, tile + 2); store(value3, tile + 3)
+                        tile += 4
+                    }
+                    while tile < tileCount {
+                        let base0 = base + tileBase(tile)
+                        var value0 = start
+                        for tap in 0..<taps { value0 = combine(value0, base0.tile(at: offsets[tap])) }
+                        store(value0, tile)
+                        tile += 1
                     }
                 }
             }
         }
-    } }
+    } } }
     return output
 }
 
-/// N x C x H x W → N x C x 1 x 1.
+/// N x C x H x W → N x C x 1 x 1: each plane summed in 16 lanes (then across them), divided by H·W.
 public func globalAveragePool(_ input: Tensor, context: KernelContext = .allCores) -> Tensor {
     let planes = input.batch * input.channels, plane = input.height * input.width
     var output = Tensor(shape: [input.batch, input.channels, 1, 1], storage: uninitialisedFloats(planes))
@@ -88,9 +117,18 @@ public func globalAveragePool(_ input: Tensor, context: KernelContext = .allCore
         parallelChunks(planes, context, minimumChunk: max(1, 8192 / max(1, plane))) { range in
             for index in range {
                 let values = source + index * plane
-                var sum: Float = 0
-                for i in 0..<plane { sum += values[i] }
-                destination[index] = sum / Float(plane)
+                var sum0 = Vector(), sum1 = Vector()
+                var i = 0
+                while i + 2 * Vector.scalarCount <= plane {
+                    sum0 += values.vector(at: i)
+                    sum1 += values.vector(at: i + Vector.scalarCount)
+                    i += 2 * Vector.scalarCount
+                }
+                while i < plane {
+                    sum0 += loadVector(values, at: i, count: plane)
+                    i += Vector.scalarCount
+                }
+                destination[index] = (sum0 + sum1).sum() / Float(plane)
             }
         }
     } }

@@ -1,0 +1,150 @@
+// The tiled depthwise convolution (Depthwise.swift) and the vectorised pools (Pooling.swift)
+// against their naive twins: sizes that leave partial 8-wide tiles and fewer than four tiles,
+// kernels 1–7 (3 and 5 most often), strides 1–3, dilation, symmetric, asymmetric and TF-SAME
+// padding, channel multipliers, fused residual, channel-slice output, and thread counts.
+
+import XCTest
+import NeuralKernels
+import TestSupport
+
+/// TF "SAME" padding (more at the bottom/right), as EfficientNet-Lite computes it.
+private func samePadding(size: Int, kernel: Int, stride: Int) -> (Int, Int) {
+    let out = (size + stride - 1) / stride
+    let total = max((out - 1) * stride + kernel - size, 0)
+    return (total / 2, total - total / 2)
+}
+
+final class DepthwiseAndPoolingTests: XCTestCase {
+    let contexts = [KernelContext(threadCount: 1), KernelContext(threadCount: 2), KernelContext(threadCount: 3)]
+
+    func depthwiseLayer(_ random: inout TestGenerator, channels: Int, multiplier: Int, geometry: ConvGeometry) -> Conv2D {
+        let outChannels = channels * multiplier
+        return Conv2D(inChannels: channels, outChannels: outChannels, geometry: geometry,
+                      weight: random.floats(outChannels * geometry.kernelHeight * geometry.kernelWidth),
+                      bias: random.floats(outChannels))
+    }
+
+    func testDepthwiseMatchesTwinOnRandomShapes() {
+        var random = TestGenerator(seed: 51)
+        let activations: [Activation] = [.identity, .relu, .relu6, .silu, .sigmoid]
+        var trial = 0
+        while trial < 250 {
+            let kernel = [1, 2, 3, 3, 3, 5, 5, 7][random.integer(0...7)]
+            let kernelWidth = random.integer(0...4) == 0 ? random.integer(1...5) : kernel
+            let stride = (random.integer(1...3), random.integer(1...3))
+            let dilation = random.integer(0...5) == 0 ? (random.integer(1...2), random.integer(1...2)) : (1, 1)
+            let padding = (top: random.integer(0...3), left: random.integer(0...3), bottom: random.integer(0...3), right: random.integer(0...3))
+            let channels = random.integer(1...7), multiplier = [1, 1, 1, 2, 3][random.integer(0...4)]
+            let geometry = ConvGeometry(kernel: (kernel, kernelWidth), stride: stride, padding: padding, dilation: dilation, groups: channels)
+            let height = random.integer(1...30), width = random.integer(1...40)
+            let (outputHeight, outputWidth) = geometry.outputSize(height: height, width: width)
+            guard outputHeight > 0 && outputWidth > 0 else { continue }
+            let layer = depthwiseLayer(&random, channels: channels, multiplier: multiplier, geometry: geometry)
+            let input = random.tensor([random.integer(1...2), channels, height, width])
+            let activation = activations[trial % activations.count]
+            let context = contexts[trial % contexts.count]
+            let label = "depthwise trial \(trial) input \(input.shape) \(geometry) multiplier \(multiplier) \(activation)"
+            if trial % 3 == 0 {
+                let residual = random.tensor([input.batch, layer.outChannels, outputHeight, outputWidth])
+                assertMatchesTwin(conv2d(input, layer, activation: activation, residual: residual, context: context),
+                                  Naive.add(Naive.conv2d(input, layer), residual, activation: activation), label + " residual")
+            } else {
+                assertMatchesTwin(conv2d(input, layer, activation: activation, context: context),
+                                  Naive.conv2d(input, layer, activation: activation), label)
+            }
+            trial += 1
+        }
+    }
+
+    /// EfficientNet's depthwise shapes: 3x3 and 5x5, stride 1 and 2, symmetric (torchvision) and
+    /// TF-SAME asymmetric (Lite) padding, on the plane widths the backbones meet and odd ones.
+    func testDepthwiseEfficientNetShapes() {
+        var random = TestGenerator(seed: 53)
+        for size in [7, 12, 13, 14, 24, 28, 31, 48, 56] {
+            for kernel in [3, 5] {
+                for stride in [1, 2] {
+                    let channels = 5
+                    let symmetric = ConvGeometry(kernel: kernel, stride: stride, padding: kernel / 2, groups: channels)
+                    let (top, bottom) = samePadding(size: size, kernel: kernel, stride: stride)
+                    let (left, right) = samePadding(size: size + 1, kernel: kernel, stride: stride)
+                    let same = ConvGeometry(kernel: (kernel, kernel), stride: (stride, stride),
+                                            padding: (top, left, bottom, right), groups: channels)
+                    for geometry in [symmetric, same] {
+                        let layer = depthwiseLayer(&random, channels: channels, multiplier: 1, geometry: geometry)
+                        let input = random.tensor([1, channels, size, size + 1])
+                        for (index, context) in contexts.enumerated() {
+                            let activation: Activation = index == 0 ? .silu : .relu6
+                            assertMatchesTwin(conv2d(input, layer, activation: activation, context: context),
+                                              Naive.conv2d(input, layer, activation: activation),
+                                              "depthwise \(size)x\(size + 1) \(geometry) threads \(context.threadCount)")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Bias first, then taps in (ky, kx) order, no fused multiply-add: the tiled kernel adds the
+    /// same products in the same order as the twin, so its result is bit-identical, at any thread count.
+    func testDepthwiseIsExactAndThreadIndependent() {
+        var random = TestGenerator(seed: 57)
+        let geometry = ConvGeometry(kernel: (3, 3), stride: (2, 2), padding: (0, 1, 1, 2), groups: 6)
+        let layer = depthwiseLayer(&random, channels: 6, multiplier: 2, geometry: geometry)
+        let input = random.tensor([2, 6, 17, 23])
+        let expected = Naive.conv2d(input, layer)
+        for context in contexts {
+            XCTAssertEqual(conv2d(input, layer, context: context).storage, expected.storage, "threads \(context.threadCount)")
+        }
+    }
+
+    func testDepthwiseIntoChannelSlice() {
+        var random = TestGenerator(seed: 59)
+        let geometry = ConvGeometry(kernel: 5, stride: 1, padding: 2, groups: 4)
+        let layer = depthwiseLayer(&random, channels: 4, multiplier: 1, geometry: geometry)
+        let input = random.tensor([2, 4, 9, 11])
+        let other = random.tensor([2, 3, 9, 11])
+        var slice = Tensor(shape: [2, 7, 9, 11], repeating: .nan)
+        copyChannels(other, into: &slice, channelOffset: 0)
+        conv2d(input, layer, activation: .silu, into: &slice, channelOffset: 3, context: contexts[2])
+        assertMatchesTwin(slice, Naive.concatChannels([other, Naive.conv2d(input, layer, activation: .silu)]), "depthwise into slice")
+    }
+
+    /// Larger planes than FastKernelTests' pooling test (several tiles per row, partial tiles), kernels
+    /// up to 5, strides up to 3, padding up to half the kernel, both ceil modes and divisor rules.
+    func testPoolingMatchesTwinOnLargerShapes() {
+        var random = TestGenerator(seed: 61)
+        var trial = 0
+        while trial < 150 {
+            let kernel = random.integer(1...5)
+            let geometry = PoolGeometry(kernel: kernel, stride: random.integer(1...3), padding: random.integer(0...(kernel / 2)),
+                                        ceilMode: random.bool(), countIncludePad: random.bool())
+            let height = random.integer(1...35), width = random.integer(1...45)
+            guard height + 2 * geometry.padY >= kernel && width + 2 * geometry.padX >= kernel else { continue }
+            let input = random.tensor([random.integer(1...2), random.integer(1...4), height, width])
+            let context = contexts[trial % contexts.count]
+            let label = "pool \(trial) \(input.shape) \(geometry) threads \(context.threadCount)"
+            assertMatchesTwin(maxPool2d(input, geometry, context: context), Naive.maxPool2d(input, geometry), "max " + label)
+            assertMatchesTwin(avgPool2d(input, geometry, context: context), Naive.avgPool2d(input, geometry), "avg " + label)
+            trial += 1
+        }
+        // The backbones' pools: ResNet/GoogLeNet 3x3/2 (ceil and floor), Inception's 3x3/1 pad 1 average.
+        for (height, geometry) in [(112, PoolGeometry(kernel: 3, stride: 2, padding: 1)),
+                                   (111, PoolGeometry(kernel: 3, stride: 2, ceilMode: true)),
+                                   (35, PoolGeometry(kernel: 3, stride: 1, padding: 1)),
+                                   (17, PoolGeometry(kernel: 3, stride: 1, padding: 1, countIncludePad: false))] {
+            let input = random.tensor([1, 3, height, height + 2])
+            assertMatchesTwin(maxPool2d(input, geometry, context: contexts[1]), Naive.maxPool2d(input, geometry), "max \(height) \(geometry)")
+            assertMatchesTwin(avgPool2d(input, geometry, context: contexts[1]), Naive.avgPool2d(input, geometry), "avg \(height) \(geometry)")
+        }
+    }
+
+    func testGlobalAveragePoolOnOddPlanes() {
+        var random = TestGenerator(seed: 67)
+        for shape in [[1, 3, 1, 1], [2, 5, 3, 5], [1, 4, 4, 4], [1, 3, 12, 12], [2, 3, 7, 9], [1, 2, 96, 97]] {
+            let input = random.tensor(shape)
+            let single = globalAveragePool(input, context: contexts[0])
+            assertMatchesTwin(single, Naive.globalAveragePool(input), "global pool \(shape)")
+            XCTAssertEqual(globalAveragePool(input, context: contexts[2]).storage, single.storage, "global pool \(shape) threads")
+        }
+    }
+}
