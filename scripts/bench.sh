@@ -69,11 +69,17 @@ if want memory && [ -x /usr/bin/time ]; then
   echo "| maximum resident set (MiB) | $((ours_kb / 1024)) | $((torch_kb / 1024)) | $(awk "BEGIN { printf \"%.2f\", $ours_kb / $torch_kb }") |"
 fi
 
-# --- extract: wall time per view on ../shared/data/oxml, EfficientNet-Lite0 real weights ---
-# (skipped when the data or weights are absent; BENCHMARKS.md "Extraction" has the measured table)
-lite0="${LITE0_WEIGHTS:-../shared/weights/efficientnet-lite0-57934424.pth}"
-if want extract && [ -d ../shared/data/oxml ] && [ -f "$lite0" ]; then
-  THREADS="$threads" "$here/bench_extract.sh" "$bin" ../shared/data/oxml efficientnet_lite0 "$lite0" resize pad native tiles resize:d4
+# --- extract: ours vs the PyTorch eager reference of the same pipeline, per backbone and view ---
+# First EXTRACT_IMAGES (24) images of ../shared/data/oxml copied to a temp folder, views resize,
+# native and tiles (EXTRACT_VIEWS), every backbone (EXTRACT_BACKBONES); Lite0 with its real weights,
+# the torchvision backbones with synthetic weights (see scripts/bench_extract_compare.sh). The rows of
+# both sides are checked against each other (1e-4 relative L2): a disagreement is marked in the table
+# and makes `make bench` exit with status 2 after the heads have run.
+# (skipped when the data is absent; scripts/bench_extract.sh times our views alone)
+extract_status=0
+if want extract; then
+  THREADS="$threads" PYTHON="$python" "$here/bench_extract_compare.sh" "$bin" || extract_status=$?
+  [ "$extract_status" -eq 0 ] || [ "$extract_status" -eq 2 ] || exit "$extract_status"
 fi
 
 # --- heads: fit + predict of every head vs scikit-learn (and XGBoost / LightGBM) on the same 8 folds ---
@@ -81,3 +87,4 @@ fi
 if want heads; then
   OPENBLAS_NUM_THREADS="$threads" OMP_NUM_THREADS="$threads" "$python" "$here/bench_heads.py" --bin "$bin" --markdown
 fi
+if [ "$extract_status" -ne 0 ]; then echo "make bench: extraction rows DISAGREE with PyTorch (see the extraction table)" >&2; exit "$extract_status"; fi
