@@ -74,13 +74,13 @@ struct PhasePlanes {
 }
 
 extension UnsafePointer where Pointee == Float {
-    @inline(__always) func tile(at offset: Int) -> Tile {
+    @inline(always) func tile(at offset: Int) -> Tile {
         UnsafeRawPointer(self + offset).loadUnaligned(as: Tile.self)
     }
 }
 
 /// Reads `count` (≤ 8) floats, zeros after.
-@inline(__always)
+@inline(always)
 func loadTile(_ values: UnsafePointer<Float>, count: Int) -> Tile {
     if count == Tile.scalarCount { return values.tile(at: 0) }
     var tile = Tile()
@@ -89,7 +89,7 @@ func loadTile(_ values: UnsafePointer<Float>, count: Int) -> Tile {
 }
 
 /// Writes the first `count` (≤ 8) lanes.
-@inline(__always)
+@inline(always)
 func storeTile(_ tile: Tile, to values: UnsafeMutablePointer<Float>, count: Int) {
     if count == Tile.scalarCount {
         UnsafeMutableRawPointer(values).storeBytes(of: tile, as: Tile.self)
@@ -105,33 +105,6 @@ func depthwiseConvolution(source: UnsafePointer<Float>, weights: UnsafePointer<F
                           outputHeight: Int, outputWidth: Int,
                           outputRow: (Int, Int) -> UnsafeMutablePointer<Float>,
                           activation: Activation, context: KernelContext) {
-    switch activation {
-    case .identity:
-        depthwiseConvolution(source, weights, bias, residual, batch, inChannels, height, width, outChannels, geometry,
-                             outputHeight, outputWidth, outputRow, context) { $0 }
-    case .relu:
-        depthwiseConvolution(source, weights, bias, residual, batch, inChannels, height, width, outChannels, geometry,
-                             outputHeight, outputWidth, outputRow, context) { Activation.relu.apply($0) }
-    case .relu6:
-        depthwiseConvolution(source, weights, bias, residual, batch, inChannels, height, width, outChannels, geometry,
-                             outputHeight, outputWidth, outputRow, context) { Activation.relu6.apply($0) }
-    case .silu:
-        depthwiseConvolution(source, weights, bias, residual, batch, inChannels, height, width, outChannels, geometry,
-                             outputHeight, outputWidth, outputRow, context) { Activation.silu.apply($0) }
-    case .sigmoid:
-        depthwiseConvolution(source, weights, bias, residual, batch, inChannels, height, width, outChannels, geometry,
-                             outputHeight, outputWidth, outputRow, context) { Activation.sigmoid.apply($0) }
-    }
-}
-
-/// The depthwise kernel with its activation fixed (one specialised copy per activation).
-@inline(__always)
-private func depthwiseConvolution(_ source: UnsafePointer<Float>, _ weights: UnsafePointer<Float>, _ bias: UnsafePointer<Float>,
-                                  _ residual: UnsafePointer<Float>?,
-                                  _ batch: Int, _ inChannels: Int, _ height: Int, _ width: Int, _ outChannels: Int,
-                                  _ geometry: ConvGeometry, _ outputHeight: Int, _ outputWidth: Int,
-                                  _ outputRow: (Int, Int) -> UnsafeMutablePointer<Float>, _ context: KernelContext,
-                                  _ activate: (Tile) -> Tile) {
     let outPerGroup = outChannels / geometry.groups
     let kernelHeight = geometry.kernelHeight, kernelWidth = geometry.kernelWidth, taps = kernelHeight * kernelWidth
     let strideY = geometry.strideY
@@ -166,7 +139,7 @@ private func depthwiseConvolution(_ source: UnsafePointer<Float>, _ weights: Uns
                 let start = Tile(repeating: bias[channel])
 
                 // Tile t covers output row t / tilesPerRow, columns (t % tilesPerRow)·8 ..< +8.
-                @inline(__always) func tileBase(_ tile: Int) -> Int {
+                @inline(always) func tileBase(_ tile: Int) -> Int {
                     (tile / tilesPerRow) * strideY * layout.rowLength + (tile % tilesPerRow) * lanes
                 }
                 @inline(__always) func finish(_ value: Tile, _ tile: Int) {
@@ -174,7 +147,7 @@ private func depthwiseConvolution(_ source: UnsafePointer<Float>, _ weights: Uns
                     let valid = min(lanes, outputWidth - column), position = row * outputWidth + column
                     var result = value
                     if let residualPlane { result = result + loadTile(residualPlane + position, count: valid) }
-                    storeTile(activate(result), to: output + position, count: valid)
+                    storeTile(activation.apply(result), to: output + position, count: valid)
                 }
 
                 var tile = 0

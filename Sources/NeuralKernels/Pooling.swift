@@ -11,9 +11,7 @@ import Foundation
 
 /// N x C x H x W → N x C x OH x OW, the maximum over each window (padding never wins).
 public func maxPool2d(_ input: Tensor, _ geometry: PoolGeometry, context: KernelContext = .allCores) -> Tensor {
-    windowPool(input, geometry, fill: -.infinity, context: context,
-               combine: { best, value in best.replacing(with: value, where: value .> best) },
-               finish: { value, _ in value })
+    windowPool(input, geometry, maximum: true, divisors: nil, context: context)
 }
 
 /// PyTorch avg_pool2d: the divisor counts padded cells inside the padded input when
@@ -33,18 +31,19 @@ public func avgPool2d(_ input: Tensor, _ geometry: PoolGeometry, context: Kernel
         }
     }
     return divisors.withUnsafeBufferPointer { divisorBuffer in
-        let divisor = divisorBuffer.baseAddress!
-        return windowPool(input, geometry, fill: 0, context: context, combine: { sum, value in sum + value },
-                          finish: { sum, position in sum / loadTile(divisor + position, count: min(Tile.scalarCount, outputHeight * outputWidth - position)) })
+        windowPool(input, geometry, maximum: false, divisors: divisorBuffer.baseAddress!, context: context)
     }
 }
 
-/// The window pools' shared loop: per plane, phase planes filled with `fill`, then for each 8-wide
-/// output tile (four at a time) value = combine(... combine(fill, tap 0) ..., last tap) in (ky, kx)
-/// order, written as finish(value, position of the tile's first output in the plane).
-@inline(__always)
-private func windowPool(_ input: Tensor, _ geometry: PoolGeometry, fill: Float, context: KernelContext,
-                        combine: (Tile, Tile) -> Tile, finish: (Tile, Int) -> Tile) -> Tensor {
+/// The window pools' shared loop: per plane, phase planes filled with -inf (maximum) or 0 (sum), then
+/// for each 8-wide output tile (four at a time) the maximum or the sum of the taps in (ky, kx) order,
+/// the sum divided by `divisors` (OH x OW). No closures on the vector path (see fusedPass).
+private func windowPool(_ input: Tensor, _ geometry: PoolGeometry, maximum: Bool, divisors: UnsafePointer<Float>?,
+                        context: KernelContext) -> Tensor {
+    let fill: Float = maximum ? -.infinity : 0
+    @inline(__always) func combine(_ value: Tile, _ tap: Tile) -> Tile {
+        maximum ? value.replacing(with: tap, where: tap .> value) : value + tap
+    }
     let (outputHeight, outputWidth) = geometry.outputSize(height: input.height, width: input.width)
     let height = input.height, width = input.width
     let planes = input.batch * input.channels, plane = outputHeight * outputWidth
@@ -76,7 +75,9 @@ private func windowPool(_ input: Tensor, _ geometry: PoolGeometry, fill: Float, 
                     }
                     @inline(__always) func store(_ value: Tile, _ tile: Int) {
                         let column = (tile % tilesPerRow) * lanes, position = (tile / tilesPerRow) * outputWidth + column
-                        storeTile(finish(value, position), to: outputPlane + position, count: min(lanes, outputWidth - column))
+                        let valid = min(lanes, outputWidth - column)
+                        let result = divisors.map { value / loadTile($0 + position, count: valid) } ?? value
+                        storeTile(result, to: outputPlane + position, count: valid)
                     }
                     var tile = 0
                     while tile + 4 <= tileCount {
