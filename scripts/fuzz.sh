@@ -68,6 +68,21 @@ extra_flags() {
     esac
 }
 
+# Scratch files of the targets that parse paths (FuzzSupport.ScratchFile) go to a folder of this
+# run, removed on exit however the script ends (a crash of a target, Ctrl-C, kill): the targets
+# themselves cannot clean up after an ASan abort. A running target is stopped first.
+shm=/dev/shm; [ -d "$shm" ] && [ -w "$shm" ] || shm=${TMPDIR:-/tmp}
+scratch=$(mktemp -d "$shm/carcinoma-fuzz-run.XXXXXX")
+export CARCINOMA_FUZZ_SCRATCH=$scratch
+fuzzer_pid=
+cleanup() {
+    if [ -n "$fuzzer_pid" ]; then kill "$fuzzer_pid" 2>/dev/null || true; wait "$fuzzer_pid" 2>/dev/null || true; fi
+    rm -rf "$scratch"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
 mkdir -p "$work/logs"
 summary="$work/summary.txt"
 printf "%-12s %8s %12s %10s %8s  %s\n" target seconds executions "exec/s" corpus result > "$summary"
@@ -79,9 +94,13 @@ for target in $targets; do
     mkdir -p "$corpus" "$artifacts" "$work/seeds/$target"
     echo "fuzzing $target for $seconds s"
     status=0
+    # In the background and waited for, so that an INT/TERM to this script runs the trap at once.
     "$bin/fuzz-$target" "$corpus" "$work/seeds/$target" -max_total_time="$seconds" -timeout=10 \
         -rss_limit_mb=2048 -max_len="$(max_len "$target")" -print_final_stats=1 $(extra_flags "$target") \
-        -artifact_prefix="$artifacts" > "$log" 2>&1 || status=$?
+        -artifact_prefix="$artifacts" > "$log" 2>&1 &
+    fuzzer_pid=$!
+    wait "$fuzzer_pid" || status=$?
+    fuzzer_pid=
     executions=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
     files=$(ls "$corpus" | wc -l)

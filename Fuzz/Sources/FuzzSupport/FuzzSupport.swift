@@ -14,13 +14,22 @@ public func runFuzzer(_ callback: FuzzCallback) -> Never {
 }
 
 /// A file in /dev/shm (or the temporary folder) that each input is written to before parsing.
+///
+/// The folder is `carcinoma-fuzz-<pid>` inside `$CARCINOMA_FUZZ_SCRATCH` when that is set
+/// (scripts/fuzz.sh sets it to a folder of its own and removes it on exit, also after a crash or
+/// an interrupt, when this process cannot clean up), else inside /dev/shm or the temporary folder.
 public final class ScratchFile {
     public let url: URL
 
     /// `name` keeps the extension the parser looks at (e.g. `input.safetensors`, `input.pth`).
     public init(name: String) {
         let shm = URL(fileURLWithPath: "/dev/shm")
-        let base = FileManager.default.fileExists(atPath: shm.path) ? shm : FileManager.default.temporaryDirectory
+        let base: URL
+        if let given = ProcessInfo.processInfo.environment["CARCINOMA_FUZZ_SCRATCH"], !given.isEmpty {
+            base = URL(fileURLWithPath: given)
+        } else {
+            base = FileManager.default.fileExists(atPath: shm.path) ? shm : FileManager.default.temporaryDirectory
+        }
         let folder = base.appendingPathComponent("carcinoma-fuzz-\(getpid())")
         try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         url = folder.appendingPathComponent(name)
