@@ -7,6 +7,9 @@
 #
 #   scripts/fuzz.sh                      every target, 30 s each
 #   FUZZ_SECONDS=3600 scripts/fuzz.sh pickle safetensors     a long run of two targets
+#   FUZZ_TIMEOUT=120 nice -n 19 scripts/fuzz.sh    on a busy machine: the per-input timeout is wall
+#                                                  time, and a niced process can wait many seconds
+#                                                  for a core (default 10 s)
 #
 # Exit status 1 when any target found a crash, leak, timeout or out-of-memory input; its
 # reproducer is fuzz-work/artifacts/<target>/ (replay: Fuzz/.build/release/fuzz-<target> FILE).
@@ -14,6 +17,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 seconds=${FUZZ_SECONDS:-30}
+timeout=${FUZZ_TIMEOUT:-10}
 work=${FUZZ_WORK:-$root/fuzz-work}
 shared=${SHARED:-$root/../shared}
 swift=${SWIFT:-swift}
@@ -85,7 +89,8 @@ trap 'exit 143' TERM
 
 mkdir -p "$work/logs"
 summary="$work/summary.txt"
-printf "%-12s %8s %12s %10s %8s  %s\n" target seconds executions "exec/s" corpus result > "$summary"
+echo "# $(date -u '+%Y-%m-%d %H:%M UTC') FUZZ_SECONDS=$seconds FUZZ_TIMEOUT=$timeout; seconds = wall time the target ran" > "$summary"
+printf "%-12s %8s %12s %10s %8s  %s\n" target seconds executions "exec/s" corpus result >> "$summary"
 failed=0
 for target in $targets; do
     corpus="$work/corpus/$target"
@@ -94,18 +99,20 @@ for target in $targets; do
     mkdir -p "$corpus" "$artifacts" "$work/seeds/$target"
     echo "fuzzing $target for $seconds s"
     status=0
+    started=$(date +%s)
     # In the background and waited for, so that an INT/TERM to this script runs the trap at once.
-    "$bin/fuzz-$target" "$corpus" "$work/seeds/$target" -max_total_time="$seconds" -timeout=10 \
+    "$bin/fuzz-$target" "$corpus" "$work/seeds/$target" -max_total_time="$seconds" -timeout="$timeout" \
         -rss_limit_mb=2048 -max_len="$(max_len "$target")" -print_final_stats=1 $(extra_flags "$target") \
         -artifact_prefix="$artifacts" > "$log" 2>&1 &
     fuzzer_pid=$!
     wait "$fuzzer_pid" || status=$?
     fuzzer_pid=
+    ran=$(( $(date +%s) - started ))
     executions=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
     files=$(ls "$corpus" | wc -l)
     if [ "$status" -eq 0 ]; then result=clean; else result="FAILED (exit $status, see $log)"; failed=1; fi
-    printf "%-12s %8s %12s %10s %8s  %s\n" "$target" "$seconds" "${executions:-?}" "${rate:-?}" "$files" "$result" | tee -a "$summary"
+    printf "%-12s %8s %12s %10s %8s  %s\n" "$target" "$ran" "${executions:-?}" "${rate:-?}" "$files" "$result" | tee -a "$summary"
 done
 echo
 cat "$summary"

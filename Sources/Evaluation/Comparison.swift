@@ -202,6 +202,25 @@ public enum Comparison {
         try writeText(outOfFoldCSV(outcomes: outcomes, labels: labels), to: url)
     }
 
+    public static let outOfFoldFileName = "oof_probabilities.csv"
+
+    /// Writes results.json and oof_probabilities.csv into `directory` (created when missing) as one
+    /// group: when either cannot be written in full (a full disk, an unwritable folder) both previous
+    /// files stay byte-identical and no temporary file is left; the error names the file.
+    @discardableResult
+    public static func writeOutputs(_ results: ComparisonResults, outcomes: [ModelOutcome], labels: LabelTable,
+                                    to directory: URL) throws -> (results: URL, outOfFold: URL) {
+        try createOutputFolder(directory)
+        let resultsURL = directory.appendingPathComponent(ComparisonResults.fileName)
+        let outOfFoldURL = directory.appendingPathComponent(outOfFoldFileName)
+        let encoded: Data
+        do { encoded = try results.encoded() } catch {
+            throw EvaluationError.badFile(file: resultsURL.path, line: 0, problem: "cannot encode: \(error)")
+        }
+        try writeAtomically([(encoded, resultsURL), (Data(outOfFoldCSV(outcomes: outcomes, labels: labels).utf8), outOfFoldURL)])
+        return (resultsURL, outOfFoldURL)
+    }
+
     static func doubleMatrix(_ set: FeatureSet) -> Matrix {
         Matrix(rows: set.rowCount, columns: set.width, values: set.values.map(Double.init))
     }

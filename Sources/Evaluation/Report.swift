@@ -94,11 +94,12 @@ public enum Report {
         """
     }
 
-    /// Writes report.md and report.html into `directory`.
+    /// Writes report.md and report.html into `directory` as one group: when either cannot be written
+    /// in full, both previous reports stay byte-identical (see `writeAtomically(_:)`).
     public static func write(_ results: ComparisonResults, to directory: URL) throws -> (markdown: URL, html: URL) {
         let markdownURL = directory.appendingPathComponent("report.md"), htmlURL = directory.appendingPathComponent("report.html")
-        try writeText(markdown(results), to: markdownURL)
-        try writeText(html(results), to: htmlURL)
+        try createOutputFolder(directory)
+        try writeAtomically([(Data(markdown(results).utf8), markdownURL), (Data(html(results).utf8), htmlURL)])
         return (markdownURL, htmlURL)
     }
 
@@ -262,6 +263,32 @@ public enum Report {
 
 /// Atomic text write through the feature store's writer.
 func writeText(_ text: String, to url: URL) throws {
-    try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+    try createOutputFolder(url.deletingLastPathComponent())
     try writeAtomically(Data(text.utf8), to: url)
+}
+
+/// Checks, before a long computation, that `file` can later be written: creates its folder when
+/// missing and writes then removes an empty temporary beside it. An unwritable or read-only folder
+/// (or a path through a regular file) is refused with an error naming `file`. A full disk is only
+/// found when the real contents are written, which leaves the previous file intact.
+public func checkOutputFile(_ file: URL) throws {
+    try createOutputFolder(file.deletingLastPathComponent())
+    try prepareAtomicWrite(Data(), to: file).discard()
+}
+
+/// Creates an output folder (and its parents) when missing; the error names the folder and gives
+/// the system's reason (e.g. "Not a directory" when a parent is a regular file).
+func createOutputFolder(_ directory: URL) throws {
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue { return }
+    var path = ""
+    for component in directory.standardizedFileURL.pathComponents {
+        path = path.isEmpty ? component : (path as NSString).appendingPathComponent(component)
+        if mkdir(path, 0o755) != 0 && errno != EEXIST {
+            throw EvaluationError.badFile(file: directory.path, line: 0, problem: "cannot create the output folder: \(String(cString: strerror(errno)))")
+        }
+    }
+    guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+        throw EvaluationError.badFile(file: directory.path, line: 0, problem: "cannot create the output folder: a file of that name is in the way")
+    }
 }

@@ -151,10 +151,15 @@ public struct ComparisonResults: Sendable, Codable, Equatable {
     public static let fileName = "results.json"
 
     public func write(to directory: URL) throws {
+        try writeAtomically(try encoded(), to: directory.appendingPathComponent(Self.fileName))
+    }
+
+    /// The bytes of results.json: pretty, key-sorted JSON.
+    public func encoded() throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        try writeAtomically(try encoder.encode(self), to: directory.appendingPathComponent(Self.fileName))
+        return try encoder.encode(self)
     }
 
     public static func read(from directory: URL) throws -> ComparisonResults {

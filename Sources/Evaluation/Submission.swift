@@ -43,9 +43,9 @@ public enum Submission {
             table += "\(csvField(ids[row]))," + (0..<classes.count).map { String(format: "%.6f", probabilities[row, $0]) }.joined(separator: ",")
                 + ",\(csvField(label))\n"
         }
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try writeAtomically(Data(table.utf8), to: probabilitiesURL(for: url))
-        try writeAtomically(Data(submission.utf8), to: url)
+        // One group: a full disk or an unwritable folder leaves both previous files byte-identical.
+        try createOutputFolder(url.deletingLastPathComponent())
+        try writeAtomically([(Data(table.utf8), probabilitiesURL(for: url)), (Data(submission.utf8), url)])
         return order.map { predicted[$0] }
     }
 

@@ -86,17 +86,37 @@ public struct FeatureSet: Sendable {
         return text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 
-    /// Writes the matrix and its manifest, each atomically. The old manifest is removed first and the
-    /// new one written last, so a run killed in between leaves a matrix without a manifest (treated
-    /// as stale and re-extracted), never a manifest describing the wrong matrix.
+    /// Writes the matrix and its manifest. Both are first written in full to fsync'ed temporary
+    /// files, so a full disk or an unwritable folder fails before anything is replaced and leaves the
+    /// previous matrix and manifest byte-identical. Then the old manifest is removed, the matrix
+    /// renamed into place and the new manifest last, so a run killed in between leaves a matrix
+    /// without a manifest (treated as stale and re-extracted), never a manifest describing the wrong matrix.
     public func write(npy url: URL) throws {
         let manifestURL = FeatureSet.manifestURL(for: url)
+        let matrix = try prepareAtomicWrite(NPYArray(shape: shape, values: values).encoded(), to: url)
+        var description: PreparedFile?
+        if let manifest {
+            do {
+                let data: Data
+                do { data = try manifest.encoded() } catch {
+                    throw FeatureStoreError.cannotWrite(file: manifestURL.path, reason: error.localizedDescription)
+                }
+                description = try prepareAtomicWrite(data, to: manifestURL)
+            } catch {
+                matrix.discard()
+                throw error
+            }
+        }
         if FileManager.default.fileExists(atPath: manifestURL.path) {
             do { try FileManager.default.removeItem(at: manifestURL) } catch {
+                matrix.discard(); description?.discard()
                 throw FeatureStoreError.cannotWrite(file: manifestURL.path, reason: error.localizedDescription)
             }
         }
-        try NPYArray(shape: shape, values: values).write(to: url)
-        if let manifest { try manifest.write(to: manifestURL) }
+        do { try matrix.commit() } catch {
+            description?.discard()
+            throw error
+        }
+        try description?.commit()
     }
 }

@@ -23,6 +23,8 @@ struct CompareCommand: ParsableCommand {
 
     func run() throws {
         let prepared = try input.prepare()
+        let directory = URL(fileURLWithPath: out)
+        try checkOutputFile(directory.appendingPathComponent(ComparisonResults.fileName))
         let settings = crossValidation.settings
         report("compare: \(prepared.labels.ids.count) labelled images (\(prepared.unlabelledIDs.count) unlabelled), "
             + "\(prepared.featureSets.count) feature sets, heads \(heads), \(settings.foldCount) folds × \(settings.repeats) repeats")
@@ -31,10 +33,7 @@ struct CompareCommand: ParsableCommand {
             headsFor: { try HeadCatalog.specifications(heads, featureWidth: $0.data.labelled.columns, seed: settings.seed) },
             settings: settings, metaLearner: try HeadCatalog.metaLearner(seed: settings.seed), ensembles: !noEnsembles,
             labelsFormat: input.format, toolVersion: toolVersion, progress: report)
-        let directory = URL(fileURLWithPath: out)
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        try results.write(to: directory)
-        try Comparison.writeOutOfFold(outcomes: outcomes, labels: prepared.labels, to: directory.appendingPathComponent("oof_probabilities.csv"))
+        try Comparison.writeOutputs(results, outcomes: outcomes, labels: prepared.labels, to: directory)
         print(results.table())
         report(String(format: "wrote %@/results.json and oof_probabilities.csv (%.1f s)", out, results.wallSeconds))
     }

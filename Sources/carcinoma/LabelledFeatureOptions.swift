@@ -27,16 +27,41 @@ struct LabelledFeatureOptions: ParsableArguments {
     @Flag(help: "Labels are names (e.g. tumor, stroma): mapped to classes 0, 1, ... in sorted name order.")
     var labelNames = false
 
+    @Option(help: "Integer labels accepted, comma-separated (OxML: -1 no carcinoma, 0 benign, 1 malignant), or `any` for every integer. Not used with --label-names.")
+    var allowedLabels: String = defaultAllowedLabels
+
     @Option(help: "Only these feature sets of the folder (comma-separated names, e.g. efficientnet_lite0-native).")
     var featureSet: String?
 
     var format: LabelsFormat {
-        LabelsFormat(idColumn: idColumn, labelColumn: labelColumn, groupColumn: groupColumn, namedLabels: labelNames)
+        LabelsFormat(idColumn: idColumn, labelColumn: labelColumn, groupColumn: groupColumn,
+                     allowedLabels: (try? parseAllowedLabels(allowedLabels)) ?? nil, namedLabels: labelNames)
     }
 
     func validate() throws {
         if ids != nil && !features.hasSuffix(".npy") { throw ValidationError("--ids goes with a single .npy file in --features") }
+        _ = try parseAllowedLabels(allowedLabels)
     }
+}
+
+/// The OxML label set, enforced by `compare` and `submit` unless `--allowed-labels` says otherwise.
+let defaultAllowedLabels = "-1,0,1"
+
+/// `--allowed-labels`: a comma-separated set of integers, or `any` (nil: every integer accepted).
+func parseAllowedLabels(_ text: String) throws -> Set<Int>? {
+    let trimmed = text.trimmingCharacters(in: .whitespaces)
+    if trimmed.lowercased() == "any" { return nil }
+    var labels = Set<Int>()
+    for part in trimmed.split(separator: ",", omittingEmptySubsequences: false) {
+        guard let value = Int(part.trimmingCharacters(in: .whitespaces)) else {
+            throw ValidationError("--allowed-labels: `\(part)` is not an integer (give e.g. -1,0,1, or `any`)")
+        }
+        labels.insert(value)
+    }
+    return labels
+}
+
+extension LabelledFeatureOptions {
 
     func prepare() throws -> PreparedComparison {
         try loadComparison(features: features, ids: ids, labels: labels, format: format, featureSet: featureSet)

@@ -38,6 +38,9 @@ struct SubmitCommand: ParsableCommand {
     @Flag(help: "Labels are names, mapped to classes in sorted name order.")
     var labelNames = false
 
+    @Option(help: "Integer labels accepted, comma-separated (OxML: -1, 0, 1), or `any` for every integer. Not used with --label-names.")
+    var allowedLabels: String = defaultAllowedLabels
+
     @Option(help: "Head (or comma-separated heads with --ensemble): \(HeadCatalog.names.joined(separator: ",")).")
     var head: String?
 
@@ -56,10 +59,12 @@ struct SubmitCommand: ParsableCommand {
     var out: String = "submission.csv"
 
     var format: LabelsFormat {
-        LabelsFormat(idColumn: idColumn, labelColumn: labelColumn, groupColumn: groupColumn, namedLabels: labelNames)
+        LabelsFormat(idColumn: idColumn, labelColumn: labelColumn, groupColumn: groupColumn,
+                     allowedLabels: (try? parseAllowedLabels(allowedLabels)) ?? nil, namedLabels: labelNames)
     }
 
     func validate() throws {
+        _ = try parseAllowedLabels(allowedLabels)
         if check == nil {
             if features == nil { throw ValidationError("--features is required to write a submission") }
             if head == nil { throw ValidationError("--head is required to write a submission") }
@@ -84,12 +89,14 @@ struct SubmitCommand: ParsableCommand {
                 + (missing.isEmpty ? "" : "; no features for: \(missing.prefix(8).joined(separator: ", "))")
                 + (extra.isEmpty ? "" : "; not in the folder: \(extra.prefix(8).joined(separator: ", "))"))
         }
+        let url = URL(fileURLWithPath: out)
+        try checkOutputFile(url)
+        try checkOutputFile(Submission.probabilitiesURL(for: url))
         let settings = crossValidation.settings
         let prediction = try Predictions.predict(
             prepared,
             heads: { try HeadCatalog.specifications(head, featureWidth: $0.data.labelled.columns, seed: settings.seed) },
             ensemble: ensemble, refit: refit, settings: settings, metaLearner: try HeadCatalog.metaLearner(seed: settings.seed))
-        let url = URL(fileURLWithPath: out)
         let written = try Submission.write(ids: prepared.unlabelledIDs, probabilities: prediction.probabilities,
                                            classes: prepared.labels.classes, labels: prepared.labels, format: format, to: url)
         let summary = try Submission.validate(url, labels: table, images: imageIDs, format: format)
