@@ -287,60 +287,72 @@ struct TreeGrower {
     /// order): an empty bin leaves (G_L, H_L, count_L) as the previous bin left them, so it can never
     /// beat that bin's gain under the strict `>`, and skipping it changes no result bit.
     func bestSplit(_ rows: [Int], G: Double, H: Double, gradient: [Double], hessian: [Double], rng: inout SplitMix64) -> Split? {
-        let n = binner.rows
         var candidates = Array(0..<binner.features)
         if featureFraction < 1 {
             let count = max(1, Int((featureFraction * Double(binner.features)).rounded(.down)))
             candidates = Array(shuffled(candidates, using: &rng).prefix(count)).sorted()
         }
         let parentLoss = G * G / (H + l2)
+        // The node's (gradient, hessian) pairs, contiguous in row order (read once per feature).
+        let nodeStatistics = rows.map { SIMD2<Double>(gradient[$0], hessian[$0]) }
+        // Large nodes: the candidate features in two halves on two cores. The first half's best wins
+        // ties, exactly as the sequential scan's strict `>` lets the earlier feature win.
+        if rows.count * candidates.count >= 1 << 14 {
+            let middle = candidates.count / 2
+            var halves: [(gain: Double, feature: Int, bin: Int)] = [(0, -1, -1), (0, -1, -1)]
+            halves.withUnsafeMutableBufferPointer { halves in
+                DispatchQueue.concurrentPerform(iterations: 2) { half in
+                    halves[half] = scanFeatures(half == 0 ? candidates[..<middle] : candidates[middle...], rows: rows,
+                                                statistics: nodeStatistics, G: G, H: H, parentLoss: parentLoss)
+                }
+            }
+            let best = halves[1].gain > halves[0].gain ? halves[1] : halves[0]
+            return best.feature >= 0 ? Split(gain: best.gain, feature: best.feature, bin: best.bin) : nil
+        }
+        let best = scanFeatures(candidates[...], rows: rows, statistics: nodeStatistics, G: G, H: H, parentLoss: parentLoss)
+        return best.feature >= 0 ? Split(gain: best.gain, feature: best.feature, bin: best.bin) : nil
+    }
+
+    /// The best (gain > 0, feature, bin) over `features` in order (feature -1 when none), from histograms
+    /// of the node's `rows` with their (gradient, hessian) `statistics`.
+    func scanFeatures(_ features: ArraySlice<Int>, rows: [Int], statistics nodeStatistics: [SIMD2<Double>],
+                      G: Double, H: Double, parentLoss: Double) -> (gain: Double, feature: Int, bin: Int) {
+        let n = binner.rows
         let rowCount = rows.count, minSamplesLeaf = minSamplesLeaf, minimumHessian = minimumHessian, l2 = l2
         var bestGain = 0.0, bestFeature = -1, bestBin = -1
-        // The node's gradients and hessians, contiguous in row order (read once per feature).
-        let nodeGradient = rows.map { gradient[$0] }, nodeHessian = rows.map { hessian[$0] }
-        var histogramG = [Double](repeating: 0, count: 256), histogramH = histogramG
-        var histogramCount = [Int](repeating: 0, count: 256)
+        // Per bin: (G, H) and the row count; all zero between features.
+        var histogram = [SIMD2<Double>](repeating: .zero, count: 256)
+        var histogramCount = [Int32](repeating: 0, count: 256)
+        var occupiedWords = [UInt64](repeating: 0, count: 4)
         binner.binned.withUnsafeBufferPointer { binned in
         rows.withUnsafeBufferPointer { rows in
-        nodeGradient.withUnsafeBufferPointer { g in
-        nodeHessian.withUnsafeBufferPointer { h in
-        histogramG.withUnsafeMutableBufferPointer { hG in
-        histogramH.withUnsafeMutableBufferPointer { hH in
-        histogramCount.withUnsafeMutableBufferPointer { hC in
-            for f in candidates {
+        nodeStatistics.withUnsafeBufferPointer { statistics in
+        histogram.withUnsafeMutableBufferPointer { histogram in
+        histogramCount.withUnsafeMutableBufferPointer { histogramCount in
+        occupiedWords.withUnsafeMutableBufferPointer { occupied in
+            guard let binnedBase = binned.baseAddress else { return }
+            for f in features {
                 let bins = binner.binCount(f)
                 if bins < 2 { continue }
-                guard let binnedBase = binned.baseAddress else { return }
                 let column = binnedBase + f * n
-                var occupied: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
                 for t in 0..<rowCount {
                     let b = Int(column[rows[t]])
-                    hG[b] += g[t]; hH[b] += h[t]; hC[b] += 1
-                    let bit = UInt64(1) << UInt64(b & 63)
-                    switch b >> 6 {
-                    case 0: occupied.0 |= bit
-                    case 1: occupied.1 |= bit
-                    case 2: occupied.2 |= bit
-                    default: occupied.3 |= bit
-                    }
+                    histogram[b] += statistics[t]
+                    histogramCount[b] &+= 1
+                    occupied[b >> 6] |= UInt64(1) << UInt64(b & 63)
                 }
                 var gl = 0.0, hl = 0.0, cl = 0
                 var stopped = false
                 for word in 0..<4 {
-                    var mask: UInt64
-                    switch word {
-                    case 0: mask = occupied.0
-                    case 1: mask = occupied.1
-                    case 2: mask = occupied.2
-                    default: mask = occupied.3
-                    }
+                    var mask = occupied[word]
+                    occupied[word] = 0
                     while mask != 0 {
                         let b = word << 6 + mask.trailingZeroBitCount
                         mask &= mask &- 1
-                        let binG = hG[b], binH = hH[b], binCount = hC[b]
-                        hG[b] = 0; hH[b] = 0; hC[b] = 0
+                        let bin = histogram[b], binCount = Int(histogramCount[b])
+                        histogram[b] = .zero; histogramCount[b] = 0
                         if stopped || b >= bins - 1 { continue }
-                        gl += binG; hl += binH; cl += binCount
+                        gl += bin.x; hl += bin.y; cl += binCount
                         let cr = rowCount - cl
                         if cl < minSamplesLeaf { continue }
                         if cr < minSamplesLeaf { stopped = true; continue }
@@ -352,8 +364,8 @@ struct TreeGrower {
                     }
                 }
             }
-        } } } } } } }
-        return bestFeature >= 0 ? Split(gain: bestGain, feature: bestFeature, bin: bestBin) : nil
+        } } } } } }
+        return (bestGain, bestFeature, bestBin)
     }
 
     func grow(gradient: [Double], hessian: [Double], rng: inout SplitMix64) -> GradientBoostedTrees.Tree {

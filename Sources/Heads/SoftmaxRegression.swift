@@ -83,56 +83,114 @@ public struct SoftmaxRegression: Classifier {
         let batchesPerEpoch = (n + batch - 1) / batch
         let totalSteps = Double(epochs * batchesPerEpoch)
         let beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8
+        let l2 = l2, learningRate = learningRate, annealing = annealing
 
-        // Parameters θ = [W (d x k) row-major, b (k)] and Adam moments m, v over the same layout.
-        var W = Matrix(rows: d, columns: k)
+        // Parameters kept transposed while training, Wt (k x d) row-major, so that every logit is one
+        // contiguous dot product and every gradient row one contiguous axpy; b (k). Adam moments m, v
+        // and the gradient share the layout. All on the calling thread: these products are far too
+        // small for BLAS threads (see LinearAlgebra/SerialKernels.swift).
+        var Wt = [Double](repeating: 0, count: k * d)
         var b = [Double](repeating: 0, count: k)
-        var mW = [Double](repeating: 0, count: d * k), vW = mW
-        var mb = [Double](repeating: 0, count: k), vb = mb
-        var gW = Matrix(rows: d, columns: k)
+        var mW = [Double](repeating: 0, count: k * d), vW = mW, gW = mW
+        var mb = [Double](repeating: 0, count: k), vb = mb, gb = mb
+        var residual = [Double](repeating: 0, count: batch * k)
         var rng = SplitMix64(seed: seed)
         var order = Array(0..<n)
         var step = 0
-        for _ in 0..<epochs {
-            if batch < n { order = shuffled(order, using: &rng) }
-            var start = 0
-            while start < n {
-                let rows = Array(order[start..<min(start + batch, n)])
-                start += batch
-                let xb = rows.count == n && batch == n ? features : features.selectingRows(rows)
-                // Residual R = w_i (softmax(x_i W + b) - onehot(y_i)) * scale, batch x k.
-                var r = Matrix(rows: rows.count, columns: k)
-                for i in 0..<rows.count { for c in 0..<k { r.values[i * k + c] = b[c] } }
-                try tagged(name) { try gemm(xb, W, beta: 1, into: &r) }
-                softmaxRows(&r)
-                let scale = Double(n) / Double(rows.count) / totalWeight
-                var gb = [Double](repeating: 0, count: k)
-                for (i, row) in rows.enumerated() {
-                    r.values[i * k + data.targets[row]] -= 1
-                    let w = data.weights[row] * scale
-                    for c in 0..<k { r.values[i * k + c] *= w; gb[c] += r.values[i * k + c] }
-                }
-                // gW = X_b^T R + l2 W   (d x k)
-                gW.values = W.values
-                try tagged(name) { try gemm(xb, transposeA: true, r, alpha: 1, beta: l2, into: &gW) }
-                // Adam, Algorithm 1: biased moments, bias correction, step.
-                step += 1
-                let t = Double(step)
-                let alpha = learningRate * (annealing ? max(0, 1 - (t - 1) / totalSteps) : 1)
-                let correction1 = 1 - pow(beta1, t), correction2 = 1 - pow(beta2, t)
-                for j in 0..<(d * k) {
-                    let g = gW.values[j]
-                    mW[j] = beta1 * mW[j] + (1 - beta1) * g
-                    vW[j] = beta2 * vW[j] + (1 - beta2) * g * g
-                    W.values[j] -= alpha * (mW[j] / correction1) / ((vW[j] / correction2).squareRoot() + epsilon)
-                }
-                for c in 0..<k {
-                    mb[c] = beta1 * mb[c] + (1 - beta1) * gb[c]
-                    vb[c] = beta2 * vb[c] + (1 - beta2) * gb[c] * gb[c]
-                    b[c] -= alpha * (mb[c] / correction1) / ((vb[c] / correction2).squareRoot() + epsilon)
+        features.values.withUnsafeBufferPointer { xBuffer in
+        Wt.withUnsafeMutableBufferPointer { W in
+        mW.withUnsafeMutableBufferPointer { m in
+        vW.withUnsafeMutableBufferPointer { v in
+        gW.withUnsafeMutableBufferPointer { g in
+        residual.withUnsafeMutableBufferPointer { r in
+            guard let x = xBuffer.baseAddress, let w = W.baseAddress, let gradient = g.baseAddress else { return }
+            for _ in 0..<epochs {
+                if batch < n { order = shuffled(order, using: &rng) }
+                var start = 0
+                while start < n {
+                    let end = min(start + batch, n)
+                    let count = end - start
+                    // Residual R = w_i (softmax(x_i W + b) - onehot(y_i)) * scale, count x k.
+                    for i in 0..<count {
+                        let row = x + order[start + i] * d
+                        var top = -Double.infinity
+                        for c in 0..<k {
+                            let z = b[c] + dot(row, w + c * d, count: d)
+                            r[i * k + c] = z
+                            top = max(top, z)
+                        }
+                        var sum = 0.0
+                        for c in 0..<k { let e = exp(r[i * k + c] - top); r[i * k + c] = e; sum += e }
+                        for c in 0..<k { r[i * k + c] /= sum }
+                    }
+                    let scale = Double(n) / Double(count) / totalWeight
+                    for c in 0..<k { gb[c] = 0 }
+                    for i in 0..<count {
+                        let row = order[start + i]
+                        r[i * k + data.targets[row]] -= 1
+                        let weight = data.weights[row] * scale
+                        for c in 0..<k { r[i * k + c] *= weight; gb[c] += r[i * k + c] }
+                    }
+                    // gW = l2 W + R^T X_b   (k x d), in column blocks that keep the k gradient blocks in
+                    // L1 while the batch rows stream past (each entry still sums over i in order).
+                    let block = 512
+                    var blockStart = 0
+                    while blockStart < d {
+                        let blockEnd = min(blockStart + block, d)
+                        for c in 0..<k { for j in blockStart..<blockEnd { gradient[c * d + j] = l2 * w[c * d + j] } }
+                        for i in 0..<count {
+                            let row = x + order[start + i] * d
+                            for c in 0..<k {
+                                let coefficient = r[i * k + c]
+                                let target = gradient + c * d
+                                for j in blockStart..<blockEnd { target[j] += coefficient * row[j] }
+                            }
+                        }
+                        blockStart = blockEnd
+                    }
+                    start = end
+                    // Adam, Algorithm 1: biased moments, bias correction, step.
+                    step += 1
+                    let t = Double(step)
+                    let alpha = learningRate * (annealing ? max(0, 1 - (t - 1) / totalSteps) : 1)
+                    let correction1 = 1 - pow(beta1, t), correction2 = 1 - pow(beta2, t)
+                    // Four lanes at a time: the same correctly rounded operations as the scalar tail.
+                    var j = 0
+                    if let mBase = m.baseAddress, let vBase = v.baseAddress {
+                        typealias Lanes = SIMD4<Double>
+                        let lanes = Lanes.scalarCount
+                        while j + lanes <= k * d {
+                            let gj = UnsafeRawPointer(gradient + j).loadUnaligned(as: Lanes.self)
+                            var mj = UnsafeRawPointer(mBase + j).loadUnaligned(as: Lanes.self)
+                            var vj = UnsafeRawPointer(vBase + j).loadUnaligned(as: Lanes.self)
+                            var wj = UnsafeRawPointer(w + j).loadUnaligned(as: Lanes.self)
+                            mj = beta1 * mj + (1 - beta1) * gj
+                            vj = beta2 * vj + (1 - beta2) * gj * gj
+                            wj -= alpha * (mj / correction1) / ((vj / correction2).squareRoot() + epsilon)
+                            UnsafeMutableRawPointer(mBase + j).storeBytes(of: mj, as: Lanes.self)
+                            UnsafeMutableRawPointer(vBase + j).storeBytes(of: vj, as: Lanes.self)
+                            UnsafeMutableRawPointer(w + j).storeBytes(of: wj, as: Lanes.self)
+                            j += lanes
+                        }
+                    }
+                    while j < k * d {
+                        let gj = gradient[j]
+                        m[j] = beta1 * m[j] + (1 - beta1) * gj
+                        v[j] = beta2 * v[j] + (1 - beta2) * gj * gj
+                        w[j] -= alpha * (m[j] / correction1) / ((v[j] / correction2).squareRoot() + epsilon)
+                        j += 1
+                    }
+                    for c in 0..<k {
+                        mb[c] = beta1 * mb[c] + (1 - beta1) * gb[c]
+                        vb[c] = beta2 * vb[c] + (1 - beta2) * gb[c] * gb[c]
+                        b[c] -= alpha * (mb[c] / correction1) / ((vb[c] / correction2).squareRoot() + epsilon)
+                    }
                 }
             }
-        }
+        } } } } } }
+        // Back to the public layout W (d x k).
+        var W = Matrix(rows: d, columns: k)
+        for c in 0..<k { for j in 0..<d { W.values[j * k + c] = Wt[c * d + j] } }
         return Fitted(classes: data.classes, weights: W, biases: b)
     }
 }

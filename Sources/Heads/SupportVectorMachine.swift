@@ -176,21 +176,70 @@ public struct SupportVectorMachine: Classifier {
         // subset of these rows with the same gamma: when the whole kernel matrix fits the cache budget
         // it is computed once and every problem gathers its block from it.
         let kernel = try tagged(name) { try TrainingKernel(features: features, gamma: gammaValue, capacityBytes: cacheMegabytes << 20) }
+        // Each pair needs its own solve and five internal cross-validation solves (libsvm
+        // svm_binary_svc_probability). The permutations are drawn first, pair by pair as before; then
+        // all solves are independent and run across the cores, each with its own kernel rows, so the
+        // results do not depend on the scheduling.
         var rng = SplitMix64(seed: seed)
-        var pairs = [BinaryModel]()
         let k = data.classCount
+        var problems = [PairProblem]()
         for i in 0..<k {
             for j in (i + 1)..<k {
                 let rows = (0..<data.rowCount).filter { data.targets[$0] == i || data.targets[$0] == j }
-                let y = rows.map { data.targets[$0] == i ? 1.0 : -1.0 }
-                let upper = rows.map { C * data.weights[$0] }
-                let decision = try solveBinary(kernel, rows: rows, y: y, upper: upper)
-                let (a, b) = try fitSigmoid(kernel, rows: rows, y: y, upper: upper, rng: &rng)
-                pairs.append(BinaryModel(supportVectors: features.selectingRows(decision.support), coefficients: decision.coefficients,
-                                         rho: decision.rho, sigmoidA: a, sigmoidB: b))
+                problems.append(PairProblem(rows: rows, y: rows.map { data.targets[$0] == i ? 1.0 : -1.0 },
+                                            upper: rows.map { C * data.weights[$0] },
+                                            permutation: shuffled(Array(0..<rows.count), using: &rng)))
             }
         }
+        let solvesPerPair = 1 + PairProblem.foldCount
+        var outcomes = [Result<Decision, Error>?](repeating: nil, count: problems.count * solvesPerPair)
+        outcomes.withUnsafeMutableBufferPointer { outcomes in
+            DispatchQueue.concurrentPerform(iterations: problems.count * solvesPerPair) { task in
+                let problem = problems[task / solvesPerPair], solve = task % solvesPerPair
+                if solve == 0 {
+                    outcomes[task] = Result { try solveBinary(kernel, rows: problem.rows, y: problem.y, upper: problem.upper) }
+                } else if let train = problem.foldTraining(solve - 1) {
+                    outcomes[task] = Result { try solveBinary(kernel, rows: train.map { problem.rows[$0] }, y: train.map { problem.y[$0] },
+                                                              upper: train.map { problem.upper[$0] }) }
+                }
+            }
+        }
+        var pairs = [BinaryModel]()
+        for (p, problem) in problems.enumerated() {
+            guard let main = try outcomes[p * solvesPerPair]?.get() else {
+                throw HeadsError.shapeMismatch(head: name, detail: "pair \(p) was not solved")
+            }
+            let folds = try (0..<PairProblem.foldCount).map { try outcomes[p * solvesPerPair + 1 + $0]?.get() }
+            let (a, b) = try fitSigmoid(kernel, problem: problem, foldModels: folds)
+            pairs.append(BinaryModel(supportVectors: features.selectingRows(main.support), coefficients: main.coefficients,
+                                     rho: main.rho, sigmoidA: a, sigmoidB: b))
+        }
         return Fitted(classes: data.classes, gamma: gammaValue, pairs: pairs)
+    }
+
+    /// One pair of classes: its rows (indices into the training rows), labels ±1, upper bounds, and
+    /// the random permutation of its internal cross-validation.
+    struct PairProblem {
+        static let foldCount = 5
+        let rows: [Int]
+        let y: [Double]
+        let upper: [Double]
+        let permutation: [Int]
+
+        func foldRange(_ fold: Int) -> Range<Int> {
+            let l = rows.count
+            return (fold * l / Self.foldCount)..<((fold + 1) * l / Self.foldCount)
+        }
+
+        /// The training positions (into `rows`) of internal fold `fold`, or nil when the fold is empty or
+        /// its training part holds one class only (libsvm then predicts without solving).
+        func foldTraining(_ fold: Int) -> [Int]? {
+            let range = foldRange(fold)
+            if range.isEmpty { return nil }
+            let train = Array(permutation[0..<range.lowerBound]) + Array(permutation[range.upperBound...])
+            let positives = train.filter { y[$0] > 0 }.count
+            return positives == 0 || positives == train.count ? nil : train
+        }
     }
 
     struct Decision {
@@ -207,26 +256,25 @@ public struct SupportVectorMachine: Classifier {
         return Decision(support: support.map { rows[$0] }, coefficients: support.map { alpha[$0] * y[$0] }, rho: rho)
     }
 
-    /// libsvm svm_binary_svc_probability: decision values of 5-fold internal cross-validation (random
-    /// permutation from `rng`), then the sigmoid fit selected by `probability`.
-    func fitSigmoid(_ kernel: TrainingKernel, rows: [Int], y: [Double], upper: [Double], rng: inout SplitMix64) throws -> (Double, Double) {
-        let l = y.count, foldCount = 5
-        let permutation = shuffled(Array(0..<l), using: &rng)
-        var decision = [Double](repeating: 0, count: l)
-        for fold in 0..<foldCount {
-            let begin = fold * l / foldCount, end = (fold + 1) * l / foldCount
-            if begin == end { continue }
-            let train = Array(permutation[0..<begin]) + Array(permutation[end..<l])
-            let positives = train.filter { y[$0] > 0 }.count, negatives = train.count - positives
-            if positives == 0 || negatives == 0 {
+    /// libsvm svm_binary_svc_probability: decision values of 5-fold internal cross-validation (the
+    /// pair's random permutation; `foldModels` solved on each fold's training part, nil where libsvm
+    /// does not solve), then the sigmoid fit selected by `probability`.
+    func fitSigmoid(_ kernel: TrainingKernel, problem: PairProblem, foldModels: [Decision?]) throws -> (Double, Double) {
+        let y = problem.y, permutation = problem.permutation
+        var decision = [Double](repeating: 0, count: y.count)
+        for fold in 0..<PairProblem.foldCount {
+            let range = problem.foldRange(fold)
+            if range.isEmpty { continue }
+            let test = Array(permutation[range])
+            guard let model = foldModels[fold] else {
                 // libsvm: a one-class training fold predicts that class with decision value ±1 (0 when empty).
+                let train = Array(permutation[0..<range.lowerBound]) + Array(permutation[range.upperBound...])
+                let positives = train.filter { y[$0] > 0 }.count, negatives = train.count - positives
                 let value: Double = positives > 0 ? 1 : (negatives > 0 ? -1 : 0)
-                for t in begin..<end { decision[permutation[t]] = value }
+                for row in test { decision[row] = value }
                 continue
             }
-            let model = try solveBinary(kernel, rows: train.map { rows[$0] }, y: train.map { y[$0] }, upper: train.map { upper[$0] })
-            let test = Array(permutation[begin..<end])
-            let f = try tagged(name) { try kernel.decisionValues(rows: test.map { rows[$0] }, support: model.support, coefficients: model.coefficients) }
+            let f = try tagged(name) { try kernel.decisionValues(rows: test.map { problem.rows[$0] }, support: model.support, coefficients: model.coefficients) }
             for (t, row) in test.enumerated() { decision[row] = f[t] - model.rho }
         }
         switch probability {
@@ -413,16 +461,24 @@ final class CachedKernel: KernelRows {
     }
 }
 
-// MARK: - SMO (libsvm Solver::Solve without shrinking)
+// MARK: - SMO (libsvm Solver::Solve with shrinking)
 
-/// Returns (alpha, rho) for the dual in the header. Shrinking is not used: it only changes speed, and
-/// without it the loop is the plain WSS3 iteration of Fan, Chen, Lin 2005 (Algorithm 1 with WSS 3).
+/// Returns (alpha, rho) for the dual in the header: the WSS3 iteration of Fan, Chen, Lin 2005
+/// (Algorithm 1 with WSS 3) with libsvm's shrinking (Solver::do_shrinking, be_shrunk,
+/// reconstruct_gradient): every min(l, 1000) iterations, variables at a bound whose gradient says they
+/// will stay there leave the active set; the working-set search and gradient update then run over the
+/// active set only. G_bar_t = sum over upper-bounded j of C_j Q_tj rebuilds the gradient of the shrunk
+/// variables before the final optimality check, so the stopping rule is the unshrunk one.
+/// The active set is a list of indices (libsvm swaps variables instead; the iterates are the same up to
+/// tie-breaking order).
 func smo(kernel: any KernelRows, y yArray: [Double], upper upperArray: [Double], eps: Double) throws -> ([Double], Double) {
     let l = yArray.count
     let tau = 1e-12
     var alphaArray = [Double](repeating: 0, count: l)
-    // alpha = 0 so G = Q alpha + p = p = -e.
+    // alpha = 0 so G = Q alpha + p = p = -e, and no variable is at its upper bound: G_bar = 0.
     var gradientArray = [Double](repeating: -1, count: l)
+    var gradientBarArray = [Double](repeating: 0, count: l)
+    var activeArray = Array(0..<l)
     let diagonalArray = kernel.diagonal
     let maxIterations = max(10_000_000, l > Int.max / 100 ? Int.max : 100 * l)
     yArray.withUnsafeBufferPointer { y in
@@ -430,49 +486,118 @@ func smo(kernel: any KernelRows, y yArray: [Double], upper upperArray: [Double],
     diagonalArray.withUnsafeBufferPointer { QD in
     alphaArray.withUnsafeMutableBufferPointer { alpha in
     gradientArray.withUnsafeMutableBufferPointer { G in
-        var iteration = 0
-        while iteration < maxIterations {
-            // WSS3 step 1: i = argmax { -y_t G_t : t in I_up(alpha) }.
-            var Gmax = -Double.infinity, Gmax2 = -Double.infinity, i = -1
-            for t in 0..<l {
-                if y[t] > 0 { if alpha[t] < upper[t] && -G[t] >= Gmax { Gmax = -G[t]; i = t } }
-                else { if alpha[t] > 0 && G[t] >= Gmax { Gmax = G[t]; i = t } }
+    gradientBarArray.withUnsafeMutableBufferPointer { Gbar in
+    activeArray.withUnsafeMutableBufferPointer { active in
+        var activeSize = l
+        var unshrink = false
+        @inline(__always) func isUpper(_ t: Int) -> Bool { alpha[t] >= upper[t] }
+        @inline(__always) func isLower(_ t: Int) -> Bool { alpha[t] <= 0 }
+
+        /// G_t = G_bar_t + p_t + sum over free j of alpha_j Q_tj for every inactive t; then all are active.
+        func reconstructGradient() {
+            if activeSize == l { return }
+            // Inactive indices in ascending order, then the active list restored to 0..<l.
+            var inactive = [Int]()
+            inactive.reserveCapacity(l - activeSize)
+            var isActive = [Bool](repeating: false, count: l)
+            for a in 0..<activeSize { isActive[active[a]] = true }
+            for t in 0..<l where !isActive[t] { inactive.append(t); G[t] = Gbar[t] - 1 }
+            for a in 0..<activeSize {
+                let j = active[a]
+                if isUpper(j) || isLower(j) { continue }
+                let Kj = kernel.row(j, keeping: -1)
+                let coefficient = alpha[j] * y[j]
+                for t in inactive { G[t] += coefficient * y[t] * Kj[t] }
             }
-            // WSS3 step 2: j = argmin over t in I_low(alpha) with -y_t G_t < -y_i G_i of -b_it^2 / a_it,
+            for t in 0..<l { active[t] = t }
+            activeSize = l
+        }
+
+        /// libsvm do_shrinking: drop bounded variables that cannot re-enter (be_shrunk).
+        func shrink() {
+            var Gmax1 = -Double.infinity, Gmax2 = -Double.infinity
+            for a in 0..<activeSize {
+                let t = active[a]
+                if y[t] > 0 {
+                    if !isUpper(t) { Gmax1 = max(Gmax1, -G[t]) }
+                    if !isLower(t) { Gmax2 = max(Gmax2, G[t]) }
+                } else {
+                    if !isUpper(t) { Gmax2 = max(Gmax2, -G[t]) }
+                    if !isLower(t) { Gmax1 = max(Gmax1, G[t]) }
+                }
+            }
+            if !unshrink && Gmax1 + Gmax2 <= eps * 10 {
+                unshrink = true
+                reconstructGradient()
+            }
+            var kept = 0
+            for a in 0..<activeSize {
+                let t = active[a]
+                let shrunk: Bool
+                if isUpper(t) { shrunk = y[t] > 0 ? -G[t] > Gmax1 : -G[t] > Gmax2 }
+                else if isLower(t) { shrunk = y[t] > 0 ? G[t] > Gmax2 : G[t] > Gmax1 }
+                else { shrunk = false }
+                if !shrunk { active[kept] = t; kept += 1 }
+            }
+            activeSize = kept
+        }
+
+        /// WSS3 over the active set; nil when the maximal violation is below eps (optimal).
+        func selectWorkingSet() -> (Int, Int)? {
+            // Step 1: i = argmax { -y_t G_t : t in I_up(alpha) }.
+            var Gmax = -Double.infinity, Gmax2 = -Double.infinity, i = -1
+            for a in 0..<activeSize {
+                let t = active[a]
+                if y[t] > 0 { if !isUpper(t) && -G[t] >= Gmax { Gmax = -G[t]; i = t } }
+                else { if !isLower(t) && G[t] >= Gmax { Gmax = G[t]; i = t } }
+            }
+            // Step 2: j = argmin over t in I_low(alpha) with -y_t G_t < -y_i G_i of -b_it^2 / a_it,
             // a_it = K_ii + K_tt - 2 K_it (tau when not positive), b_it = -y_i G_i + y_t G_t.
             var j = -1, objectiveDifferenceMin = Double.infinity
             if i >= 0 {
                 let Ki = kernel.row(i, keeping: -1)
                 let QDi = QD[i]
-                for t in 0..<l {
+                for a in 0..<activeSize {
+                    let t = active[a]
                     if y[t] > 0 {
-                        guard alpha[t] > 0 else { continue }
+                        guard !isLower(t) else { continue }
                         let gradientDifference = Gmax + G[t]
                         if G[t] >= Gmax2 { Gmax2 = G[t] }
                         if gradientDifference > 0 {
-                            let a = QDi + QD[t] - 2 * Ki[t]
-                            let difference = -(gradientDifference * gradientDifference) / (a > 0 ? a : tau)
+                            let quadratic = QDi + QD[t] - 2 * Ki[t]
+                            let difference = -(gradientDifference * gradientDifference) / (quadratic > 0 ? quadratic : tau)
                             if difference <= objectiveDifferenceMin { j = t; objectiveDifferenceMin = difference }
                         }
                     } else {
-                        guard alpha[t] < upper[t] else { continue }
+                        guard !isUpper(t) else { continue }
                         let gradientDifference = Gmax - G[t]
                         if -G[t] >= Gmax2 { Gmax2 = -G[t] }
                         if gradientDifference > 0 {
-                            let a = QDi + QD[t] - 2 * Ki[t]
-                            let difference = -(gradientDifference * gradientDifference) / (a > 0 ? a : tau)
+                            let quadratic = QDi + QD[t] - 2 * Ki[t]
+                            let difference = -(gradientDifference * gradientDifference) / (quadratic > 0 ? quadratic : tau)
                             if difference <= objectiveDifferenceMin { j = t; objectiveDifferenceMin = difference }
                         }
                     }
                 }
-            } else {
-                for t in 0..<l {
-                    if y[t] > 0 { if alpha[t] > 0 && G[t] >= Gmax2 { Gmax2 = G[t] } }
-                    else { if alpha[t] < upper[t] && -G[t] >= Gmax2 { Gmax2 = -G[t] } }
-                }
             }
-            // Stopping rule: maximal violation m(alpha) - M(alpha) < eps.
-            if Gmax + Gmax2 < eps || j == -1 { break }
+            // Stopping rule: maximal violation m(alpha) - M(alpha) < eps (Gmax2 is -inf without an i).
+            if Gmax + Gmax2 < eps || j == -1 { return nil }
+            return (i, j)
+        }
+
+        var iteration = 0
+        var counter = min(l, 1000) + 1
+        while iteration < maxIterations {
+            counter -= 1
+            if counter == 0 { counter = min(l, 1000); shrink() }
+            var pair = selectWorkingSet()
+            if pair == nil {
+                reconstructGradient()
+                pair = selectWorkingSet()
+                if pair == nil { break }
+                counter = 1
+            }
+            guard let (i, j) = pair else { break }
             iteration += 1
 
             // Two-variable sub-problem, libsvm's update with careful clipping to the box.
@@ -480,6 +605,7 @@ func smo(kernel: any KernelRows, y yArray: [Double], upper upperArray: [Double],
             let Kj = kernel.row(j, keeping: i)
             let Ci = upper[i], Cj = upper[j]
             let oldI = alpha[i], oldJ = alpha[j]
+            let wasUpperI = isUpper(i), wasUpperJ = isUpper(j)
             let Qij = y[i] * y[j] * Ki[j]
             if y[i] != y[j] {
                 var quad = QD[i] + QD[j] + 2 * Qij
@@ -502,11 +628,24 @@ func smo(kernel: any KernelRows, y yArray: [Double], upper upperArray: [Double],
                 if sum > Cj { if alpha[j] > Cj { alpha[j] = Cj; alpha[i] = sum - Cj } }
                 else { if alpha[i] < 0 { alpha[i] = 0; alpha[j] = sum } }
             }
-            // Gradient update G_t += Q_ti dalpha_i + Q_tj dalpha_j.
+            // Gradient update over the active set: G_t += Q_ti dalpha_i + Q_tj dalpha_j.
             let deltaI = (alpha[i] - oldI) * y[i], deltaJ = (alpha[j] - oldJ) * y[j]
-            for t in 0..<l { G[t] += y[t] * (Ki[t] * deltaI + Kj[t] * deltaJ) }
+            for a in 0..<activeSize {
+                let t = active[a]
+                G[t] += y[t] * (Ki[t] * deltaI + Kj[t] * deltaJ)
+            }
+            // G_bar follows the variables that reach or leave their upper bound (all l entries).
+            if wasUpperI != isUpper(i) {
+                let change = (wasUpperI ? -Ci : Ci) * y[i]
+                for t in 0..<l { Gbar[t] += change * y[t] * Ki[t] }
+            }
+            if wasUpperJ != isUpper(j) {
+                let change = (wasUpperJ ? -Cj : Cj) * y[j]
+                for t in 0..<l { Gbar[t] += change * y[t] * Kj[t] }
+            }
         }
-    } } } } }
+        if activeSize < l { reconstructGradient() }
+    } } } } } } }
     // libsvm calculate_rho: mean of y_i G_i over free variables, else midpoint of the feasible interval.
     var freeCount = 0, freeSum = 0.0, ub = Double.infinity, lb = -Double.infinity
     for t in 0..<l {
