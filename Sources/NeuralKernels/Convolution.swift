@@ -130,19 +130,6 @@ struct ConvolutionProblem {
     }
 }
 
-/// Runs `body(worker, items)` over 0..<count split into contiguous ranges, one per worker
-/// (at most context.threadCount), each worker on its own thread.
-@inline(__always)
-func forEachWorker(_ count: Int, _ context: KernelContext, _ body: (_ worker: Int, _ items: Range<Int>) -> Void) {
-    guard count > 0 else { return }
-    let workers = min(context.threadCount, count)
-    if workers == 1 { body(0, 0..<count); return }
-    DispatchQueue.concurrentPerform(iterations: workers) { worker in
-        let start = count * worker / workers, end = count * (worker + 1) / workers
-        if start < end { body(worker, start..<end) }
-    }
-}
-
 /// im2col (or the input itself for 1x1) and GEMM. Pieces of output pixels when the weights are the smaller
 /// operand (each piece reads all weights, its own columns); pieces of output channels when the weights
 /// are the larger one (late layers: each piece reads its rows of weights once, for every image).
@@ -164,7 +151,7 @@ func gemmConvolution(_ problem: ConvolutionProblem, pointwise: Bool) {
         var pieces = plane >= 96 ? max(2, (plane + blockColumns - 1) / blockColumns) : 1
         pieces += pieces % 2 == 1 && pieces > 1 ? 1 : 0
         let columnsPerPiece = ((plane + pieces - 1) / pieces + 15) / 16 * 16
-        forEachWorker(problem.batch * pieces, problem.context) { _, items in
+        parallelChunks(problem.batch * pieces, problem.context) { items in
             let buffer = pointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: columnDepth * columnsPerPiece)
             defer { buffer?.deallocate() }
             for item in items {
@@ -200,7 +187,7 @@ func gemmConvolution(_ problem: ConvolutionProblem, pointwise: Bool) {
     let columnBuffer: UnsafeMutablePointer<Float>? = pointwise ? nil : .allocate(capacity: problem.batch * depth * plane)
     defer { columnBuffer?.deallocate() }
     if let columnBuffer {
-        forEachWorker(problem.batch * depth, problem.context) { _, rows in
+        parallelChunks(problem.batch * depth, problem.context) { rows in
             var row = rows.lowerBound
             while row < rows.upperBound {
                 let image = row / depth, last = min(rows.upperBound, (image + 1) * depth)
@@ -211,7 +198,7 @@ func gemmConvolution(_ problem: ConvolutionProblem, pointwise: Bool) {
             }
         }
     }
-    forEachWorker(channelPieces * problem.batch, problem.context) { _, items in
+    parallelChunks(channelPieces * problem.batch, problem.context) { items in
         for item in items {
             let piece = item / problem.batch, image = item % problem.batch
             let channels = min(problem.outChannels, piece * rowsPerPiece)..<min(problem.outChannels, (piece + 1) * rowsPerPiece)

@@ -70,7 +70,7 @@ func winogradConvolution(_ problem: ConvolutionProblem, filters: UnsafePointer<F
 
     if problem.batch * pieces >= problem.context.threadCount {
         // Enough blocks: each worker takes whole blocks with buffers of its own.
-        forEachWorker(problem.batch * pieces, problem.context) { _, items in
+        parallelChunks(problem.batch * pieces, problem.context) { items in
             let inputTiles = UnsafeMutablePointer<Float>.allocate(capacity: 16 * inChannels * blockTiles)
             let products = UnsafeMutablePointer<Float>.allocate(capacity: 16 * outChannels * blockTiles + 8)   // + 8: SIMD reads past the last tile
             defer { inputTiles.deallocate(); products.deallocate() }
@@ -93,14 +93,14 @@ func winogradConvolution(_ problem: ConvolutionProblem, filters: UnsafePointer<F
     for item in 0..<(problem.batch * pieces) {
         let image = item / pieces, rows = tileRows(item % pieces)
         if rows.isEmpty { continue }
-        forEachWorker(inChannels, problem.context) { _, channels in
+        parallelChunks(inChannels, problem.context) { channels in
             winogradInputTransform(problem, image: image, tileRows: rows, tilesX: tilesX, channels: channels, into: inputTiles)
         }
-        forEachWorker(16, problem.context) { _, positions in
+        parallelChunks(16, problem.context) { positions in
             winogradProducts(problem, filters: filters, tiles: rows.count * tilesX, positions: positions,
                              inputTiles: inputTiles, products: products)
         }
-        forEachWorker(outChannels, problem.context) { _, channels in
+        parallelChunks(outChannels, problem.context) { channels in
             winogradOutputTransform(problem, image: image, tileRows: rows, tilesX: tilesX, channels: channels, products: products)
         }
     }
