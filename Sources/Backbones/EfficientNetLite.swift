@@ -101,7 +101,7 @@ public struct EfficientNetLite: Backbone {
     }
 
     /// The convolutional trunk: N x 3 x H x W → N x 1280 x ceil(H/32) x ceil(W/32).
-    func features(_ input: Tensor) -> Tensor {
+    func features(_ input: Tensor, context: KernelContext) -> Tensor {
         precondition(input.channels == 3, "EfficientNet-Lite expects 3 input channels, got \(input.channels)")
         var x = conv2d(input, samePadding(stem, input), activation: .relu6, context: context)   // N x 32 x 112 x 112
         for block in blocks { x = block.forward(x, context) }   // N x 16 x 112 → 24 x 56 → 40 x 28 → 80 x 14 → 112 x 14 → 192 x 7 → 320 x 7
@@ -109,7 +109,9 @@ public struct EfficientNetLite: Backbone {
     }
 
     public func embed(_ input: Tensor) -> Tensor {
-        globalAveragePool(features(input), context: context)       // N x 1280 x 1 x 1
+        embedAcrossCores(input, context: context) { image, context in
+            globalAveragePool(features(image, context: context), context: context)   // N x 1280 x 1 x 1
+        }
     }
 
     /// ImageNet logits (N x 1000 x 1 x 1), or nil when the checkpoint had no `_fc`.

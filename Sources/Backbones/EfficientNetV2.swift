@@ -87,6 +87,10 @@ public struct EfficientNetV2: Backbone {
     }
 
     public func embed(_ input: Tensor) -> Tensor {
+        embedAcrossCores(input, context: context, embedding)
+    }
+
+    func embedding(_ input: Tensor, context: KernelContext) -> Tensor {
         precondition(input.channels == 3, "EfficientNet-V2 expects 3 input channels, got \(input.channels)")
         var x = conv2d(input, stem, activation: .silu, context: context)   // N x 24 x 192 x 192
         for block in blocks { x = block.forward(x, context) }   // N x 24 x 192 → 48 x 96 → 64 x 48 → 128 x 24 → 160 x 24 → 256 x 12

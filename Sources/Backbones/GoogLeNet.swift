@@ -118,6 +118,10 @@ public struct GoogLeNet: Backbone {
 
     /// input: N x 3 x H x W (ImageNet-normalised) → N x 1024 x 1 x 1.
     public func embed(_ input: Tensor) -> Tensor {
+        embedAcrossCores(input, context: context, embedding)
+    }
+
+    func embedding(_ input: Tensor, context: KernelContext) -> Tensor {
         precondition(input.channels == 3, "GoogLeNet expects 3 input channels")
         let ceilPool = PoolGeometry(kernel: 3, stride: 2, ceilMode: true)
         var x = transformInput ? transformed(input) : input

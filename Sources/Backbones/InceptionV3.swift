@@ -69,6 +69,10 @@ public struct InceptionV3: Backbone {
     }
 
     public func embed(_ input: Tensor) -> Tensor {
+        embedAcrossCores(input, context: context, embedding)
+    }
+
+    func embedding(_ input: Tensor, context: KernelContext) -> Tensor {
         precondition(input.channels == 3, "Inception-V3 expects 3 input channels, got \(input.channels)")
         precondition(input.height >= Self.minimumInputSize && input.width >= Self.minimumInputSize,
                      "Inception-V3 needs at least \(Self.minimumInputSize) x \(Self.minimumInputSize) input, got \(input.height) x \(input.width)")

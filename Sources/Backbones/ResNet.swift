@@ -115,6 +115,10 @@ public struct ResNet: Backbone {
 
     /// input: N x 3 x H x W (ImageNet-normalised) → N x embeddingWidth x 1 x 1.
     public func embed(_ input: Tensor) -> Tensor {
+        embedAcrossCores(input, context: context, embedding)
+    }
+
+    func embedding(_ input: Tensor, context: KernelContext) -> Tensor {
         var x = conv2d(input, stem, activation: .relu, context: context)                     // N x 64 x H/2 x W/2
         x = maxPool2d(x, PoolGeometry(kernel: 3, stride: 2, padding: 1), context: context)     // N x 64 x H/4 x W/4
         for stage in stages {

@@ -65,15 +65,27 @@ public func conv2d(_ input: Tensor, _ layer: Conv2D, activation: Activation = .i
         && (algorithm == .winograd
             || (context.winograd && winogradApplies(geometry, inChannels: layer.inChannels, outChannels: layer.outChannels,
                                                     outputHeight: outputHeight, outputWidth: outputWidth)))
-    let filters = useWinograd
-        ? layer.winogradFilters.values { winogradFilterTransform(layer.weight, outChannels: layer.outChannels, inChannels: layer.inChannels) }
+    let filters: [PackedMatrix] = useWinograd
+        ? layer.winogradFilters.values {
+            let transformed = winogradFilterTransform(layer.weight, outChannels: layer.outChannels, inChannels: layer.inChannels)
+            let pairs = layer.outChannels * layer.inChannels
+            return transformed.withUnsafeBufferPointer { buffer in
+                (0..<16).map { PackedMatrix(buffer.baseAddress! + $0 * pairs, rows: layer.outChannels, depth: layer.inChannels,
+                                            lda: layer.inChannels) }
+            }
+        }
         : []
+    // One packed matrix for the GEMM paths of ungrouped convolutions (grouped ones call OpenBLAS per group).
+    let packedWeights: PackedMatrix? = !useWinograd && !depthwise && groups == 1
+        ? layer.packedWeights.values {
+            PackedMatrix(layer.weight, rows: layer.outChannels, depth: layer.inChannels * kernelArea)
+        }
+        : nil
     let residualStorage = residual?.storage ?? []
     let totalChannels = output.channels
 
     input.storage.withUnsafeBufferPointer { inputBuffer in
     layer.weight.withUnsafeBufferPointer { weightBuffer in
-    filters.withUnsafeBufferPointer { filterBuffer in
     layer.bias.withUnsafeBufferPointer { biasBuffer in
     residualStorage.withUnsafeBufferPointer { residualBuffer in
     output.storage.withUnsafeMutableBufferPointer { outputBuffer in
@@ -90,11 +102,11 @@ public func conv2d(_ input: Tensor, _ layer: Conv2D, activation: Activation = .i
                                  outputHeight: outputHeight, outputWidth: outputWidth,
                                  outputRow: problem.outputRow, activation: activation, context: context)
         } else if useWinograd {
-            winogradConvolution(problem, filters: filterBuffer.baseAddress!)
+            winogradConvolution(problem, filters: filters)
         } else {
-            gemmConvolution(problem, pointwise: pointwise)
+            gemmConvolution(problem, packedWeights: packedWeights, pointwise: pointwise)
         }
-    } } } } } }
+    } } } } }
 }
 
 /// Everything one convolution call reads and writes, as raw pointers for the workers.
@@ -133,7 +145,8 @@ struct ConvolutionProblem {
 /// im2col (or the input itself for 1x1) and GEMM. Pieces of output pixels when the weights are the smaller
 /// operand (each piece reads all weights, its own columns); pieces of output channels when the weights
 /// are the larger one (late layers: each piece reads its rows of weights once, for every image).
-func gemmConvolution(_ problem: ConvolutionProblem, pointwise: Bool) {
+/// Ungrouped convolutions multiply by their packed weights (PackedGemm.swift); grouped ones call OpenBLAS.
+func gemmConvolution(_ problem: ConvolutionProblem, packedWeights: PackedMatrix?, pointwise: Bool) {
     useSingleThreadedBLAS()
     let geometry = problem.geometry, plane = problem.plane, threads = problem.context.threadCount
     let groups = geometry.groups
@@ -153,7 +166,8 @@ func gemmConvolution(_ problem: ConvolutionProblem, pointwise: Bool) {
         let columnsPerPiece = ((plane + pieces - 1) / pieces + 15) / 16 * 16
         parallelChunks(problem.batch * pieces, problem.context) { items in
             let buffer = pointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: columnDepth * columnsPerPiece)
-            defer { buffer?.deallocate() }
+            let workspace = UnsafeMutablePointer<Float>.allocate(capacity: GemmBlocking.workspaceCount(columns: columnsPerPiece))
+            defer { buffer?.deallocate(); workspace.deallocate() }
             for item in items {
                 let image = item / pieces, piece = item % pieces
                 let columns = min(plane, piece * columnsPerPiece)..<min(plane, (piece + 1) * columnsPerPiece)
@@ -163,16 +177,23 @@ func gemmConvolution(_ problem: ConvolutionProblem, pointwise: Bool) {
                     im2col(source: input, channels: problem.inChannels, height: problem.height, width: problem.width,
                            geometry: geometry, outputWidth: problem.outputWidth, pixels: columns, columns: buffer)
                 }
-                for channel in 0..<problem.outChannels {
-                    (problem.outputRow(image, channel) + columns.lowerBound).update(repeating: 0, count: columns.count)
-                }
-                for group in 0..<groups {
-                    let b = buffer.map { UnsafePointer($0) + group * depth * columns.count }
-                        ?? input + group * inPerGroup * plane + columns.lowerBound
-                    sgemm(m: outPerGroup, n: columns.count, k: depth,
-                          a: problem.weights + group * outPerGroup * depth, lda: depth,
-                          b: b, ldb: buffer == nil ? plane : columns.count,
-                          c: problem.outputRow(image, group * outPerGroup) + columns.lowerBound, ldc: plane, accumulate: true)
+                let ldb = buffer == nil ? plane : columns.count
+                if let packedWeights {
+                    packedGemm(packedWeights, rows: 0..<problem.outChannels, columns: columns.count,
+                               b: buffer.map { UnsafePointer($0) } ?? input + columns.lowerBound, ldb: ldb,
+                               c: problem.outputRow(image, 0) + columns.lowerBound, ldc: plane, accumulate: false,
+                               workspace: workspace)
+                } else {
+                    for channel in 0..<problem.outChannels {
+                        (problem.outputRow(image, channel) + columns.lowerBound).update(repeating: 0, count: columns.count)
+                    }
+                    for group in 0..<groups {
+                        let b = buffer.map { UnsafePointer($0) + group * depth * columns.count }
+                            ?? input + group * inPerGroup * plane + columns.lowerBound
+                        sgemm(m: outPerGroup, n: columns.count, k: depth,
+                              a: problem.weights + group * outPerGroup * depth, lda: depth, b: b, ldb: ldb,
+                              c: problem.outputRow(image, group * outPerGroup) + columns.lowerBound, ldc: plane, accumulate: true)
+                    }
                 }
                 problem.finish(image: image, channels: 0..<problem.outChannels, columns: columns)
             }
@@ -180,8 +201,9 @@ func gemmConvolution(_ problem: ConvolutionProblem, pointwise: Bool) {
         return
     }
 
-    // Pieces of output channels (groups == 1), panel-aligned: im2col every image once, then each worker
-    // runs its rows of weights over every image while they are in cache.
+    // Pieces of output channels (groups == 1, so the weights are packed), panel-aligned: im2col every
+    // image once, then each worker runs its rows of weights over every image while they are in cache.
+    guard let packedWeights else { preconditionFailure("channel pieces need packed weights") }
     let rowsPerPiece = ((problem.outChannels + threads - 1) / threads + 47) / 48 * 48
     let channelPieces = (problem.outChannels + rowsPerPiece - 1) / rowsPerPiece
     let columnBuffer: UnsafeMutablePointer<Float>? = pointwise ? nil : .allocate(capacity: problem.batch * depth * plane)
@@ -199,15 +221,15 @@ func gemmConvolution(_ problem: ConvolutionProblem, pointwise: Bool) {
         }
     }
     parallelChunks(channelPieces * problem.batch, problem.context) { items in
+        let workspace = UnsafeMutablePointer<Float>.allocate(capacity: GemmBlocking.workspaceCount(columns: plane))
+        defer { workspace.deallocate() }
         for item in items {
             let piece = item / problem.batch, image = item % problem.batch
             let channels = min(problem.outChannels, piece * rowsPerPiece)..<min(problem.outChannels, (piece + 1) * rowsPerPiece)
             if channels.isEmpty { continue }
             let b = columnBuffer.map { UnsafePointer($0) + image * depth * plane } ?? problem.inputImage(image)
-            let c = problem.outputRow(image, channels.lowerBound)
-            c.update(repeating: 0, count: channels.count * plane)
-            sgemm(m: channels.count, n: plane, k: depth, a: problem.weights + channels.lowerBound * depth, lda: depth,
-                  b: b, ldb: plane, c: c, ldc: plane, accumulate: true)
+            packedGemm(packedWeights, rows: channels, columns: plane, b: b, ldb: plane,
+                       c: problem.outputRow(image, channels.lowerBound), ldc: plane, accumulate: false, workspace: workspace)
             problem.finish(image: image, channels: channels, columns: 0..<plane)
         }
     }

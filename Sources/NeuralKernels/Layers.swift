@@ -60,8 +60,11 @@ public struct Conv2D: Sendable {
     public var geometry: ConvGeometry
     public let weight: [Float]
     public let bias: [Float]
-    /// U = G g G^T of every filter, made at the first Winograd call and shared by copies of this layer.
-    let winogradFilters = PreparedWeights()
+    /// The weights as OC x (IC·KH·KW) packed for packedGemm (groups == 1), made at the first GEMM call.
+    let packedWeights = PreparedWeights<PackedMatrix>()
+    /// U = G g G^T of every filter as 16 packed OC x IC matrices, made at the first Winograd call.
+    /// Both are shared by copies of this layer.
+    let winogradFilters = PreparedWeights<[PackedMatrix]>()
 
     public init(inChannels: Int, outChannels: Int, geometry: ConvGeometry, weight: [Float], bias: [Float]? = nil) {
         precondition(inChannels % geometry.groups == 0 && outChannels % geometry.groups == 0, "channels not divisible by groups")
@@ -92,12 +95,12 @@ public struct Conv2D: Sendable {
 
 /// Weights rearranged once for a fast path (packed, transformed), built on first use under a lock
 /// and read-only afterwards; the layer that owns it never changes its weights.
-final class PreparedWeights: @unchecked Sendable {
+final class PreparedWeights<Value: Sendable>: @unchecked Sendable {
     private let lock = NSLock()
-    private var values: [Float]?
+    private var values: Value?
 
     /// The prepared values, made by `prepare` the first time (concurrent callers wait for it).
-    func values(_ prepare: () -> [Float]) -> [Float] {
+    func values(_ prepare: () -> Value) -> Value {
         lock.lock()
         defer { lock.unlock() }
         if let values { return values }

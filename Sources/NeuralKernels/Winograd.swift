@@ -54,8 +54,7 @@ func winogradFilterTransform(_ weight: [Float], outChannels: Int, inChannels: In
 
 /// The whole convolution: pieces of tile rows of every image, spread over the workers.
 /// output = activation(conv + bias [+ residual]); filters are U from winogradFilterTransform.
-func winogradConvolution(_ problem: ConvolutionProblem, filters: UnsafePointer<Float>) {
-    useSingleThreadedBLAS()
+func winogradConvolution(_ problem: ConvolutionProblem, filters: [PackedMatrix]) {
     let inChannels = problem.inChannels, outChannels = problem.outChannels
     let tilesY = (problem.outputHeight + 1) / 2, tilesX = (problem.outputWidth + 1) / 2
     // A block of V (16 x IC x T) and M (16 x OC x T) in about 768 KiB, but at least 64 tiles for the GEMMs;
@@ -73,13 +72,14 @@ func winogradConvolution(_ problem: ConvolutionProblem, filters: UnsafePointer<F
         parallelChunks(problem.batch * pieces, problem.context) { items in
             let inputTiles = UnsafeMutablePointer<Float>.allocate(capacity: 16 * inChannels * blockTiles)
             let products = UnsafeMutablePointer<Float>.allocate(capacity: 16 * outChannels * blockTiles + 8)   // + 8: SIMD reads past the last tile
-            defer { inputTiles.deallocate(); products.deallocate() }
+            let workspace = UnsafeMutablePointer<Float>.allocate(capacity: GemmBlocking.workspaceCount(columns: blockTiles))
+            defer { inputTiles.deallocate(); products.deallocate(); workspace.deallocate() }
             for item in items {
                 let image = item / pieces, rows = tileRows(item % pieces)
                 if rows.isEmpty { continue }
                 winogradInputTransform(problem, image: image, tileRows: rows, tilesX: tilesX, channels: 0..<inChannels, into: inputTiles)
                 winogradProducts(problem, filters: filters, tiles: rows.count * tilesX, positions: 0..<16,
-                                 inputTiles: inputTiles, products: products)
+                                 inputTiles: inputTiles, products: products, workspace: workspace)
                 winogradOutputTransform(problem, image: image, tileRows: rows, tilesX: tilesX, channels: 0..<outChannels, products: products)
             }
         }
@@ -97,8 +97,10 @@ func winogradConvolution(_ problem: ConvolutionProblem, filters: UnsafePointer<F
             winogradInputTransform(problem, image: image, tileRows: rows, tilesX: tilesX, channels: channels, into: inputTiles)
         }
         parallelChunks(16, problem.context) { positions in
+            let workspace = UnsafeMutablePointer<Float>.allocate(capacity: GemmBlocking.workspaceCount(columns: blockTiles))
+            defer { workspace.deallocate() }
             winogradProducts(problem, filters: filters, tiles: rows.count * tilesX, positions: positions,
-                             inputTiles: inputTiles, products: products)
+                             inputTiles: inputTiles, products: products, workspace: workspace)
         }
         parallelChunks(outChannels, problem.context) { channels in
             winogradOutputTransform(problem, image: image, tileRows: rows, tilesX: tilesX, channels: channels, products: products)
@@ -106,17 +108,14 @@ func winogradConvolution(_ problem: ConvolutionProblem, filters: UnsafePointer<F
     }
 }
 
-/// M_k = U_k · V_k for the tile positions k in `positions`: GEMMs of OC x IC x T, accumulated into zeros
-/// (one memset is cheaper than OpenBLAS's beta = 0 pass over each C).
-func winogradProducts(_ problem: ConvolutionProblem, filters: UnsafePointer<Float>, tiles: Int, positions: Range<Int>,
-                      inputTiles: UnsafePointer<Float>, products: UnsafeMutablePointer<Float>) {
+/// M_k = U_k · V_k for the tile positions k in `positions`: GEMMs of OC x IC x T on the packed filters.
+func winogradProducts(_ problem: ConvolutionProblem, filters: [PackedMatrix], tiles: Int, positions: Range<Int>,
+                      inputTiles: UnsafePointer<Float>, products: UnsafeMutablePointer<Float>,
+                      workspace: UnsafeMutablePointer<Float>) {
     let inChannels = problem.inChannels, outChannels = problem.outChannels
-    (products + positions.lowerBound * outChannels * tiles).update(repeating: 0, count: positions.count * outChannels * tiles)
     for k in positions {
-        sgemm(m: outChannels, n: tiles, k: inChannels,
-              a: filters + k * outChannels * inChannels, lda: inChannels,
-              b: inputTiles + k * inChannels * tiles, ldb: tiles,
-              c: products + k * outChannels * tiles, ldc: tiles, accumulate: true)
+        packedGemm(filters[k], rows: 0..<outChannels, columns: tiles, b: inputTiles + k * inChannels * tiles, ldb: tiles,
+                   c: products + k * outChannels * tiles, ldc: tiles, accumulate: false, workspace: workspace)
     }
 }
 

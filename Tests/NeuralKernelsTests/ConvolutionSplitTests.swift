@@ -37,6 +37,14 @@ final class ConvolutionSplitTests: XCTestCase {
         // Pixel pieces with im2col blocks that end mid-row.
         Case(label: "pixel pieces, im2col", batch: 3, inChannels: 40, outChannels: 24, height: 33, width: 29,
              geometry: ConvGeometry(kernel: 5, stride: 1, padding: 2), algorithm: .direct),
+        // The packed GEMM's edges (PackedGemm.swift): output channels not a multiple of the 6-row panel,
+        // pixels not a multiple of the 16-column panel, and a depth cut into several blocks (K = 600 → 3).
+        Case(label: "packed GEMM, 1x1, 3 depth blocks, ragged panels", batch: 2, inChannels: 600, outChannels: 29, height: 9, width: 13,
+             geometry: ConvGeometry(kernel: 1), algorithm: .automatic),
+        Case(label: "packed GEMM, channel pieces over 48-row panels, ragged", batch: 2, inChannels: 70, outChannels: 101, height: 5, width: 7,
+             geometry: ConvGeometry(kernel: 3, padding: 1), algorithm: .direct),
+        Case(label: "packed GEMM, Winograd with ragged panels and 2 depth blocks", batch: 1, inChannels: 300, outChannels: 23, height: 19, width: 21,
+             geometry: ConvGeometry(kernel: 3, padding: 1), algorithm: .winograd),
         // One Winograd block for the whole image, shared by the workers.
         Case(label: "Winograd, one shared block", batch: 1, inChannels: 20, outChannels: 24, height: 14, width: 14,
              geometry: ConvGeometry(kernel: 3, padding: 1), algorithm: .winograd),
