@@ -9,13 +9,16 @@
 //   otherwise                   → im2col of a block of output pixels into a cache-sized buffer, then GEMM
 // Bias, residual add and activation are applied to each block right after its GEMM, while it is in cache.
 //
-// Threading: one pool. OpenBLAS runs single-threaded inside every call, and each convolution is cut
-// into independent pieces — ranges of output pixels, of output channels, or of Winograd tile rows, of
-// every image of the batch — that `context.threadCount` workers run with buffers of their own. There is
-// no OpenBLAS thread spinning between layers, small layers still use every core, and a whole batch
-// shares the work. GEMM pieces start at multiples of 48 rows and columns (OpenBLAS's x86-64 micro-kernel
-// panels are 4 to 24 wide), so each output element is computed exactly as one unsplit GEMM computes it; Winograd blocks
-// depend on the layer's shape only. The results depend neither on the thread count nor on the batch.
+// GEMM: ungrouped convolutions multiply by their weights packed once, at the layer's first call, with
+// our own micro-kernel (PackedGemm.swift); grouped ones (none in the five backbones) call OpenBLAS.
+//
+// Threading: one pool. Each convolution is cut into independent pieces — ranges of output pixels, of
+// output channels, or of Winograd tile rows, of every image of the batch — that `context.threadCount`
+// workers run with buffers of their own (OpenBLAS, where it is called, runs single-threaded). There is
+// no BLAS thread spinning between layers, small layers still use every core, and a whole batch
+// shares the work. Channel pieces start at multiples of 48 rows (whole 6-row panels); the packed GEMM
+// sums each element over K in an order fixed by K alone, and the pixel and Winograd pieces depend on
+// the layer's shape only. The results depend neither on the thread count nor on the batch.
 
 import COpenBLAS
 import Foundation
@@ -158,8 +161,8 @@ func gemmConvolution(_ problem: ConvolutionProblem, packedWeights: PackedMatrix?
 
     if !splitChannels {
         // Pieces of output pixels: piece = (image, column range); an im2col block of about 1 MiB, >= 64 columns,
-        // and an even count. OpenBLAS's result for a column depends on how many columns its call has, so the
-        // pieces depend on the layer's shape only, never on the thread count or the batch.
+        // and an even count. The pieces depend on the layer's shape only, never on the thread count or the
+        // batch (OpenBLAS's result for a column, on the grouped path, depends on how many columns its call has).
         let blockColumns = pointwise ? plane : max(64, (262_144 / max(1, columnDepth)) / 16 * 16)
         var pieces = plane >= 96 ? max(2, (plane + blockColumns - 1) / blockColumns) : 1
         pieces += pieces % 2 == 1 && pieces > 1 ? 1 : 0

@@ -1,10 +1,10 @@
 // How many cores a kernel may use, passed as a value (no global thread setting).
 //
-// GEMM runs on OpenBLAS's own threads (set to `threadCount` before each call
-// when it differs); every other kernel splits its independent planes or rows
-// across `threadCount` workers with DispatchQueue.concurrentPerform. Work is
-// split only over independent outputs, never over a reduction, so results do
-// not depend on the thread count.
+// Every kernel splits its independent planes, rows or GEMM pieces across
+// `threadCount` workers with DispatchQueue.concurrentPerform (the fully
+// connected layer alone runs on OpenBLAS's own threads, set to `threadCount`
+// before each call when it differs). Work is split only over independent
+// outputs, never over a reduction, so results do not depend on the thread count.
 
 import COpenBLAS
 import Dispatch
