@@ -11,16 +11,18 @@ let optimise: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"] + vectorUni
 /// the toolkit is always built from source where it runs): AVX2 + FMA when /proc/cpuinfo lists them, AVX-512
 /// when it lists avx512f/bw/dq/vl. CARCINOMA_TARGET_CPU overrides it (an LLVM CPU name, or "generic").
 /// Vector width changes no result: lanes are independent and Swift does not contract a * b + c into FMA.
+/// CARCINOMA_FMA tells the GEMM micro-kernel the target has fused multiply-add instructions (without them
+/// it multiplies and adds separately, rather than call fmaf for every lane).
 func vectorUnits() -> [String] {
     if let cpu = ProcessInfo.processInfo.environment["CARCINOMA_TARGET_CPU"] {
-        return cpu == "generic" ? [] : ["-target-cpu", cpu]
+        return cpu == "generic" ? [] : ["-target-cpu", cpu] + (cpu.contains("haswell") || cpu.contains("skylake") || cpu.contains("znver") ? ["-D", "CARCINOMA_FMA"] : [])
     }
     #if arch(x86_64) && os(Linux)
     guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
           let flagsLine = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return [] }
     let flags = Set(flagsLine.split(separator: " ").map(String.init))
-    if flags.isSuperset(of: ["avx512f", "avx512bw", "avx512dq", "avx512vl", "fma"]) { return ["-target-cpu", "skylake-avx512"] }
-    if flags.isSuperset(of: ["avx2", "fma"]) { return ["-target-cpu", "haswell"] }
+    if flags.isSuperset(of: ["avx512f", "avx512bw", "avx512dq", "avx512vl", "fma"]) { return ["-target-cpu", "skylake-avx512", "-D", "CARCINOMA_FMA"] }
+    if flags.isSuperset(of: ["avx2", "fma"]) { return ["-target-cpu", "haswell", "-D", "CARCINOMA_FMA"] }
     #endif
     return []
 }
