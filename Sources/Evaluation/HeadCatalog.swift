@@ -18,16 +18,20 @@ public enum HeadCatalog {
     /// PCA components in front of the GP and the trees (capped by the rank of the training rows).
     public static let principalComponents = 16
 
-    /// The head called `name` for features of `width` columns; `seed` makes every fit reproducible.
-    public static func specification(_ name: String, featureWidth width: Int, seed: UInt64) throws -> HeadSpecification {
+    /// The head called `name` for features of `width` columns; `seed` makes every fit reproducible;
+    /// `softmaxSolver` trains the softmax head (L-BFGS to the exact optimum by default, or Adam).
+    public static func specification(_ name: String, featureWidth width: Int, seed: UInt64,
+                                     softmaxSolver: SoftmaxRegression.Solver = .lbfgs) throws -> HeadSpecification {
         let standardize: [any FeatureTransform] = [Standardizer()]
         let reduce: [any FeatureTransform] = [Standardizer(), try PCA(components: .count(principalComponents))]
         switch name {
         case "softmax":
             // J = mean weighted cross-entropy + l2/2 ||W||²; l2 = 1/(C n) against scikit-learn's C.
+            // The Adam settings apply only with softmaxSolver .adam.
             return HeadSpecification(name: name, candidates: try [0.01, 0.1, 1, 10, 100].map { l2 in
-                HeadCandidate(setting: "l2=\(l2)", classifier: Pipeline(steps: standardize,
-                    head: try SoftmaxRegression(learningRate: 0.05, epochs: 200, batchSize: 32, l2: l2, classWeight: .balanced, seed: seed)))
+                HeadCandidate(setting: softmaxSolver == .lbfgs ? "l2=\(l2)" : "l2=\(l2) \(softmaxSolver.rawValue)", classifier: Pipeline(steps: standardize,
+                    head: try SoftmaxRegression(solver: softmaxSolver, learningRate: 0.05, epochs: 200, batchSize: 32, l2: l2,
+                                                classWeight: .balanced, seed: seed)))
             })
         case "svm":
             // On standardised columns scikit-learn's gamma "scale" is about 1/width: the grid is a multiple of it.
@@ -62,14 +66,15 @@ public enum HeadCatalog {
     }
 
     /// Parses `softmax,svm` into specifications.
-    public static func specifications(_ list: String, featureWidth: Int, seed: UInt64) throws -> [HeadSpecification] {
+    public static func specifications(_ list: String, featureWidth: Int, seed: UInt64,
+                                      softmaxSolver: SoftmaxRegression.Solver = .lbfgs) throws -> [HeadSpecification] {
         let names = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         guard !names.isEmpty else { throw EvaluationError.invalidSetting(key: "heads", problem: "no head named; known: \(self.names.joined(separator: ", "))") }
-        return try names.map { try specification($0, featureWidth: featureWidth, seed: seed) }
+        return try names.map { try specification($0, featureWidth: featureWidth, seed: seed, softmaxSolver: softmaxSolver) }
     }
 
     /// The stacking meta-learner: balanced softmax regression on the members' probabilities.
-    public static func metaLearner(seed: UInt64) throws -> any Classifier {
-        try SoftmaxRegression(learningRate: 0.05, epochs: 300, batchSize: 32, l2: 0.1, classWeight: .balanced, seed: seed)
+    public static func metaLearner(seed: UInt64, softmaxSolver: SoftmaxRegression.Solver = .lbfgs) throws -> any Classifier {
+        try SoftmaxRegression(solver: softmaxSolver, learningRate: 0.05, epochs: 300, batchSize: 32, l2: 0.1, classWeight: .balanced, seed: seed)
     }
 }

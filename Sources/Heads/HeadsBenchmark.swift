@@ -60,8 +60,8 @@ func processCPUSeconds() -> Double {
 
 /// The heads as benchmarked, named as scripts/bench_heads.py names their scikit-learn counterparts.
 /// GP uses no optimiser restarts here, like scikit-learn's default, so the times compare like for like.
-public func benchmarkHeads() throws -> [(name: String, head: any Classifier)] {
-    [("softmax", try SoftmaxRegression()),
+public func benchmarkHeads(softmaxSolver: SoftmaxRegression.Solver = .lbfgs) throws -> [(name: String, head: any Classifier)] {
+    [("softmax", try SoftmaxRegression(solver: softmaxSolver)),
      ("svm_linear", try SupportVectorMachine(kernel: .linear)),
      ("svm_rbf", try SupportVectorMachine(kernel: .rbf(gamma: .scale))),
      ("gaussian_process", try GaussianProcessClassifier(restarts: 0)),

@@ -16,6 +16,9 @@ struct BenchHeadsCommand: ParsableCommand {
     @Option(name: .long, help: "Comma-separated heads (softmax,svm_linear,svm_rbf,gaussian_process,gradient_boosted_trees); default all.")
     var heads: String?
 
+    @Option(name: .long, help: "Solver of the softmax head: lbfgs (default) or adam.")
+    var softmaxSolver: SoftmaxRegression.Solver = .lbfgs
+
     @Option(name: .long, help: "PCA components after standardisation (default none).")
     var pca: Int?
 
@@ -25,7 +28,7 @@ struct BenchHeadsCommand: ParsableCommand {
 
     func run() throws {
         let dataset = try FoldedDataset.load(URL(fileURLWithPath: data))
-        var selected = try benchmarkHeads()
+        var selected = try benchmarkHeads(softmaxSolver: softmaxSolver)
         if let heads {
             let names = heads.split(separator: ",").map(String.init)
             let known = Set(selected.map(\.name))

@@ -3,6 +3,7 @@
 import ArgumentParser
 import Evaluation
 import Foundation
+import Heads
 
 struct CompareCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -14,6 +15,9 @@ struct CompareCommand: ParsableCommand {
 
     @Option(help: "Comma-separated heads: \(HeadCatalog.names.joined(separator: ",")).")
     var heads: String = HeadCatalog.names.joined(separator: ",")
+
+    @Option(help: "Solver of the softmax head and the stacking meta-learner: lbfgs (exact optimum) or adam.")
+    var softmaxSolver: SoftmaxRegression.Solver = .lbfgs
 
     @Flag(help: "Skip the ensemble rows (mean across feature sets, stacking).")
     var noEnsembles = false
@@ -30,8 +34,8 @@ struct CompareCommand: ParsableCommand {
             + "\(prepared.featureSets.count) feature sets, heads \(heads), \(settings.foldCount) folds × \(settings.repeats) repeats")
         let (results, outcomes) = try Comparison.run(
             prepared,
-            headsFor: { try HeadCatalog.specifications(heads, featureWidth: $0.data.labelled.columns, seed: settings.seed) },
-            settings: settings, metaLearner: try HeadCatalog.metaLearner(seed: settings.seed), ensembles: !noEnsembles,
+            headsFor: { try HeadCatalog.specifications(heads, featureWidth: $0.data.labelled.columns, seed: settings.seed, softmaxSolver: softmaxSolver) },
+            settings: settings, metaLearner: try HeadCatalog.metaLearner(seed: settings.seed, softmaxSolver: softmaxSolver), ensembles: !noEnsembles,
             labelsFormat: input.format, toolVersion: toolVersion, progress: report)
         try Comparison.writeOutputs(results, outcomes: outcomes, labels: prepared.labels, to: directory)
         print(results.table())

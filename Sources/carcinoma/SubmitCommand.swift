@@ -3,8 +3,10 @@
 import ArgumentParser
 import Evaluation
 import Foundation
+import Heads
 
 extension EnsembleKind: ExpressibleByArgument {}
+extension SoftmaxRegression.Solver: ExpressibleByArgument {}
 
 struct SubmitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -43,6 +45,9 @@ struct SubmitCommand: ParsableCommand {
 
     @Option(help: "Head (or comma-separated heads with --ensemble): \(HeadCatalog.names.joined(separator: ",")).")
     var head: String?
+
+    @Option(help: "Solver of the softmax head and the stacking meta-learner: lbfgs (exact optimum) or adam.")
+    var softmaxSolver: SoftmaxRegression.Solver = .lbfgs
 
     @Option(help: "Feature sets to use (comma-separated names); default every set in --features.")
     var featureSet: String?
@@ -95,8 +100,8 @@ struct SubmitCommand: ParsableCommand {
         let settings = crossValidation.settings
         let prediction = try Predictions.predict(
             prepared,
-            heads: { try HeadCatalog.specifications(head, featureWidth: $0.data.labelled.columns, seed: settings.seed) },
-            ensemble: ensemble, refit: refit, settings: settings, metaLearner: try HeadCatalog.metaLearner(seed: settings.seed))
+            heads: { try HeadCatalog.specifications(head, featureWidth: $0.data.labelled.columns, seed: settings.seed, softmaxSolver: softmaxSolver) },
+            ensemble: ensemble, refit: refit, settings: settings, metaLearner: try HeadCatalog.metaLearner(seed: settings.seed, softmaxSolver: softmaxSolver))
         let written = try Submission.write(ids: prepared.unlabelledIDs, probabilities: prediction.probabilities,
                                            classes: prepared.labels.classes, labels: prepared.labels, format: format, to: url)
         let summary = try Submission.validate(url, labels: table, images: imageIDs, format: format)

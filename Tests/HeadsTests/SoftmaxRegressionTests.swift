@@ -1,5 +1,6 @@
-// SoftmaxRegression: Adam reaches the exact optimum of its objective (solved by L-BFGS in the
-// generator), and its macro F1 matches scikit-learn's LogisticRegression on the 8 folds.
+// SoftmaxRegression: Adam (solver: .adam) reaches the exact optimum of its objective (solved by L-BFGS in
+// the generator), and the default head's macro F1 matches scikit-learn's LogisticRegression on the 8 folds.
+// The L-BFGS solver's own checks: SoftmaxLBFGSTests.swift.
 
 import XCTest
 import LinearAlgebra
@@ -14,7 +15,7 @@ final class SoftmaxRegressionTests: XCTestCase {
             let reference = try XCTUnwrap(results.datasets[name]).softmaxOptimum
             let fold = try standardisedFold0(data)
             for batchSize in [nil, 32] as [Int?] {
-                let head = try SoftmaxRegression(learningRate: 0.05, epochs: 1000, batchSize: batchSize, l2: reference.l2, seed: 3)
+                let head = try SoftmaxRegression(solver: .adam, learningRate: 0.05, epochs: 1000, batchSize: batchSize, l2: reference.l2, seed: 3)
                 let model = try head.fitSoftmax(fold.train, labels: fold.trainLabels, sampleWeights: nil)
                 let objective = try SoftmaxRegression.objective(model, features: fold.train, labels: fold.trainLabels,
                                                                 l2: reference.l2, classWeight: .balanced)
@@ -41,7 +42,7 @@ final class SoftmaxRegressionTests: XCTestCase {
 
     func testDeterministicForASeedAndProbabilitiesSumToOne() throws {
         let fold = try standardisedFold0(try Fixtures.dataset("wine"))
-        let head = try SoftmaxRegression(epochs: 20, seed: 9)
+        let head = try SoftmaxRegression(solver: .adam, epochs: 20, seed: 9)
         let a = try head.fitSoftmax(fold.train, labels: fold.trainLabels, sampleWeights: nil)
         let b = try head.fitSoftmax(fold.train, labels: fold.trainLabels, sampleWeights: nil)
         XCTAssertEqual(a.weights, b.weights)
