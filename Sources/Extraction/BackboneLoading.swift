@@ -1,5 +1,6 @@
 // Backbone names → weight files → loaded networks, with the message a missing file deserves.
 
+import Dispatch
 import Foundation
 import Backbones
 import NeuralKernels
@@ -37,10 +38,31 @@ public func resolveWeightsFile(for name: BackboneName, explicit: URL?, weightsDi
     throw ExtractionError.missingWeights(path: candidates[0].path, backbone: name.rawValue)
 }
 
-/// Reads the weights, builds the network and hashes the file for the manifest.
+/// Reads the weights, builds the network and hashes the file for the manifest. The hash is computed on
+/// another thread while the weights are parsed and folded (both read the file; neither needs the other).
 public func loadBackbone(_ name: BackboneName, weightsFile: URL, threadCount: Int) throws -> LoadedBackbone {
+    let hashing = Concurrently { try SHA256.hexDigest(ofFile: weightsFile) }
     let store = try loadWeights(from: weightsFile)
     let backbone = try makeBackbone(name, weights: store, context: KernelContext(threadCount: max(1, threadCount)))
-    return LoadedBackbone(backbone: backbone, weightsFile: weightsFile.lastPathComponent,
-                          weightsSHA256: try SHA256.hexDigest(ofFile: weightsFile))
+    return LoadedBackbone(backbone: backbone, weightsFile: weightsFile.lastPathComponent, weightsSHA256: try hashing.value())
+}
+
+/// Runs `work` on a global queue as soon as it is made; `value()` waits for its result or error.
+final class Concurrently<Value: Sendable>: @unchecked Sendable {
+    private let done = DispatchGroup()
+    private var result: Result<Value, Error>?   // written once, before `done` is left; read after waiting
+
+    init(_ work: @escaping @Sendable () throws -> Value) {
+        done.enter()
+        DispatchQueue.global().async {
+            self.result = Result(catching: work)
+            self.done.leave()
+        }
+    }
+
+    func value() throws -> Value {
+        done.wait()
+        guard let result else { preconditionFailure("Concurrently: finished without a result") }
+        return try result.get()
+    }
 }

@@ -21,7 +21,6 @@ public struct SHA256 {
     private var state: [UInt32] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]
     private var pending: [UInt8] = []
     private var totalBytes: UInt64 = 0
-    private var schedule = [UInt32](repeating: 0, count: 64)
 
     public init() { pending.reserveCapacity(64) }
 
@@ -39,10 +38,11 @@ public struct SHA256 {
             pending.append(buffer[offset]); offset += 1
             if pending.count == 64 { compressPending() }
         }
-        while buffer.count - offset >= 64 {
-            compress(UnsafeRawBufferPointer(rebasing: buffer[offset..<(offset + 64)]))
-            totalBytes &+= 64
-            offset += 64
+        let blocks = (buffer.count - offset) / 64
+        if blocks > 0, let base = buffer.baseAddress {
+            compress(base + offset, blocks: blocks)
+            totalBytes &+= UInt64(blocks * 64)
+            offset += blocks * 64
         }
         while offset < buffer.count { pending.append(buffer[offset]); offset += 1 }
     }
@@ -53,36 +53,47 @@ public struct SHA256 {
 
     private mutating func compressPending() {
         let block = pending
-        block.withUnsafeBytes { compress($0) }
+        block.withUnsafeBytes { compress($0.baseAddress!, blocks: 1) }
         totalBytes &+= 64
         pending.removeAll(keepingCapacity: true)
     }
 
-    /// §6.2.2: one 512-bit block.
-    private mutating func compress(_ block: UnsafeRawBufferPointer) {
+    /// §6.2.2 on `blocks` consecutive 512-bit blocks. The working variables and the message schedule
+    /// live in locals and a stack buffer (no array accesses in the rounds).
+    private mutating func compress(_ data: UnsafeRawPointer, blocks: Int) {
         @inline(__always) func rotate(_ x: UInt32, _ n: UInt32) -> UInt32 { (x >> n) | (x << (32 - n)) }
-        for t in 0..<16 {
-            schedule[t] = UInt32(bigEndian: block.loadUnaligned(fromByteOffset: 4 * t, as: UInt32.self))
-        }
-        for t in 16..<64 {
-            let s0 = rotate(schedule[t - 15], 7) ^ rotate(schedule[t - 15], 18) ^ (schedule[t - 15] >> 3)
-            let s1 = rotate(schedule[t - 2], 17) ^ rotate(schedule[t - 2], 19) ^ (schedule[t - 2] >> 10)
-            schedule[t] = schedule[t - 16] &+ s0 &+ schedule[t - 7] &+ s1
-        }
-        var a = state[0], b = state[1], c = state[2], d = state[3]
-        var e = state[4], f = state[5], g = state[6], h = state[7]
-        for t in 0..<64 {
-            let sum1 = rotate(e, 6) ^ rotate(e, 11) ^ rotate(e, 25)
-            let choose = (e & f) ^ (~e & g)
-            let temporary1 = h &+ sum1 &+ choose &+ SHA256.roundConstants[t] &+ schedule[t]
-            let sum0 = rotate(a, 2) ^ rotate(a, 13) ^ rotate(a, 22)
-            let majority = (a & b) ^ (a & c) ^ (b & c)
-            let temporary2 = sum0 &+ majority
-            h = g; g = f; f = e; e = d &+ temporary1
-            d = c; c = b; b = a; a = temporary1 &+ temporary2
-        }
-        state[0] &+= a; state[1] &+= b; state[2] &+= c; state[3] &+= d
-        state[4] &+= e; state[5] &+= f; state[6] &+= g; state[7] &+= h
+        var h0 = state[0], h1 = state[1], h2 = state[2], h3 = state[3]
+        var h4 = state[4], h5 = state[5], h6 = state[6], h7 = state[7]
+        SHA256.roundConstants.withUnsafeBufferPointer { constants in
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 64) { schedule in
+            guard let k = constants.baseAddress, let w = schedule.baseAddress else { return }
+            for blockIndex in 0..<blocks {
+                let block = data + blockIndex * 64
+                for t in 0..<16 {
+                    w[t] = UInt32(bigEndian: block.loadUnaligned(fromByteOffset: 4 * t, as: UInt32.self))
+                }
+                for t in 16..<64 {
+                    let x = w[t - 15], y = w[t - 2]
+                    let s0 = rotate(x, 7) ^ rotate(x, 18) ^ (x >> 3)
+                    let s1 = rotate(y, 17) ^ rotate(y, 19) ^ (y >> 10)
+                    w[t] = w[t - 16] &+ s0 &+ w[t - 7] &+ s1
+                }
+                var a = h0, b = h1, c = h2, d = h3, e = h4, f = h5, g = h6, h = h7
+                for t in 0..<64 {
+                    let sum1 = rotate(e, 6) ^ rotate(e, 11) ^ rotate(e, 25)
+                    let choose = (e & f) ^ (~e & g)
+                    let temporary1 = h &+ sum1 &+ choose &+ k[t] &+ w[t]
+                    let sum0 = rotate(a, 2) ^ rotate(a, 13) ^ rotate(a, 22)
+                    let majority = (a & b) ^ (a & c) ^ (b & c)
+                    let temporary2 = sum0 &+ majority
+                    h = g; g = f; f = e; e = d &+ temporary1
+                    d = c; c = b; b = a; a = temporary1 &+ temporary2
+                }
+                h0 &+= a; h1 &+= b; h2 &+= c; h3 &+= d
+                h4 &+= e; h5 &+= f; h6 &+= g; h7 &+= h
+            }
+        } }
+        state = [h0, h1, h2, h3, h4, h5, h6, h7]
     }
 
     /// §5.1.1 padding, then the digest (32 bytes).
@@ -96,7 +107,7 @@ public struct SHA256 {
         while pending.count < 56 { pending.append(0) }
         for shift in stride(from: 56, through: 0, by: -8) { pending.append(UInt8(truncatingIfNeeded: messageBits >> UInt64(shift))) }
         let block = pending
-        block.withUnsafeBytes { compress($0) }
+        block.withUnsafeBytes { compress($0.baseAddress!, blocks: 1) }
         pending.removeAll()
         var digest: [UInt8] = []
         for word in state { for shift in stride(from: 24, through: 0, by: -8) { digest.append(UInt8(truncatingIfNeeded: word >> UInt32(shift))) } }
