@@ -16,9 +16,8 @@
 // output channels, or of Winograd tile rows, of every image of the batch — that `context.threadCount`
 // workers run with buffers of their own (OpenBLAS, where it is called, runs single-threaded). There is
 // no BLAS thread spinning between layers, small layers still use every core, and a whole batch
-// shares the work. Channel pieces start at multiples of 48 rows (whole 6-row panels); the packed GEMM
-// sums each element over K in an order fixed by K alone, and the pixel and Winograd pieces depend on
-// the layer's shape only. The results depend neither on the thread count nor on the batch.
+// shares the work. Channel pieces are whole 6-row panels; the packed GEMM sums each element over K in
+// an order fixed by K alone, and the pixel and Winograd pieces depend on the layer's shape only. The results depend neither on the thread count nor on the batch.
 
 import COpenBLAS
 import Foundation
@@ -204,11 +203,16 @@ func gemmConvolution(_ problem: ConvolutionProblem, packedWeights: PackedMatrix?
         return
     }
 
-    // Pieces of output channels (groups == 1, so the weights are packed), panel-aligned: im2col every
-    // image once, then each worker runs its rows of weights over every image while they are in cache.
+    // Pieces of output channels (groups == 1, so the weights are packed): im2col every image once, then
+    // each worker runs its rows of weights over every image while they are in cache.
     guard let packedWeights else { preconditionFailure("channel pieces need packed weights") }
-    let rowsPerPiece = ((problem.outChannels + threads - 1) / threads + 47) / 48 * 48
-    let channelPieces = (problem.outChannels + rowsPerPiece - 1) / rowsPerPiece
+    // Whole 6-row panels, spread evenly over the threads (the packed GEMM's sums do not depend on the split).
+    let panels = (problem.outChannels + GemmBlocking.panelRows - 1) / GemmBlocking.panelRows
+    let channelPieces = min(threads, panels)
+    func pieceChannels(_ piece: Int) -> Range<Int> {
+        min(problem.outChannels, piece * panels / channelPieces * GemmBlocking.panelRows)
+            ..< min(problem.outChannels, (piece + 1) * panels / channelPieces * GemmBlocking.panelRows)
+    }
     let columnBuffer: UnsafeMutablePointer<Float>? = pointwise ? nil : .allocate(capacity: problem.batch * depth * plane)
     defer { columnBuffer?.deallocate() }
     if let columnBuffer {
@@ -228,7 +232,7 @@ func gemmConvolution(_ problem: ConvolutionProblem, packedWeights: PackedMatrix?
         defer { workspace.deallocate() }
         for item in items {
             let piece = item / problem.batch, image = item % problem.batch
-            let channels = min(problem.outChannels, piece * rowsPerPiece)..<min(problem.outChannels, (piece + 1) * rowsPerPiece)
+            let channels = pieceChannels(piece)
             if channels.isEmpty { continue }
             let b = columnBuffer.map { UnsafePointer($0) + image * depth * plane } ?? problem.inputImage(image)
             packedGemm(packedWeights, rows: channels, columns: plane, b: b, ldb: plane,

@@ -41,7 +41,7 @@ final class ConvolutionSplitTests: XCTestCase {
         // pixels not a multiple of the 16-column panel, and a depth cut into several blocks (K = 600 → 3).
         Case(label: "packed GEMM, 1x1, 3 depth blocks, ragged panels", batch: 2, inChannels: 600, outChannels: 29, height: 9, width: 13,
              geometry: ConvGeometry(kernel: 1), algorithm: .automatic),
-        Case(label: "packed GEMM, channel pieces over 48-row panels, ragged", batch: 2, inChannels: 70, outChannels: 101, height: 5, width: 7,
+        Case(label: "packed GEMM, channel pieces of 6-row panels, ragged", batch: 2, inChannels: 70, outChannels: 101, height: 5, width: 7,
              geometry: ConvGeometry(kernel: 3, padding: 1), algorithm: .direct),
         Case(label: "packed GEMM, Winograd with ragged panels and 2 depth blocks", batch: 1, inChannels: 300, outChannels: 23, height: 19, width: 21,
              geometry: ConvGeometry(kernel: 3, padding: 1), algorithm: .winograd),
