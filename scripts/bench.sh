@@ -19,6 +19,7 @@ inception_v3:299:1 inception_v3:299:8 inception_v3:512:1 efficientnet_v2_s:224:1
 efficientnet_lite0:224:1 efficientnet_lite0:224:8 efficientnet_lite0:512:1}"
 if want backbones; then
 "$bin" bench sgemm --size 4096 --threads "$threads" --json | sed 's/^/sgemm /' >> "$results"
+"$bin" bench sgemm --size 4096 --threads "$threads" --engine packed --json | sed 's/^/packed /' >> "$results"
 for config in $configs; do
   IFS=: read -r name size batch <<< "$config"
   "$bin" bench backbone --name "$name" --size "$size" --batch "$batch" --threads "$threads" --json | sed 's/^/ours /' >> "$results"
@@ -32,16 +33,21 @@ done
 "$python" - "$results" <<'PY'
 import json, sys
 sides = {"ours": {}, "gemm": {}, "torch": {}, "ort": {}}
-sgemm = None
+sgemm = packed = None
 for line in open(sys.argv[1]):
     side, payload = line.split(" ", 1)
     row = json.loads(payload)
     if side == "sgemm":
         sgemm = row
         continue
+    if side == "packed":
+        packed = row
+        continue
     sides[side][(row["name"], row["size"], row["batch"])] = row
 ours, gemm, torch, ort = sides["ours"], sides["gemm"], sides["torch"], sides["ort"]
-print(f"\nOpenBLAS sgemm 4096^2, {sgemm['threads']} threads: {sgemm['gflop_per_second']:.1f} GFLOP/s")
+print(f"\nOpenBLAS sgemm 4096^2, {sgemm['threads']} threads: {sgemm['gflop_per_second']:.1f} GFLOP/s; "
+      f"our packed-weight GEMM (the convolutions' kernel) {packed['gflop_per_second']:.1f} GFLOP/s "
+      f"({packed['gflop_per_second'] / sgemm['gflop_per_second']:.2f}x)")
 print(f"torch {next(iter(torch.values()))['torch']}, {sgemm['threads']} threads, synthetic weights, images/s (effective GFLOP/s; % of sgemm)\n")
 print("| model | input | batch | GFLOP/img | ours | ours, no Winograd | torch | ONNX Runtime | ours/torch | ours/ORT |")
 print("|---|---|---|---|---|---|---|---|---|---|")

@@ -1,9 +1,18 @@
 // The machine's float32 GEMM rate, the ceiling the convolutions are measured against:
-// C = A · B with square n x n matrices on OpenBLAS, 2 n^3 floating-point operations.
+// C = A · B with square n x n matrices, 2 n^3 floating-point operations, on OpenBLAS or on this
+// engine's own GEMM (PackedGemm.swift: A packed once, untimed, as a layer's weights are; the columns
+// of B and C split into one piece per thread, as conv2d splits a layer's pixels).
 
 import Dispatch
 
+/// Which GEMM `measureSgemm` times.
+public enum GemmEngine: String, Sendable, Codable, CaseIterable {
+    case openBLAS = "openblas"
+    case packed
+}
+
 public struct GemmMeasurement: Sendable, Codable {
+    public var engine: GemmEngine
     public var size: Int
     public var threads: Int
     public var runs: Int
@@ -11,25 +20,46 @@ public struct GemmMeasurement: Sendable, Codable {
     public var gflopPerSecond: Double
 }
 
-/// Times cblas_sgemm on size x size matrices: one warm-up call, then the median of at least
+/// Times one GEMM of size x size matrices: one warm-up call, then the median of at least
 /// `minimumRuns` calls spanning at least `minimumSeconds`.
-public func measureSgemm(size: Int, context: KernelContext, minimumRuns: Int = 5, minimumSeconds: Double = 3) -> GemmMeasurement {
+public func measureSgemm(size: Int, context: KernelContext, engine: GemmEngine = .openBLAS,
+                         minimumRuns: Int = 5, minimumSeconds: Double = 3) -> GemmMeasurement {
     var a = [Float](repeating: 0, count: size * size), b = a, c = a
     for i in 0..<a.count { a[i] = Float(i % 251) / 251 - 0.5; b[i] = Float(i % 241) / 241 - 0.5 }
-    useBLASThreads(context)
+    let packed = engine == .packed ? PackedMatrix(a, rows: size, depth: size) : nil
+    let threads = context.threadCount
+    let columnsPerPiece = ((size + threads - 1) / threads + GemmBlocking.panelColumns - 1) / GemmBlocking.panelColumns
+        * GemmBlocking.panelColumns
+    let workspaces = (0..<threads).map { _ in
+        UnsafeMutablePointer<Float>.allocate(capacity: GemmBlocking.workspaceCount(columns: columnsPerPiece))
+    }
+    defer { workspaces.forEach { $0.deallocate() } }
+    if engine == .openBLAS { useBLASThreads(context) }
     var times: [Double] = []
     a.withUnsafeBufferPointer { aBuffer in b.withUnsafeBufferPointer { bBuffer in c.withUnsafeMutableBufferPointer { cBuffer in
+        let aBase = aBuffer.baseAddress!, bBase = bBuffer.baseAddress!, cBase = cBuffer.baseAddress!
         func once() -> Double {
             let start = DispatchTime.now().uptimeNanoseconds
-            sgemm(m: size, n: size, k: size, a: aBuffer.baseAddress!, lda: size, b: bBuffer.baseAddress!, ldb: size,
-                  c: cBuffer.baseAddress!, ldc: size)
+            if let packed {
+                parallelChunks(threads, context) { pieces in
+                    for piece in pieces {
+                        let first = min(size, piece * columnsPerPiece), end = min(size, first + columnsPerPiece)
+                        if first < end {
+                            packedGemm(packed, rows: 0..<size, columns: end - first, b: bBase + first, ldb: size,
+                                       c: cBase + first, ldc: size, accumulate: false, workspace: workspaces[piece])
+                        }
+                    }
+                }
+            } else {
+                sgemm(m: size, n: size, k: size, a: aBase, lda: size, b: bBase, ldb: size, c: cBase, ldc: size)
+            }
             return Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
         }
         _ = once()
         while times.count < minimumRuns || times.reduce(0, +) < minimumSeconds { times.append(once()) }
     } } }
     let median = medianOf(times)
-    return GemmMeasurement(size: size, threads: context.threadCount, runs: times.count, medianSeconds: median,
+    return GemmMeasurement(engine: engine, size: size, threads: threads, runs: times.count, medianSeconds: median,
                            gflopPerSecond: 2 * Double(size) * Double(size) * Double(size) / median * 1e-9)
 }
 

@@ -53,16 +53,22 @@ struct BenchBackbone: ParsableCommand {
 }
 
 struct BenchSgemm: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "sgemm", abstract: "OpenBLAS sgemm GFLOP/s on square matrices.")
+    static let configuration = CommandConfiguration(commandName: "sgemm",
+        abstract: "GEMM GFLOP/s on square matrices: OpenBLAS sgemm, or this engine's packed-weight GEMM.")
 
     @Option(help: "Matrix side.") var size: Int = 4096
     @Option(help: "Threads.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "openblas (cblas_sgemm) or packed (the convolutions' GEMM, A packed once).") var engine: String = "openblas"
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
-        let result = measureSgemm(size: size, context: KernelContext(threadCount: threads))
+        guard let chosen = GemmEngine(rawValue: engine) else {
+            throw ValidationError("--engine must be one of \(GemmEngine.allCases.map(\.rawValue).joined(separator: ", ")), not '\(engine)'")
+        }
+        guard size >= 1, threads >= 1 else { throw ValidationError("--size and --threads must be at least 1") }
+        let result = measureSgemm(size: size, context: KernelContext(threadCount: threads), engine: chosen)
         if json { try printJSON(result); return }
-        print(String(format: "sgemm %d^2, %d threads: %.1f GFLOP/s (median %.4f s over %d runs)",
-                     size, threads, result.gflopPerSecond, result.medianSeconds, result.runs))
+        print(String(format: "%@ sgemm %d^2, %d threads: %.1f GFLOP/s (median %.4f s over %d runs)",
+                     chosen.rawValue, size, threads, result.gflopPerSecond, result.medianSeconds, result.runs))
     }
 }
