@@ -11,7 +11,8 @@
 //  2. Output rows are cut into 8-wide tiles (the last one of a row partial); four tiles are
 //     accumulated at once (independent add chains), bias first and then taps in (ky, kx) order, the
 //     naive twin's order (taps that read padding add exactly 0).
-//  3. Residual and activation are applied to the accumulators before the store.
+//  3. Residual and activation are applied to the finished plane in one vector pass (fusedPass) while
+//     it is still in cache.
 //
 // The same phase planes serve max pooling (filled with -inf) and average pooling (Pooling.swift).
 
@@ -40,7 +41,8 @@ struct PhasePlanes {
         rowLength = tilesPerRow * Tile.scalarCount + ((kernelWidth - 1) * dilationX) / strideX
     }
 
-    var count: Int { strideX * paddedHeight * rowLength }
+    /// Floats a scratch buffer for `build` needs: the planes, and one tile of slack after the last row.
+    var count: Int { strideX * paddedHeight * rowLength + Tile.scalarCount }
 
     /// Offset of tap (ky, kx) from a tile's base (its first output column in row oy·sy of phase 0).
     func tapOffset(ky: Int, kx: Int, dilationY: Int) -> Int {
@@ -48,28 +50,58 @@ struct PhasePlanes {
         return ((column % strideX) * paddedHeight + ky * dilationY) * rowLength + column / strideX
     }
 
-    /// Fills `planes` from input (height x width), `fill` wherever the padded window lies outside it.
+    /// Fills `planes` (`count` floats) from input (height x width), `fill` wherever the padded window lies
+    /// outside it. Rows are written in order, and the padding runs as whole tiles: a run's last tile may
+    /// spill into the next row (written afterwards) or the slack, but never calls memset for a few floats.
     func build(from input: UnsafePointer<Float>, height: Int, width: Int, padTop: Int, padLeft: Int,
                fill: Float, into planes: UnsafeMutablePointer<Float>) {
+        let fillTile = Tile(repeating: fill), lanes = Tile.scalarCount
+        @inline(__always) func fillRun(_ line: UnsafeMutablePointer<Float>, _ columns: Range<Int>) {
+            var column = columns.lowerBound
+            while column < columns.upperBound {
+                UnsafeMutableRawPointer(line + column).storeBytes(of: fillTile, as: Tile.self)
+                column += lanes
+            }
+        }
         for phase in 0..<strideX {
             let inside = validRange(outputCount: rowLength, stride: strideX, offset: phase - padLeft, inputCount: width)
             for row in 0..<paddedHeight {
                 let line = planes + (phase * paddedHeight + row) * rowLength
                 let inputRow = row - padTop
                 guard inputRow >= 0 && inputRow < height && !inside.isEmpty else {
-                    line.update(repeating: fill, count: rowLength)
+                    fillRun(line, 0..<rowLength)
                     continue
                 }
                 let inputLine = input + inputRow * width + phase - padLeft
-                for column in 0..<inside.lowerBound { line[column] = fill }
+                fillRun(line, 0..<inside.lowerBound)   // before the copy, which overwrites any spill
                 if strideX == 1 {
                     (line + inside.lowerBound).update(from: inputLine + inside.lowerBound, count: inside.count)
                 } else {
                     for column in inside { line[column] = inputLine[column * strideX] }
                 }
-                for column in inside.upperBound..<rowLength { line[column] = fill }
+                fillRun(line, inside.upperBound..<rowLength)
             }
         }
+    }
+}
+
+/// Output tile (row, column-in-tiles) of a plane, walked in row-major order: the next tile's position
+/// by an increment and a compare, not by dividing the tile index (a 64-bit divide costs tens of cycles,
+/// more than the taps of a 3x3 tile).
+struct TileCursor {
+    var row = 0
+    var column = 0
+    let tilesPerRow: Int
+
+    init(tilesPerRow: Int) { self.tilesPerRow = tilesPerRow }
+
+    /// This tile, and the cursor moved to the next one.
+    @inline(__always)
+    mutating func next() -> TileCursor {
+        let current = self
+        column += 1
+        if column == tilesPerRow { column = 0; row += 1 }
+        return current
     }
 }
 
@@ -138,22 +170,21 @@ func depthwiseConvolution(source: UnsafePointer<Float>, weights: UnsafePointer<F
                 let kernel = weights + channel * taps
                 let start = Tile(repeating: bias[channel])
 
-                // Tile t covers output row t / tilesPerRow, columns (t % tilesPerRow)·8 ..< +8.
-                @inline(always) func tileBase(_ tile: Int) -> Int {
-                    (tile / tilesPerRow) * strideY * layout.rowLength + (tile % tilesPerRow) * lanes
+                // A tile covers output row `row`, columns column·8 ..< +8.
+                @inline(__always) func tileBase(_ tile: TileCursor) -> Int {
+                    tile.row * strideY * layout.rowLength + tile.column * lanes
                 }
-                @inline(__always) func finish(_ value: Tile, _ tile: Int) {
-                    let row = tile / tilesPerRow, column = (tile % tilesPerRow) * lanes
-                    let valid = min(lanes, outputWidth - column), position = row * outputWidth + column
-                    var result = value
-                    if let residualPlane { result = result + loadTile(residualPlane + position, count: valid) }
-                    storeTile(activation.apply(result), to: output + position, count: valid)
+                @inline(__always) func store(_ value: Tile, _ tile: TileCursor) {
+                    let column = tile.column * lanes
+                    storeTile(value, to: output + tile.row * outputWidth + column, count: min(lanes, outputWidth - column))
                 }
 
+                var cursor = TileCursor(tilesPerRow: tilesPerRow)
                 var tile = 0
                 while tile + 4 <= tileCount {
-                    let base0 = base + tileBase(tile), base1 = base + tileBase(tile + 1)
-                    let base2 = base + tileBase(tile + 2), base3 = base + tileBase(tile + 3)
+                    let tile0 = cursor.next(), tile1 = cursor.next(), tile2 = cursor.next(), tile3 = cursor.next()
+                    let base0 = base + tileBase(tile0), base1 = base + tileBase(tile1)
+                    let base2 = base + tileBase(tile2), base3 = base + tileBase(tile3)
                     var sum0 = start, sum1 = start, sum2 = start, sum3 = start
                     for tap in 0..<taps {
                         let weight = Tile(repeating: kernel[tap]), offset = offsets[tap]
@@ -162,15 +193,20 @@ func depthwiseConvolution(source: UnsafePointer<Float>, weights: UnsafePointer<F
                         sum2 += weight * base2.tile(at: offset)
                         sum3 += weight * base3.tile(at: offset)
                     }
-                    finish(sum0, tile); finish(sum1, tile + 1); finish(sum2, tile + 2); finish(sum3, tile + 3)
+                    store(sum0, tile0); store(sum1, tile1); store(sum2, tile2); store(sum3, tile3)
                     tile += 4
                 }
                 while tile < tileCount {
-                    let base0 = base + tileBase(tile)
+                    let tile0 = cursor.next()
+                    let base0 = base + tileBase(tile0)
                     var sum0 = start
                     for tap in 0..<taps { sum0 += Tile(repeating: kernel[tap]) * base0.tile(at: offsets[tap]) }
-                    finish(sum0, tile)
+                    store(sum0, tile0)
                     tile += 1
+                }
+                // Residual and activation over the finished plane while it is in cache (one vector pass).
+                if residualPlane != nil || activation != .identity {
+                    fusedPass(from: output, bias: 0, residual: residualPlane, into: output, count: plane, activation: activation)
                 }
             }
         }

@@ -70,19 +70,21 @@ private func windowPool(_ input: Tensor, _ geometry: PoolGeometry, maximum: Bool
                     layout.build(from: source + index * height * width, height: height, width: width,
                                  padTop: geometry.padY, padLeft: geometry.padX, fill: fill, into: planesBase)
                     let base = UnsafePointer(planesBase), outputPlane = destination + index * plane
-                    @inline(__always) func tileBase(_ tile: Int) -> Int {
-                        (tile / tilesPerRow) * strideY * rowLength + (tile % tilesPerRow) * lanes
+                    @inline(__always) func tileBase(_ tile: TileCursor) -> Int {
+                        tile.row * strideY * rowLength + tile.column * lanes
                     }
-                    @inline(__always) func store(_ value: Tile, _ tile: Int) {
-                        let column = (tile % tilesPerRow) * lanes, position = (tile / tilesPerRow) * outputWidth + column
+                    @inline(__always) func store(_ value: Tile, _ tile: TileCursor) {
+                        let column = tile.column * lanes, position = tile.row * outputWidth + column
                         let valid = min(lanes, outputWidth - column)
                         let result = divisors.map { value / loadTile($0 + position, count: valid) } ?? value
                         storeTile(result, to: outputPlane + position, count: valid)
                     }
+                    var cursor = TileCursor(tilesPerRow: tilesPerRow)
                     var tile = 0
                     while tile + 4 <= tileCount {
-                        let base0 = base + tileBase(tile), base1 = base + tileBase(tile + 1)
-                        let base2 = base + tileBase(tile + 2), base3 = base + tileBase(tile + 3)
+                        let tile0 = cursor.next(), tile1 = cursor.next(), tile2 = cursor.next(), tile3 = cursor.next()
+                        let base0 = base + tileBase(tile0), base1 = base + tileBase(tile1)
+                        let base2 = base + tileBase(tile2), base3 = base + tileBase(tile3)
                         var value0 = start, value1 = start, value2 = start, value3 = start
                         for tap in 0..<taps {
                             let offset = offsets[tap]
@@ -91,14 +93,15 @@ private func windowPool(_ input: Tensor, _ geometry: PoolGeometry, maximum: Bool
                             value2 = combine(value2, base2.tile(at: offset))
                             value3 = combine(value3, base3.tile(at: offset))
                         }
-                        store(value0, tile); store(value1, tile + 1); store(value2, tile + 2); store(value3, tile + 3)
+                        store(value0, tile0); store(value1, tile1); store(value2, tile2); store(value3, tile3)
                         tile += 4
                     }
                     while tile < tileCount {
-                        let base0 = base + tileBase(tile)
+                        let tile0 = cursor.next()
+                        let base0 = base + tileBase(tile0)
                         var value0 = start
                         for tap in 0..<taps { value0 = combine(value0, base0.tile(at: offsets[tap])) }
-                        store(value0, tile)
+                        store(value0, tile0)
                         tile += 1
                     }
                 }
