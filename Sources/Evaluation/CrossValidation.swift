@@ -200,9 +200,13 @@ public func derivedSeed(_ seed: UInt64, _ parts: Int...) -> UInt64 {
 }
 
 /// Maps `items` through `body` on up to `threads` threads, keeping order; the first error is rethrown.
+/// While the workers run, OpenBLAS is single-threaded (the workers are the parallelism).
 func parallelMap<T, R>(_ items: [T], threads: Int, _ body: @escaping (T) throws -> R) throws -> [R] {
     if threads <= 1 || items.count <= 1 { return try items.map(body) }
-    let workers = min(threads, items.count)
+    return try withSingleThreadedBLAS { try concurrentMap(items, workers: min(threads, items.count), body) }
+}
+
+private func concurrentMap<T, R>(_ items: [T], workers: Int, _ body: @escaping (T) throws -> R) throws -> [R] {
     let lock = NSLock()
     var results = [R?](repeating: nil, count: items.count)
     var failure: Error?

@@ -105,3 +105,14 @@ public func squaredDistances(_ a: Matrix, _ b: Matrix) throws -> Matrix {
     for i in 0..<a.rows { for j in 0..<b.rows { d.values[i * b.rows + j] = Swift.max(0, d.values[i * b.rows + j] + na[i] + nb[j]) } }
     return d
 }
+
+/// Runs `body` with OpenBLAS on one thread, then restores its thread count: for callers that already
+/// spread independent work (cross-validation folds) over the cores, where OpenBLAS's own threads would
+/// oversubscribe them and spin in sched_yield around every small LAPACK call (a GP fold on 54 rows
+/// spent two thirds of its time there).
+public func withSingleThreadedBLAS<Result>(_ body: () throws -> Result) rethrows -> Result {
+    let previous = openblas_get_num_threads()
+    if previous != 1 { openblas_set_num_threads(1) }
+    defer { if previous != 1 { openblas_set_num_threads(previous) } }
+    return try body()
+}
