@@ -24,6 +24,9 @@ import Foundation
 enum GemmBlocking {
     static let panelRows = 6
     static let panelColumns = 16
+    /// A last panel of at most this many columns is packed and multiplied 8 wide (a 7x7 plane's 49
+    /// pixels are 3 panels of 16 and one of 8, not 4 of 16).
+    static let narrowColumns = 8
     static let maximumDepthBlock = 256
     static let rowBlockPanels = 24          // 144 rows: 24 · 6 · 256 floats = 144 KiB of A in L2
     static let columnBlock = 2048
@@ -88,7 +91,7 @@ public struct PackedMatrix: Sendable {
 /// c points at C's element (rows.lowerBound, 0); workspace holds GemmBlocking.workspaceCount(columns: n) floats.
 func packedGemm(_ a: PackedMatrix, rows: Range<Int>, columns n: Int, b: UnsafePointer<Float>, ldb: Int,
                 c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, workspace: UnsafeMutablePointer<Float>) {
-    let panelRows = GemmBlocking.panelRows, panelColumns = GemmBlocking.panelColumns
+    let panelRows = GemmBlocking.panelRows, panelColumns = GemmBlocking.panelColumns, narrowColumns = GemmBlocking.narrowColumns
     precondition(rows.lowerBound % panelRows == 0 && rows.upperBound <= a.rows, "packedGemm: rows \(rows) of \(a.rows)")
     guard !rows.isEmpty, n > 0 else { return }
     let panels = a.panelCount
@@ -111,17 +114,27 @@ func packedGemm(_ a: PackedMatrix, rows: Range<Int>, columns n: Int, b: UnsafePo
                     while jr < nc {
                         let bPanel = UnsafePointer(workspace + jr * kc)
                         let width = min(panelColumns, nc - jr)
+                        let narrow = width <= narrowColumns   // the last panel, 8 wide: the 6 x 8 kernel
+                        let tileColumns = narrow ? narrowColumns : panelColumns
                         for panel in ic..<icEnd {
                             let aPanel = aBlock + panel * kc * panelRows
                             let firstRow = panel * panelRows
                             let height = min(panelRows, rows.upperBound - firstRow)
                             let cTile = c + (firstRow - rows.lowerBound) * ldc + jc + jr
-                            if height == panelRows && width == panelColumns {
-                                gemmMicroKernel(depth: kc, a: aPanel, b: bPanel, c: cTile, ldc: ldc, accumulate: add)
+                            if height == panelRows && width == tileColumns {
+                                if narrow {
+                                    gemmNarrowKernel(depth: kc, a: aPanel, b: bPanel, c: cTile, ldc: ldc, accumulate: add)
+                                } else {
+                                    gemmMicroKernel(depth: kc, a: aPanel, b: bPanel, c: cTile, ldc: ldc, accumulate: add)
+                                }
                             } else {
-                                gemmMicroKernel(depth: kc, a: aPanel, b: bPanel, c: tile, ldc: panelColumns, accumulate: false)
+                                if narrow {
+                                    gemmNarrowKernel(depth: kc, a: aPanel, b: bPanel, c: tile, ldc: tileColumns, accumulate: false)
+                                } else {
+                                    gemmMicroKernel(depth: kc, a: aPanel, b: bPanel, c: tile, ldc: tileColumns, accumulate: false)
+                                }
                                 for r in 0..<height {
-                                    let source = tile + r * panelColumns, destination = cTile + r * ldc
+                                    let source = tile + r * tileColumns, destination = cTile + r * ldc
                                     if add {
                                         for j in 0..<width { destination[j] += source[j] }
                                     } else {
@@ -140,7 +153,8 @@ func packedGemm(_ a: PackedMatrix, rows: Range<Int>, columns n: Int, b: UnsafePo
     }
 }
 
-/// B[depth x columns] (leading dimension ldb) → ⌈columns / 16⌉ panels of depth x 16, zero past the last column.
+/// B[depth x columns] (leading dimension ldb) → ⌈columns / 16⌉ panels of depth x 16, zero past the last
+/// column; a last panel of at most 8 columns is depth x 8. Panel p starts at p · 16 · depth either way.
 @inline(__always)
 func packColumns(_ b: UnsafePointer<Float>, ldb: Int, depth: Int, columns: Int, into destination: UnsafeMutablePointer<Float>) {
     typealias Lanes = SIMD8<Float>
@@ -149,6 +163,7 @@ func packColumns(_ b: UnsafePointer<Float>, ldb: Int, depth: Int, columns: Int, 
     var j = 0
     while j < columns {
         let width = min(panelColumns, columns - j)
+        let stride = width <= GemmBlocking.narrowColumns ? GemmBlocking.narrowColumns : panelColumns
         if width == panelColumns {
             for k in 0..<depth {
                 let source = UnsafeRawPointer(b + k * ldb + j)
@@ -162,8 +177,8 @@ func packColumns(_ b: UnsafePointer<Float>, ldb: Int, depth: Int, columns: Int, 
             for k in 0..<depth {
                 let source = b + k * ldb + j
                 for q in 0..<width { target[q] = source[q] }
-                for q in width..<panelColumns { target[q] = 0 }
-                target += panelColumns
+                for q in width..<stride { target[q] = 0 }
+                target += stride
             }
         }
         j += panelColumns
@@ -176,18 +191,7 @@ func packColumns(_ b: UnsafePointer<Float>, ldb: Int, depth: Int, columns: Int, 
 @inline(never)
 func gemmMicroKernel(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
                      c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
-    typealias Lanes = SIMD8<Float>
-    @inline(__always) func load(_ pointer: UnsafePointer<Float>) -> Lanes { UnsafeRawPointer(pointer).loadUnaligned(as: Lanes.self) }
-    @inline(__always) func store(_ value: Lanes, _ pointer: UnsafeMutablePointer<Float>) {
-        UnsafeMutableRawPointer(pointer).storeBytes(of: value, as: Lanes.self)
-    }
-    @inline(__always) func multiplyAdd(_ sum: Lanes, _ x: Lanes, _ y: Lanes) -> Lanes {
-        #if CARCINOMA_FMA
-        return sum.addingProduct(x, y)
-        #else
-        return sum + x * y
-        #endif
-    }
+    typealias Lanes = GemmLanes
     var c00 = Lanes(), c01 = Lanes(), c10 = Lanes(), c11 = Lanes(), c20 = Lanes(), c21 = Lanes()
     var c30 = Lanes(), c31 = Lanes(), c40 = Lanes(), c41 = Lanes(), c50 = Lanes(), c51 = Lanes()
     var pa = a, pb = b
@@ -220,4 +224,47 @@ func gemmMicroKernel(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float
     store(c00, c); store(c01, c + 8); store(c10, r1); store(c11, r1 + 8)
     store(c20, r2); store(c21, r2 + 8); store(c30, r3); store(c31, r3 + 8)
     store(c40, r4); store(c41, r4 + 8); store(c50, r5); store(c51, r5 + 8)
+}
+
+/// C[6 x 8] (+)= A panel (depth x 6) · B panel (depth x 8): the micro-kernel for a last panel of at most
+/// 8 columns; six accumulators, the same multiply-add per k and lane as gemmMicroKernel.
+@inline(never)
+func gemmNarrowKernel(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                      c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+    typealias Lanes = GemmLanes
+    var c0 = Lanes(), c1 = Lanes(), c2 = Lanes(), c3 = Lanes(), c4 = Lanes(), c5 = Lanes()
+    var pa = a, pb = b
+    for _ in 0..<depth {
+        let b0 = load(pb)
+        c0 = multiplyAdd(c0, Lanes(repeating: pa[0]), b0); c1 = multiplyAdd(c1, Lanes(repeating: pa[1]), b0)
+        c2 = multiplyAdd(c2, Lanes(repeating: pa[2]), b0); c3 = multiplyAdd(c3, Lanes(repeating: pa[3]), b0)
+        c4 = multiplyAdd(c4, Lanes(repeating: pa[4]), b0); c5 = multiplyAdd(c5, Lanes(repeating: pa[5]), b0)
+        pa += 6; pb += 8
+    }
+    let r1 = c + ldc, r2 = c + 2 * ldc, r3 = c + 3 * ldc, r4 = c + 4 * ldc, r5 = c + 5 * ldc
+    if accumulate {
+        c0 += load(c); c1 += load(r1); c2 += load(r2); c3 += load(r3); c4 += load(r4); c5 += load(r5)
+    }
+    store(c0, c); store(c1, r1); store(c2, r2); store(c3, r3); store(c4, r4); store(c5, r5)
+}
+
+typealias GemmLanes = SIMD8<Float>
+
+@inline(__always)
+private func load(_ pointer: UnsafePointer<Float>) -> GemmLanes { UnsafeRawPointer(pointer).loadUnaligned(as: GemmLanes.self) }
+
+@inline(__always)
+private func store(_ value: GemmLanes, _ pointer: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(pointer).storeBytes(of: value, as: GemmLanes.self)
+}
+
+/// sum + x · y per lane: one fused multiply-add where the target has FMA (Package.swift's CARCINOMA_FMA),
+/// a multiply and an add otherwise (rather than a call to fmaf per lane).
+@inline(__always)
+private func multiplyAdd(_ sum: GemmLanes, _ x: GemmLanes, _ y: GemmLanes) -> GemmLanes {
+    #if CARCINOMA_FMA
+    return sum.addingProduct(x, y)
+    #else
+    return sum + x * y
+    #endif
 }
