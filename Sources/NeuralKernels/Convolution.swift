@@ -270,20 +270,19 @@ func im2col(source: UnsafePointer<Float>, channels: Int, height: Int, width: Int
             let line = destination + lineStart
             let iy = oy * strideY - geometry.padTop + ky * geometry.dilationY
             if iy < 0 || iy >= height || inside.isEmpty {
-                (line + first).update(repeating: 0, count: end - first)
+                fillFloats(line + first, count: end - first, with: 0)
             } else {
                 let inputLine = channelPlane + iy * width + offsetX
                 let low = max(first, inside.lowerBound), high = min(end, inside.upperBound)
-                if low >= high {
-                    (line + first).update(repeating: 0, count: end - first)
-                } else {
-                    for ox in first..<low { line[ox] = 0 }
+                if low > first || high < end {   // some of the line reads padding: zeros first, then the inside
+                    fillFloats(line + first, count: end - first, with: 0)
+                }
+                if low < high {
                     if strideX == 1 {
-                        (line + low).update(from: inputLine + low, count: high - low)
+                        copyFloats(from: inputLine + low, to: line + low, count: high - low)
                     } else {
                         for ox in low..<high { line[ox] = inputLine[ox * strideX] }
                     }
-                    for ox in high..<end { line[ox] = 0 }
                 }
             }
             pixel = lineStart + end

@@ -75,7 +75,7 @@ struct PhasePlanes {
                 let inputLine = input + inputRow * width + phase - padLeft
                 fillRun(line, 0..<inside.lowerBound)   // before the copy, which overwrites any spill
                 if strideX == 1 {
-                    (line + inside.lowerBound).update(from: inputLine + inside.lowerBound, count: inside.count)
+                    copyFloats(from: inputLine + inside.lowerBound, to: line + inside.lowerBound, count: inside.count)
                 } else {
                     for column in inside { line[column] = inputLine[column * strideX] }
                 }

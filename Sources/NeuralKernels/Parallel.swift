@@ -62,3 +62,43 @@ func sgemm(m: Int, n: Int, k: Int,
 func uninitialisedFloats(_ count: Int) -> [Float] {
     [Float](unsafeUninitializedCapacity: count) { _, initialised in initialised = count }
 }
+
+/// Copies `count` floats between non-overlapping buffers with 8-lane loads and stores (the last one
+/// may overlap the one before it), inline: im2col and the padded planes copy many short rows, where
+/// a call to memmove costs more than the copy.
+@inline(__always)
+func copyFloats(from source: UnsafePointer<Float>, to destination: UnsafeMutablePointer<Float>, count: Int) {
+    typealias Lanes = SIMD8<Float>
+    let lanes = Lanes.scalarCount
+    guard count >= lanes else {
+        for index in 0..<count { destination[index] = source[index] }
+        return
+    }
+    var index = 0
+    while index + lanes <= count {
+        UnsafeMutableRawPointer(destination + index).storeBytes(of: UnsafeRawPointer(source + index).loadUnaligned(as: Lanes.self), as: Lanes.self)
+        index += lanes
+    }
+    if index < count {
+        let last = count - lanes
+        UnsafeMutableRawPointer(destination + last).storeBytes(of: UnsafeRawPointer(source + last).loadUnaligned(as: Lanes.self), as: Lanes.self)
+    }
+}
+
+/// Sets `count` floats to `value` with 8-lane stores (the last one may overlap the one before it),
+/// inline, for the same short rows as copyFloats (a zero loop would become a call to memset).
+@inline(__always)
+func fillFloats(_ destination: UnsafeMutablePointer<Float>, count: Int, with value: Float) {
+    typealias Lanes = SIMD8<Float>
+    let lanes = Lanes.scalarCount, fill = Lanes(repeating: value)
+    guard count >= lanes else {
+        destination.update(repeating: value, count: count)
+        return
+    }
+    var index = 0
+    while index + lanes <= count {
+        UnsafeMutableRawPointer(destination + index).storeBytes(of: fill, as: Lanes.self)
+        index += lanes
+    }
+    if index < count { UnsafeMutableRawPointer(destination + count - lanes).storeBytes(of: fill, as: Lanes.self) }
+}

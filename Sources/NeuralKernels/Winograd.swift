@@ -142,7 +142,7 @@ func winogradInputTransform(_ problem: ConvolutionProblem, image: Int, tileRows:
                 let line = lines + r * lineWidth, y = y0 + r
                 guard y >= 0 && y < height && firstColumn < lastColumn else { line.update(repeating: 0, count: lineWidth); continue }
                 line.update(repeating: 0, count: firstColumn)
-                (line + firstColumn).update(from: plane + y * width + (firstColumn - padLeft), count: lastColumn - firstColumn)
+                copyFloats(from: plane + y * width + (firstColumn - padLeft), to: line + firstColumn, count: lastColumn - firstColumn)
                 (line + lastColumn).update(repeating: 0, count: lineWidth - lastColumn)
             }
             let rowTiles = inputTiles + channel * tiles + (ty - tileRows.lowerBound) * tilesX
