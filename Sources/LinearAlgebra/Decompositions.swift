@@ -27,6 +27,9 @@ public struct Cholesky: Sendable {
         lower = l
     }
 
+    /// A factor already known to be lower triangular with a positive diagonal (see `init(lowerFactor:)`).
+    init(validatedLower lower: Matrix) { self.lower = lower }
+
     public var size: Int { lower.rows }
 
     /// log det A = 2 sum log L_ii.

@@ -80,6 +80,39 @@ final class GaussianProcessClassifierTests: XCTestCase {
         }
     }
 
+    /// The fit's warm start (Newton from the previous evaluation's mode) against scikit-learn's cold start (f = 0)
+    /// over a sequence of hyperparameters with near and far jumps, weighted and unweighted: the same mode, so the
+    /// same approximate likelihood and gradient. The first point is also checked against the scikit-learn fixture.
+    func testWarmStartedEvaluationsMatchColdStartedOnes() throws {
+        let results = try Fixtures.sklearn()
+        let data = try Fixtures.dataset("breast_cancer")
+        let reference = try XCTUnwrap(results.datasets["breast_cancer"])
+        let fold = try standardisedFold0(data)
+        let targets = fold.trainLabels.map { $0 == reference.gpcBinaryLabelsPositive ? 1 : 0 }
+        let sequence: [(Double, Double)] = [(1, 1), (1.1, 1.05), (2, 3), (2.02, 3.1), (763, 15.5), (760, 15.4), (0.5, 10), (1e4, 0.05), (1, 1), (30, 200)]
+        var checkedFixturePoints = 0
+        for weights in [nil, targets.map { $0 == 1 ? 0.8 : 1.3 }] {
+            let warm = GaussianProcessClassifier.MarginalLikelihood(fold.train, targets: targets, weights: weights)
+            let cold = GaussianProcessClassifier.MarginalLikelihood(fold.train, targets: targets, weights: weights, warmStart: false)
+            for (index, (amplitudeSquared, lengthScale)) in sequence.enumerated() {
+                let w = try warm.evaluate(amplitudeSquared: amplitudeSquared, lengthScale: lengthScale)
+                let c = try cold.evaluate(amplitudeSquared: amplitudeSquared, lengthScale: lengthScale)
+                let value = allClose([w.value], [c.value], relativeTolerance: 1e-9)
+                let gradient = allClose(w.gradient, c.gradient, relativeTolerance: 1e-6, absoluteTolerance: 1e-8)
+                print("gpc warm vs cold at \(amplitudeSquared), \(lengthScale) (weighted \(weights != nil)): lml \(w.value) vs \(c.value); gradient \(gradient.message)")
+                XCTAssert(value.ok, "point \(index): \(value.message)")
+                XCTAssert(gradient.ok, "point \(index): \(gradient.message)")
+                // Warm-started evaluations at scikit-learn's fixed points (unweighted) match its values.
+                if weights == nil, let point = reference.gpcFixed.first(where: { $0.amplitudeSquared == amplitudeSquared && $0.lengthScale == lengthScale }) {
+                    checkedFixturePoints += 1
+                    XCTAssert(allClose([w.value], [point.logMarginalLikelihood], relativeTolerance: 1e-6).ok, "point \(index) vs scikit-learn")
+                    XCTAssert(allClose(w.gradient, point.gradient, relativeTolerance: 1e-6, absoluteTolerance: 1e-8).ok, "point \(index) vs scikit-learn")
+                }
+            }
+        }
+        XCTAssertEqual(checkedFixturePoints, 4)   // (1, 1) twice, (2, 3), (0.5, 10)
+    }
+
     func testMacroF1MatchesGaussianProcessClassifierOnEightFolds() throws {
         let results = try Fixtures.sklearn()
         for name in ["breast_cancer", "wine"] {

@@ -1,0 +1,92 @@
+// In-place kernels for symmetric positive-definite systems, for loops that factor many matrices of one
+// size (the Gaussian process's Laplace iterations, GPML Alg. 3.1 and 5.1). LAPACK is called through
+// LAPACKE's column-major `_work` entry points on the row-major buffer: the row-major lower triangle is
+// the column-major upper triangle of the same symmetric matrix, so no transposed copy is made, no NaN
+// scan runs and nothing is allocated (LAPACKE_dpotrf on a row-major matrix transposes it in and out and
+// scans it for NaN first; Cholesky.solve transposes the factor again on every call).
+// Shapes: a is n x n row-major; only its lower triangle (column <= row) is read or written, the strict
+// upper triangle is left as it was.
+
+import COpenBLAS
+
+/// In place A = L L^T (dpotrf): the lower triangle of `a` (n x n) becomes L; the strict upper triangle is
+/// untouched. Returns LAPACK's info: 0, or k > 0 when the leading minor of order k is not positive definite
+/// (the lower triangle then holds a partial factor).
+public func choleskyFactorLowerInPlace(_ a: inout Matrix) throws -> Int {
+    guard a.rows == a.columns else {
+        throw LinearAlgebraError.shapeMismatch(operation: "choleskyFactorLowerInPlace", detail: "\(a.rows) x \(a.columns) is not square")
+    }
+    let n = a.rows
+    if n == 0 { return 0 }
+    let info = a.values.withUnsafeMutableBufferPointer { p in
+        LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, Int8(UInt8(ascii: "U")), Int32(n), p.baseAddress, Int32(n))
+    }
+    if info < 0 { throw LinearAlgebraError.lapackFailure(routine: "dpotrf", info: Int(info)) }
+    return Int(info)
+}
+
+/// Solves A x = b in place (dpotrs, one right-hand side), `factor` holding L from `choleskyFactorLowerInPlace`
+/// in its lower triangle.
+public func choleskySolveInPlace(factor: Matrix, _ b: inout [Double]) throws {
+    guard factor.rows == factor.columns, b.count == factor.rows else {
+        throw LinearAlgebraError.shapeMismatch(operation: "choleskySolveInPlace", detail: "factor is \(factor.rows) x \(factor.columns), b has \(b.count)")
+    }
+    let n = factor.rows
+    if n == 0 { return }
+    let info = factor.values.withUnsafeBufferPointer { pl in
+        b.withUnsafeMutableBufferPointer { pb in
+            LAPACKE_dpotrs_work(LAPACK_COL_MAJOR, Int8(UInt8(ascii: "U")), Int32(n), 1, pl.baseAddress, Int32(n), pb.baseAddress, Int32(n))
+        }
+    }
+    if info != 0 { throw LinearAlgebraError.lapackFailure(routine: "dpotrs", info: Int(info)) }
+}
+
+/// In place A^-1 from its factor (dpotri): the lower triangle of `a`, holding L from
+/// `choleskyFactorLowerInPlace`, becomes the lower triangle of A^-1 = L^-T L^-1.
+public func choleskyInverseLowerInPlace(_ a: inout Matrix) throws {
+    guard a.rows == a.columns else {
+        throw LinearAlgebraError.shapeMismatch(operation: "choleskyInverseLowerInPlace", detail: "\(a.rows) x \(a.columns) is not square")
+    }
+    let n = a.rows
+    if n == 0 { return }
+    let info = a.values.withUnsafeMutableBufferPointer { p in
+        LAPACKE_dpotri_work(LAPACK_COL_MAJOR, Int8(UInt8(ascii: "U")), Int32(n), p.baseAddress, Int32(n))
+    }
+    if info > 0 { throw LinearAlgebraError.lapackFailure(routine: "dpotri (zero diagonal element \(info))", info: Int(info)) }
+    if info < 0 { throw LinearAlgebraError.lapackFailure(routine: "dpotri", info: Int(info)) }
+}
+
+/// y = A x for a symmetric n x n A of which only the lower triangle is read (dsymv).
+public func symmetricMultiply(lower a: Matrix, _ x: [Double], into y: inout [Double]) throws {
+    guard a.rows == a.columns, x.count == a.rows, y.count == a.rows else {
+        throw LinearAlgebraError.shapeMismatch(operation: "symmetricMultiply", detail: "A is \(a.rows) x \(a.columns), x has \(x.count), y has \(y.count)")
+    }
+    let n = a.rows
+    if n == 0 { return }
+    a.values.withUnsafeBufferPointer { pa in
+        x.withUnsafeBufferPointer { px in
+            y.withUnsafeMutableBufferPointer { py in
+                cblas_dsymv(CblasRowMajor, CblasLower, Int32(n), 1, pa.baseAddress, Int32(n), px.baseAddress, 1, 0, py.baseAddress, 1)
+            }
+        }
+    }
+}
+
+extension Cholesky {
+    /// Wraps a lower factor computed elsewhere (e.g. by `choleskyFactorLowerInPlace`): the lower triangle of
+    /// `factor` is kept, its strict upper triangle set to zero. The diagonal must be positive and finite.
+    public init(lowerFactor factor: Matrix) throws {
+        guard factor.rows == factor.columns else {
+            throw LinearAlgebraError.shapeMismatch(operation: "Cholesky(lowerFactor:)", detail: "\(factor.rows) x \(factor.columns) is not square")
+        }
+        let n = factor.rows
+        var l = factor
+        for r in 0..<n {
+            let diagonal = l.values[r * n + r]
+            guard diagonal > 0, diagonal.isFinite else { throw LinearAlgebraError.nonFinite(operation: "Cholesky(lowerFactor:) diagonal", row: r, column: r) }
+            for c in (r + 1)..<n { l.values[r * n + c] = 0 }
+            for c in 0..<r where !l.values[r * n + c].isFinite { throw LinearAlgebraError.nonFinite(operation: "Cholesky(lowerFactor:)", row: r, column: c) }
+        }
+        self.init(validatedLower: l)
+    }
+}
