@@ -319,11 +319,23 @@ final class TrainingKernel {
         let n = features.rows
         squaredNorms = squaredRowNorms(features)
         if n.multipliedReportingOverflow(by: n * MemoryLayout<Double>.size).partialValue <= capacityBytes && n <= 1 << 15 {
-            var k = gram(features)
-            if let gamma {
-                let norms = squaredNorms
-                k.values.withUnsafeMutableBufferPointer { kv in
-                    for i in 0..<n { for j in 0..<n { kv[i * n + j] = rbf(dot: kv[i * n + j], norms[i], norms[j], gamma: gamma) } }
+            // The Gram matrix (as `gram`: the same dot per pair, so bit for bit) and the RBF of it, rows
+            // interleaved over 16 tasks on the cores (row i costs n - i dots); it precedes every solve.
+            var k = Matrix(rows: n, columns: n)
+            let d = features.columns, norms = squaredNorms, taskCount = min(16, n)
+            features.values.withUnsafeBufferPointer { x in
+                k.values.withUnsafeMutableBufferPointer { o in
+                    guard let xb = x.baseAddress, let ob = o.baseAddress else { return }
+                    DispatchQueue.concurrentPerform(iterations: taskCount) { task in
+                        for i in stride(from: task, to: n, by: taskCount) {
+                            for j in i..<n {
+                                var value = dot(xb + i * d, xb + j * d, count: d)
+                                if let gamma { value = rbf(dot: value, norms[i], norms[j], gamma: gamma) }
+                                ob[i * n + j] = value
+                                ob[j * n + i] = value
+                            }
+                        }
+                    }
                 }
             }
             full = k
@@ -387,9 +399,14 @@ final class DenseKernel: KernelRows {
         count = l
         let gathered = UnsafeMutablePointer<Double>.allocate(capacity: max(l * l, 1))
         full.values.withUnsafeBufferPointer { k in
+            guard let base = k.baseAddress else { return }
+            if l == n && rows.elementsEqual(0..<n) {
+                gathered.update(from: base, count: l * l)   // every row in order (two classes): a plain copy
+                return
+            }
             for (a, r) in rows.enumerated() {
-                let source = r * n, target = a * l
-                for (b, c) in rows.enumerated() { gathered[target + b] = k[source + c] }
+                let source = base + r * n, target = gathered + a * l
+                for (b, c) in rows.enumerated() { target[b] = source[c] }
             }
         }
         values = gathered
@@ -543,13 +560,19 @@ func smo(kernel: any KernelRows, y yArray: [Double], upper upperArray: [Double],
         }
 
         /// WSS3 over the active set; nil when the maximal violation is below eps (optimal).
-        func selectWorkingSet() -> (Int, Int)? {
+        /// `first`: step 1's (Gmax, i) when the previous gradient update already found it over the same
+        /// active set and values (nil after shrinking or a gradient reconstruction).
+        func selectWorkingSet(first: (Double, Int)?) -> (Int, Int)? {
             // Step 1: i = argmax { -y_t G_t : t in I_up(alpha) }.
             var Gmax = -Double.infinity, Gmax2 = -Double.infinity, i = -1
-            for a in 0..<activeSize {
-                let t = active[a]
-                if y[t] > 0 { if !isUpper(t) && -G[t] >= Gmax { Gmax = -G[t]; i = t } }
-                else { if !isLower(t) && G[t] >= Gmax { Gmax = G[t]; i = t } }
+            if let first {
+                (Gmax, i) = first
+            } else {
+                for a in 0..<activeSize {
+                    let t = active[a]
+                    if y[t] > 0 { if !isUpper(t) && -G[t] >= Gmax { Gmax = -G[t]; i = t } }
+                    else { if !isLower(t) && G[t] >= Gmax { Gmax = G[t]; i = t } }
+                }
             }
             // Step 2: j = argmin over t in I_low(alpha) with -y_t G_t < -y_i G_i of -b_it^2 / a_it,
             // a_it = K_ii + K_tt - 2 K_it (tau when not positive), b_it = -y_i G_i + y_t G_t.
@@ -587,13 +610,16 @@ func smo(kernel: any KernelRows, y yArray: [Double], upper upperArray: [Double],
 
         var iteration = 0
         var counter = min(l, 1000) + 1
+        // Step 1 of the next selection, found by the gradient update's pass (the same scan, fused).
+        var nextFirst: (Double, Int)? = nil
         while iteration < maxIterations {
             counter -= 1
-            if counter == 0 { counter = min(l, 1000); shrink() }
-            var pair = selectWorkingSet()
+            if counter == 0 { counter = min(l, 1000); shrink(); nextFirst = nil }
+            var pair = selectWorkingSet(first: nextFirst)
+            nextFirst = nil
             if pair == nil {
                 reconstructGradient()
-                pair = selectWorkingSet()
+                pair = selectWorkingSet(first: nil)
                 if pair == nil { break }
                 counter = 1
             }
@@ -630,10 +656,16 @@ func smo(kernel: any KernelRows, y yArray: [Double], upper upperArray: [Double],
             }
             // Gradient update over the active set: G_t += Q_ti dalpha_i + Q_tj dalpha_j.
             let deltaI = (alpha[i] - oldI) * y[i], deltaJ = (alpha[j] - oldJ) * y[j]
+            // The same pass runs step 1 of the next selection over the updated G and alpha (alpha_i, alpha_j
+            // are final here; G_bar below does not enter the selection).
+            var Gmax = -Double.infinity, first = -1
             for a in 0..<activeSize {
                 let t = active[a]
                 G[t] += y[t] * (Ki[t] * deltaI + Kj[t] * deltaJ)
+                if y[t] > 0 { if !isUpper(t) && -G[t] >= Gmax { Gmax = -G[t]; first = t } }
+                else { if !isLower(t) && G[t] >= Gmax { Gmax = G[t]; first = t } }
             }
+            nextFirst = (Gmax, first)
             // G_bar follows the variables that reach or leave their upper bound (all l entries).
             if wasUpperI != isUpper(i) {
                 let change = (wasUpperI ? -Ci : Ci) * y[i]

@@ -93,4 +93,23 @@ final class SupportVectorMachineTests: XCTestCase {
         let tiny = try SupportVectorMachine(C: 1, kernel: .rbf(gamma: .value(0.05)), classWeight: .none, tolerance: 1e-6, cacheMegabytes: 1).fitSVM(fold.train.selectingRows(Array(0..<fold.train.rows)), labels: fold.trainLabels, sampleWeights: nil)
         XCTAssert(allClose(big.decisionFunction(fold.test).values, tiny.decisionFunction(fold.test).values, relativeTolerance: 1e-9, absoluteTolerance: 1e-12).ok)
     }
+
+    /// The linear kernel through the on-demand cache (rows computed from the features on demand, least recently used
+    /// evicted) against the whole gathered matrix, and both against scikit-learn's decision values.
+    func testLinearKernelCacheAgreesWithTheDenseMatrix() throws {
+        let results = try Fixtures.sklearn()
+        let fold = try standardisedFold0(try Fixtures.dataset("breast_cancer"))
+        guard let reference = try XCTUnwrap(results.datasets["breast_cancer"]).svcDecision.first(where: { $0.kernel == "linear" }) else {
+            return XCTFail("no linear SVC fixture")
+        }
+        let weight: ClassWeight = reference.classWeight == "balanced" ? .balanced : .none
+        let dense = try SupportVectorMachine(C: reference.C, kernel: .linear, classWeight: weight, tolerance: 1e-10, probability: .platt)
+            .fitSVM(fold.train, labels: fold.trainLabels, sampleWeights: nil)
+        let cached = try SupportVectorMachine(C: reference.C, kernel: .linear, classWeight: weight, tolerance: 1e-10, probability: .platt, cacheMegabytes: 1)
+            .fitSVM(fold.train, labels: fold.trainLabels, sampleWeights: nil)
+        let agreement = allClose(cached.decisionFunction(fold.test).values, dense.decisionFunction(fold.test).values, relativeTolerance: 1e-9, absoluteTolerance: 1e-12)
+        XCTAssert(agreement.ok, agreement.message)
+        let check = allClose(cached.decisionFunction(fold.test).values, reference.decision.flatMap { $0 }, relativeTolerance: 1e-3, absoluteTolerance: 1e-6)
+        XCTAssert(check.ok, check.message)
+    }
 }
