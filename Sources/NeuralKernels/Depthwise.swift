@@ -27,6 +27,7 @@ typealias Tile = SIMD8<Float>
 /// padded column column · stride + phase = input column + padLeft.
 struct PhasePlanes {
     let strideX: Int
+    let strideY: Int
     let dilationX: Int
     let paddedHeight: Int
     let rowLength: Int
@@ -35,6 +36,7 @@ struct PhasePlanes {
     init(outputHeight: Int, outputWidth: Int, kernelHeight: Int, kernelWidth: Int,
          strideY: Int, strideX: Int, dilationY: Int, dilationX: Int) {
         self.strideX = strideX
+        self.strideY = strideY
         self.dilationX = dilationX
         paddedHeight = (outputHeight - 1) * strideY + (kernelHeight - 1) * dilationY + 1
         tilesPerRow = (outputWidth + Tile.scalarCount - 1) / Tile.scalarCount
@@ -43,6 +45,12 @@ struct PhasePlanes {
 
     /// Floats a scratch buffer for `build` needs: the planes, and one tile of slack after the last row.
     var count: Int { strideX * paddedHeight * rowLength + Tile.scalarCount }
+
+    /// Offset of output tile `tile`'s base (its first output column, row oy·sy of phase 0) in the planes.
+    @inline(__always)
+    func tileBase(_ tile: TileCursor) -> Int {
+        tile.row * strideY * rowLength + tile.column * Tile.scalarCount
+    }
 
     /// Offset of tap (ky, kx) from a tile's base (its first output column in row oy·sy of phase 0).
     func tapOffset(ky: Int, kx: Int, dilationY: Int) -> Int {
@@ -171,9 +179,6 @@ func depthwiseConvolution(source: UnsafePointer<Float>, weights: UnsafePointer<F
                 let start = Tile(repeating: bias[channel])
 
                 // A tile covers output row `row`, columns column·8 ..< +8.
-                @inline(__always) func tileBase(_ tile: TileCursor) -> Int {
-                    tile.row * strideY * layout.rowLength + tile.column * lanes
-                }
                 @inline(__always) func store(_ value: Tile, _ tile: TileCursor) {
                     let column = tile.column * lanes
                     storeTile(value, to: output + tile.row * outputWidth + column, count: min(lanes, outputWidth - column))
@@ -183,8 +188,8 @@ func depthwiseConvolution(source: UnsafePointer<Float>, weights: UnsafePointer<F
                 var tile = 0
                 while tile + 4 <= tileCount {
                     let tile0 = cursor.next(), tile1 = cursor.next(), tile2 = cursor.next(), tile3 = cursor.next()
-                    let base0 = base + tileBase(tile0), base1 = base + tileBase(tile1)
-                    let base2 = base + tileBase(tile2), base3 = base + tileBase(tile3)
+                    let base0 = base + layout.tileBase(tile0), base1 = base + layout.tileBase(tile1)
+                    let base2 = base + layout.tileBase(tile2), base3 = base + layout.tileBase(tile3)
                     var sum0 = start, sum1 = start, sum2 = start, sum3 = start
                     for tap in 0..<taps {
                         let weight = Tile(repeating: kernel[tap]), offset = offsets[tap]
@@ -198,7 +203,7 @@ func depthwiseConvolution(source: UnsafePointer<Float>, weights: UnsafePointer<F
                 }
                 while tile < tileCount {
                     let tile0 = cursor.next()
-                    let base0 = base + tileBase(tile0)
+                    let base0 = base + layout.tileBase(tile0)
                     var sum0 = start
                     for tap in 0..<taps { sum0 += Tile(repeating: kernel[tap]) * base0.tile(at: offsets[tap]) }
                     store(sum0, tile0)

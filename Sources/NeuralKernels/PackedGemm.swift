@@ -115,6 +115,7 @@ func packedGemm(_ a: PackedMatrix, rows: Range<Int>, columns n: Int, b: UnsafePo
                         let bPanel = UnsafePointer(workspace + jr * kc)
                         let width = min(panelColumns, nc - jr)
                         let narrow = width <= narrowColumns   // the last panel, 8 wide: the 6 x 8 kernel
+                        let kernel = narrow ? gemmNarrowKernel : gemmMicroKernel
                         let tileColumns = narrow ? narrowColumns : panelColumns
                         for panel in ic..<icEnd {
                             let aPanel = aBlock + panel * kc * panelRows
@@ -122,23 +123,15 @@ func packedGemm(_ a: PackedMatrix, rows: Range<Int>, columns n: Int, b: UnsafePo
                             let height = min(panelRows, rows.upperBound - firstRow)
                             let cTile = c + (firstRow - rows.lowerBound) * ldc + jc + jr
                             if height == panelRows && width == tileColumns {
-                                if narrow {
-                                    gemmNarrowKernel(depth: kc, a: aPanel, b: bPanel, c: cTile, ldc: ldc, accumulate: add)
-                                } else {
-                                    gemmMicroKernel(depth: kc, a: aPanel, b: bPanel, c: cTile, ldc: ldc, accumulate: add)
-                                }
+                                kernel(kc, aPanel, bPanel, cTile, ldc, add)
                             } else {
-                                if narrow {
-                                    gemmNarrowKernel(depth: kc, a: aPanel, b: bPanel, c: tile, ldc: tileColumns, accumulate: false)
-                                } else {
-                                    gemmMicroKernel(depth: kc, a: aPanel, b: bPanel, c: tile, ldc: tileColumns, accumulate: false)
-                                }
+                                kernel(kc, aPanel, bPanel, tile, tileColumns, false)
                                 for r in 0..<height {
                                     let source = tile + r * tileColumns, destination = cTile + r * ldc
                                     if add {
                                         for j in 0..<width { destination[j] += source[j] }
                                     } else {
-                                        destination.update(from: source, count: width)
+                                        copyFloats(from: source, to: destination, count: width)
                                     }
                                 }
                             }

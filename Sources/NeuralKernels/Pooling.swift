@@ -54,7 +54,6 @@ private func windowPool(_ input: Tensor, _ geometry: PoolGeometry, maximum: Bool
     var tapOffsets = [Int]()
     for ky in 0..<geometry.kernelHeight { for kx in 0..<geometry.kernelWidth { tapOffsets.append(layout.tapOffset(ky: ky, kx: kx, dilationY: 1)) } }
     let tilesPerRow = layout.tilesPerRow, tileCount = outputHeight * tilesPerRow, lanes = Tile.scalarCount
-    let strideY = geometry.strideY, rowLength = layout.rowLength
     let start = Tile(repeating: fill)
 
     input.storage.withUnsafeBufferPointer { inputBuffer in
@@ -70,9 +69,6 @@ private func windowPool(_ input: Tensor, _ geometry: PoolGeometry, maximum: Bool
                     layout.build(from: source + index * height * width, height: height, width: width,
                                  padTop: geometry.padY, padLeft: geometry.padX, fill: fill, into: planesBase)
                     let base = UnsafePointer(planesBase), outputPlane = destination + index * plane
-                    @inline(__always) func tileBase(_ tile: TileCursor) -> Int {
-                        tile.row * strideY * rowLength + tile.column * lanes
-                    }
                     @inline(__always) func store(_ value: Tile, _ tile: TileCursor) {
                         let column = tile.column * lanes, position = tile.row * outputWidth + column
                         let valid = min(lanes, outputWidth - column)
@@ -83,8 +79,8 @@ private func windowPool(_ input: Tensor, _ geometry: PoolGeometry, maximum: Bool
                     var tile = 0
                     while tile + 4 <= tileCount {
                         let tile0 = cursor.next(), tile1 = cursor.next(), tile2 = cursor.next(), tile3 = cursor.next()
-                        let base0 = base + tileBase(tile0), base1 = base + tileBase(tile1)
-                        let base2 = base + tileBase(tile2), base3 = base + tileBase(tile3)
+                        let base0 = base + layout.tileBase(tile0), base1 = base + layout.tileBase(tile1)
+                        let base2 = base + layout.tileBase(tile2), base3 = base + layout.tileBase(tile3)
                         var value0 = start, value1 = start, value2 = start, value3 = start
                         for tap in 0..<taps {
                             let offset = offsets[tap]
@@ -98,7 +94,7 @@ private func windowPool(_ input: Tensor, _ geometry: PoolGeometry, maximum: Bool
                     }
                     while tile < tileCount {
                         let tile0 = cursor.next()
-                        let base0 = base + tileBase(tile0)
+                        let base0 = base + layout.tileBase(tile0)
                         var value0 = start
                         for tap in 0..<taps { value0 = combine(value0, base0.tile(at: offsets[tap])) }
                         store(value0, tile0)
