@@ -18,6 +18,9 @@ public struct ConversionReport: Sendable, Equatable {
 /// The source file name and SHA-256 are recorded in the safetensors metadata.
 public func convertWeights(from input: URL, to output: URL, select: String? = nil, stripPrefix: String? = nil,
                            extraMetadata: [String: String] = [:]) throws -> ConversionReport {
+    if sameFile(input, output) {
+        throw WeightsError.fileAccess(file: output.path, problem: "is the input file; refusing to overwrite the checkpoint being converted")
+    }
     let format = try detectWeightFileFormat(of: input)
     var store = try loadWeights(from: input)
     if select == nil && stripPrefix == nil {
@@ -63,4 +66,15 @@ public func weightListing(_ store: WeightStore) -> String {
     let totalCount = store.tensors.values.reduce(0) { $0 + $1.count }
     lines.append("\(rows.count) tensors, \(totalCount) values, \(store.storedByteCount) bytes")
     return lines.joined(separator: "\n") + "\n"
+}
+
+/// True when `a` and `b` are (or resolve to) the same file: equal device and inode, or equal
+/// paths once symbolic links and `..` are resolved.
+public func sameFile(_ a: URL, _ b: URL) -> Bool {
+    if a.standardizedFileURL.resolvingSymlinksInPath().path == b.standardizedFileURL.resolvingSymlinksInPath().path { return true }
+    guard let first = try? FileManager.default.attributesOfItem(atPath: a.path),
+          let second = try? FileManager.default.attributesOfItem(atPath: b.path) else { return false }
+    return (first[.systemNumber] as? NSNumber) == (second[.systemNumber] as? NSNumber)
+        && (first[.systemFileNumber] as? NSNumber) == (second[.systemFileNumber] as? NSNumber)
+        && first[.systemFileNumber] != nil
 }

@@ -1,6 +1,11 @@
 // One entry point for every weight file: the format is decided from the content, not the name.
 
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 public enum WeightFileFormat: String, Sendable {
     case safetensors
@@ -16,12 +21,27 @@ public func detectWeightFileFormat(of url: URL) throws -> WeightFileFormat {
     return try detectFormat(data, file: url.path, pathExtension: url.pathExtension)
 }
 
-func mappedContents(of url: URL) throws -> Data {
-    var isDirectory: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
-        throw WeightsError.fileAccess(file: url.path, problem: "no such file")
+/// Why `path` is not a regular file (following symbolic links), or nil when it is one. Uses
+/// stat(2), which never blocks: a FIFO would block open(2) until a writer came, and a device such
+/// as /dev/zero would be read forever.
+public func regularFileProblem(_ path: String) -> String? {
+    var status = stat()
+    guard stat(path, &status) == 0 else {
+        let code = errno
+        return code == ENOENT ? "no such file" : "cannot read (\(String(cString: strerror(code))))"
     }
-    guard !isDirectory.boolValue else { throw WeightsError.fileAccess(file: url.path, problem: "is a directory, not a weight file") }
+    switch status.st_mode & S_IFMT {
+    case S_IFREG: return nil
+    case S_IFDIR: return "is a directory, not a file"
+    case S_IFIFO: return "is a named pipe (FIFO), not a regular file"
+    case S_IFCHR, S_IFBLK: return "is a device, not a regular file"
+    case S_IFSOCK: return "is a socket, not a regular file"
+    default: return "is not a regular file"
+    }
+}
+
+func mappedContents(of url: URL) throws -> Data {
+    if let problem = regularFileProblem(url.path) { throw WeightsError.fileAccess(file: url.path, problem: problem) }
     do {
         return try Data(contentsOf: url, options: .alwaysMapped)
     } catch {
@@ -48,7 +68,7 @@ public func loadWeights(from url: URL) throws -> WeightStore {
     let data = try mappedContents(of: url)
     switch try detectFormat(data, file: url.path, pathExtension: url.pathExtension) {
     case .safetensors: return try Safetensors.read(data: data, file: url.path)
-    case .torchZip: return try TorchCheckpoint.loadZip(url: url, file: url.path)
+    case .torchZip: return try TorchCheckpoint.loadZip(url: url, data: data, file: url.path)
     case .torchLegacy: return try TorchCheckpoint.loadLegacy(data: data, file: url.path)
     }
 }

@@ -124,6 +124,7 @@ public struct SHA256 {
 
     /// Streams the file in 1 MiB chunks.
     public static func hexDigest(ofFile url: URL) throws -> String {
+        if let problem = regularFileProblem(url.path) { throw WeightsError.fileAccess(file: url.path, problem: problem) }
         let handle: FileHandle
         do { handle = try FileHandle(forReadingFrom: url) } catch {
             throw WeightsError.fileAccess(file: url.path, problem: "cannot open to hash (\(error.localizedDescription))")

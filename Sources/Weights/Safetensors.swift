@@ -75,10 +75,10 @@ public enum Safetensors {
                 throw WeightsError.unsupportedDType(file: file, key: name, dtype: dtypeName)
             }
             guard let rawShape = info["shape"] as? [Any], let shape = integers(rawShape), shape.allSatisfy({ $0 >= 0 }) else {
-                throw fail("entry '\(name)' has no valid shape")
+                throw fail("entry '\(name)' has no valid shape (a list of non-negative integers)")
             }
             guard let rawOffsets = info["data_offsets"] as? [Any], let offsets = integers(rawOffsets), offsets.count == 2 else {
-                throw fail("entry '\(name)' has no valid data_offsets")
+                throw fail("entry '\(name)' has no valid data_offsets (two integers)")
             }
             let (begin, end) = (offsets[0], offsets[1])
             guard begin >= 0, begin <= end, end <= bufferLength else {
@@ -129,13 +129,20 @@ public enum Safetensors {
         return WeightStore(tensors: tensors, source: file, metadata: metadata)
     }
 
+    /// JSON integers only: booleans (`true` is an NSNumber too) and numbers written with a
+    /// fraction or exponent (`24.0`, `1e3`) are refused, as the reference implementation's serde
+    /// u64 fields refuse them.
     private static func integers(_ values: [Any]) -> [Int]? {
         var result: [Int] = []
         for value in values {
             guard let number = value as? NSNumber else { return nil }
-            let double = number.doubleValue
-            guard double == double.rounded(), abs(double) < 9.0e15 else { return nil }
-            result.append(number.intValue)
+            switch String(cString: number.objCType) {
+            case "s", "i", "l", "q": result.append(number.intValue)
+            case "S", "I", "L", "Q":
+                guard let integer = Int(exactly: number.uint64Value) else { return nil }
+                result.append(integer)
+            default: return nil     // "c" (bool), "d" / "f" (a number with a fraction or exponent)
+            }
         }
         return result
     }
@@ -165,8 +172,8 @@ public enum Safetensors {
 
         try writeAtomically(to: url) { handle in
             var length = UInt64(headerBytes.count).littleEndian
-            handle.write(Data(bytes: &length, count: 8))
-            handle.write(headerBytes)
+            try handle.write(contentsOf: Data(bytes: &length, count: 8))
+            try handle.write(contentsOf: headerBytes)
             for name in names {
                 let tensor = tensors[name]!
                 var chunk = Data()
@@ -186,7 +193,7 @@ public enum Safetensors {
                         withUnsafeBytes(of: &integer) { chunk.append(contentsOf: $0) }
                     }
                 }
-                handle.write(chunk)
+                try handle.write(contentsOf: chunk)
             }
         }
     }

@@ -17,6 +17,44 @@
 import Foundation
 import ZIPFoundation
 
+/// The total memory a checkpoint may make us allocate. Tensors are materialised as Float32, so a
+/// float32 file needs about its own size, float16 twice and int8 four times; tied weights (two
+/// tensors viewing one storage) add a little. Beyond 8 bytes per file byte a checkpoint is
+/// amplifying (many views of one storage) and is refused before anything is allocated.
+/// CARCINOMA_MAX_CHECKPOINT_BYTES (a byte count) replaces the bound, to load such a file anyway.
+public enum CheckpointLimits {
+    public static let bytesPerFileByte = 8
+    public static let environmentVariable = "CARCINOMA_MAX_CHECKPOINT_BYTES"
+    /// Largest inflated size of a non-storage zip entry (data.pkl, byteorder, version).
+    public static let maximumPickleBytes = 64 << 20
+
+    /// The byte limit for a file of `fileBytes`, and how to say where it comes from.
+    static func materialisedBytes(fileBytes: Int) -> (limit: Int, origin: String) {
+        if let text = ProcessInfo.processInfo.environment[environmentVariable], let value = Int(text), value >= 0 {
+            return (value, "\(environmentVariable)=\(value)")
+        }
+        let limit = fileBytes.multipliedReportingOverflow(by: bytesPerFileByte)
+        return (limit.overflow ? Int.max : limit.partialValue,
+                "\(bytesPerFileByte) × the file's \(fileBytes) bytes; set \(environmentVariable)=BYTES to raise it")
+    }
+
+    /// Throws unless the tensors' total Float32 bytes fit the limit for a file of `fileBytes`.
+    static func check(elementCounts: [(key: String, count: Int)], fileBytes: Int, file: String) throws {
+        let (limit, origin) = materialisedBytes(fileBytes: fileBytes)
+        var total = 0
+        for (key, count) in elementCounts {
+            let bytes = count.multipliedReportingOverflow(by: MemoryLayout<Float>.size)
+            let sum = total.addingReportingOverflow(bytes.partialValue)
+            guard !bytes.overflow, !sum.overflow, sum.partialValue <= limit else {
+                throw WeightsError.invalidCheckpoint(
+                    file: file, problem: "tensors up to '\(key)' take \(bytes.overflow || sum.overflow ? "more than \(Int.max)" : String(sum.partialValue)) "
+                        + "bytes as Float32, more than the limit of \(limit) bytes (\(origin))")
+            }
+            total = sum.partialValue
+        }
+    }
+}
+
 enum TorchCheckpoint {
     static let legacyMagicNumber: [UInt8] = [0x6C, 0xFC, 0x9C, 0x46, 0xF9, 0x20, 0x6A, 0xA8, 0x50, 0x19] // 0x1950a86a20f9469cfc6c, little-endian
     static let legacyProtocolVersion: Int64 = 1001
@@ -89,6 +127,11 @@ enum TorchCheckpoint {
             throw WeightsError.invalidCheckpoint(file: file, problem: "storage '\(key)' is used but its data is missing")
         }
         let tensors = try flatten(root, unpickler: unpickler, file: file)
+        try CheckpointLimits.check(elementCounts: tensors.map { key, index in
+            let reference = unpickler.tensors[index]
+            let storage = unpickler.storages[reference.storage]
+            return (key, try checkedElementCount(reference, storage: storage, byteCount: regions[storage.key]?.count ?? 0, key: key, file: file))
+        }, fileBytes: data.count, file: file)
         return try data.withUnsafeBytes { buffer in
             var result: [String: WeightTensor] = [:]
             for (key, index) in tensors {
@@ -106,7 +149,8 @@ enum TorchCheckpoint {
 
     // MARK: Zip format
 
-    static func loadZip(url: URL, file: String) throws -> WeightStore {
+    static func loadZip(url: URL, data: Data, file: String) throws -> WeightStore {
+        let directory = try ZipDirectory(data: data, file: file)
         let archive: Archive
         do {
             archive = try Archive(url: url, accessMode: .read)
@@ -114,7 +158,15 @@ enum TorchCheckpoint {
             throw WeightsError.invalidCheckpoint(file: file, problem: "cannot open the zip archive (\(error))")
         }
         var entries: [String: Entry] = [:]
-        for entry in archive { entries[entry.path] = entry }
+        let records = Dictionary(directory.records.map { ($0.path, $0) }, uniquingKeysWith: { (first: ZipDirectory.Record, _: ZipDirectory.Record) in first })
+        for entry in archive {
+            // ZIPFoundation must see the directory that was checked.
+            guard let record = records[entry.path], record.compressedSize == entry.compressedSize,
+                  record.uncompressedSize == entry.uncompressedSize, entries[entry.path] == nil else {
+                throw WeightsError.invalidCheckpoint(file: file, problem: "zip directory: entry '\(entry.path)' is not the one checked")
+            }
+            entries[entry.path] = entry
+        }
         guard let pickleEntry = entries.values.filter({ $0.path.hasSuffix("data.pkl") })
             .min(by: { $0.path.count < $1.path.count }) else {
             throw WeightsError.invalidCheckpoint(file: file, problem: "the zip archive has no data.pkl (not a torch.save file)")
@@ -131,10 +183,10 @@ enum TorchCheckpoint {
         var unpickler = Unpickler(data: pickle, file: "\(file):\(pickleEntry.path)")
         let root = try unpickler.load()
         let tensors = try flatten(root, unpickler: unpickler, file: file)
-
-        // Each root storage read once, its size checked against the entry before reading.
-        var storageBytes: [String: Data] = [:]
-        for storage in unpickler.storages where storageBytes[storage.key] == nil {
+        // Each root storage's entry checked against the pickle (present, stored, the declared size),
+        // then every view checked and the total budgeted, all before any storage is read.
+        var storageEntries: [String: (entry: Entry, byteCount: Int)] = [:]
+        for storage in unpickler.storages where storageEntries[storage.key] == nil {
             let path = prefix + "data/" + storage.key
             guard let entry = entries[path] else {
                 throw WeightsError.invalidCheckpoint(file: file, problem: "the zip archive is missing the data entry '\(path)'")
@@ -144,7 +196,22 @@ enum TorchCheckpoint {
                 throw WeightsError.invalidCheckpoint(
                     file: file, problem: "entry '\(path)' holds \(entry.uncompressedSize) bytes but the pickle declares \(storage.elementCount) × \(storage.dtype.byteCount)")
             }
-            storageBytes[storage.key] = try read(entry, from: archive, expectedBytes: byteCount.partialValue, file: file)
+            guard !entry.isCompressed else {
+                throw WeightsError.invalidCheckpoint(
+                    file: file, problem: "entry '\(path)' is compressed; torch.save stores storages uncompressed, and compressed ones are refused")
+            }
+            storageEntries[storage.key] = (entry, byteCount.partialValue)
+        }
+        try CheckpointLimits.check(elementCounts: tensors.map { key, index in
+            let reference = unpickler.tensors[index]
+            let storage = unpickler.storages[reference.storage]
+            return (key, try checkedElementCount(reference, storage: storage, byteCount: storageEntries[storage.key]?.byteCount ?? 0,
+                                                 key: key, file: file))
+        }, fileBytes: data.count, file: file)
+        // Stored entries do not overlap (ZipDirectory), so together they are at most the file's size.
+        var storageBytes: [String: Data] = [:]
+        for (key, stored) in storageEntries {
+            storageBytes[key] = try read(stored.entry, from: archive, expectedBytes: stored.byteCount, file: file)
         }
         var result: [String: WeightTensor] = [:]
         for (key, index) in tensors {
@@ -168,9 +235,14 @@ enum TorchCheckpoint {
             throw WeightsError.invalidCheckpoint(file: file, problem: "entry '\(entry.path)' has \(declared) bytes, expected \(expectedBytes)")
         }
         // Deflate expands at most 1032:1; a stored entry cannot exceed its compressed size.
-        let ceiling = entry.isCompressed ? entry.compressedSize.multipliedReportingOverflow(by: 1032).partialValue : entry.compressedSize
+        let ratio = entry.compressedSize.multipliedReportingOverflow(by: 1032)
+        let ceiling = entry.isCompressed ? (ratio.overflow ? UInt64.max : ratio.partialValue) : entry.compressedSize
         guard declared <= ceiling, declared <= UInt64(Int.max) else {
             throw WeightsError.invalidCheckpoint(file: file, problem: "entry '\(entry.path)' claims \(declared) bytes, more than its compressed data can hold")
+        }
+        if expectedBytes == nil, declared > UInt64(CheckpointLimits.maximumPickleBytes) {
+            throw WeightsError.invalidCheckpoint(
+                file: file, problem: "entry '\(entry.path)' claims \(declared) bytes, more than the limit of \(CheckpointLimits.maximumPickleBytes) for a pickle")
         }
         let fileSize = (try? FileManager.default.attributesOfItem(atPath: archive.url.path)[.size] as? NSNumber)?.uint64Value ?? UInt64.max
         guard entry.compressedSize <= fileSize else {
@@ -246,51 +318,77 @@ enum TorchCheckpoint {
         return result
     }
 
-    /// A tensor view over its storage's bytes, converted to Float32 in row-major order.
-    static func materialise(_ reference: TensorReference, storage: StorageReference, bytes: UnsafeRawBufferPointer,
-                            key: String, file: String) throws -> WeightTensor {
+    /// Checks a tensor view against its storage with overflow-reporting arithmetic and returns
+    /// its element count: sizes, strides and offsets are untrusted numbers from the pickle. A view
+    /// with more elements than its storage window holds (stride 0 or overlapping strides, which
+    /// torch loads as a view but we would copy out) is refused, so no view materialises more
+    /// elements than the file stores.
+    static func checkedElementCount(_ reference: TensorReference, storage: StorageReference, byteCount: Int,
+                                    key: String, file: String) throws -> Int {
         let shape = reference.shape
         func fail(_ problem: String) -> WeightsError {
             .invalidCheckpoint(file: file, problem: "tensor '\(key)': \(problem)")
         }
+        guard shape.count == reference.stride.count else { throw fail("size \(shape) and stride \(reference.stride) differ in length") }
         guard shape.allSatisfy({ $0 >= 0 }), reference.stride.allSatisfy({ $0 >= 0 }), reference.storageOffset >= 0 else {
             throw fail("negative size, stride or offset")
         }
         var count = 1
         for size in shape {
             let product = count.multipliedReportingOverflow(by: size)
-            guard !product.overflow else { throw fail("size \(shape) overflows") }
+            guard !product.overflow else { throw fail("size \(shape) overflows (more than \(Int.max) elements)") }
             count = product.partialValue
         }
         // The storage window this tensor may read: the whole root, or a legacy view of it.
         let windowStart = storage.viewOffset
         let windowCount = storage.viewCount ?? storage.elementCount
-        guard windowStart >= 0, windowCount >= 0, windowStart + windowCount <= storage.elementCount else {
-            throw fail("storage view [\(windowStart), \(windowStart + windowCount)) outside its storage of \(storage.elementCount)")
+        let windowEnd = windowStart.addingReportingOverflow(windowCount)
+        guard windowStart >= 0, windowCount >= 0, !windowEnd.overflow, windowEnd.partialValue <= storage.elementCount else {
+            throw fail("storage view (offset \(windowStart), size \(windowCount)) lies outside its storage of \(storage.elementCount) elements")
         }
-        guard storage.elementCount * storage.dtype.byteCount <= bytes.count else {
-            throw fail("storage '\(storage.key)' is shorter than declared")
+        let storageBytes = storage.elementCount.multipliedReportingOverflow(by: storage.dtype.byteCount)
+        guard !storageBytes.overflow, storageBytes.partialValue <= byteCount else {
+            throw fail("storage '\(storage.key)' is shorter than declared (\(storage.elementCount) elements)")
         }
-        if count > 0 {
-            // Largest element index the view touches.
-            var last = reference.storageOffset
-            for (size, stride) in zip(shape, reference.stride) {
-                let step = (size - 1).multipliedReportingOverflow(by: stride)
-                guard !step.overflow else { throw fail("stride overflows") }
-                last += step.partialValue
+        guard count > 0 else { return 0 }
+        // Largest element index the view touches: offset + Σ (size − 1) × stride, every step checked.
+        var last = reference.storageOffset
+        for (size, stride) in zip(shape, reference.stride) where size > 1 {
+            let step = (size - 1).multipliedReportingOverflow(by: stride)
+            let sum = last.addingReportingOverflow(step.partialValue)
+            guard !step.overflow, !sum.overflow else {
+                throw fail("offset \(reference.storageOffset) + size \(shape) × stride \(reference.stride) overflows")
             }
-            guard last < windowCount else {
-                throw fail("view (offset \(reference.storageOffset), size \(shape), stride \(reference.stride)) reads element \(last) of a storage with \(windowCount)")
-            }
+            last = sum.partialValue
         }
+        guard last < windowCount else {
+            throw fail("view (offset \(reference.storageOffset), size \(shape), stride \(reference.stride)) reads element \(last) of a storage with \(windowCount)")
+        }
+        guard count <= windowCount else {
+            throw fail("view of size \(shape) has \(count) elements but its storage '\(storage.key)' holds \(windowCount) "
+                       + "(stride \(reference.stride) repeats elements; expanded views are not materialised)")
+        }
+        return count
+    }
+
+    /// A tensor view over its storage's bytes, converted to Float32 in row-major order.
+    static func materialise(_ reference: TensorReference, storage: StorageReference, bytes: UnsafeRawBufferPointer,
+                            key: String, file: String) throws -> WeightTensor {
+        let count = try checkedElementCount(reference, storage: storage, byteCount: bytes.count, key: key, file: file)
+        let shape = reference.shape
+        // Axes of size 1 never step: their stride (any number) is irrelevant and set to 0.
+        let stride = zip(shape, reference.stride).map { $0 == 1 ? 0 : $1 }
         var values = [Float](repeating: 0, count: count)
-        let base = windowStart + reference.storageOffset
-        let contiguous = isContiguous(shape: shape, stride: reference.stride)
+        guard count > 0 else { return WeightTensor(shape: shape, values: values, dtype: storage.dtype) }
+        let base = storage.viewOffset + reference.storageOffset
+        let contiguous = isContiguous(shape: shape, stride: stride)
         values.withUnsafeMutableBufferPointer { output in
+            guard let outputBase = output.baseAddress else { return }
             if contiguous {
-                decode(bytes, dtype: storage.dtype, from: base, count: count, into: output.baseAddress!)
+                decode(bytes, dtype: storage.dtype, from: base, count: count, into: outputBase)
             } else {
-                // Odometer over the indices, last dimension fastest.
+                // Odometer over the indices, last dimension fastest. Every index stays within
+                // [base, base + last] (checked above), so no step can overflow.
                 var index = [Int](repeating: 0, count: shape.count)
                 var element = base
                 for position in 0..<count {
@@ -298,9 +396,9 @@ enum TorchCheckpoint {
                     var axis = shape.count - 1
                     while axis >= 0 {
                         index[axis] += 1
-                        element += reference.stride[axis]
+                        element += stride[axis]
                         if index[axis] < shape[axis] { break }
-                        element -= reference.stride[axis] * shape[axis]
+                        element -= stride[axis] * shape[axis]
                         index[axis] = 0
                         axis -= 1
                     }
@@ -314,7 +412,9 @@ enum TorchCheckpoint {
         var expected = 1
         for axis in stride.indices.reversed() where shape[axis] != 1 {
             if stride[axis] != expected { return false }
-            expected *= shape[axis]
+            let product = expected.multipliedReportingOverflow(by: shape[axis])
+            if product.overflow { return false }
+            expected = product.partialValue
         }
         return true
     }

@@ -71,7 +71,7 @@ public struct WeightFetcher: Sendable {
         // 2. Record the hash of an unhashed source on first download.
         var recordedNewHash = false
         if entry.hashPrefix == nil, recorded == nil {
-            try writeAtomically(to: recordFile) { $0.write(Data((hash + "  " + entry.fileName + "\n").utf8)) }
+            try writeAtomically(to: recordFile) { try $0.write(contentsOf: Data((hash + "  " + entry.fileName + "\n").utf8)) }
             recordedNewHash = true
             log("recorded SHA-256 in \(recordFile.path); pass --sha256 \(hash) to pin it elsewhere")
         }

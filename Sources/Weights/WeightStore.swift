@@ -127,8 +127,20 @@ public final class WeightStore: @unchecked Sendable {
         guard tensor.shape == shape else {
             throw WeightsError.unexpectedShape(key: key, expected: shape, actual: tensor.shape, file: source)
         }
+        try WeightStore.checkValues(tensor.values, key: key, file: source)
         lock.lock(); consumed.insert(key); lock.unlock()
         return tensor.values
+    }
+
+    /// Weights a network reads must be finite, and batch-norm variances not negative: otherwise
+    /// every image would later fail with "embedding contains NaN" and the tensor never be named.
+    static func checkValues(_ values: [Float], key: String, file: String) throws {
+        if let index = values.firstIndex(where: { !$0.isFinite }) {
+            throw WeightsError.invalidValue(key: key, file: file, problem: "element \(index) is \(values[index]) (weights must be finite)")
+        }
+        if key.hasSuffix("running_var"), let index = values.firstIndex(where: { $0 < 0 }) {
+            throw WeightsError.invalidValue(key: key, file: file, problem: "variance \(index) is \(values[index]) (variances cannot be negative)")
+        }
     }
 
     func contains(_ key: String) -> Bool { generator != nil || tensors[key] != nil }

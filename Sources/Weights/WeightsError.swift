@@ -21,6 +21,8 @@ public enum WeightsError: Error, LocalizedError, Equatable {
     /// A torch checkpoint whose container or storages are inconsistent.
     case invalidCheckpoint(file: String, problem: String)
     case unsupportedDType(file: String, key: String, dtype: String)
+    /// A tensor the network reads holds NaN, an infinity or a negative variance.
+    case invalidValue(key: String, file: String, problem: String)
     case noSuchSubDictionary(path: String, available: [String], file: String)
     case duplicateKey(key: String, file: String)
     case hashMismatch(file: String, expected: String, actual: String)
@@ -51,6 +53,8 @@ public enum WeightsError: Error, LocalizedError, Equatable {
             return "\(file): invalid PyTorch checkpoint: \(problem)"
         case let .unsupportedDType(file, key, dtype):
             return "\(file): tensor '\(key)' has unsupported dtype \(dtype)"
+        case let .invalidValue(key, file, problem):
+            return "\(file): tensor '\(key)': \(problem)"
         case let .noSuchSubDictionary(path, available, file):
             return "\(file): no tensors under '\(path)'; top-level names are: \(available.prefix(12).joined(separator: ", "))"
         case let .duplicateKey(key, file):

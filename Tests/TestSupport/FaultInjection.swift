@@ -63,11 +63,20 @@ public func carcinomaExecutable() throws -> String {
 /// Runs `carcinoma` with a file-size limit (RLIMIT_FSIZE, via the shell's `ulimit -f` in 512-byte
 /// blocks) and SIGXFSZ ignored: any write past `blocks × 512` bytes of a file fails with EFBIG
 /// ("File too large"), as a full disk fails with ENOSPC. Needs no privilege, so it always runs.
-public func runCarcinoma(_ arguments: [String], fileSizeLimitBlocks blocks: Int? = nil, asUser user: Int? = nil) throws -> ChildResult {
+///
+/// `memoryLimitMiB` caps the child's address space (RLIMIT_AS, `ulimit -v`): an input that makes it
+/// allocate without bound then fails the allocation (and the test) instead of taking the machine.
+/// `timeLimitSeconds` kills it (SIGKILL, status 137) if it has not finished by then: a hang fails.
+public func runCarcinoma(_ arguments: [String], fileSizeLimitBlocks blocks: Int? = nil, asUser user: Int? = nil,
+                         memoryLimitMiB: Int? = nil, timeLimitSeconds: Int? = nil,
+                         environment: [String: String] = [:]) throws -> ChildResult {
     let executable = try carcinomaExecutable()
     var prefix = "trap '' XFSZ; "
     if let blocks { prefix += "ulimit -f \(blocks) || exit 90; " }
-    var command = ["/bin/sh", "-c", prefix + "exec \"$@\"", "sh"]
+    if let memoryLimitMiB { prefix += "ulimit -v \(memoryLimitMiB * 1024) || exit 91; " }
+    for (name, value) in environment.sorted(by: { $0.key < $1.key }) { prefix += "export \(name)='\(value)'; " }
+    if let timeLimitSeconds { prefix += "exec timeout -s KILL \(timeLimitSeconds) \"$@\"" } else { prefix += "exec \"$@\"" }
+    var command = ["/bin/sh", "-c", prefix, "sh"]
     if let user {
         // setpriv drops root (and its permission override) for the child only.
         command += ["setpriv", "--reuid=\(user)", "--regid=\(user)", "--clear-groups", "--"]
