@@ -79,7 +79,7 @@ let package = Package(
         .testTarget(name: "ExtractionTests", dependencies: ["Extraction", "Backbones", "NeuralKernels", "Imaging", "FeatureStore", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "FeatureStoreTests", dependencies: ["FeatureStore", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HeadsTests", dependencies: ["Heads", "LinearAlgebra", "TestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "RobustnessTests", dependencies: ["Imaging", "Weights", "Backbones", "FeatureStore", "Evaluation", "TestSupport"],
+        .testTarget(name: "RobustnessTests", dependencies: ["Imaging", "Weights", "Backbones", "FeatureStore", "Extraction", "Evaluation", "TestSupport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Heads", "LinearAlgebra", "FeatureStore", "TestSupport"], resources: [.copy("Fixtures")]),
     ],

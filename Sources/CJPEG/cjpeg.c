@@ -34,6 +34,21 @@ static void emit_message(j_common_ptr cinfo, int level) {
     }
 }
 
+// Decoding bombs: a progressive file may repeat a refinement scan thousands of times, each one a
+// pass over every coefficient (536 KB took minutes). libjpeg-turbo's guidance (libjpeg.txt,
+// "Progress monitoring"; djpeg -maxscans, TJPARAM_SCANLIMIT) is a progress monitor that stops
+// after N scans; its fuzzers use 500, far above the 10 or so scans an encoder writes.
+static void scan_limit_monitor(j_common_ptr cinfo) {
+    if (!cinfo->is_decompressor) return;
+    j_decompress_ptr decompress = (j_decompress_ptr)cinfo;
+    if (decompress->input_scan_number > CJPEG_MAX_SCANS) {
+        error_state *state = (error_state *)cinfo->err;
+        snprintf(state->message, 256, "more than %d scans (scan %d): a progressive JPEG this long is refused as a decoding bomb",
+                 CJPEG_MAX_SCANS, decompress->input_scan_number);
+        longjmp(state->jump, 1);
+    }
+}
+
 int cjpeg_decode(const uint8_t *data, size_t size, uint64_t max_pixels, cjpeg_image *image) {
     memset(image, 0, sizeof(*image));
     struct jpeg_decompress_struct cinfo;
@@ -56,6 +71,10 @@ int cjpeg_decode(const uint8_t *data, size_t size, uint64_t max_pixels, cjpeg_im
     }
 
     jpeg_create_decompress(&cinfo);
+    struct jpeg_progress_mgr progress;
+    memset(&progress, 0, sizeof(progress));
+    progress.progress_monitor = scan_limit_monitor;
+    cinfo.progress = &progress;
     jpeg_mem_src(&cinfo, data, (unsigned long)size);
     jpeg_read_header(&cinfo, TRUE);
 

@@ -42,14 +42,16 @@ public struct Embedder {
         let preprocessing = backbone.preprocessing
         let width = backbone.embeddingWidth
         let transforms: [DihedralTransform?] = tta.map { $0.transforms.map { Optional($0) } } ?? [nil]
-        var views: [[RGBImage]] = []
+        var views: [ViewPlan] = []
         var inputs: [Input] = []
         var pending: [Int] = []
         for (slot, image) in images.enumerated() {
-            let imageViews = view.viewImages(of: image, inputSize: preprocessing.inputSize)
-            views.append(imageViews)
-            pending.append(imageViews.count * transforms.count)
-            for (viewIndex, viewImage) in imageViews.enumerated() {
+            // Tiles are cropped when their batch runs, not here: a window holds their origins only.
+            let plan = view.plan(of: image, inputSize: preprocessing.inputSize)
+            views.append(plan)
+            pending.append(plan.count * transforms.count)
+            for viewIndex in 0..<plan.count {
+                let viewImage = plan.size(viewIndex)
                 for transform in transforms {
                     let swaps = transform?.swapsAxes ?? false
                     inputs.append(Input(slot: slot, viewIndex: viewIndex, transform: transform,
@@ -73,16 +75,20 @@ public struct Embedder {
                 groups.append([input])
             }
         }
+        // A batch holds at most the native pixel limit of inputs (one input at least): the
+        // activations of a native pass grow with its pixels.
+        let pixelsInFlight = ViewLimits.current.nativePixels
         for group in groups {
             var start = 0
+            let fit = max(1, pixelsInFlight / max(1, group[0].height * group[0].width))
             while start < group.count {
-                let batch = Array(group[start..<min(start + batchSize, group.count)])
+                let batch = Array(group[start..<min(start + min(batchSize, fit), group.count)])
                 start += batch.count
                 let height = batch[0].height, inputWidth = batch[0].width
                 var storage: [Float] = []
                 storage.reserveCapacity(batch.count * 3 * height * inputWidth)
                 for input in batch {
-                    var image = views[input.slot][input.viewIndex]
+                    var image = views[input.slot].image(input.viewIndex)
                     if let transform = input.transform { image = Imaging.transform(image, transform) }
                     storage += normalizedPlanes(image, mean: preprocessing.mean, std: preprocessing.std)
                 }

@@ -23,6 +23,8 @@ public enum ExtractionError: Error, LocalizedError, Equatable {
     case badOption(name: String, reason: String)
     case outputNotWritable(path: String, reason: String)
     case imagesFailed(count: Int, total: Int)
+    /// A view of an image would allocate more than its limit (`ViewLimits`); refused before allocating.
+    case viewTooLarge(path: String, view: String, what: String, number: Int, limit: Int, variable: String)
 
     public var errorDescription: String? {
         switch self {
@@ -37,6 +39,9 @@ public enum ExtractionError: Error, LocalizedError, Equatable {
         case let .badOption(name, reason): return "\(name): \(reason)"
         case let .outputNotWritable(path, reason): return "\(path): cannot write the feature cache here: \(reason)"
         case let .imagesFailed(count, total): return "\(count) of \(total) image(s) failed; the cache holds only the others"
+        case let .viewTooLarge(path, view, what, number, limit, variable):
+            return "\(path): --view \(view) would need \(what) (\(number)), more than the limit of \(limit); "
+                + "set \(variable) to raise it, or use --view resize"
         }
     }
 }

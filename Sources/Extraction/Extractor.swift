@@ -171,6 +171,9 @@ public struct Extractor {
             var decodedIndex: [Int] = []
             for index in window {
                 do {
+                    let path = images[index].url.path
+                    // Only regular files are opened (a FIFO would block open(), a device never end).
+                    if let problem = regularFileProblem(path) { throw ExtractionError.unreadable(path: path, reason: problem) }
                     let data: Data
                     do { data = try Data(contentsOf: images[index].url) } catch {
                         throw ExtractionError.unreadable(path: images[index].url.path, reason: error.localizedDescription)
@@ -180,7 +183,12 @@ public struct Extractor {
                     guard hash == hashes[index] else {
                         throw ExtractionError.unreadable(path: images[index].url.path, reason: "file changed during the run")
                     }
-                    decoded.append(try decodeImage(data: data, name: images[index].url.path))
+                    // What the view will allocate is bounded from the header, before decoding.
+                    let size = try readImageSize(data: data, name: path)
+                    try settings.view.checkMemory(width: size.width, height: size.height, inputSize: preprocessing.inputSize, image: path)
+                    let image = try decodeImage(data: data, name: path)
+                    try settings.view.checkMemory(width: image.width, height: image.height, inputSize: preprocessing.inputSize, image: path)
+                    decoded.append(image)
                     decodedIndex.append(index)
                 } catch {
                     failures.append(ImageFailure(path: images[index].url.path, reason: error.localizedDescription))

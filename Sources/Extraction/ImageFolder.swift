@@ -43,6 +43,12 @@ public func listImages(in directory: URL) throws -> ImageListing {
             continue
         }
         guard decodableExtensions.contains(fileExtension) else { continue }
+        // Only regular files (symbolic links followed): a FIFO named x.png would block open() and a
+        // link to /dev/zero be hashed forever. Reported per entry; the other images go on.
+        if let problem = regularFileProblem(url.path) {
+            rejected.append(ImageFailure(path: url.path, reason: problem))
+            continue
+        }
         let id = url.deletingPathExtension().lastPathComponent
         if let other = seen[id] {
             throw ExtractionError.duplicateImageID(id: id, first: other, second: url.path)
@@ -83,6 +89,21 @@ public struct Shard: Sendable, Equatable, CustomStringConvertible {
     public var description: String { "\(index)/\(count)" }
     /// Default output sub-folder of a shard.
     public var folderName: String { "shard-\(index)-of-\(count)" }
+}
+
+/// The SHA-256 of each image, lowercase hex; an image that cannot be read is reported in
+/// `rejected` with its reason instead of stopping the others.
+public func hashImages(_ entries: [ImageEntry]) -> (images: [ImageEntry], hashes: [String], rejected: [ImageFailure]) {
+    var images: [ImageEntry] = [], hashes: [String] = [], rejected: [ImageFailure] = []
+    for entry in entries {
+        do {
+            hashes.append(try fileSHA256(entry.url))
+            images.append(entry)
+        } catch {
+            rejected.append(ImageFailure(path: entry.url.path, reason: error.localizedDescription))
+        }
+    }
+    return (images, hashes, rejected)
 }
 
 /// SHA-256 of a file's bytes, lowercase hex.

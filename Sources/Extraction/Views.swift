@@ -62,22 +62,122 @@ public struct ViewOptions: Sendable, Equatable {
         }
     }
 
-    /// The images the backbone sees for `image` (before TTA), all of one view.
+    /// The images the backbone sees for `image` (before TTA), all of one view, materialised.
+    /// The extractor uses `plan(of:inputSize:)`, which crops tiles one batch at a time.
     public func viewImages(of image: RGBImage, inputSize: Int) -> [RGBImage] {
+        let plan = plan(of: image, inputSize: inputSize)
+        return (0..<plan.count).map(plan.image)
+    }
+
+    /// The view images of `image` without materialising tiles: the padded canvas and the origins
+    /// of the tiles kept (the tissue filter measures each tile and drops it, keeping nothing).
+    public func plan(of image: RGBImage, inputSize: Int) -> ViewPlan {
         switch kind {
         case .resize:
-            return [resize(image, width: inputSize, height: inputSize)]
+            return ViewPlan(canvas: resize(image, width: inputSize, height: inputSize), tileSize: nil, origins: [])
         case .pad:
-            return [resize(padToSquare(image, mode: .constant(255, 255, 255)), width: inputSize, height: inputSize)]
+            return ViewPlan(canvas: resize(padToSquare(image, mode: .constant(255, 255, 255)), width: inputSize, height: inputSize),
+                            tileSize: nil, origins: [])
         case .native:
-            return [image]
+            return ViewPlan(canvas: image, tileSize: nil, origins: [])
         case .tiles:
             // An image smaller than a tile along an axis is padded with white to the tile size there.
-            let all = tiles(image, grid: TileGrid(size: inputSize, stride: stride(inputSize: inputSize)))
-            guard minimumTissueFraction > 0 else { return all }
-            let kept = all.filter { tissueFraction($0) >= minimumTissueFraction }
-            return kept.isEmpty ? all : kept
+            let padded = pad(image, toWidth: inputSize, toHeight: inputSize, mode: .constant(255, 255, 255))
+            let all = tileOrigins(width: padded.width, height: padded.height, size: inputSize, stride: stride(inputSize: inputSize))
+            guard minimumTissueFraction > 0 else { return ViewPlan(canvas: padded, tileSize: inputSize, origins: all) }
+            let kept = all.filter {
+                tissueFraction(crop(padded, x: $0.x, y: $0.y, width: inputSize, height: inputSize)) >= minimumTissueFraction
+            }
+            return ViewPlan(canvas: padded, tileSize: inputSize, origins: kept.isEmpty ? all : kept)
         }
+    }
+
+    /// Checks, from the image's size alone and before anything is allocated, that this view stays
+    /// within `limits`; throws `ExtractionError.viewTooLarge` naming the image, the view and the number.
+    public func checkMemory(width: Int, height: Int, inputSize: Int, image: String, limits: ViewLimits = .current) throws {
+        func refuse(_ what: String, _ number: Int, _ limit: Int, _ variable: String) -> ExtractionError {
+            .viewTooLarge(path: image, view: kind.rawValue, what: what, number: number, limit: limit, variable: variable)
+        }
+        let (pixels, overflow) = width.multipliedReportingOverflow(by: height)
+        switch kind {
+        case .resize:
+            return      // the decoder's pixel limit bounds the source; the view is inputSize²
+        case .pad:
+            let side = max(width, height)
+            let (square, squareOverflow) = side.multipliedReportingOverflow(by: side)
+            guard !squareOverflow, square <= limits.pixels else {
+                throw refuse("a padded square of \(side) x \(side) pixels", squareOverflow ? Int.max : square, limits.pixels, ViewLimits.pixelsVariable)
+            }
+        case .native:
+            guard !overflow, pixels <= limits.nativePixels else {
+                throw refuse("a native pass over \(width) x \(height) pixels", overflow ? Int.max : pixels, limits.nativePixels, ViewLimits.nativeVariable)
+            }
+        case .tiles:
+            let canvasWidth = max(width, inputSize), canvasHeight = max(height, inputSize)
+            let (canvas, canvasOverflow) = canvasWidth.multipliedReportingOverflow(by: canvasHeight)
+            guard !canvasOverflow, canvas <= limits.pixels else {
+                throw refuse("a tile canvas of \(canvasWidth) x \(canvasHeight) pixels", canvasOverflow ? Int.max : canvas, limits.pixels, ViewLimits.pixelsVariable)
+            }
+            let step = stride(inputSize: inputSize)
+            func count(_ length: Int) -> Int { length <= inputSize ? 1 : (length - inputSize) / step + 1 + ((length - inputSize) % step == 0 ? 0 : 1) }
+            let (tiles, tilesOverflow) = count(canvasWidth).multipliedReportingOverflow(by: count(canvasHeight))
+            guard !tilesOverflow, tiles <= limits.tiles else {
+                throw refuse("\(count(canvasWidth)) x \(count(canvasHeight)) tiles of \(inputSize) px at stride \(step)",
+                             tilesOverflow ? Int.max : tiles, limits.tiles, ViewLimits.tilesVariable)
+            }
+        }
+    }
+}
+
+/// The inputs of one view of one image: a canvas, and either the canvas itself as the single
+/// input or square tiles cropped from it on demand.
+public struct ViewPlan {
+    public let canvas: RGBImage
+    public let tileSize: Int?
+    public let origins: [(x: Int, y: Int)]
+
+    public var count: Int { tileSize == nil ? 1 : origins.count }
+
+    /// Input `index`'s pixel size without materialising it.
+    public func size(_ index: Int) -> (width: Int, height: Int) {
+        guard let tileSize else { return (canvas.width, canvas.height) }
+        return (tileSize, tileSize)
+    }
+
+    public func image(_ index: Int) -> RGBImage {
+        guard let tileSize else { return canvas }
+        return crop(canvas, x: origins[index].x, y: origins[index].y, width: tileSize, height: tileSize)
+    }
+}
+
+/// What one view may make the extractor allocate, beyond the decoder's pixel limit:
+///   pixels        the padded square (pad) or the padded tile canvas (tiles), default 64 MP (as decoding);
+///   nativePixels  the image of a native pass, whose activations take ~150 bytes per pixel in
+///                 ResNet-50 (6000 x 6000 took 5.3 GB), default 8 MP (~1.2 GB);
+///   tiles         tiles per image (each one a network pass, 8 under TTA), default 4096.
+/// Each can be raised (or lowered) by its environment variable.
+public struct ViewLimits: Sendable, Equatable {
+    public static let pixelsVariable = "CARCINOMA_MAX_VIEW_PIXELS"
+    public static let nativeVariable = "CARCINOMA_MAX_NATIVE_PIXELS"
+    public static let tilesVariable = "CARCINOMA_MAX_TILES"
+
+    public var pixels: Int
+    public var nativePixels: Int
+    public var tiles: Int
+
+    public init(pixels: Int = 64_000_000, nativePixels: Int = 8_000_000, tiles: Int = 4096) {
+        self.pixels = pixels
+        self.nativePixels = nativePixels
+        self.tiles = tiles
+    }
+
+    /// The defaults, overridden by the environment.
+    public static var current: ViewLimits {
+        let environment = ProcessInfo.processInfo.environment
+        func value(_ name: String, _ fallback: Int) -> Int { environment[name].flatMap { Int($0) }.flatMap { $0 > 0 ? $0 : nil } ?? fallback }
+        let defaults = ViewLimits()
+        return ViewLimits(pixels: value(pixelsVariable, defaults.pixels), nativePixels: value(nativeVariable, defaults.nativePixels),
+                          tiles: value(tilesVariable, defaults.tiles))
     }
 }
 

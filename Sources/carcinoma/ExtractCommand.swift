@@ -85,13 +85,14 @@ struct ExtractCommand: ParsableCommand {
                 : ExtractionError.badOption(name: "--shard", reason: "shard \(shard?.description ?? "") selects no image of \(listing.images.count)")
         }
         try Extractor.prepareOutput(output)
-        let hashes = try selected.map { try fileSHA256($0.url) }
+        let hashed = hashImages(selected)       // an unreadable image is a failure of its own, not of the run
+        let hashes = hashed.hashes
         let settings = ExtractionSettings(
             view: ViewOptions(kind: ViewKind(rawValue: view) ?? .resize, tileStride: tileStride,
                               tilePooling: TilePooling(rawValue: tilePool) ?? .mean, minimumTissueFraction: minTissue),
             tta: tta.flatMap(TestTimeAugmentation.init(rawValue:)), batchSize: batch, overwrite: overwrite,
             waitForLock: wait, toolVersion: toolVersion)
-        let extractor = Extractor(images: selected, rejected: listing.rejected, dataset: dataset, output: output, settings: settings)
+        let extractor = Extractor(images: hashed.images, rejected: listing.rejected + hashed.rejected, dataset: dataset, output: output, settings: settings)
 
         var summaries: [ExtractionSummary] = []
         let printer = ProgressPrinter(enabled: !quiet)

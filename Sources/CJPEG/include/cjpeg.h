@@ -17,6 +17,9 @@ enum {
     CJPEG_OUT_OF_MEMORY = 3,
 };
 
+// Scans a file may have before it is refused as a decoding bomb (see cjpeg.c).
+#define CJPEG_MAX_SCANS 500
+
 // Decoded with libjpeg's defaults (JDCT_ISLOW, fancy upsampling), the settings Pillow uses.
 typedef struct {
     uint32_t width;
