@@ -6,22 +6,33 @@ import PackageDescription
 //   embedding half: Imaging, NeuralKernels, Weights, Backbones → FeatureStore (the cache)
 //   learning half:  LinearAlgebra, Heads, Evaluation ← FeatureStore
 let optimise: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"] + vectorUnits())]
+/// The kernels also raise LLVM's full-unroll threshold: the GEMM micro-kernel's loops over its tile's rows and
+/// vectors (PackedGemm.swift) must unroll completely for its accumulators to live in registers.
+let optimiseKernels: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo", "-Xllvm", "-unroll-threshold=2000"] + vectorUnits())]
 
 /// The numeric targets are built for the vector units of the machine that builds them (like -march=native:
 /// the toolkit is always built from source where it runs): AVX2 + FMA when /proc/cpuinfo lists them, AVX-512
 /// when it lists avx512f/bw/dq/vl. CARCINOMA_TARGET_CPU overrides it (an LLVM CPU name, or "generic").
 /// Vector width changes no result: lanes are independent and Swift does not contract a * b + c into FMA.
 /// CARCINOMA_FMA tells the GEMM micro-kernel the target has fused multiply-add instructions (without them
-/// it multiplies and adds separately, rather than call fmaf for every lane).
+/// it multiplies and adds separately, rather than call fmaf for every lane); CARCINOMA_AVX512 that the target
+/// has AVX-512, so the 16-lane kernels may be chosen at run time (GemmKernel.native, when the CPU has it too).
 func vectorUnits() -> [String] {
+    let avx512CPUs = ["skylake-avx512", "cascadelake", "cooperlake", "cannonlake", "icelake-client", "icelake-server", "tigerlake",
+                      "rocketlake", "sapphirerapids", "emeraldrapids", "graniterapids", "znver4", "znver5"]
     if let cpu = ProcessInfo.processInfo.environment["CARCINOMA_TARGET_CPU"] {
-        return cpu == "generic" ? [] : ["-target-cpu", cpu] + (cpu.contains("haswell") || cpu.contains("skylake") || cpu.contains("znver") ? ["-D", "CARCINOMA_FMA"] : [])
+        if cpu == "generic" { return [] }
+        let avx512 = avx512CPUs.contains(cpu) || cpu.contains("avx512")
+        let fma = avx512 || ["haswell", "broadwell", "skylake", "znver"].contains { cpu.contains($0) }
+        return ["-target-cpu", cpu] + (fma ? ["-D", "CARCINOMA_FMA"] : []) + (avx512 ? ["-D", "CARCINOMA_AVX512"] : [])
     }
     #if arch(x86_64) && os(Linux)
     guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
           let flagsLine = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return [] }
     let flags = Set(flagsLine.split(separator: " ").map(String.init))
-    if flags.isSuperset(of: ["avx512f", "avx512bw", "avx512dq", "avx512vl", "fma"]) { return ["-target-cpu", "skylake-avx512", "-D", "CARCINOMA_FMA"] }
+    if flags.isSuperset(of: ["avx512f", "avx512bw", "avx512dq", "avx512vl", "fma"]) {
+        return ["-target-cpu", "skylake-avx512", "-D", "CARCINOMA_FMA", "-D", "CARCINOMA_AVX512"]
+    }
     if flags.isSuperset(of: ["avx2", "fma"]) { return ["-target-cpu", "haswell", "-D", "CARCINOMA_FMA"] }
     #endif
     return []
@@ -52,7 +63,7 @@ let package = Package(
 
         // Embedding half.
         .target(name: "Imaging", dependencies: ["CPNG", "CJPEG"], swiftSettings: optimise),
-        .target(name: "NeuralKernels", dependencies: ["COpenBLAS"], swiftSettings: optimise),
+        .target(name: "NeuralKernels", dependencies: ["COpenBLAS"], swiftSettings: optimiseKernels),
         .target(name: "Weights", dependencies: [.product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         .target(name: "Backbones", dependencies: ["NeuralKernels", "Weights", "Imaging"], swiftSettings: optimise),
         .target(name: "FeatureStore"),

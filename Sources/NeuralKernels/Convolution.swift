@@ -16,7 +16,7 @@
 // output channels, or of Winograd tile rows, of every image of the batch — that `context.threadCount`
 // workers run with buffers of their own (OpenBLAS, where it is called, runs single-threaded). There is
 // no BLAS thread spinning between layers, small layers still use every core, and a whole batch
-// shares the work. Channel pieces are whole 6-row panels; the packed GEMM sums each element over K in
+// shares the work. Channel pieces are whole panels of the GEMM kernel's rows; the packed GEMM sums each element over K in
 // an order fixed by K alone, and the pixel and Winograd pieces depend on the layer's shape only. The results depend neither on the thread count nor on the batch.
 
 import COpenBLAS
@@ -68,19 +68,19 @@ public func conv2d(_ input: Tensor, _ layer: Conv2D, activation: Activation = .i
             || (context.winograd && winogradApplies(geometry, inChannels: layer.inChannels, outChannels: layer.outChannels,
                                                     outputHeight: outputHeight, outputWidth: outputWidth)))
     let filters: [PackedMatrix] = useWinograd
-        ? layer.winogradFilters.values {
+        ? layer.winogradFilters.values(for: context.gemmKernel) {
             let transformed = winogradFilterTransform(layer.weight, outChannels: layer.outChannels, inChannels: layer.inChannels)
             let pairs = layer.outChannels * layer.inChannels
             return transformed.withUnsafeBufferPointer { buffer in
                 (0..<16).map { PackedMatrix(buffer.baseAddress! + $0 * pairs, rows: layer.outChannels, depth: layer.inChannels,
-                                            lda: layer.inChannels) }
+                                            lda: layer.inChannels, kernel: context.gemmKernel) }
             }
         }
         : []
     // One packed matrix for the GEMM paths of ungrouped convolutions (grouped ones call OpenBLAS per group).
     let packedWeights: PackedMatrix? = !useWinograd && !depthwise && groups == 1
-        ? layer.packedWeights.values {
-            PackedMatrix(layer.weight, rows: layer.outChannels, depth: layer.inChannels * kernelArea)
+        ? layer.packedWeights.values(for: context.gemmKernel) {
+            PackedMatrix(layer.weight, rows: layer.outChannels, depth: layer.inChannels * kernelArea, kernel: context.gemmKernel)
         }
         : nil
     let residualStorage = residual?.storage ?? []
@@ -162,10 +162,11 @@ func gemmConvolution(_ problem: ConvolutionProblem, packedWeights: PackedMatrix?
         // Pieces of output pixels: piece = (image, column range); an im2col block of about 1 MiB, >= 64 columns,
         // and an even count. The pieces depend on the layer's shape only, never on the thread count or the
         // batch (OpenBLAS's result for a column, on the grouped path, depends on how many columns its call has).
-        let blockColumns = pointwise ? plane : max(64, (262_144 / max(1, columnDepth)) / 16 * 16)
+        let panelColumns = problem.context.gemmKernel.panelColumns
+        let blockColumns = pointwise ? plane : max(64, (262_144 / max(1, columnDepth)) / panelColumns * panelColumns)
         var pieces = plane >= 96 ? max(2, (plane + blockColumns - 1) / blockColumns) : 1
         pieces += pieces % 2 == 1 && pieces > 1 ? 1 : 0
-        let columnsPerPiece = ((plane + pieces - 1) / pieces + 15) / 16 * 16
+        let columnsPerPiece = ((plane + pieces - 1) / pieces + panelColumns - 1) / panelColumns * panelColumns
         parallelChunks(problem.batch * pieces, problem.context) { items in
             let buffer = pointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: columnDepth * columnsPerPiece)
             let workspace = UnsafeMutablePointer<Float>.allocate(capacity: GemmBlocking.workspaceCount(columns: columnsPerPiece))
@@ -206,12 +207,13 @@ func gemmConvolution(_ problem: ConvolutionProblem, packedWeights: PackedMatrix?
     // Pieces of output channels (groups == 1, so the weights are packed): im2col every image once, then
     // each worker runs its rows of weights over every image while they are in cache.
     guard let packedWeights else { preconditionFailure("channel pieces need packed weights") }
-    // Whole 6-row panels, spread evenly over the threads (the packed GEMM's sums do not depend on the split).
-    let panels = (problem.outChannels + GemmBlocking.panelRows - 1) / GemmBlocking.panelRows
+    // Whole panels of rows, spread evenly over the threads (the packed GEMM's sums do not depend on the split).
+    let panelRows = packedWeights.kernel.panelRows
+    let panels = (problem.outChannels + panelRows - 1) / panelRows
     let channelPieces = min(threads, panels)
     func pieceChannels(_ piece: Int) -> Range<Int> {
-        min(problem.outChannels, piece * panels / channelPieces * GemmBlocking.panelRows)
-            ..< min(problem.outChannels, (piece + 1) * panels / channelPieces * GemmBlocking.panelRows)
+        min(problem.outChannels, piece * panels / channelPieces * panelRows)
+            ..< min(problem.outChannels, (piece + 1) * panels / channelPieces * panelRows)
     }
     let columnBuffer: UnsafeMutablePointer<Float>? = pointwise ? nil : .allocate(capacity: problem.batch * depth * plane)
     defer { columnBuffer?.deallocate() }

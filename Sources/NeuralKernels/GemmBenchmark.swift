@@ -26,10 +26,9 @@ public func measureSgemm(size: Int, context: KernelContext, engine: GemmEngine =
                          minimumRuns: Int = 5, minimumSeconds: Double = 3) -> GemmMeasurement {
     var a = [Float](repeating: 0, count: size * size), b = a, c = a
     for i in 0..<a.count { a[i] = Float(i % 251) / 251 - 0.5; b[i] = Float(i % 241) / 241 - 0.5 }
-    let packed = engine == .packed ? PackedMatrix(a, rows: size, depth: size) : nil
-    let threads = context.threadCount
-    let columnsPerPiece = ((size + threads - 1) / threads + GemmBlocking.panelColumns - 1) / GemmBlocking.panelColumns
-        * GemmBlocking.panelColumns
+    let packed = engine == .packed ? PackedMatrix(a, rows: size, depth: size, kernel: context.gemmKernel) : nil
+    let threads = context.threadCount, panelColumns = context.gemmKernel.panelColumns
+    let columnsPerPiece = ((size + threads - 1) / threads + panelColumns - 1) / panelColumns * panelColumns
     let workspaces = (0..<threads).map { _ in
         UnsafeMutablePointer<Float>.allocate(capacity: GemmBlocking.workspaceCount(columns: columnsPerPiece))
     }

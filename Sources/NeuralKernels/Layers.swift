@@ -60,7 +60,7 @@ public struct Conv2D: Sendable {
     public var geometry: ConvGeometry
     public let weight: [Float]
     public let bias: [Float]
-    /// The weights as OC x (IC·KH·KW) packed for packedGemm (groups == 1), made at the first GEMM call.
+    /// The weights as OC x (IC·KH·KW) packed for packedGemm (groups == 1), made at the first GEMM call per kernel.
     let packedWeights = PreparedWeights<PackedMatrix>()
     /// U = G g G^T of every filter as 16 packed OC x IC matrices, made at the first Winograd call.
     /// Both are shared by copies of this layer.
@@ -93,19 +93,19 @@ public struct Conv2D: Sendable {
     }
 }
 
-/// Weights rearranged once for a fast path (packed, transformed), built on first use under a lock
-/// and read-only afterwards; the layer that owns it never changes its weights.
+/// Weights rearranged once for a fast path (packed, transformed), per GEMM kernel, built on first use under
+/// a lock and read-only afterwards; the layer that owns it never changes its weights.
 final class PreparedWeights<Value: Sendable>: @unchecked Sendable {
     private let lock = NSLock()
-    private var values: Value?
+    private var values: [GemmKernel: Value] = [:]
 
-    /// The prepared values, made by `prepare` the first time (concurrent callers wait for it).
-    func values(_ prepare: () -> Value) -> Value {
+    /// The prepared values for `kernel`, made by `prepare` the first time (concurrent callers wait for it).
+    func values(for kernel: GemmKernel, _ prepare: () -> Value) -> Value {
         lock.lock()
         defer { lock.unlock() }
-        if let values { return values }
+        if let prepared = values[kernel] { return prepared }
         let made = prepare()
-        values = made
+        values[kernel] = made
         return made
     }
 }

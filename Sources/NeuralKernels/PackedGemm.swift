@@ -5,31 +5,96 @@
 //   for each block of ≤ columnBlock columns of B and C          (jc; the packed B block lives in L2/L3)
 //     for each block of ≤ depthBlock rows of B (= columns of A)  (pc; packs B[pc, jc] once)
 //       for each block of rowBlock rows of A                     (ic; its packed panels stay in L2)
-//         for each 16-column panel of the packed B block         (jr; 16 · kc floats stay in L1)
-//           for each 6-row panel of A in the block               (ir)
-//             micro-kernel: a 6 x 16 tile of C in 12 AVX registers, kc rank-1 updates
+//         for each nr-column panel of the packed B block         (jr; nr · kc floats stay in L1)
+//           for each mr-row panel of A in the block              (ir)
+//             micro-kernel: an mr x nr tile of C in registers, kc rank-1 updates
+// The register tile follows the vector unit (`GemmKernel`): 6 x 16 in twelve 8-lane accumulators for
+// AVX2's sixteen ymm registers, 12 x 32 in twenty-four 16-lane accumulators for AVX-512's thirty-two zmm
+// registers (BLIS's skx sgemm kernel holds the same 24 accumulators as 32 x 12). Both are one generic
+// function (`microKernel`), specialised for the vector type and the tile shape.
 // A is a convolution's weights (or Winograd-transformed filters): it is packed once, when the layer is
-// first run, into 6-row panels per depth block (`PackedMatrix`). OpenBLAS repacks A on every call, which
+// first run, into mr-row panels per depth block (`PackedMatrix`). OpenBLAS repacks A on every call, which
 // cost ~12% of a ResNet-50 pass and much more on late layers with few pixels, where A is large.
-// B (im2col columns, input planes or Winograd tiles) is packed per call into 16-column panels.
+// B (im2col columns, input planes or Winograd tiles) is packed per call into nr-column panels.
 //
-// Each element of C is the sum over k in ascending order: in registers within a depth block, then
-// added to C block after block. The depth blocks depend on K only, so the result does not depend on how
-// a caller splits rows or columns across threads, nor on N. Edge tiles (fewer than 6 rows or 16
-// columns) are computed in full over zero padding and only their valid part is stored.
+// Each element of C is the sum over k in ascending order, one fused multiply-add per k: in registers within
+// a depth block, then added to C block after block. The depth blocks depend on K only, so the result depends
+// neither on how a caller splits rows or columns across threads, nor on N, nor on the kernel: the AVX2 and
+// AVX-512 paths give the same bits. Edge tiles (fewer than mr rows or nr columns) are computed in full over
+// zero padding and only their valid part is stored.
 
 import Foundation
 
-/// Micro-kernel and cache-block sizes (AVX2 / AVX-512 machines with ≥ 32 KiB L1 and ≥ 512 KiB L2).
+/// The packed GEMM's register tile, chosen by the CPU's vector unit (never by a model number).
+public enum GemmKernel: String, Sendable, Codable, CaseIterable {
+    /// 6 x 16 (narrow 6 x 8): 8-lane vectors, twelve accumulators of AVX2's sixteen ymm registers.
+    case avx2
+    /// 12 x 32 (narrow 12 x 16): 16-lane vectors, twenty-four accumulators of AVX-512's thirty-two zmm registers.
+    case avx512
+
+    /// Rows of A per panel (mr).
+    public var panelRows: Int { self == .avx2 ? 6 : 12 }
+    /// Columns of B per panel (nr).
+    public var panelColumns: Int { self == .avx2 ? 16 : 32 }
+    /// A last panel of at most this many columns is packed and multiplied half as wide (a 7x7 plane's 49
+    /// pixels are 3 panels of 16 and one of 8 on AVX2, not 4 of 16).
+    public var narrowColumns: Int { panelColumns / 2 }
+
+    /// The kernel for this machine: AVX-512 when the build targets it (Package.swift's CARCINOMA_AVX512,
+    /// from the building machine's flags) and the running CPU reports avx512f/bw/dq/vl; AVX2's otherwise.
+    public static let native: GemmKernel = {
+        #if CARCINOMA_AVX512
+        if CPUFeatures.current.hasAVX512 { return .avx512 }
+        #endif
+        return .avx2
+    }()
+
+    /// The kernels whose instructions this machine runs natively (the tests check each against the naive twins).
+    public static var supported: [GemmKernel] { native == .avx512 ? [.avx2, .avx512] : [.avx2] }
+
+    /// C[mr x nr] (+)= A panel (depth x mr) · B panel (depth x nr) and its narrow twin.
+    var fullTile: MicroKernel {
+        self == .avx2 ? GemmTile<6, 2, SIMD8<Float>>.multiply : GemmTile<12, 2, SIMD16<Float>>.multiply
+    }
+    var narrowTile: MicroKernel {
+        self == .avx2 ? GemmTile<6, 1, SIMD8<Float>>.multiply : GemmTile<12, 1, SIMD16<Float>>.multiply
+    }
+}
+
+/// The vector units the running CPU reports (Linux: the flags line of /proc/cpuinfo, which the kernel fills
+/// from CPUID, so a flag is listed only when the OS also saves that register state).
+public struct CPUFeatures: Sendable {
+    public let flags: Set<String>
+    public let modelName: String
+
+    public var hasAVX2: Bool { flags.isSuperset(of: ["avx2", "fma"]) }
+    public var hasAVX512: Bool { flags.isSuperset(of: ["avx512f", "avx512bw", "avx512dq", "avx512vl", "fma"]) }
+    public var hasAVX512BF16: Bool { flags.contains("avx512_bf16") }
+    public var hasAMX: Bool { flags.contains("amx_tile") }
+
+    /// "AVX-512", "AVX2" or "SSE" (what the vector kernels can use), for the bench and --version.
+    public var vectorUnit: String { hasAVX512 ? "AVX-512" : hasAVX2 ? "AVX2+FMA" : "SSE" }
+
+    public static let current: CPUFeatures = {
+        guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return CPUFeatures(flags: [], modelName: "unknown") }
+        let lines = info.split(separator: "\n")
+        func value(_ key: String) -> String? {
+            lines.first { $0.hasPrefix(key) }.flatMap { $0.split(separator: ":", maxSplits: 1).last }
+                .map { $0.trimmingCharacters(in: .whitespaces) }
+        }
+        return CPUFeatures(flags: Set((value("flags") ?? "").split(separator: " ").map(String.init)), modelName: value("model name") ?? "unknown")
+    }()
+}
+
+typealias MicroKernel = (_ depth: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                         _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool) -> Void
+
+/// Cache-block sizes (AVX2 / AVX-512 machines with ≥ 32 KiB L1 and ≥ 512 KiB L2). The depth blocks are the
+/// same for every kernel, so every kernel sums in the same order.
 enum GemmBlocking {
-    static let panelRows = 6
-    static let panelColumns = 16
-    /// A last panel of at most this many columns is packed and multiplied 8 wide (a 7x7 plane's 49
-    /// pixels are 3 panels of 16 and one of 8, not 4 of 16).
-    static let narrowColumns = 8
-    static let maximumDepthBlock = 256
-    static let rowBlockPanels = 24          // 144 rows: 24 · 6 · 256 floats = 144 KiB of A in L2
-    static let columnBlock = 2048
+    static let maximumDepthBlock = Int(ProcessInfo.processInfo.environment["CARCINOMA_KC"] ?? "") ?? 256
+    static let rowBlock = Int(ProcessInfo.processInfo.environment["CARCINOMA_MC"] ?? "") ?? 144                // rows of A per block: 144 · 256 floats = 144 KiB in L2 (24 or 12 panels)
+    static let columnBlock = Int(ProcessInfo.processInfo.environment["CARCINOMA_NC"] ?? "") ?? 2048
 
     /// K split into nearly equal blocks of at most maximumDepthBlock, each a multiple of 8 but the last.
     static func depthBlocks(_ depth: Int) -> [Range<Int>] {
@@ -38,26 +103,28 @@ enum GemmBlocking {
         return stride(from: 0, to: max(depth, 1), by: size).map { $0..<min(depth, $0 + size) }
     }
 
-    /// Floats of workspace one `packedGemm` call with `columns` columns needs.
+    /// Floats of workspace one `packedGemm` call with `columns` columns needs (either kernel).
     static func workspaceCount(columns: Int) -> Int {
-        let panels = (min(columns, columnBlock) + panelColumns - 1) / panelColumns
-        return maximumDepthBlock * panels * panelColumns + panelRows * panelColumns
+        let widest = GemmKernel.avx512
+        let panels = (min(columns, columnBlock) + widest.panelColumns - 1) / widest.panelColumns
+        return maximumDepthBlock * panels * widest.panelColumns + widest.panelRows * widest.panelColumns
     }
 }
 
-/// A row-major M x K matrix rearranged for `packedGemm`: for each depth block (pc ..< pc + kc), the
-/// ⌈M / 6⌉ panels of 6 rows, each kc x 6 (k-major), rows past M zero. Block pc starts at pc · 6 · panels.
+/// A row-major M x K matrix rearranged for `packedGemm` with one kernel: for each depth block (pc ..< pc + kc),
+/// the ⌈M / mr⌉ panels of mr rows, each kc x mr (k-major), rows past M zero. Block pc starts at pc · mr · panels.
 public struct PackedMatrix: Sendable {
     public let rows: Int
     public let depth: Int
+    public let kernel: GemmKernel
     let depthBlocks: [Range<Int>]
     let values: [Float]
 
-    var panelCount: Int { (rows + GemmBlocking.panelRows - 1) / GemmBlocking.panelRows }
+    var panelCount: Int { (rows + kernel.panelRows - 1) / kernel.panelRows }
 
     /// Packs A (rows x depth, leading dimension lda).
-    init(_ a: UnsafePointer<Float>, rows: Int, depth: Int, lda: Int) {
-        let panelRows = GemmBlocking.panelRows
+    init(_ a: UnsafePointer<Float>, rows: Int, depth: Int, lda: Int, kernel: GemmKernel = .native) {
+        let panelRows = kernel.panelRows
         let panels = (rows + panelRows - 1) / panelRows
         let blocks = GemmBlocking.depthBlocks(depth)
         var values = [Float](repeating: 0, count: panels * panelRows * depth)
@@ -77,24 +144,28 @@ public struct PackedMatrix: Sendable {
         }
         self.rows = rows
         self.depth = depth
+        self.kernel = kernel
         self.depthBlocks = blocks
         self.values = values
     }
 
-    init(_ a: [Float], rows: Int, depth: Int) {
+    init(_ a: [Float], rows: Int, depth: Int, kernel: GemmKernel = .native) {
         precondition(a.count >= rows * depth, "PackedMatrix: \(a.count) values for \(rows) x \(depth)")
-        self = a.withUnsafeBufferPointer { PackedMatrix($0.baseAddress!, rows: rows, depth: depth, lda: depth) }
+        self = a.withUnsafeBufferPointer { PackedMatrix($0.baseAddress!, rows: rows, depth: depth, lda: depth, kernel: kernel) }
     }
 }
 
-/// C[rows x n] = A[rows, 0..<K] · B[K x n] (+ C when accumulate); `rows` must start on a 6-row panel.
-/// c points at C's element (rows.lowerBound, 0); workspace holds GemmBlocking.workspaceCount(columns: n) floats.
+/// C[rows x n] = A[rows, 0..<K] · B[K x n] (+ C when accumulate); `rows` must start on a panel (a multiple of
+/// a.kernel.panelRows). c points at C's element (rows.lowerBound, 0); workspace holds
+/// GemmBlocking.workspaceCount(columns: n) floats.
 func packedGemm(_ a: PackedMatrix, rows: Range<Int>, columns n: Int, b: UnsafePointer<Float>, ldb: Int,
                 c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, workspace: UnsafeMutablePointer<Float>) {
-    let panelRows = GemmBlocking.panelRows, panelColumns = GemmBlocking.panelColumns, narrowColumns = GemmBlocking.narrowColumns
+    let kernel = a.kernel
+    let panelRows = kernel.panelRows, panelColumns = kernel.panelColumns, narrowColumns = kernel.narrowColumns
     precondition(rows.lowerBound % panelRows == 0 && rows.upperBound <= a.rows, "packedGemm: rows \(rows) of \(a.rows)")
     guard !rows.isEmpty, n > 0 else { return }
-    let panels = a.panelCount
+    let fullTile = kernel.fullTile, narrowTile = kernel.narrowTile
+    let panels = a.panelCount, rowBlockPanels = GemmBlocking.rowBlock / panelRows
     let firstPanel = rows.lowerBound / panelRows, endPanel = (rows.upperBound + panelRows - 1) / panelRows
     let tile = workspace + GemmBlocking.workspaceCount(columns: n) - panelRows * panelColumns
     a.values.withUnsafeBufferPointer { packedBuffer in
@@ -105,17 +176,17 @@ func packedGemm(_ a: PackedMatrix, rows: Range<Int>, columns n: Int, b: UnsafePo
             for (index, block) in a.depthBlocks.enumerated() {
                 let kc = block.count
                 let add = accumulate || index > 0
-                packColumns(b + block.lowerBound * ldb + jc, ldb: ldb, depth: kc, columns: nc, into: workspace)
+                packColumns(b + block.lowerBound * ldb + jc, ldb: ldb, depth: kc, columns: nc, panelColumns: panelColumns, into: workspace)
                 let aBlock = packed + block.lowerBound * panels * panelRows
                 var ic = firstPanel
                 while ic < endPanel {
-                    let icEnd = min(endPanel, ic + GemmBlocking.rowBlockPanels)
+                    let icEnd = min(endPanel, ic + rowBlockPanels)
                     var jr = 0
                     while jr < nc {
                         let bPanel = UnsafePointer(workspace + jr * kc)
                         let width = min(panelColumns, nc - jr)
-                        let narrow = width <= narrowColumns   // the last panel, 8 wide: the 6 x 8 kernel
-                        let kernel = narrow ? gemmNarrowKernel : gemmMicroKernel
+                        let narrow = width <= narrowColumns   // the last panel, half as wide: the narrow kernel
+                        let microKernel = narrow ? narrowTile : fullTile
                         let tileColumns = narrow ? narrowColumns : panelColumns
                         for panel in ic..<icEnd {
                             let aPanel = aBlock + panel * kc * panelRows
@@ -123,9 +194,9 @@ func packedGemm(_ a: PackedMatrix, rows: Range<Int>, columns n: Int, b: UnsafePo
                             let height = min(panelRows, rows.upperBound - firstRow)
                             let cTile = c + (firstRow - rows.lowerBound) * ldc + jc + jr
                             if height == panelRows && width == tileColumns {
-                                kernel(kc, aPanel, bPanel, cTile, ldc, add)
+                                microKernel(kc, aPanel, bPanel, cTile, ldc, add)
                             } else {
-                                kernel(kc, aPanel, bPanel, tile, tileColumns, false)
+                                microKernel(kc, aPanel, bPanel, tile, tileColumns, false)
                                 for r in 0..<height {
                                     let source = tile + r * tileColumns, destination = cTile + r * ldc
                                     if add {
@@ -146,24 +217,25 @@ func packedGemm(_ a: PackedMatrix, rows: Range<Int>, columns n: Int, b: UnsafePo
     }
 }
 
-/// B[depth x columns] (leading dimension ldb) → ⌈columns / 16⌉ panels of depth x 16, zero past the last
-/// column; a last panel of at most 8 columns is depth x 8. Panel p starts at p · 16 · depth either way.
+/// B[depth x columns] (leading dimension ldb) → ⌈columns / nr⌉ panels of depth x nr, zero past the last
+/// column; a last panel of at most nr/2 columns is depth x nr/2. Panel p starts at p · nr · depth either way.
 @inline(__always)
-func packColumns(_ b: UnsafePointer<Float>, ldb: Int, depth: Int, columns: Int, into destination: UnsafeMutablePointer<Float>) {
+func packColumns(_ b: UnsafePointer<Float>, ldb: Int, depth: Int, columns: Int, panelColumns: Int,
+                 into destination: UnsafeMutablePointer<Float>) {
     typealias Lanes = SIMD8<Float>
-    let panelColumns = GemmBlocking.panelColumns
+    let narrowColumns = panelColumns / 2, vectors = panelColumns / Lanes.scalarCount
     var target = destination
     var j = 0
     while j < columns {
         let width = min(panelColumns, columns - j)
-        let stride = width <= GemmBlocking.narrowColumns ? GemmBlocking.narrowColumns : panelColumns
+        let stride = width <= narrowColumns ? narrowColumns : panelColumns
         if width == panelColumns {
             for k in 0..<depth {
                 let source = UnsafeRawPointer(b + k * ldb + j)
-                let low = source.loadUnaligned(as: Lanes.self)
-                let high = source.loadUnaligned(fromByteOffset: 32, as: Lanes.self)
-                UnsafeMutableRawPointer(target).storeBytes(of: low, as: Lanes.self)
-                UnsafeMutableRawPointer(target).storeBytes(of: high, toByteOffset: 32, as: Lanes.self)
+                for v in 0..<vectors {
+                    UnsafeMutableRawPointer(target).storeBytes(of: source.loadUnaligned(fromByteOffset: 32 * v, as: Lanes.self),
+                                                               toByteOffset: 32 * v, as: Lanes.self)
+                }
                 target += panelColumns
             }
         } else {
@@ -178,83 +250,54 @@ func packColumns(_ b: UnsafePointer<Float>, ldb: Int, depth: Int, columns: Int, 
     }
 }
 
-/// C[6 x 16] (+)= A panel (depth x 6) · B panel (depth x 16): twelve 8-lane accumulators, one broadcast
-/// of A and two loads of B per k (vfmadd231ps where the target has FMA, see Package.swift; each lane is
-/// one multiply-add per k, so the sum for an element is the same whatever the vector width).
-@inline(never)
-func gemmMicroKernel(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
-                     c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
-    typealias Lanes = GemmLanes
-    var c00 = Lanes(), c01 = Lanes(), c10 = Lanes(), c11 = Lanes(), c20 = Lanes(), c21 = Lanes()
-    var c30 = Lanes(), c31 = Lanes(), c40 = Lanes(), c41 = Lanes(), c50 = Lanes(), c51 = Lanes()
-    var pa = a, pb = b
-    // One k: two vectors of B, six broadcasts of A, twelve multiply-adds.
-    @inline(__always) func rankOneUpdate() {
-        let b0 = load(pb), b1 = load(pb + 8)
-        var s = Lanes(repeating: pa[0]); c00 = multiplyAdd(c00, s, b0); c01 = multiplyAdd(c01, s, b1)
-        s = Lanes(repeating: pa[1]); c10 = multiplyAdd(c10, s, b0); c11 = multiplyAdd(c11, s, b1)
-        s = Lanes(repeating: pa[2]); c20 = multiplyAdd(c20, s, b0); c21 = multiplyAdd(c21, s, b1)
-        s = Lanes(repeating: pa[3]); c30 = multiplyAdd(c30, s, b0); c31 = multiplyAdd(c31, s, b1)
-        s = Lanes(repeating: pa[4]); c40 = multiplyAdd(c40, s, b0); c41 = multiplyAdd(c41, s, b1)
-        s = Lanes(repeating: pa[5]); c50 = multiplyAdd(c50, s, b0); c51 = multiplyAdd(c51, s, b1)
-        pa += 6; pb += 16
+/// The micro-kernel, written once: C[Rows x Vectors·lanes] (+)= A panel (depth x Rows) · B panel
+/// (depth x Vectors·lanes), with Rows · Vectors accumulators. Per k: Vectors loads of B, Rows broadcasts of A,
+/// Rows · Vectors multiply-adds (vfmadd231ps where the target has FMA, see Package.swift; each lane is one
+/// multiply-add per k, so the sum for an element is the same whatever the vector width or tile shape).
+/// Rows and Vectors are generic values so that the loops over them have constant trip counts and unroll into
+/// straight-line code with every accumulator in a register (Package.swift raises LLVM's unroll threshold for
+/// the numeric targets; a shape that spilled would show in `bench sgemm --engine packed`).
+enum GemmTile<let Rows: Int, let Vectors: Int, Lanes: SIMD> where Lanes.Scalar == Float {
+    @inline(never)
+    static func multiply(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                         c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+        let lanes = Lanes.scalarCount
+        var sums = InlineArray<Rows, InlineArray<Vectors, Lanes>>(repeating: InlineArray(repeating: Lanes()))
+        var pa = a, pb = b
+        // One k: Vectors loads of B, then for each row a broadcast of A and Vectors multiply-adds.
+        @inline(__always) func rankOneUpdate() {
+            var column = InlineArray<Vectors, Lanes>(repeating: Lanes())
+            for v in 0..<Vectors { column[v] = UnsafeRawPointer(pb + v * lanes).loadUnaligned(as: Lanes.self) }
+            for r in 0..<Rows {
+                let broadcast = Lanes(repeating: pa[r])
+                for v in 0..<Vectors { sums[r][v] = multiplyAdd(sums[r][v], broadcast, column[v]) }
+            }
+            pa += Rows; pb += Vectors * lanes
+        }
+        var remaining = depth
+        while remaining >= 4 {   // unrolled by four: less loop overhead between the multiply-adds
+            rankOneUpdate(); rankOneUpdate(); rankOneUpdate(); rankOneUpdate()
+            remaining -= 4
+        }
+        while remaining > 0 {
+            rankOneUpdate()
+            remaining -= 1
+        }
+        for r in 0..<Rows {
+            let row = c + r * ldc
+            for v in 0..<Vectors {
+                var value = sums[r][v]
+                if accumulate { value += UnsafeRawPointer(row + v * lanes).loadUnaligned(as: Lanes.self) }
+                UnsafeMutableRawPointer(row + v * lanes).storeBytes(of: value, as: Lanes.self)
+            }
+        }
     }
-    var remaining = depth
-    while remaining >= 4 {   // unrolled by four: less loop overhead between the multiply-adds
-        rankOneUpdate(); rankOneUpdate(); rankOneUpdate(); rankOneUpdate()
-        remaining -= 4
-    }
-    while remaining > 0 {
-        rankOneUpdate()
-        remaining -= 1
-    }
-    let r1 = c + ldc, r2 = c + 2 * ldc, r3 = c + 3 * ldc, r4 = c + 4 * ldc, r5 = c + 5 * ldc
-    if accumulate {
-        c00 += load(c); c01 += load(c + 8); c10 += load(r1); c11 += load(r1 + 8)
-        c20 += load(r2); c21 += load(r2 + 8); c30 += load(r3); c31 += load(r3 + 8)
-        c40 += load(r4); c41 += load(r4 + 8); c50 += load(r5); c51 += load(r5 + 8)
-    }
-    store(c00, c); store(c01, c + 8); store(c10, r1); store(c11, r1 + 8)
-    store(c20, r2); store(c21, r2 + 8); store(c30, r3); store(c31, r3 + 8)
-    store(c40, r4); store(c41, r4 + 8); store(c50, r5); store(c51, r5 + 8)
-}
-
-/// C[6 x 8] (+)= A panel (depth x 6) · B panel (depth x 8): the micro-kernel for a last panel of at most
-/// 8 columns; six accumulators, the same multiply-add per k and lane as gemmMicroKernel.
-@inline(never)
-func gemmNarrowKernel(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
-                      c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
-    typealias Lanes = GemmLanes
-    var c0 = Lanes(), c1 = Lanes(), c2 = Lanes(), c3 = Lanes(), c4 = Lanes(), c5 = Lanes()
-    var pa = a, pb = b
-    for _ in 0..<depth {
-        let b0 = load(pb)
-        c0 = multiplyAdd(c0, Lanes(repeating: pa[0]), b0); c1 = multiplyAdd(c1, Lanes(repeating: pa[1]), b0)
-        c2 = multiplyAdd(c2, Lanes(repeating: pa[2]), b0); c3 = multiplyAdd(c3, Lanes(repeating: pa[3]), b0)
-        c4 = multiplyAdd(c4, Lanes(repeating: pa[4]), b0); c5 = multiplyAdd(c5, Lanes(repeating: pa[5]), b0)
-        pa += 6; pb += 8
-    }
-    let r1 = c + ldc, r2 = c + 2 * ldc, r3 = c + 3 * ldc, r4 = c + 4 * ldc, r5 = c + 5 * ldc
-    if accumulate {
-        c0 += load(c); c1 += load(r1); c2 += load(r2); c3 += load(r3); c4 += load(r4); c5 += load(r5)
-    }
-    store(c0, c); store(c1, r1); store(c2, r2); store(c3, r3); store(c4, r4); store(c5, r5)
-}
-
-typealias GemmLanes = SIMD8<Float>
-
-@inline(__always)
-private func load(_ pointer: UnsafePointer<Float>) -> GemmLanes { UnsafeRawPointer(pointer).loadUnaligned(as: GemmLanes.self) }
-
-@inline(__always)
-private func store(_ value: GemmLanes, _ pointer: UnsafeMutablePointer<Float>) {
-    UnsafeMutableRawPointer(pointer).storeBytes(of: value, as: GemmLanes.self)
 }
 
 /// sum + x · y per lane: one fused multiply-add where the target has FMA (Package.swift's CARCINOMA_FMA),
 /// a multiply and an add otherwise (rather than a call to fmaf per lane).
 @inline(__always)
-private func multiplyAdd(_ sum: GemmLanes, _ x: GemmLanes, _ y: GemmLanes) -> GemmLanes {
+private func multiplyAdd<Lanes: SIMD>(_ sum: Lanes, _ x: Lanes, _ y: Lanes) -> Lanes where Lanes.Scalar == Float {
     #if CARCINOMA_FMA
     return sum.addingProduct(x, y)
     #else

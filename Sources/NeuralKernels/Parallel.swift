@@ -14,11 +14,15 @@ public struct KernelContext: Sendable, Equatable {
     public var threadCount: Int
     /// Whether `.automatic` convolutions may take Winograd F(2x2, 3x3) (off: im2col/GEMM only).
     public var winograd: Bool
+    /// The packed GEMM's register tile (the machine's own by default; tests run every supported one).
+    public var gemmKernel: GemmKernel
 
-    public init(threadCount: Int = ProcessInfo.processInfo.activeProcessorCount, winograd: Bool = true) {
+    public init(threadCount: Int = ProcessInfo.processInfo.activeProcessorCount, winograd: Bool = true,
+                gemmKernel: GemmKernel = .native) {
         precondition(threadCount >= 1, "threadCount must be at least 1")
         self.threadCount = threadCount
         self.winograd = winograd
+        self.gemmKernel = gemmKernel
     }
 
     /// All cores of this machine.

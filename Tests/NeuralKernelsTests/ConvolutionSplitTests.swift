@@ -37,8 +37,8 @@ final class ConvolutionSplitTests: XCTestCase {
         // Pixel pieces with im2col blocks that end mid-row.
         Case(label: "pixel pieces, im2col", batch: 3, inChannels: 40, outChannels: 24, height: 33, width: 29,
              geometry: ConvGeometry(kernel: 5, stride: 1, padding: 2), algorithm: .direct),
-        // The packed GEMM's edges (PackedGemm.swift): output channels not a multiple of the 6-row panel,
-        // pixels not a multiple of the 16-column panel, and a depth cut into several blocks (K = 600 → 3).
+        // The packed GEMM's edges (PackedGemm.swift): output channels not a multiple of the 6- or 12-row panel,
+        // pixels not a multiple of the 16- or 32-column panel, and a depth cut into several blocks (K = 600 → 3).
         Case(label: "packed GEMM, 1x1, 3 depth blocks, ragged panels", batch: 2, inChannels: 600, outChannels: 29, height: 9, width: 13,
              geometry: ConvGeometry(kernel: 1), algorithm: .automatic),
         Case(label: "packed GEMM, channel pieces of 6-row panels, ragged", batch: 2, inChannels: 70, outChannels: 101, height: 5, width: 7,
@@ -62,10 +62,12 @@ final class ConvolutionSplitTests: XCTestCase {
             let (outputHeight, outputWidth) = item.geometry.outputSize(height: item.height, width: item.width)
             let residual = random.tensor([item.batch, item.outChannels, outputHeight, outputWidth])
             let expected = Naive.add(Naive.conv2d(input, layer), residual, activation: .relu)
-            for threads in [1, 2, 3] {
-                let fast = conv2d(input, layer, activation: .relu, residual: residual, algorithm: item.algorithm,
-                                  context: KernelContext(threadCount: threads))
-                assertMatchesTwin(fast, expected, "\(item.label), \(threads) threads")
+            for kernel in GemmKernel.supported {
+                for threads in [1, 2, 3] {
+                    let fast = conv2d(input, layer, activation: .relu, residual: residual, algorithm: item.algorithm,
+                                      context: KernelContext(threadCount: threads, gemmKernel: kernel))
+                    assertMatchesTwin(fast, expected, "\(item.label), \(kernel.rawValue), \(threads) threads")
+                }
             }
         }
     }
@@ -73,16 +75,20 @@ final class ConvolutionSplitTests: XCTestCase {
     func testPiecesDoNotDependOnThreadsOrBatch() {
         var random = TestGenerator(seed: 32)
         for item in cases {
+          for kernel in GemmKernel.supported {
             let (layer, input) = item.random(&random)
-            let whole = conv2d(input, layer, activation: .silu, algorithm: item.algorithm, context: KernelContext(threadCount: 3))
+            let whole = conv2d(input, layer, activation: .silu, algorithm: item.algorithm, context: KernelContext(threadCount: 3, gemmKernel: kernel))
             let inPlane = item.inChannels * item.height * item.width
             let outPlane = whole.count / item.batch
             for image in 0..<item.batch {
                 let single = Tensor(shape: [1, item.inChannels, item.height, item.width],
                                     storage: Array(input.storage[image * inPlane..<(image + 1) * inPlane]))
-                let alone = conv2d(single, layer, activation: .silu, algorithm: item.algorithm, context: KernelContext(threadCount: 1))
-                XCTAssertEqual(alone.storage, Array(whole.storage[image * outPlane..<(image + 1) * outPlane]), "\(item.label), image \(image)")
+                let alone = conv2d(single, layer, activation: .silu, algorithm: item.algorithm,
+                                   context: KernelContext(threadCount: 1, gemmKernel: kernel))
+                XCTAssertEqual(alone.storage, Array(whole.storage[image * outPlane..<(image + 1) * outPlane]),
+                               "\(item.label), \(kernel.rawValue), image \(image)")
             }
+          }
         }
     }
 }

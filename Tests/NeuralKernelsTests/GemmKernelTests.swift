@@ -1,0 +1,81 @@
+// The packed GEMM's register tiles (PackedGemm.swift: 6 x 16 for AVX2, 12 x 32 for AVX-512), each against the
+// naive twin on the machine that has its vector unit, through the public entry that is a plain GEMM: a 1x1
+// stride-1 convolution (out[OC x P] = W[OC x IC] · X[IC x P]). A kernel this machine cannot run natively is
+// skipped with a message naming the missing unit, never passed silently.
+
+import XCTest
+import NeuralKernels
+import TestSupport
+
+final class GemmKernelTests: XCTestCase {
+    /// Throws XCTSkip when this machine (or this build) lacks the kernel's vector unit.
+    func requireKernel(_ kernel: GemmKernel) throws {
+        guard GemmKernel.supported.contains(kernel) else {
+            let cpu = CPUFeatures.current
+            throw XCTSkip("skipped: no AVX-512 (\(kernel.rawValue) kernel; this machine: \(cpu.modelName), \(cpu.vectorUnit))")
+        }
+    }
+
+    /// Shapes around each kernel's panel edges: rows (output channels) 1, mr - 1, mr + 1 and 2 mr + 5;
+    /// columns (pixels) under half a panel, between half and one, several panels plus a narrow tail; depth
+    /// under one block, several blocks with a ragged last one.
+    func shapes(_ kernel: GemmKernel) -> [(rows: Int, depth: Int, height: Int, width: Int)] {
+        let mr = kernel.panelRows, nr = kernel.panelColumns
+        return [
+            (1, 3, 1, 1), (mr - 1, 17, 1, nr / 2 - 1), (mr + 1, 64, 1, nr / 2 + 3), (2 * mr + 5, 300, 3, nr + 1),
+            (3 * mr, 257, 5, 2 * nr + nr / 2), (mr, 600, 7, 7), (4 * mr + 1, 529, 13, 11), (2 * mr - 3, 8, 2, 3 * nr),
+        ]
+    }
+
+    func checkKernel(_ kernel: GemmKernel) throws {
+        try requireKernel(kernel)
+        var random = TestGenerator(seed: 41)
+        for (index, shape) in shapes(kernel).enumerated() {
+            let layer = Conv2D(inChannels: shape.depth, outChannels: shape.rows, geometry: ConvGeometry(kernel: 1),
+                               weight: random.floats(shape.rows * shape.depth), bias: random.floats(shape.rows))
+            let input = random.tensor([2, shape.depth, shape.height, shape.width])
+            let expected = Naive.conv2d(input, layer, activation: .relu)
+            for threads in [1, 2, 3] {
+                let context = KernelContext(threadCount: threads, gemmKernel: kernel)
+                assertMatchesTwin(conv2d(input, layer, activation: .relu, context: context), expected,
+                                  "\(kernel.rawValue) shape \(index) \(shape), \(threads) threads")
+            }
+        }
+    }
+
+    func testAVX2Kernel() throws { try checkKernel(.avx2) }
+    func testAVX512Kernel() throws { try checkKernel(.avx512) }
+
+    /// Every kernel sums each element over k in the same order (the same depth blocks, one multiply-add per k),
+    /// so the kernels agree bit for bit, on the GEMM, im2col and Winograd paths alike.
+    func testKernelsAgreeBitForBit() throws {
+        try requireKernel(.avx512)
+        var random = TestGenerator(seed: 42)
+        let cases: [(inChannels: Int, outChannels: Int, size: Int, geometry: ConvGeometry, algorithm: ConvolutionAlgorithm)] = [
+            (300, 29, 9, ConvGeometry(kernel: 1), .automatic),
+            (40, 70, 11, ConvGeometry(kernel: 3, stride: 2, padding: 1), .direct),
+            (33, 45, 30, ConvGeometry(kernel: 3, padding: 1), .winograd),
+            (3, 64, 37, ConvGeometry(kernel: 7, stride: 2, padding: 3), .direct),
+        ]
+        for item in cases {
+            let k = item.geometry.kernelHeight * item.geometry.kernelWidth
+            let layer = Conv2D(inChannels: item.inChannels, outChannels: item.outChannels, geometry: item.geometry,
+                               weight: random.floats(item.outChannels * item.inChannels * k), bias: random.floats(item.outChannels))
+            let input = random.tensor([2, item.inChannels, item.size, item.size])
+            let results = GemmKernel.allCases.map {
+                conv2d(input, layer, activation: .silu, algorithm: item.algorithm, context: KernelContext(threadCount: 2, gemmKernel: $0)).storage
+            }
+            for (kernel, result) in zip(GemmKernel.allCases, results).dropFirst() {
+                XCTAssertEqual(result, results[0], "\(kernel.rawValue) vs \(GemmKernel.allCases[0].rawValue), \(item)")
+            }
+        }
+    }
+
+    /// The machine's kernel follows its flags: AVX-512 wherever the CPU reports avx512f/bw/dq/vl and the build targets it.
+    func testNativeKernelFollowsTheFlags() {
+        let cpu = CPUFeatures.current
+        if GemmKernel.native == .avx512 { XCTAssertTrue(cpu.hasAVX512, "AVX-512 kernel chosen on \(cpu.modelName) without the flags") }
+        XCTAssertEqual(GemmKernel.supported.first, .avx2)
+        XCTAssertTrue(GemmKernel.supported.contains(GemmKernel.native))
+    }
+}
