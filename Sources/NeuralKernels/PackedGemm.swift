@@ -92,9 +92,9 @@ typealias MicroKernel = (_ depth: Int, _ a: UnsafePointer<Float>, _ b: UnsafePoi
 /// Cache-block sizes (AVX2 / AVX-512 machines with ≥ 32 KiB L1 and ≥ 512 KiB L2). The depth blocks are the
 /// same for every kernel, so every kernel sums in the same order.
 enum GemmBlocking {
-    static let maximumDepthBlock = Int(ProcessInfo.processInfo.environment["CARCINOMA_KC"] ?? "") ?? 256
-    static let rowBlock = Int(ProcessInfo.processInfo.environment["CARCINOMA_MC"] ?? "") ?? 144                // rows of A per block: 144 · 256 floats = 144 KiB in L2 (24 or 12 panels)
-    static let columnBlock = Int(ProcessInfo.processInfo.environment["CARCINOMA_NC"] ?? "") ?? 2048
+    static let maximumDepthBlock = 256
+    static let rowBlock = 144                // rows of A per block: 144 · 256 floats = 144 KiB in L2 (24 or 12 panels)
+    static let columnBlock = 2048
 
     /// K split into nearly equal blocks of at most maximumDepthBlock, each a multiple of 8 but the last.
     static func depthBlocks(_ depth: Int) -> [Range<Int>] {
