@@ -3,6 +3,7 @@ LightGBM when installed) against `carcinoma bench heads`, on the same folds, pri
 
 Data sets (written into a temporary directory at bench time, never committed):
   breast_cancer  sklearn.datasets.load_breast_cancer (569 x 30), StratifiedKFold(8, shuffle, seed 0)
+  digits         sklearn.datasets.load_digits (1797 x 64, 10 classes: the tile-level size of issue 19), same folds scheme
   embedding      make_classification, 62 x 2048, classes 44/9/9 (the OxML shape), same folds scheme
 Every head runs as StandardScaler (+ the same head) fit inside each fold; times are summed over folds.
 Wall seconds are what the goal is about (idle machine). CPU seconds (all threads of the process, Python's
@@ -10,6 +11,9 @@ time.process_time / CLOCK_PROCESS_CPUTIME_ID) are printed too: on a busy machine
 for the cores and its wall time means little, its CPU time much less so (threads that spin-wait still count).
 
     OPENBLAS_NUM_THREADS=2 python3 scripts/bench_heads.py --bin .build/release/carcinoma [--markdown] [--heads svm_rbf,...]
+        [--datasets breast_cancer,digits,embedding_62x2048]
+On digits the GP references take minutes (scikit-learn's one-vs-rest GaussianProcessClassifier factors a 1572 x 1572
+matrix many times per class and fold); --datasets leaves a set out.
 """
 import argparse
 import json
@@ -21,7 +25,7 @@ import time
 import warnings
 
 import numpy as np
-from sklearn.datasets import load_breast_cancer, make_classification
+from sklearn.datasets import load_breast_cancer, load_digits, make_classification
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.gaussian_process import GaussianProcessClassifier
 from sklearn.gaussian_process.kernels import RBF, ConstantKernel
@@ -64,6 +68,8 @@ def optional_tree_references():
 def datasets():
     data = load_breast_cancer()
     yield "breast_cancer", data.data.astype(np.float64), data.target.astype(int)
+    data = load_digits()
+    yield "digits", data.data.astype(np.float64), data.target.astype(int)
     X, y = make_classification(n_samples=62, n_features=2048, n_informative=30, n_redundant=20, n_classes=3,
                                n_clusters_per_class=1, weights=[44 / 62, 9 / 62, 9 / 62], flip_y=0, random_state=SEED)
     yield "embedding_62x2048", X, y
@@ -94,6 +100,7 @@ def main():
     parser.add_argument("--bin", default=".build/release/carcinoma")
     parser.add_argument("--markdown", action="store_true", help="print Markdown tables")
     parser.add_argument("--heads", help="comma-separated heads to run (default all)")
+    parser.add_argument("--datasets", help="comma-separated data sets to run (default all: breast_cancer,digits,embedding_62x2048)")
     args = parser.parse_args()
     references = REFERENCES + optional_tree_references()
     if args.heads:
@@ -101,6 +108,8 @@ def main():
         references = [r for r in references if r[0] in wanted]
     with tempfile.TemporaryDirectory() as directory:
         for name, X, y in datasets():
+            if args.datasets and name not in args.datasets.split(","):
+                continue
             folds = folds_of(y)
             path = os.path.join(directory, f"{name}.json")
             with open(path, "w") as f:

@@ -89,15 +89,25 @@ public enum Comparison {
             rows.append(row)
             progress(String(format: "%@  macro F1 %.3f ± %.3f  (%.1f s)", outcome.name, row.macroF1.mean, row.macroF1.standardDeviation, row.fitSeconds))
         }
-        for set in input.featureSets {
+        let headsOfSet = try input.featureSets.map(headsFor)
+        // Inner out-of-fold probabilities feed only the stacking rows; without them a single-candidate head
+        // (nothing to select) is fit once per outer fold.
+        let innerNeeded = stackingRowsPossible(ensembles: ensembles, metaLearner: metaLearner, singleCount: headsOfSet.map(\.count).reduce(0, +))
+        let skipping = uniqueInOrder(headsOfSet.flatMap { $0 }.filter {
+            !CrossValidation.runsInnerCrossValidation($0, innerProbabilitiesNeeded: innerNeeded)
+        }.map(\.name))
+        if !skipping.isEmpty {
+            progress("no stacking row needs inner probabilities: \(skipping.joined(separator: ", ")) (one candidate) fit once per outer fold, without inner cross-validation")
+        }
+        for (set, heads) in zip(input.featureSets, headsOfSet) {
             let data = predictUnlabelled ? set.data
                 : LabelledData(labelled: set.data.labelled, unlabelled: nil, labels: set.data.labels, groups: set.data.groups, classes: set.data.classes)
-            let heads = try headsFor(set)
             for head in heads {
                 if headGrids[head.name] == nil { headGrids[head.name] = head.candidates.map(\.setting); headNames.append(head.name) }
                 let begin = Date()
                 let outcome = try CrossValidation.run(name: "\(set.info.name) / \(head.name)", featureSet: set.info.name, head: head,
-                                                      data: data, folds: folds, settings: settings)
+                                                      data: data, folds: folds, settings: settings, innerProbabilitiesNeeded: innerNeeded,
+                                                      progress: progress)
                 record(outcome, since: begin)
             }
         }
@@ -125,6 +135,12 @@ public enum Comparison {
             }.map(\.element),
             wallSeconds: Date().timeIntervalSince(start))
         return (results, outcomes)
+    }
+
+    /// Whether `ensembleOutcomes` can make a stacking row (it needs every single model's inner probabilities):
+    /// ensembles asked for, a meta-learner, and more than one single model.
+    static func stackingRowsPossible(ensembles: Bool, metaLearner: (any Classifier)?, singleCount: Int) -> Bool {
+        ensembles && metaLearner != nil && singleCount > 1
     }
 
     /// The ensemble rows: per head, the mean across all feature sets, and (with several backbones) the

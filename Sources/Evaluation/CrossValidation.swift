@@ -6,7 +6,9 @@
 // held-out rows; the pooled inner out-of-fold predictions give a macro F1 per candidate; the best
 // (ties: lower inner log loss, then the earlier candidate) is refit on all outer training rows.
 // The chosen candidate's inner out-of-fold probabilities are kept: they are what a stacking
-// meta-learner is trained on without ever seeing the outer test rows.
+// meta-learner is trained on without ever seeing the outer test rows. A head with a single candidate
+// has nothing to select, so its inner cross-validation runs only when the caller says something needs
+// those probabilities (`innerProbabilitiesNeeded`: a stacking row); otherwise each outer fold is one fit.
 
 import Foundation
 import Heads
@@ -114,23 +116,47 @@ public struct ModelOutcome: Sendable {
 }
 
 public enum CrossValidation {
+    /// Seconds after which `run` reports each finished fold (fold i of n, ETA) through its `progress` (default).
+    public static let progressAfterSeconds = 5.0
+
     /// Runs `head` over `folds` on `data`; `name` labels the model (e.g. `efficientnet_lite0-native / svm`).
+    /// `innerProbabilitiesNeeded` false lets a single-candidate head skip its inner cross-validation (its
+    /// folds then carry no inner probabilities). Once a run has taken `reportAfter` seconds, every finished
+    /// fold but the last is reported through `progress` as "name: fold i of n done (elapsed, ETA)".
     public static func run(name: String, featureSet: String, head: HeadSpecification, data: LabelledData, folds: [Fold],
-                           settings: CrossValidationSettings) throws -> ModelOutcome {
-        let outcomes = try parallelMap(Array(folds.indices), threads: settings.threads) { index -> FoldOutcome in
-            try runFold(folds[index], head: head, data: data, settings: settings)
+                           settings: CrossValidationSettings, innerProbabilitiesNeeded: Bool = true,
+                           reportAfter: Double = progressAfterSeconds, progress: (String) -> Void = { _ in }) throws -> ModelOutcome {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let outcomes = try withoutActuallyEscaping(progress) { progress in
+            try parallelMap(Array(folds.indices), threads: settings.threads, onFinished: { finished in
+                let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
+                guard elapsed >= reportAfter, finished < folds.count else { return }
+                let remaining = elapsed / Double(finished) * Double(folds.count - finished)
+                progress(String(format: "%@: fold %d of %d done (%.1f s, ETA %.0f s)", name, finished, folds.count, elapsed, remaining))
+            }) { index -> FoldOutcome in
+                try runFold(folds[index], head: head, data: data, settings: settings, innerProbabilitiesNeeded: innerProbabilitiesNeeded)
+            }
         }
         return ModelOutcome(name: name, kind: "single", head: head.name, featureSets: [featureSet], classes: data.classes, folds: outcomes)
     }
 
-    static func runFold(_ fold: Fold, head: HeadSpecification, data: LabelledData, settings: CrossValidationSettings) throws -> FoldOutcome {
+    /// Whether `run` fits the inner cross-validation of `head`: to choose among several candidates, or for a
+    /// single candidate only when its inner probabilities are needed.
+    public static func runsInnerCrossValidation(_ head: HeadSpecification, innerProbabilitiesNeeded: Bool) -> Bool {
+        head.candidates.count > 1 || innerProbabilitiesNeeded
+    }
+
+    static func runFold(_ fold: Fold, head: HeadSpecification, data: LabelledData, settings: CrossValidationSettings,
+                        innerProbabilitiesNeeded: Bool = true) throws -> FoldOutcome {
         let trainLabels = fold.trainRows.map { data.labels[$0] }
         let trainGroups = fold.trainRows.map { data.groups[$0] }
         let train = data.labelled.selectingRows(fold.trainRows)
         // A seed per outer fold: the inner split differs between folds and repeats but is reproducible.
         let innerSeed = derivedSeed(settings.seed, fold.repeatIndex, fold.foldIndex)
-        let inner = try innerOutOfFold(candidates: head.candidates, features: train, labels: trainLabels, groups: trainGroups,
-                                       classes: data.classes, foldCount: settings.innerFoldCount, seed: innerSeed)
+        let inner = runsInnerCrossValidation(head, innerProbabilitiesNeeded: innerProbabilitiesNeeded)
+            ? try innerOutOfFold(candidates: head.candidates, features: train, labels: trainLabels, groups: trainGroups,
+                                 classes: data.classes, foldCount: settings.innerFoldCount, seed: innerSeed)
+            : (chosen: 0, probabilities: nil)
         let chosen = head.candidates[inner.chosen]
         let model = try chosen.classifier.fit(train, labels: trainLabels, sampleWeights: nil)
         let test = data.labelled.selectingRows(fold.testRows)
@@ -142,7 +168,7 @@ public enum CrossValidation {
     }
 
     /// Scores every candidate by inner stratified CV; returns the best and its inner out-of-fold probabilities.
-    /// With a single candidate the inner CV still runs (its probabilities feed stacking).
+    /// With a single candidate it is called only when its probabilities are needed (they feed stacking).
     static func innerOutOfFold(candidates: [HeadCandidate], features: Matrix, labels: [Int], groups: [String], classes: [Int],
                                foldCount: Int, seed: UInt64) throws -> (chosen: Int, probabilities: Matrix?) {
         var groupsOfClass: [Int: Set<String>] = [:]
@@ -200,16 +226,24 @@ public func derivedSeed(_ seed: UInt64, _ parts: Int...) -> UInt64 {
 }
 
 /// Maps `items` through `body` on up to `threads` threads, keeping order; the first error is rethrown.
-/// While the workers run, OpenBLAS is single-threaded (the workers are the parallelism).
-func parallelMap<T, R>(_ items: [T], threads: Int, _ body: @escaping (T) throws -> R) throws -> [R] {
-    if threads <= 1 || items.count <= 1 { return try items.map(body) }
-    return try withSingleThreadedBLAS { try concurrentMap(items, workers: min(threads, items.count), body) }
+/// While the workers run, OpenBLAS is single-threaded (the workers are the parallelism). `onFinished`
+/// is called (one call at a time) with the number of items finished so far, after each one.
+func parallelMap<T, R>(_ items: [T], threads: Int, onFinished: @escaping (Int) -> Void = { _ in },
+                       _ body: @escaping (T) throws -> R) throws -> [R] {
+    if threads <= 1 || items.count <= 1 {
+        var results = [R]()
+        for item in items { results.append(try body(item)); onFinished(results.count) }
+        return results
+    }
+    return try withSingleThreadedBLAS { try concurrentMap(items, workers: min(threads, items.count), onFinished: onFinished, body) }
 }
 
-private func concurrentMap<T, R>(_ items: [T], workers: Int, _ body: @escaping (T) throws -> R) throws -> [R] {
+private func concurrentMap<T, R>(_ items: [T], workers: Int, onFinished: @escaping (Int) -> Void,
+                                 _ body: @escaping (T) throws -> R) throws -> [R] {
     let lock = NSLock()
     var results = [R?](repeating: nil, count: items.count)
     var failure: Error?
+    var finished = 0
     DispatchQueue.concurrentPerform(iterations: workers) { worker in
         var index = worker
         while index < items.count {
@@ -217,7 +251,7 @@ private func concurrentMap<T, R>(_ items: [T], workers: Int, _ body: @escaping (
             if stop { return }
             do {
                 let result = try body(items[index])
-                lock.lock(); results[index] = result; lock.unlock()
+                lock.lock(); results[index] = result; finished += 1; onFinished(finished); lock.unlock()
             } catch {
                 lock.lock(); if failure == nil { failure = error }; lock.unlock()
                 return

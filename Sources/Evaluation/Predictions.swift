@@ -35,7 +35,8 @@ public enum Predictions {
         for set in input.featureSets {
             for head in try heads(set) {
                 members.append(try CrossValidation.run(name: "\(set.info.name) / \(head.name)", featureSet: set.info.name, head: head,
-                                                       data: set.data, folds: folds, settings: settings))
+                                                       data: set.data, folds: folds, settings: settings,
+                                                       innerProbabilitiesNeeded: ensemble == .stack))
             }
         }
         if ensemble == nil && members.count != 1 {

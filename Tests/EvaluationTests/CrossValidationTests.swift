@@ -150,6 +150,67 @@ final class CrossValidationTests: XCTestCase {
         }
     }
 
+    /// A single-candidate head runs its inner cross-validation only when a stacking row needs its inner
+    /// probabilities; `compare` says when it skips it; a run slower than the threshold reports its folds.
+    func testSingleCandidateHeadSkipsInnerCrossValidationUnlessStackingNeedsIt() throws {
+        final class Counter: @unchecked Sendable {
+            let lock = NSLock(); var rows = 0
+            func add(_ n: Int) { lock.lock(); rows += n; lock.unlock() }
+        }
+        struct Counting: Classifier {
+            let counter: Counter
+            var delay: Double = 0
+            var name: String { "counting" }
+            func fit(_ features: Matrix, labels: [Int], sampleWeights: [Double]?) throws -> any FittedClassifier {
+                counter.add(features.rows)
+                if delay > 0 { Thread.sleep(forTimeInterval: delay) }
+                return try NearestCentroid(sharpness: 1).fit(features, labels: labels, sampleWeights: nil)
+            }
+        }
+        let (set, labels) = blobs()
+        let prepared = try Comparison.prepare(featureSets: [set], labels: labels)
+        let data = prepared.featureSets[0].data
+        let folds = try StratifiedFolds.make(labels: data.labels, foldCount: 4, seed: 0)
+        let settings = CrossValidationSettings(foldCount: 4, innerFoldCount: 3, threads: 2)
+        let trainRows = folds.map(\.trainRows.count).reduce(0, +)
+        for needed in [false, true] {
+            let counter = Counter()
+            let head = HeadSpecification(name: "one", candidates: [HeadCandidate(setting: "-", classifier: Counting(counter: counter))])
+            let outcome = try CrossValidation.run(name: "one", featureSet: "x", head: head, data: data, folds: folds, settings: settings,
+                                                  innerProbabilitiesNeeded: needed)
+            // Inner CV: 3 inner fits covering 2/3 of the training rows each (2 x trainRows) plus the refit.
+            XCTAssertEqual(counter.rows, needed ? 3 * trainRows : trainRows, "inner probabilities needed: \(needed)")
+            XCTAssertEqual(outcome.folds.allSatisfy { $0.innerProbabilities != nil }, needed)
+        }
+        // compare: one head on one feature set makes no stacking row, so the inner CV is skipped and said so.
+        let counter = Counter()
+        let single = HeadSpecification(name: "one", candidates: [HeadCandidate(setting: "-", classifier: Counting(counter: counter))])
+        var lines: [String] = []
+        let (results, _) = try Comparison.run(prepared, heads: [single], settings: settings, metaLearner: NearestCentroid(sharpness: 1),
+                                              progress: { lines.append($0) })
+        XCTAssertEqual(results.rows.count, 1)
+        XCTAssertEqual(counter.rows, trainRows)
+        XCTAssertTrue(lines.contains { $0.contains("one (one candidate) fit once per outer fold, without inner cross-validation") }, "\(lines)")
+        // With a second head a stack of both is made: the single-candidate head runs its inner CV again.
+        let withStack = Counter()
+        let again = HeadSpecification(name: "one", candidates: [HeadCandidate(setting: "-", classifier: Counting(counter: withStack))])
+        lines = []
+        let (stacked, _) = try Comparison.run(prepared, heads: [again, grid], settings: settings, metaLearner: NearestCentroid(sharpness: 1),
+                                              progress: { lines.append($0) })
+        XCTAssertTrue(stacked.rows.contains { $0.name.hasPrefix("stack of all") })
+        XCTAssertEqual(withStack.rows, 3 * trainRows)
+        XCTAssertFalse(lines.contains { $0.contains("without inner cross-validation") }, "\(lines)")
+        // A slow head (4 folds one after the other past the threshold) reports "fold i of n" with an ETA.
+        let slow = HeadSpecification(name: "slow", candidates: [HeadCandidate(setting: "-",
+            classifier: Counting(counter: Counter(), delay: 0.3))])
+        lines = []
+        _ = try CrossValidation.run(name: "slow", featureSet: "x", head: slow, data: data, folds: folds,
+                                    settings: CrossValidationSettings(foldCount: 4, innerFoldCount: 3, threads: 1),
+                                    innerProbabilitiesNeeded: false, reportAfter: 0.5, progress: { lines.append($0) })
+        XCTAssertEqual(lines.count, 2, "\(lines)")   // folds 2 and 3 finish past the threshold; the last is the result row
+        XCTAssertTrue(lines.allSatisfy { $0.hasPrefix("slow: fold ") && $0.contains(" of 4 done") && $0.contains("ETA") }, "\(lines)")
+    }
+
     func testMeanEnsembleAveragesProbabilitiesFoldByFold() throws {
         let (set, labels) = blobs()
         let (other, _) = blobs(seed: 2)
