@@ -175,6 +175,7 @@ public struct ComparisonResults: Sendable, Codable, Equatable {
             guard results.formatVersion == resultsFormatVersion else {
                 throw EvaluationError.badFile(file: url.path, line: 0, problem: "results format \(results.formatVersion), this tool reads \(resultsFormatVersion)")
             }
+            try results.validate(file: url.path)
             return results
         } catch let error as EvaluationError { throw error } catch {
             throw EvaluationError.badFile(file: url.path, line: 0, problem: "not a results file: \(error)")

@@ -35,7 +35,9 @@ struct BenchBackbone: ParsableCommand {
 
     func validate() throws {
         guard BackboneName(rawValue: name) != nil else { throw ValidationError("unknown backbone '\(name)'") }
-        guard size >= 32, batch >= 1, threads >= 1 else { throw ValidationError("size must be >= 32, batch and threads >= 1") }
+        try checkCount(size, "--size", CountLimits.benchSize)
+        try checkCount(batch, "--batch", CountLimits.batch)
+        try checkCount(threads, "--threads", CountLimits.threads)
     }
 
     func run() throws {
@@ -65,7 +67,8 @@ struct BenchSgemm: ParsableCommand {
         guard let chosen = GemmEngine(rawValue: engine) else {
             throw ValidationError("--engine must be one of \(GemmEngine.allCases.map(\.rawValue).joined(separator: ", ")), not '\(engine)'")
         }
-        guard size >= 1, threads >= 1 else { throw ValidationError("--size and --threads must be at least 1") }
+        try checkCount(size, "--size", CountLimits.gemmSize)
+        try checkCount(threads, "--threads", CountLimits.threads)
         let result = measureSgemm(size: size, context: KernelContext(threadCount: threads), engine: chosen)
         if json { try printJSON(result); return }
         print(String(format: "%@ sgemm %d^2, %d threads: %.1f GFLOP/s (median %.4f s over %d runs)",

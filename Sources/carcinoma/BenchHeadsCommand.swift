@@ -23,7 +23,7 @@ struct BenchHeadsCommand: ParsableCommand {
     var pca: Int?
 
     func validate() throws {
-        if let pca, pca < 1 { throw ValidationError("--pca must be at least 1") }
+        if let pca { try checkCount(pca, "--pca", CountLimits.components) }
     }
 
     func run() throws {

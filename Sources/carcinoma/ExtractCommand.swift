@@ -28,13 +28,13 @@ struct ExtractCommand: ParsableCommand {
     var view: String
     @Option(help: "Test-time augmentation: d4 averages the 8 rotations and flips (stored as its own file).")
     var tta: String?
-    @Option(help: "Tile stride in pixels (tiles view; default half the backbone input size).")
+    @Option(parsing: .unconditional, help: "Tile stride in pixels (tiles view; default half the backbone input size).")
     var tileStride: Int?
     @Option(help: "Tile pooling: mean | mean+max (tiles view).")
     var tilePool: String = "mean"
     @Option(help: "Drop tiles with a smaller tissue fraction, falling back to all tiles when none pass (tiles view).")
     var minTissue: Double = 0
-    @Option(help: "Extract shard i of n (0-based, every n-th image), e.g. 0/4.")
+    @Option(parsing: .unconditional, help: "Extract shard i of n (0-based, every n-th image), e.g. 0/4.")
     var shard: String?
     @Option(help: "Cache folder (default features/<dataset>, or features/<dataset>/shard-i-of-n with --shard).")
     var out: String?
@@ -46,18 +46,18 @@ struct ExtractCommand: ParsableCommand {
     var quiet = false
     @Flag(help: "Print the per-backbone summaries as JSON on stdout.")
     var json = false
-    @Option(help: "Images per batch (images of equal size only).")
+    @Option(parsing: .unconditional, help: "Images per batch (images of equal size only; 1-\(CountLimits.batch.upperBound)).")
     var batch: Int = 8
-    @Option(help: "Threads for the network kernels.")
+    @Option(parsing: .unconditional, help: "Threads for the network kernels (1-\(CountLimits.threads.upperBound)).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
     func validate() throws {
-        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        try checkCount(batch, "--batch", CountLimits.batch)
+        try checkCount(threads, "--threads", CountLimits.threads)
         guard ViewKind(rawValue: view) != nil else { throw ValidationError("--view must be one of resize, pad, native, tiles") }
         guard TilePooling(rawValue: tilePool) != nil else { throw ValidationError("--tile-pool must be mean or mean+max") }
         if let tta, TestTimeAugmentation(rawValue: tta) == nil { throw ValidationError("--tta must be d4") }
-        if let tileStride, tileStride < 1 { throw ValidationError("--tile-stride must be at least 1") }
+        if let tileStride { try checkCount(tileStride, "--tile-stride", CountLimits.tileStride) }
         guard (0...1).contains(minTissue) else { throw ValidationError("--min-tissue must be between 0 and 1") }
     }
 

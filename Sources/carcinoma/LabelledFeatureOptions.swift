@@ -4,6 +4,7 @@ import ArgumentParser
 import Evaluation
 import FeatureStore
 import Foundation
+import Weights
 
 struct LabelledFeatureOptions: ParsableArguments {
     @Option(help: "A feature cache folder (every .npy with its .json manifest) or one .npy file.")
@@ -86,26 +87,28 @@ func loadComparison(features: String, ids: String?, labels: String, format: Labe
 }
 
 struct CrossValidationOptions: ParsableArguments {
-    @Option(help: "Folds of the stratified cross-validation.")
+    // `.unconditional`: a value such as -1 is the option's value (and refused by validate with
+    // the number), not taken for a flag ("Missing value for '--repeats'").
+    @Option(parsing: .unconditional, help: "Folds of the stratified cross-validation (2-\(CountLimits.folds.upperBound)).")
     var folds: Int = 8
 
-    @Option(help: "Repeats of the cross-validation, each with a seed derived from --seed.")
+    @Option(parsing: .unconditional, help: "Repeats of the cross-validation, each with a seed derived from --seed (1-\(CountLimits.repeats.upperBound)).")
     var repeats: Int = 1
 
-    @Option(help: "Seed of the folds and of every head.")
+    @Option(parsing: .unconditional, help: "Seed of the folds and of every head (0 to 2^64-1).")
     var seed: UInt64 = 0
 
-    @Option(help: "Folds of the inner cross-validation that picks hyperparameters.")
+    @Option(parsing: .unconditional, help: "Folds of the inner cross-validation that picks hyperparameters (2-\(CountLimits.folds.upperBound)).")
     var innerFolds: Int = 4
 
-    @Option(help: "Outer folds fit at the same time.")
+    @Option(parsing: .unconditional, help: "Outer folds fit at the same time (1-\(CountLimits.threads.upperBound)).")
     var threads: Int = 2
 
     func validate() throws {
-        if folds < 2 { throw ValidationError("--folds must be at least 2") }
-        if repeats < 1 { throw ValidationError("--repeats must be at least 1") }
-        if innerFolds < 2 { throw ValidationError("--inner-folds must be at least 2") }
-        if threads < 1 { throw ValidationError("--threads must be at least 1") }
+        try checkCount(folds, "--folds", CountLimits.folds)
+        try checkCount(repeats, "--repeats", CountLimits.repeats)
+        try checkCount(innerFolds, "--inner-folds", CountLimits.folds)
+        try checkCount(threads, "--threads", CountLimits.threads)
     }
 
     var settings: CrossValidationSettings {
@@ -116,4 +119,34 @@ struct CrossValidationOptions: ParsableArguments {
 /// Prints a progress line to standard error (the table goes to standard output).
 func report(_ line: String) {
     FileHandle.standardError.write(Data((line + "\n").utf8))
+}
+
+/// Upper bounds of every count flag (issue 16, class 6): each allocates or loops in proportion,
+/// so `--repeats 1000000000000` is refused by name and number instead of asking for terabytes.
+enum CountLimits {
+    static let folds = 2...1000
+    static let repeats = 1...1000
+    static let threads = 1...1024
+    static let batch = 1...1024
+    static let tileStride = 1...100_000
+    static let benchSize = 32...8192
+    static let gemmSize = 1...16384
+    static let components = 1...100_000
+}
+
+/// Throws a ValidationError naming `flag` and `value` unless `value` is in `range`.
+func checkCount<T: BinaryInteger>(_ value: T, _ flag: String, _ range: ClosedRange<T>) throws {
+    guard range.contains(value) else {
+        throw ValidationError("\(flag) \(value): must be between \(range.lowerBound) and \(range.upperBound)")
+    }
+}
+
+/// Refuses an output path that is, or resolves to, one of the command's input files (issue 16,
+/// class 9): naming both flags and the path.
+func refuseOutputsThatAreInputs(_ outputs: [(flag: String, url: URL)], inputs: [(flag: String, path: String?)]) throws {
+    for (outputFlag, output) in outputs {
+        for case let (inputFlag, path?) in inputs where sameFile(output, URL(fileURLWithPath: path)) {
+            throw ValidationError("\(outputFlag) \(output.path) is the \(inputFlag) file \(path); refusing to overwrite an input")
+        }
+    }
 }

@@ -95,6 +95,9 @@ struct SubmitCommand: ParsableCommand {
                 + (extra.isEmpty ? "" : "; not in the folder: \(extra.prefix(8).joined(separator: ", "))"))
         }
         let url = URL(fileURLWithPath: out)
+        // Writing the predictions over --labels would make the next compare train on them.
+        try refuseOutputsThatAreInputs([("--out", url), ("--out (probabilities.csv beside it)", Submission.probabilitiesURL(for: url))],
+                                       inputs: [("--labels", labels), ("--features", features), ("--ids", ids)])
         try checkOutputFile(url)
         try checkOutputFile(Submission.probabilitiesURL(for: url))
         let settings = crossValidation.settings
