@@ -47,6 +47,7 @@ extension Alignment {
             seen[id] = row
         }
         var bestFailure: (rule: Rule, missing: [Int])?
+        var collisions: [String] = []
         for rule in [Rule.exact, .stem, .number] {
             let keyOfFeature: (String) -> String? = {
                 switch rule {
@@ -55,12 +56,19 @@ extension Alignment {
                 case .number: return IdentifierKey.number($0)
                 }
             }
-            let keyOfLabel: (String) -> String? = rule == .number ? { IdentifierKey.number($0) } : keyOfFeature
+            // Under the number rule a label id must be a bare number (`441`, `0441`): `tumor441`,
+            // `441.9` or `slide7/441` are other ids, not image 441.
+            let keyOfLabel: (String) -> String? = rule == .number
+                ? { id in id.allSatisfy { $0.isASCII && $0.isNumber } ? IdentifierKey.number(id) : nil } : keyOfFeature
             var rowOfKey: [String: Int] = [:]
             var ambiguous = false
             for (row, id) in featureIDs.enumerated() {
                 guard let key = keyOfFeature(id) else { continue }
-                if rowOfKey[key] != nil { ambiguous = true; break }
+                if let other = rowOfKey[key] {
+                    ambiguous = true
+                    collisions.append("`\(featureIDs[other])` and `\(id)` in \(featureSource) both match `\(key)` under the \(rule.rawValue) rule")
+                    break
+                }
                 rowOfKey[key] = row
             }
             if ambiguous { continue }
@@ -69,9 +77,17 @@ extension Alignment {
             var missing: [Int] = []
             var rows: [Int] = []
             var collision = false
+            var labelIndexOfKey: [String: Int] = [:]
             for (index, id) in labels.ids.enumerated() {
                 guard let key = keyOfLabel(id), let row = rowOfKey[key] else { missing.append(index); continue }
-                if !labelKeys.insert(key).inserted { collision = true; break }
+                if !labelKeys.insert(key).inserted {
+                    collision = true
+                    let other = labelIndexOfKey[key] ?? index
+                    collisions.append("labels `\(labels.ids[other])` (line \(labels.lines[other])) and `\(id)` (line \(labels.lines[index])) "
+                                      + "both match `\(featureIDs[row])` under the \(rule.rawValue) rule")
+                    break
+                }
+                labelIndexOfKey[key] = index
                 rows.append(row)
             }
             if collision { continue }
@@ -95,6 +111,7 @@ extension Alignment {
         throw EvaluationError.badFile(file: labels.file, line: labels.lines[first],
             problem: "\(missing.count) of \(labels.ids.count) labelled ids have no feature row in \(featureSource): \(listed)"
                 + (missing.count > 5 ? ", ..." : "")
-                + "; feature ids look like `\(featureIDs.prefix(3).joined(separator: "`, `"))`")
+                + "; feature ids look like `\(featureIDs.prefix(3).joined(separator: "`, `"))`"
+                + (collisions.isEmpty ? "" : "; not used because ambiguous: " + collisions.joined(separator: "; ")))
     }
 }

@@ -70,6 +70,9 @@ public enum HeadCatalog {
                                       softmaxSolver: SoftmaxRegression.Solver = .lbfgs) throws -> [HeadSpecification] {
         let names = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         guard !names.isEmpty else { throw EvaluationError.invalidSetting(key: "heads", problem: "no head named; known: \(self.names.joined(separator: ", "))") }
+        if let repeated = names.enumerated().first(where: { names[..<$0.offset].contains($0.element) })?.element {
+            throw EvaluationError.invalidSetting(key: "heads", problem: "`\(repeated)` is named twice (it would run the same model twice)")
+        }
         return try names.map { try specification($0, featureWidth: featureWidth, seed: seed, softmaxSolver: softmaxSolver) }
     }
 

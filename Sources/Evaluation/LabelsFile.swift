@@ -4,6 +4,11 @@
 // integer (unless labels are names) or not in the allowed set.
 
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// How to read a labels file.
 public struct LabelsFormat: Sendable, Equatable {
@@ -57,6 +62,8 @@ public struct LabelTable: Sendable, Equatable {
 
     /// Reads and checks a labels file.
     public static func read(_ url: URL, format: LabelsFormat = LabelsFormat()) throws -> LabelTable {
+        // Only a regular file is opened: a FIFO would block open(), a device never end.
+        if let problem = notRegularFile(url.path) { throw EvaluationError.badFile(file: url.path, line: 0, problem: problem) }
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
             throw EvaluationError.badFile(file: url.path, line: 0, problem: "cannot read: \(error.localizedDescription)")
@@ -79,6 +86,10 @@ public struct LabelTable: Sendable, Equatable {
                     problem: "missing column `\(name)` (header has: \(header.fields.joined(separator: ", ")))")
             }
             return index
+        }
+        // A column named twice would silently use its first copy.
+        for name in [format.idColumn, format.labelColumn] + (format.groupColumn.map { [$0] } ?? []) where header.fields.filter({ $0 == name }).count > 1 {
+            throw EvaluationError.badFile(file: file, line: header.line, problem: "column `\(name)` appears \(header.fields.filter { $0 == name }.count) times in the header")
         }
         let idIndex = try column(format.idColumn)
         let labelIndex = try column(format.labelColumn)
@@ -178,5 +189,18 @@ struct CSVRecords {
         }
         if inQuotes { throw EvaluationError.badFile(file: file, line: recordLine, problem: "unterminated quoted field") }
         return records
+    }
+}
+
+/// Why `path` is not a regular file (symbolic links followed), or nil; stat(2) never blocks.
+func notRegularFile(_ path: String) -> String? {
+    var status = stat()
+    guard stat(path, &status) == 0 else { return "cannot read: \(String(cString: strerror(errno)))" }
+    switch status.st_mode & S_IFMT {
+    case S_IFREG: return nil
+    case S_IFDIR: return "is a directory, not a file"
+    case S_IFIFO: return "is a named pipe (FIFO), not a regular file"
+    case S_IFCHR, S_IFBLK: return "is a device, not a regular file"
+    default: return "is not a regular file"
     }
 }
