@@ -49,9 +49,13 @@ let package = Package(
         .library(name: "FeatureStore", targets: ["FeatureStore"]),
         .library(name: "Evaluation", targets: ["Evaluation"]),
     ],
+    // Exact versions, not ranges: the executable is built from source wherever it runs, so its dependencies
+    // must not float. Package.resolved is not committed: it also pins each tag's commit id, and a fresh clone
+    // whose packages come from a mirror with other commit ids (as on the project's build machines) fails to
+    // check that commit out ("reference is not a tree"); a version tag resolves everywhere.
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", exact: "0.9.20"),
     ],
     targets: [
         // System-library shims.

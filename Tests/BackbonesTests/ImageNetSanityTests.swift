@@ -40,12 +40,7 @@ final class ImageNetSanityTests: XCTestCase {
     }
 }
 
-/// ../shared/weights/efficientnet-lite0-57934424.pth, or a skip naming what is missing.
-func liteWeightsOrSkip(file: StaticString = #filePath) throws -> URL {
-    guard let shared = sharedDirectory(file: file) else {
-        throw XCTSkip("../shared is absent: the real EfficientNet-Lite0 weights are not available")
-    }
-    let url = shared.appendingPathComponent("weights/efficientnet-lite0-57934424.pth")
-    guard FileManager.default.fileExists(atPath: url.path) else { throw XCTSkip("\(url.path) is absent") }
-    return url
+/// The real Lite0 checkpoint (../shared/weights, or weights/ after `make run`), or a skip naming what is missing.
+func liteWeightsOrSkip(file: StaticString = #filePath, function: String = #function) throws -> URL {
+    try realLite0WeightsOrSkip(file: file, function: function)
 }

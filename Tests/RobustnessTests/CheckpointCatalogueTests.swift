@@ -186,9 +186,7 @@ final class CheckpointCatalogueTests: XCTestCase {
     }
 
     func testRealLite0CheckpointFedToResNet50IsRefused() throws {
-        guard let shared = sharedDirectory() else { throw XCTSkip("../shared is absent: skipping the real Lite0 checkpoint") }
-        let url = shared.appendingPathComponent("weights/efficientnet-lite0-57934424.pth")
-        guard FileManager.default.fileExists(atPath: url.path) else { throw XCTSkip("\(url.path) is absent") }
+        let url = try realLite0WeightsOrSkip()
         let error = refusal { try makeBackbone(.resnet50, weights: loadWeights(from: url), context: .singleThread) }
         guard case .cannotFindTensor? = error as? WeightsError else { return XCTFail("\(String(describing: error))") }
         assertMessage(error, names: url.path, mentions: ["another architecture"])

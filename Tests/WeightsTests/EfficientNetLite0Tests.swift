@@ -5,12 +5,7 @@ import TestSupport
 /// The real EfficientNet-Lite0 checkpoint (legacy torch format) against torch.load:
 /// weights_fixtures.py v1 stored every tensor's shape, dtype and SHA-256 of its Float32 bytes.
 final class EfficientNetLite0Tests: XCTestCase {
-    private func lite0() throws -> URL {
-        guard let shared = sharedDirectory() else { throw XCTSkip("../shared is absent: skipping the real Lite0 checkpoint") }
-        let url = shared.appendingPathComponent("weights/efficientnet-lite0-57934424.pth")
-        guard FileManager.default.fileExists(atPath: url.path) else { throw XCTSkip("\(url.path) is absent") }
-        return url
-    }
+    private func lite0(function: String = #function) throws -> URL { try realLite0WeightsOrSkip(function: function) }
 
     private func check(_ store: WeightStore, against expected: ExpectedTensors, dtypesPreserved: Bool) {
         XCTAssertEqual(Set(store.keys), Set(expected.tensors.keys))

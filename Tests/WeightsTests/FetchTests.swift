@@ -95,9 +95,7 @@ final class FetchTests: XCTestCase {
     }
 
     func testEfficientNetLite0FromSharedCopy() throws {
-        guard let shared = sharedDirectory() else { throw XCTSkip("../shared is absent: skipping the real Lite0 fetch") }
-        let source = shared.appendingPathComponent("weights/efficientnet-lite0-57934424.pth")
-        guard FileManager.default.fileExists(atPath: source.path) else { throw XCTSkip("\(source.path) is absent") }
+        let source = try realLite0WeightsOrSkip()
         let result = try WeightFetcher(directory: weightsFolder).fetch("efficientnet_lite0", from: source.path)
         XCTAssertTrue(result.sha256.hasPrefix("57934424"))
         XCTAssertFalse(result.recordedNewHash, "a hashed name needs no record")
