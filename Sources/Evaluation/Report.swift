@@ -12,6 +12,9 @@ public enum Report {
     public static func markdown(_ results: ComparisonResults) -> String {
         var text = "# carcinoma comparison\n\n"
         text += "> **Fold noise.** " + noiseWarning(results) + "\n\n"
+        text += "**Against chance.** " + chanceLine(results) + "\n\n"
+        for warning in collapseWarnings(results) { text += "> **One class only.** " + warning + "\n\n" }
+        text += "## The submitted model\n\n" + submissionText(results) + "\n\n"
         text += "## Settings and provenance\n\n"
         for (key, value) in provenance(results) { text += "- **\(key)**: \(value)\n" }
         text += "\n### Feature sets\n\n| name | backbone | view | TTA | weights | SHA-256 | rows × width | extractor |\n|---|---|---|---|---|---|---|---|\n"
@@ -47,6 +50,9 @@ public enum Report {
     public static func html(_ results: ComparisonResults) -> String {
         var body = "<h1>carcinoma comparison</h1>\n"
         body += "<p class=\"warning\"><strong>Fold noise.</strong> \(escape(noiseWarning(results)))</p>\n"
+        body += "<p><strong>Against chance.</strong> \(codeSpans(escape(chanceLine(results))))</p>\n"
+        for warning in collapseWarnings(results) { body += "<p class=\"warning\"><strong>One class only.</strong> \(codeSpans(escape(warning)))</p>\n" }
+        body += "<h2>The submitted model</h2>\n<p>\(codeSpans(escape(submissionText(results))))</p>\n"
         body += "<h2>Comparison</h2>\n<p>Sorted by mean macro F1 over \(results.rows.first?.folds.count ?? 0) folds "
             + "(\(results.settings.foldCount)-fold stratified × \(results.settings.repeats) repeats). Pooled: all out-of-fold predictions together.</p>\n"
         body += "<table><tr><th>#</th><th>model</th><th>macro F1 mean ± sd</th><th>pooled macro F1</th><th>accuracy</th><th>weighted F1</th>"
@@ -112,9 +118,50 @@ public enum Report {
         return "With \(n) labelled images a test fold holds only about \(n / max(k, 1)) images, so one fold's F1 is very noisy "
             + String(format: "(median sd across folds here: %.3f). ", typical)
             + "Differences between models smaller than about two standard errors of the mean "
-            + String(format: "(%.3f for %d folds) ", 2 * typical / Double(max(results.rows.first?.folds.count ?? 1, 1)).squareRoot(), results.rows.first?.folds.count ?? 0)
+            + String(format: "(%.3f for %d folds) ", results.noiseBand, results.rows.first?.folds.count ?? 0)
             + "are not evidence of a better model; repeated CV and the pooled out-of-fold F1 are the steadier numbers, "
             + "and hyperparameters chosen by the inner CV vary from fold to fold."
+    }
+
+    /// The best row's pooled accuracy and macro F1 beside what guessing scores: accuracy of always answering the
+    /// largest class (1/K for balanced classes) and the macro F1 of that constant answer.
+    public static func chanceLine(_ results: ComparisonResults) -> String {
+        guard let best = results.rows.first else { return "no model rows" }
+        let chance = results.chance
+        return "best row \(best.name): pooled accuracy \(f3(best.pooled.accuracy)) and pooled macro F1 \(f3(best.pooled.macroF1)) "
+            + "over \(results.labels.labelledCount) labelled images in \(results.classes.count) classes; chance (always the largest class) "
+            + "scores accuracy \(f3(chance.accuracy)) and macro F1 \(f3(chance.macroF1))."
+    }
+
+    /// A warning for every row whose out-of-fold predictions are all one class: such a head learned nothing
+    /// (typically too few images per class for its inner cross-validation or its probability calibration).
+    public static func collapseWarnings(_ results: ComparisonResults) -> [String] {
+        let collapsed = results.rows.filter { $0.predictsOneClass(classCount: results.classes.count) }
+        guard !collapsed.isEmpty else { return [] }
+        let smallest = results.classCounts.min() ?? 0, folds = results.settings.foldCount
+        return ["\(collapsed.map(\.name).joined(separator: ", ")) predicted a single class for every held-out image: "
+            + "\(collapsed.count == 1 ? "this head" : "these heads") learned nothing here. The smallest class has \(smallest) labelled images, "
+            + "so a training fold holds about \(smallest - smallest / max(folds, 1)) of it and the inner \(results.settings.innerFoldCount)-fold CV "
+            + "(hyperparameters, SVM probability calibration) sees fewer still; treat these rows as failed fits, not as scores."]
+    }
+
+    /// Which row `carcinoma report --best-single` (and so `make run`) submits, and why not a row above it.
+    static func submissionText(_ results: ComparisonResults) -> String {
+        guard let single = results.bestSingleRow else { return "No single-model row: a submission needs `submit --ensemble`." }
+        let rank = (results.rows.firstIndex(of: single) ?? 0) + 1
+        var text = "`make run` submits the best single-model row (`carcinoma report --best-single`): \(single.name) "
+            + "(feature set \(single.featureSets.first ?? "–"), head \(single.head)), row \(rank), macro F1 \(format(single.macroF1)). "
+        let above = results.rows.prefix(rank - 1)
+        if above.isEmpty { return text + "It is the top row of the table." }
+        let lead = (above.first?.macroF1.mean ?? 0) - single.macroF1.mean
+        let band = results.noiseBand
+        text += "Above it: \(above.map(\.name).joined(separator: ", ")) (ensembles), leading by \(f3(lead)) macro F1"
+            + (lead < band ? ", less than the fold noise (two standard errors, about \(f3(band))). "
+                           : ", more than the fold noise (two standard errors, about \(f3(band))). ")
+        text += "An ensemble row is the best of many more candidates than a single model, so its cross-validated lead is biased "
+            + "upwards, and it needs every feature set of its row at prediction time; the single model is the default. To submit an "
+            + "ensemble instead: `carcinoma submit --ensemble mean` (or `stack`) with the row's feature sets and heads."
+        return text
     }
 
     static func provenance(_ results: ComparisonResults) -> [(String, String)] {
@@ -222,20 +269,24 @@ public enum Report {
     }
 
     static func confusionHeatMap(_ row: ResultRow, _ results: ComparisonResults) -> String {
+        // Column headers are written at 45 degrees and row headers in full, so that many long class names
+        // (8 tissue classes: adipose, complex, ...) neither overlap nor run together.
         let names = results.classNames
-        let cell = names.count > 4 ? 34.0 : 52.0, left = 80.0, top = 52.0
+        let longest = Double(names.map(\.count).max() ?? 1)
+        let cell = names.count > 4 ? 34.0 : 52.0, left = max(80, 10 + 6.2 * longest), top = 44 + 4.6 * longest
         let size = cell * Double(names.count)
-        let width = left + size + 12, height = top + size + 34
+        let width = max(left + size + 12 + 4.6 * longest, 260), height = top + size + 34
         var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\">"
         svg += "<rect width=\"\(Int(width))\" height=\"\(Int(height))\" fill=\"white\"/>"
         svg += "<text x=\"4\" y=\"14\" font-size=\"12\" font-weight=\"bold\">\(escape(shorten(row.name, Int(width / 6.5))))</text>"
         svg += "<text x=\"4\" y=\"30\" font-size=\"11\">pooled macro F1 \(f3(row.pooled.macroF1))</text>"
         for (j, name) in names.enumerated() {
-            svg += "<text x=\"\(r(left + cell * (Double(j) + 0.5)))\" y=\"\(r(top - 6))\" font-size=\"10\" text-anchor=\"middle\">\(escape(shorten(name, 7)))</text>"
+            let x = left + cell * (Double(j) + 0.5), y = top - 6
+            svg += "<text x=\"\(r(x))\" y=\"\(r(y))\" font-size=\"10\" text-anchor=\"start\" transform=\"rotate(-45 \(r(x)) \(r(y)))\">\(escape(shorten(name, 24)))</text>"
         }
         for (i, name) in names.enumerated() {
             let rowTotal = max(row.pooled.confusion[i].reduce(0, +), 1)
-            svg += "<text x=\"\(r(left - 6))\" y=\"\(r(top + cell * (Double(i) + 0.5) + 4))\" font-size=\"10\" text-anchor=\"end\">\(escape(shorten(name, 10)))</text>"
+            svg += "<text x=\"\(r(left - 6))\" y=\"\(r(top + cell * (Double(i) + 0.5) + 4))\" font-size=\"10\" text-anchor=\"end\">\(escape(shorten(name, 24)))</text>"
             for j in names.indices {
                 let count = row.pooled.confusion[i][j]
                 let fraction = Double(count) / Double(rowTotal)
@@ -255,9 +306,46 @@ public enum Report {
 
     static func r(_ value: Double) -> String { String(format: "%.1f", value) }
 
+    /// Markdown's `code` spans of an escaped text as HTML <code> elements.
+    static func codeSpans(_ escaped: String) -> String {
+        escaped.split(separator: "`", omittingEmptySubsequences: false).enumerated()
+            .map { $0.offset % 2 == 1 ? "<code>\($0.element)</code>" : String($0.element) }.joined()
+    }
+
     static func escape(_ text: String) -> String {
         text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
             .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+    }
+}
+
+extension ComparisonResults {
+    /// The best row that is one feature set with one head: what `carcinoma report --best-single` prints and
+    /// `make run` submits (rows are sorted best first).
+    public var bestSingleRow: ResultRow? { rows.first { $0.kind == "single" } }
+
+    /// Two standard errors of a row's mean macro F1, at the median fold-to-fold sd of the table: differences
+    /// smaller than this are fold noise.
+    public var noiseBand: Double {
+        let sds = rows.map(\.macroF1.standardDeviation).sorted()
+        let typical = sds.isEmpty ? 0 : sds[sds.count / 2]
+        return 2 * typical / Double(max(rows.first?.folds.count ?? 1, 1)).squareRoot()
+    }
+
+    /// What answering the largest class for every image scores: its accuracy (1/K for K balanced classes)
+    /// and its macro F1 (F1 of that class, 0 for the others, averaged over the K classes).
+    public var chance: (accuracy: Double, macroF1: Double) {
+        let total = Double(classCounts.reduce(0, +))
+        guard let largest = classCounts.max(), total > 0 else { return (.nan, .nan) }
+        return (Double(largest) / total, (2 * Double(largest) / (Double(largest) + total)) / Double(classCounts.count))
+    }
+}
+
+extension ResultRow {
+    /// True when every pooled out-of-fold prediction is the same class (of more than one).
+    public func predictsOneClass(classCount: Int) -> Bool {
+        guard classCount > 1, let first = pooled.confusion.first else { return false }
+        let predictedColumns = (0..<first.count).filter { j in pooled.confusion.contains { $0[j] > 0 } }
+        return predictedColumns.count == 1
     }
 }
 

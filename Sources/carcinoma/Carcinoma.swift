@@ -1,6 +1,7 @@
 // Argument parsing and wiring only: every piece of logic lives in a library target.
 
 import ArgumentParser
+import Foundation
 import NeuralKernels
 
 @main
@@ -13,11 +14,39 @@ struct Carcinoma: ParsableCommand {
                       ReportCommand.self, BenchCommand.self]
     )
 
-    /// OpenBLAS first gets the core that matches this CPU (a re-exec when it chose a generic one), then the
+    /// ArgumentParser's `help X` prints the top-level help and exits 0 when X is no command; a script asking
+    /// `help X` to learn whether X exists would be told yes: unknown topics are refused with a usage error.
+    /// Then OpenBLAS gets the core that matches this CPU (a re-exec when it chose a generic one), and the
     /// command line is parsed as usual.
     static func main() {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if arguments.first == "help", let problem = unknownHelpTopic(Array(arguments.dropFirst())) {
+            FileHandle.standardError.write(Data("Error: \(problem)\n".utf8))
+            Foundation.exit(ExitCode.validationFailure.rawValue)
+        }
         OpenBLASCore.useTheMatchingCore()
         main(nil)
+    }
+
+    /// The first name of `topic` that is not a subcommand of the one before it, as a message; nil when all are.
+    static func unknownHelpTopic(_ topic: [String]) -> String? {
+        var subcommands: [ParsableCommand.Type] = configuration.subcommands
+        var path = "carcinoma"
+        for name in topic where !name.hasPrefix("-") {
+            var names: [String] = []
+            var next: ParsableCommand.Type? = nil
+            for command in subcommands {
+                let commandName: String = command._commandName
+                names.append(commandName)
+                if commandName == name { next = command }
+            }
+            guard let found = next else {
+                return "no command `\(path) \(name)`; " + (names.isEmpty ? "`\(path)` has no subcommands" : "commands: \(names.joined(separator: ", "))")
+            }
+            subcommands = found.configuration.subcommands
+            path += " " + name
+        }
+        return nil
     }
 }
 

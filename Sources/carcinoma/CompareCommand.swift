@@ -39,6 +39,9 @@ struct CompareCommand: ParsableCommand {
             labelsFormat: input.format, toolVersion: toolVersion, progress: report)
         try Comparison.writeOutputs(results, outcomes: outcomes, labels: prepared.labels, to: directory)
         print(results.table())
+        fflush(stdout)
+        report("against chance: " + Report.chanceLine(results))
+        for warning in Report.collapseWarnings(results) { report("warning: " + warning) }
         report(String(format: "wrote %@/results.json and oof_probabilities.csv (%.1f s)", out, results.wallSeconds))
     }
 }

@@ -11,8 +11,8 @@ struct ExtractCommand: ParsableCommand {
         commandName: "extract",
         abstract: "Embed a folder of images with one or more frozen backbones into the feature cache.",
         discussion: """
-        Writes <out>/<backbone>-<view>[-d4].npy (float32 [images, width], numpy-readable) and a .json
-        manifest beside it. A second run reuses every row that is still valid and re-extracts the rest;
+        Writes <out>/<backbone>-<view>[-d4].npy (float32 [images, width], numpy-readable) and a .json \
+        manifest beside it. A second run reuses every row that is still valid and re-extracts the rest; \
         a killed run resumes from the rows it had finished. Exit status 1 when any image failed.
         """)
 

@@ -101,8 +101,8 @@ struct CrossValidationOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Folds of the inner cross-validation that picks hyperparameters (2-\(CountLimits.folds.upperBound)).")
     var innerFolds: Int = 4
 
-    @Option(parsing: .unconditional, help: "Outer folds fit at the same time (1-\(CountLimits.threads.upperBound)).")
-    var threads: Int = 2
+    @Option(parsing: .unconditional, help: "Outer folds fit at the same time (1-\(CountLimits.threads.upperBound); default: every core).")
+    var threads: Int = min(ProcessInfo.processInfo.activeProcessorCount, CountLimits.threads.upperBound)
 
     func validate() throws {
         try checkCount(folds, "--folds", CountLimits.folds)

@@ -21,7 +21,7 @@ struct ReportCommand: ParsableCommand {
     func run() throws {
         let loaded = try ComparisonResults.read(from: URL(fileURLWithPath: results, isDirectory: true))
         if bestSingle {
-            guard let row = loaded.rows.first(where: { $0.kind == "single" }), let set = row.featureSets.first else {
+            guard let row = loaded.bestSingleRow, let set = row.featureSets.first else {
                 throw ValidationError("\(results): no single-model row")
             }
             print("\(set) \(row.head)")

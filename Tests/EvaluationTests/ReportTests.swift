@@ -31,8 +31,43 @@ final class ReportAndPredictionTests: XCTestCase {
         XCTAssertTrue(markdown.contains("| 1 | "), markdown)
         XCTAssertTrue(markdown.contains("never predicted"))
         // The majority head is flagged for the classes it never predicts.
-        let majorityLine = try XCTUnwrap(markdown.split(separator: "\n").first { $0.contains("features / majority") })
+        let majorityLine = try XCTUnwrap(markdown.split(separator: "\n").first { $0.hasPrefix("| ") && $0.contains("features / majority") })
         XCTAssertTrue(majorityLine.contains("0, 1"), String(majorityLine))
+    }
+
+    /// The report says which row `make run` submits (the best single model) and why, states what chance
+    /// scores, warns about a head that predicted one class for everything, and writes long class names whole
+    /// in the confusion matrices' headers (they used to be cut to 7 letters and run together).
+    func testReportNamesTheSubmittedModelChanceAndOneClassHeads() throws {
+        let (set, numeric) = blobs()
+        let names = [-1: "adenocarcinoma", 0: "benign-tissue", 1: "lymphocytes"]
+        var csv = "image,label\n"
+        for (id, label) in zip(numeric.ids, numeric.labels) { csv += "\(id),\(names[label] ?? "")\n" }
+        let labels = try LabelTable.parse(csv, file: "labels.csv", format: LabelsFormat(idColumn: "image", labelColumn: "label", namedLabels: true))
+        let prepared = try Comparison.prepare(featureSets: [set], labels: labels)
+        let (results, _) = try Comparison.run(prepared, heads: [majority, grid],
+                                              settings: CrossValidationSettings(foldCount: 4, repeats: 1, threads: 1),
+                                              metaLearner: NearestCentroid(sharpness: 1))
+        let best = try XCTUnwrap(results.bestSingleRow)
+        XCTAssertEqual(best.name, "features / centroid")
+        XCTAssertTrue(results.rows.prefix { $0 != best }.allSatisfy { $0.kind != "single" }, "a better single row was passed over")
+        let majorityRow = try XCTUnwrap(results.rows.first { $0.name == "features / majority" })
+        XCTAssertTrue(majorityRow.predictsOneClass(classCount: 3))
+        XCTAssertFalse(best.predictsOneClass(classCount: 3))
+
+        let markdown = Report.markdown(results), html = Report.html(results)
+        XCTAssertTrue(markdown.contains("## The submitted model"))
+        XCTAssertTrue(markdown.contains("submits the best single-model row (`carcinoma report --best-single`): features / centroid"), markdown)
+        XCTAssertTrue(html.contains("<code>carcinoma report --best-single</code>): features / centroid"))
+        // Chance: always answering the largest class (30 of 52 labelled rows).
+        XCTAssertTrue(markdown.contains(String(format: "scores accuracy %.3f", 30.0 / 52)), markdown)
+        let warnings = Report.collapseWarnings(results)
+        XCTAssertEqual(warnings.count, 1)
+        XCTAssertTrue(warnings[0].contains("features / majority") && !warnings[0].contains("centroid"), warnings[0])
+        XCTAssertTrue(markdown.contains("**One class only.**") && html.contains("One class only."))
+        for name in names.values {
+            XCTAssertTrue(html.contains(">\(name)</text>"), "confusion header \(name) is not written whole")
+        }
     }
 
     func testFoldAverageAndRefitPredictions() throws {
