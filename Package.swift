@@ -48,6 +48,7 @@ let package = Package(
         .library(name: "Weights", targets: ["Weights"]),
         .library(name: "FeatureStore", targets: ["FeatureStore"]),
         .library(name: "Evaluation", targets: ["Evaluation"]),
+        .library(name: "Extraction", targets: ["Extraction"]),
     ],
     // Exact versions, not ranges: the executable is built from source wherever it runs, so its dependencies
     // must not float. Package.resolved is not committed: it also pins each tag's commit id, and a fresh clone

@@ -5,13 +5,14 @@
 // executables, which have no `main` of their own (libFuzzer provides it).
 import PackageDescription
 
-let parsers = ["Imaging", "Weights", "FeatureStore", "Evaluation"]
+let parsers = ["Imaging", "Weights", "FeatureStore", "Evaluation", "Extraction"]
 
 /// name, the root-package library it exercises.
 let fuzzTargets: [(String, String)] = [
     ("fuzz-png", "Imaging"), ("fuzz-jpeg", "Imaging"),
     ("fuzz-safetensors", "Weights"), ("fuzz-pth", "Weights"), ("fuzz-pickle", "Weights"),
     ("fuzz-npy", "FeatureStore"), ("fuzz-manifest", "FeatureStore"), ("fuzz-labels", "Evaluation"),
+    ("fuzz-views", "Extraction"),
 ]
 
 let package = Package(

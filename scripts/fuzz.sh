@@ -21,7 +21,7 @@ timeout=${FUZZ_TIMEOUT:-10}
 work=${FUZZ_WORK:-$root/fuzz-work}
 shared=${SHARED:-$root/../shared}
 swift=${SWIFT:-swift}
-all_targets="png jpeg safetensors pth pickle npy manifest labels"
+all_targets="png jpeg safetensors pth pickle npy manifest labels views"
 targets=${*:-$all_targets}
 flags=(-c release -Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=fuzzer-no-link,address)
 
@@ -52,6 +52,14 @@ seed pth "$fixtures"/checkpoints/*.pth "$root"/Tests/WeightsTests/Fixtures/*.pth
 seed pickle "$fixtures"/checkpoints/pickles/*.pkl
 seed npy "$root"/Tests/FeatureStoreTests/Fixtures/*.npy "$fixtures"/tables/*.npy
 seed manifest "$fixtures"/tables/*.json "$root"/Tests/FeatureStoreTests/Fixtures/*.json
+# views: an image header, then the view byte and the stride byte (see Fuzz/Sources/fuzz-views).
+mkdir -p "$work/seeds/views"
+for file in "$fixtures"/images/views/*.png "$fixtures"/images/progressive.jpg "$fixtures"/images/cmyk.jpg; do
+    [ -f "$file" ] || continue
+    for view in 0 1 2 3; do
+        { head -c 4096 "$file"; printf "\\$(printf %03o $view)\\000"; } > "$work/seeds/views/$(basename "$file")-$view"
+    done
+done
 seed labels "$fixtures"/tables/*.csv "$root"/demo/kather-mini/labels.csv "$shared"/data/kather-mini/labels.csv
 
 max_len() {
@@ -68,7 +76,7 @@ export LSAN_OPTIONS="suppressions=$root/Fuzz/lsan-suppressions.txt${LSAN_OPTIONS
 # target from ~1000 to ~40 executions per second; the other Weights targets keep leak detection.
 extra_flags() {
     case $1 in
-        pth) echo "-detect_leaks=0" ;; *) echo "" ;;
+        pth) echo "-detect_leaks=0 -dict=$root/Fuzz/dictionaries/pth.dict" ;; *) echo "" ;;
     esac
 }
 

@@ -101,6 +101,20 @@ final class CheckpointHardeningTests: XCTestCase {
         XCTAssertEqual(valid.status, 0, valid.error)
     }
 
+    /// A write that fails (file-size limit: EFBIG, as a full disk's ENOSPC) is an error naming the
+    /// output, exit status 1, not a trap in FileHandle.write; no hidden temporary file is left.
+    func testConvertOnAFullDiskFailsCleanly() throws {
+        let folder = try temporaryDirectory("convert-full")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let output = folder.appendingPathComponent("out.safetensors")
+        let result = try runCarcinoma(["weights", "convert", checkpoint("zip-many-views.pth").path, output.path],
+                                      fileSizeLimitBlocks: 8, memoryLimitMiB: 1024, timeLimitSeconds: 60,
+                                      environment: [CheckpointLimits.environmentVariable: String(64 << 20)])
+        XCTAssertEqual(result.status, 1, result.error)
+        XCTAssertTrue(result.error.contains(output.path) && result.error.contains("cannot write"), result.error)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder.path), [])
+    }
+
     /// `weights convert a.pth a.pth` would replace the checkpoint with its conversion.
     func testConvertRefusesToOverwriteItsInput() throws {
         let folder = try temporaryDirectory("convert-onto-input")

@@ -1,0 +1,3 @@
+import FuzzSupport
+
+runFuzzer { fuzzOneInput($0, $1) }
