@@ -2,6 +2,12 @@
 # Side-by-side benchmarks against the anchors (PyTorch, scikit-learn); grows with each stage.
 set -euo pipefail
 bin="$1"
+# Which processor and which paths: the CPU's model and vector flags, then (from --version) the vector unit
+# our kernels use, the packed GEMM's register tile and the core OpenBLAS runs (carcinoma re-executes itself
+# with OPENBLAS_CORETYPE set when OpenBLAS picked a generic core; a value already set is left alone).
+echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(nproc) cores;" \
+  "flags: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -xE 'avx2|fma|avx512f|avx512bw|avx512_bf16|avx512_fp16|amx_tile' | tr '\n' ' ')"
+echo "OPENBLAS_CORETYPE in the environment: ${OPENBLAS_CORETYPE:-unset}"
 "$bin" --version
 # BENCH_SECTIONS picks what runs (default: all of "backbones memory extract heads").
 want() { [[ " ${BENCH_SECTIONS:-backbones memory extract heads} " == *" $1 "* ]]; }
@@ -45,12 +51,14 @@ for line in open(sys.argv[1]):
         continue
     sides[side][(row["name"], row["size"], row["batch"])] = row
 ours, gemm, torch, ort = sides["ours"], sides["gemm"], sides["torch"], sides["ort"]
-print(f"\nOpenBLAS sgemm 4096^2, {sgemm['threads']} threads: {sgemm['gflop_per_second']:.1f} GFLOP/s; "
-      f"our packed-weight GEMM (the convolutions' kernel) {packed['gflop_per_second']:.1f} GFLOP/s "
+print(f"\nOpenBLAS sgemm 4096^2 (core {sgemm['kernel']}), {sgemm['threads']} threads: {sgemm['gflop_per_second']:.1f} GFLOP/s; "
+      f"our packed-weight GEMM (the convolutions' kernel, {packed['kernel']} tile) {packed['gflop_per_second']:.1f} GFLOP/s "
       f"({packed['gflop_per_second'] / sgemm['gflop_per_second']:.2f}x)")
-print(f"torch {next(iter(torch.values()))['torch']}, {sgemm['threads']} threads, synthetic weights, images/s (effective GFLOP/s; % of sgemm)\n")
-print("| model | input | batch | GFLOP/img | ours | ours, no Winograd | torch | ONNX Runtime | ours/torch | ours/ORT |")
-print("|---|---|---|---|---|---|---|---|---|---|")
+print(f"torch {next(iter(torch.values()))['torch']}, {sgemm['threads']} threads, synthetic weights, our GEMM tile "
+      f"{next(iter(ours.values()))['gemm_kernel']}; images/s (effective GFLOP/s; % of sgemm); CPU ms/img = processor time "
+      f"of a pass per image, all threads (ONNX Runtime's spinning threads included)\n")
+print("| model | input | batch | GFLOP/img | ours | ours, no Winograd | torch | ONNX Runtime | ours/torch | ours/ORT | CPU ms/img ours / ORT |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
 for key, mine in ours.items():
     gflop = torch[key]["gflop_per_image"]
     def cell(row):
@@ -58,10 +66,13 @@ for key, mine in ours.items():
             return "—"
         rate = row["images_per_second"] * gflop
         return f"{row['images_per_second']:.2f} ({rate:.0f}; {100 * rate / sgemm['gflop_per_second']:.0f}%)"
+    def cpu(row, other):
+        theirs = f"{1000 * other['cpu_seconds_per_image']:.1f}" if other else "—"
+        return f"{1000 * row['cpu_seconds_per_image']:.1f} / {theirs}"
     def ratio(other):
         return f"{mine['images_per_second'] / other['images_per_second']:.2f}" if other else "—"
     print(f"| {key[0]} | {key[1]} | {key[2]} | {gflop:.2f} | {cell(mine)} | {cell(gemm.get(key))} | {cell(torch[key])} | "
-          f"{cell(ort.get(key))} | **{ratio(torch[key])}** | {ratio(ort.get(key))} |")
+          f"{cell(ort.get(key))} | **{ratio(torch[key])}** | {ratio(ort.get(key))} | {cpu(mine, ort.get(key))} |")
 PY
 fi
 

@@ -5,7 +5,8 @@ Same synthetic weights (scripts/fixtures/synthetic_weights.py, spec v1), same in
 (element i of the N x 3 x S x S tensor is (i mod 255) / 255 - 0.5), eval mode,
 no_grad, classifier replaced by Identity, torch.set_num_threads(threads)
 (efficientnet_lite0 from the PyPI package efficientnet-lite-pytorch, not torchvision); one warm-up
-call, then the median of at least 5 calls spanning at least 3 s. GFLOP per image is
+call, then the median of at least 5 calls spanning at least 3 s (and the median processor time of a call,
+all threads, per image: the work, whatever else the machine runs; ONNX Runtime's spinning threads count in it). GFLOP per image is
 counted with torch.utils.flop_counter.FlopCounterMode (convolutions and matmuls,
 2 x multiply-adds).
 
@@ -102,16 +103,18 @@ def main():
         flops_per_image = counter.get_total_flops()
         run = onnx_runner(model, x, args.threads) if args.runtime == "onnxruntime" else (lambda: model(x))
         run()  # warm-up
-        times = []
+        times, cpu_times = [], []
         while len(times) < 5 or sum(times) < 3.0:
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             run()
             times.append(time.perf_counter() - start)
+            cpu_times.append(time.process_time() - cpu_start)
     median = statistics.median(times)
     result = {
         "bench_version": BENCH_VERSION, "runtime": args.runtime, "torch": torch.__version__, "name": args.name, "size": args.size,
         "batch": args.batch, "threads": args.threads, "runs": len(times), "median_seconds": median,
         "images_per_second": args.batch / median, "gflop_per_image": flops_per_image / 1e9,
+        "cpu_seconds_per_image": statistics.median(cpu_times) / args.batch,
     }
     if args.json:
         print(json.dumps(result, sort_keys=True))

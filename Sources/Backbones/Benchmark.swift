@@ -3,6 +3,7 @@
 // least 5 passes spanning at least 3 s.
 
 import Dispatch
+import Foundation
 import NeuralKernels
 import Weights
 
@@ -12,9 +13,19 @@ public struct BackboneMeasurement: Sendable, Codable {
     public var batch: Int
     public var threads: Int
     public var winograd: Bool
+    public var gemmKernel: GemmKernel
     public var runs: Int
     public var medianSeconds: Double
     public var imagesPerSecond: Double
+    /// Median processor time (all threads) of a pass, per image: the work, whatever else the machine runs.
+    public var cpuSecondsPerImage: Double
+}
+
+/// Processor time of the whole process so far, in seconds (every thread).
+func processCPUSeconds() -> Double {
+    var time = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
+    return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
 }
 
 /// The benchmark input shared with scripts/bench_backbones.py: element i of the
@@ -28,17 +39,21 @@ public func measureBackbone(_ name: BackboneName, size: Int, batch: Int, context
                             minimumRuns: Int = 5, minimumSeconds: Double = 3) throws -> BackboneMeasurement {
     let network = try makeBackbone(name, weights: SyntheticWeights.store(), context: context)
     let input = benchmarkInput(batch: batch, size: size)
+    var cpuTimes: [Double] = []
     func once() -> Double {
-        let start = DispatchTime.now().uptimeNanoseconds
+        let start = DispatchTime.now().uptimeNanoseconds, cpuStart = processCPUSeconds()
         _ = network.embed(input)
+        cpuTimes.append(processCPUSeconds() - cpuStart)
         return Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
     }
     _ = once()
+    cpuTimes = []
     var times: [Double] = []
     while times.count < minimumRuns || times.reduce(0, +) < minimumSeconds { times.append(once()) }
     let median = medianOf(times)
     return BackboneMeasurement(name: name.rawValue, size: size, batch: batch, threads: context.threadCount,
-                               winograd: context.winograd, runs: times.count, medianSeconds: median, imagesPerSecond: Double(batch) / median)
+                               winograd: context.winograd, gemmKernel: context.gemmKernel, runs: times.count, medianSeconds: median, imagesPerSecond: Double(batch) / median,
+                               cpuSecondsPerImage: medianOf(cpuTimes) / Double(batch))
 }
 
 /// Builds the network and runs one pass on the benchmark input (peak-memory measurements).

@@ -15,6 +15,8 @@ public struct GemmMeasurement: Sendable, Codable {
     public var engine: GemmEngine
     public var size: Int
     public var threads: Int
+    /// The packed GEMM's register tile (engine packed), or OpenBLAS's core name.
+    public var kernel: String
     public var runs: Int
     public var medianSeconds: Double
     public var gflopPerSecond: Double
@@ -58,7 +60,8 @@ public func measureSgemm(size: Int, context: KernelContext, engine: GemmEngine =
         while times.count < minimumRuns || times.reduce(0, +) < minimumSeconds { times.append(once()) }
     } } }
     let median = medianOf(times)
-    return GemmMeasurement(engine: engine, size: size, threads: threads, runs: times.count, medianSeconds: median,
+    return GemmMeasurement(engine: engine, size: size, threads: threads,
+                           kernel: engine == .packed ? context.gemmKernel.rawValue : OpenBLASCore.name, runs: times.count, medianSeconds: median,
                            gflopPerSecond: 2 * Double(size) * Double(size) * Double(size) / median * 1e-9)
 }
 

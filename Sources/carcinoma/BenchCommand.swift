@@ -14,6 +14,8 @@ struct BenchCommand: ParsableCommand {
     )
 }
 
+extension GemmKernel: ExpressibleByArgument {}
+
 private func printJSON<T: Encodable>(_ value: T) throws {
     let encoder = JSONEncoder()
     encoder.keyEncodingStrategy = .convertToSnakeCase
@@ -30,6 +32,8 @@ struct BenchBackbone: ParsableCommand {
     @Option(help: "Images per forward pass.") var batch: Int = 1
     @Option(help: "Threads (GEMM and the other kernels).") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
     @Flag(inversion: .prefixedNo, help: "Winograd F(2x2, 3x3) for eligible 3x3 convolutions.") var winograd = true
+    @Option(help: "The packed GEMM's register tile: \(GemmKernel.allCases.map(\.rawValue).joined(separator: ", ")) (default: this machine's).")
+    var kernel: GemmKernel = .native
     @Flag(help: "Build the network and run one pass only (for peak-memory measurements).") var singlePass = false
     @Flag(help: "Print one JSON object.") var json = false
 
@@ -43,14 +47,15 @@ struct BenchBackbone: ParsableCommand {
     func run() throws {
         guard let backbone = BackboneName(rawValue: name) else { throw ValidationError("unknown backbone '\(name)'") }
         if singlePass {
-            let embedding = try runBackboneOnce(backbone, size: size, batch: batch, context: KernelContext(threadCount: threads, winograd: winograd))
+            let embedding = try runBackboneOnce(backbone, size: size, batch: batch, context: KernelContext(threadCount: threads, winograd: winograd, gemmKernel: kernel))
             print("\(name) \(size)x\(size) batch \(batch): one pass, embedding \(embedding.shape)")
             return
         }
-        let result = try measureBackbone(backbone, size: size, batch: batch, context: KernelContext(threadCount: threads, winograd: winograd))
+        let result = try measureBackbone(backbone, size: size, batch: batch, context: KernelContext(threadCount: threads, winograd: winograd, gemmKernel: kernel))
         if json { try printJSON(result); return }
-        print(String(format: "%@ %dx%d batch %d, %d threads: %.2f images/s (median %.4f s over %d runs)",
-                     result.name, size, size, batch, threads, result.imagesPerSecond, result.medianSeconds, result.runs))
+        print(String(format: "%@ %dx%d batch %d, %d threads: %.2f images/s (median %.4f s over %d runs; %.4f CPU s/image)",
+                     result.name, size, size, batch, threads, result.imagesPerSecond, result.medianSeconds, result.runs,
+                     result.cpuSecondsPerImage))
     }
 }
 
@@ -61,6 +66,8 @@ struct BenchSgemm: ParsableCommand {
     @Option(help: "Matrix side.") var size: Int = 4096
     @Option(help: "Threads.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "openblas (cblas_sgemm) or packed (the convolutions' GEMM, A packed once).") var engine: String = "openblas"
+    @Option(help: "The packed GEMM's register tile: \(GemmKernel.allCases.map(\.rawValue).joined(separator: ", ")) (default: this machine's).")
+    var kernel: GemmKernel = .native
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
@@ -69,9 +76,10 @@ struct BenchSgemm: ParsableCommand {
         }
         try checkCount(size, "--size", CountLimits.gemmSize)
         try checkCount(threads, "--threads", CountLimits.threads)
-        let result = measureSgemm(size: size, context: KernelContext(threadCount: threads), engine: chosen)
+        let result = measureSgemm(size: size, context: KernelContext(threadCount: threads, gemmKernel: kernel), engine: chosen)
         if json { try printJSON(result); return }
         print(String(format: "%@ sgemm %d^2, %d threads: %.1f GFLOP/s (median %.4f s over %d runs)",
-                     chosen.rawValue, size, threads, result.gflopPerSecond, result.medianSeconds, result.runs))
+                     chosen == .packed ? "packed (\(kernel.rawValue))" : "openblas (\(OpenBLASCore.name))",
+                     size, threads, result.gflopPerSecond, result.medianSeconds, result.runs))
     }
 }
