@@ -5,10 +5,10 @@
 // Per (image, output channel), on one thread (channels are split across cores):
 //  1. The input plane is copied once into "phase planes": the zero-padded plane, with column
 //     stride sx split into sx phases (phase s holds padded columns s, s + sx, s + 2sx, ...).
-//     Every tap (ky, kx) of every output position then reads a contiguous run: output x ..< x + 8
+//     Every tap (ky, kx) of every output position then reads a contiguous run: output x ..< x + lanes
 //     reads phase (kx·dx) mod sx at column x + (kx·dx) div sx, row oy·sy + ky·dy. Padding, TF-SAME
 //     asymmetric padding, stride and dilation all become plain offsets; no edge cases remain.
-//  2. Output rows are cut into 8-wide tiles (the last one of a row partial); four tiles are
+//  2. Output rows are cut into tiles of 8 or 16 columns (`Tile`; the last one of a row partial); four tiles are
 //     accumulated at once (independent add chains), bias first and then taps in (ky, kx) order, the
 //     naive twin's order (taps that read padding add exactly 0).
 //  3. Residual and activation are applied to the finished plane in one vector pass (fusedPass) while
@@ -18,8 +18,15 @@
 
 import Foundation
 
-/// The tile vector of the depthwise and pooling kernels: 8 output columns.
+/// The tile vector of the depthwise and pooling kernels: 16 output columns where the build targets AVX-512
+/// (one zmm register), 8 elsewhere (one ymm). Each lane is one output and its taps are summed in the same
+/// order at either width, so the width changes no result; a row narrower than a tile costs the same
+/// instructions at either width.
+#if CARCINOMA_AVX512
+typealias Tile = SIMD16<Float>
+#else
 typealias Tile = SIMD8<Float>
+#endif
 
 /// Zero- (or `fill`-) padded, column-phase-split copy of one H x W plane, for window kernels of
 /// geometry (KH, KW, stride, dilation, padding top/left) producing OH x OW.
@@ -119,7 +126,7 @@ extension UnsafePointer where Pointee == Float {
     }
 }
 
-/// Reads `count` (≤ 8) floats, zeros after.
+/// Reads `count` (≤ the tile's lanes) floats, zeros after.
 @inline(always)
 func loadTile(_ values: UnsafePointer<Float>, count: Int) -> Tile {
     if count == Tile.scalarCount { return values.tile(at: 0) }
@@ -128,7 +135,7 @@ func loadTile(_ values: UnsafePointer<Float>, count: Int) -> Tile {
     return tile
 }
 
-/// Writes the first `count` (≤ 8) lanes.
+/// Writes the first `count` (≤ the tile's lanes) lanes.
 @inline(always)
 func storeTile(_ tile: Tile, to values: UnsafeMutablePointer<Float>, count: Int) {
     if count == Tile.scalarCount {
@@ -178,7 +185,7 @@ func depthwiseConvolution(source: UnsafePointer<Float>, weights: UnsafePointer<F
                 let kernel = weights + channel * taps
                 let start = Tile(repeating: bias[channel])
 
-                // A tile covers output row `row`, columns column·8 ..< +8.
+                // A tile covers output row `row`, columns column·lanes ..< +lanes.
                 @inline(__always) func store(_ value: Tile, _ tile: TileCursor) {
                     let column = tile.column * lanes
                     storeTile(value, to: output + tile.row * outputWidth + column, count: min(lanes, outputWidth - column))

@@ -4,7 +4,7 @@
 //
 // Window pools reuse the depthwise kernel's phase planes (Depthwise.swift): each input plane is
 // copied once into a padded, column-phase-split layout filled with -inf (max) or 0 (average), so
-// every window tap of eight neighbouring outputs is one contiguous 8-lane load, and ceil-mode
+// every window tap of a tile of neighbouring outputs (8 or 16, `Tile`) is one contiguous load, and ceil-mode
 // windows hanging past the input read the fill. Planes are split across cores.
 
 import Foundation
@@ -36,7 +36,7 @@ public func avgPool2d(_ input: Tensor, _ geometry: PoolGeometry, context: Kernel
 }
 
 /// The window pools' shared loop: per plane, phase planes filled with -inf (maximum) or 0 (sum), then
-/// for each 8-wide output tile (four at a time) the maximum or the sum of the taps in (ky, kx) order,
+/// for each output tile (four at a time) the maximum or the sum of the taps in (ky, kx) order,
 /// the sum divided by `divisors` (OH x OW). No closures on the vector path (see fusedPass).
 private func windowPool(_ input: Tensor, _ geometry: PoolGeometry, maximum: Bool, divisors: UnsafePointer<Float>?,
                         context: KernelContext) -> Tensor {
