@@ -17,6 +17,18 @@
 
 import Foundation
 
+/// The transforms handle one tile per lane, `WinogradTiles.scalarCount` tiles at a time: 16 where the build
+/// targets AVX-512 (one zmm register), 8 elsewhere. `WinogradLine` is twice as wide: the input columns (or
+/// output columns) under those tiles, split into even and odd halves. Lanes are independent, so the width
+/// changes no result.
+#if CARCINOMA_AVX512
+typealias WinogradTiles = SIMD16<Float>
+typealias WinogradLine = SIMD32<Float>
+#else
+typealias WinogradTiles = SIMD8<Float>
+typealias WinogradLine = SIMD16<Float>
+#endif
+
 /// True when conv2d should take the Winograd path: 3x3, stride 1, no dilation, no groups,
 /// and enough tiles and channels for the 16 GEMMs to beat one im2col GEMM.
 @inline(__always)
@@ -71,7 +83,7 @@ func winogradConvolution(_ problem: ConvolutionProblem, filters: [PackedMatrix])
         // Enough blocks: each worker takes whole blocks with buffers of its own.
         parallelChunks(problem.batch * pieces, problem.context) { items in
             let inputTiles = UnsafeMutablePointer<Float>.allocate(capacity: 16 * inChannels * blockTiles)
-            let products = UnsafeMutablePointer<Float>.allocate(capacity: 16 * outChannels * blockTiles + 8)   // + 8: SIMD reads past the last tile
+            let products = UnsafeMutablePointer<Float>.allocate(capacity: 16 * outChannels * blockTiles + WinogradTiles.scalarCount)   // SIMD reads past the last tile
             let workspace = UnsafeMutablePointer<Float>.allocate(capacity: GemmBlocking.workspaceCount(columns: blockTiles))
             defer { inputTiles.deallocate(); products.deallocate(); workspace.deallocate() }
             for item in items {
@@ -88,7 +100,7 @@ func winogradConvolution(_ problem: ConvolutionProblem, filters: [PackedMatrix])
     // Fewer blocks than workers (small planes, batch 1): the workers share each block, splitting the input
     // channels, then the 16 GEMMs, then the output channels.
     let inputTiles = UnsafeMutablePointer<Float>.allocate(capacity: 16 * inChannels * blockTiles)
-    let products = UnsafeMutablePointer<Float>.allocate(capacity: 16 * outChannels * blockTiles + 8)   // + 8: SIMD reads past the last tile
+    let products = UnsafeMutablePointer<Float>.allocate(capacity: 16 * outChannels * blockTiles + WinogradTiles.scalarCount)   // SIMD reads past the last tile
     defer { inputTiles.deallocate(); products.deallocate() }
     for item in 0..<(problem.batch * pieces) {
         let image = item / pieces, rows = tileRows(item % pieces)
@@ -121,7 +133,7 @@ func winogradProducts(_ problem: ConvolutionProblem, filters: [PackedMatrix], ti
 
 /// V_k[IC x T] = (B^T d B)_k for each channel and each tile of the tile rows (T = rows · tilesX).
 /// The 4 input rows under a tile row are first copied into a zero-padded line buffer, so every tile,
-/// edges included, goes through the same 8-tiles-at-a-time SIMD path.
+/// edges included, goes through the same SIMD path (WinogradTiles.scalarCount tiles at a time).
 func winogradInputTransform(_ problem: ConvolutionProblem, image: Int, tileRows: Range<Int>, tilesX: Int,
                             channels: Range<Int>, into inputTiles: UnsafeMutablePointer<Float>) {
     let height = problem.height, width = problem.width, inChannels = problem.inChannels
@@ -130,7 +142,8 @@ func winogradInputTransform(_ problem: ConvolutionProblem, image: Int, tileRows:
     let byteStride = stride * MemoryLayout<Float>.stride
     let source = problem.inputImage(image)
     // Line r holds input columns -padLeft ..< -padLeft + lineWidth of input row y0 + r, zeros outside the image.
-    let groups = (tilesX + 7) / 8, lineWidth = 16 * groups + 2
+    let lanes = WinogradTiles.scalarCount
+    let groups = (tilesX + lanes - 1) / lanes, lineWidth = 2 * lanes * groups + 2
     let lines = UnsafeMutablePointer<Float>.allocate(capacity: 4 * lineWidth)
     defer { lines.deallocate() }
     let firstColumn = max(0, padLeft), lastColumn = min(lineWidth, width + padLeft)   // line positions inside the image
@@ -147,26 +160,26 @@ func winogradInputTransform(_ problem: ConvolutionProblem, image: Int, tileRows:
             }
             let rowTiles = inputTiles + channel * tiles + (ty - tileRows.lowerBound) * tilesX
             for group in 0..<groups {
-                let tx = 8 * group
-                // columns 2i + c (c = 0...3) of 8 tiles, as two overlapping 16-wide loads per line
-                @inline(__always) func columns(_ r: Int) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
+                let tx = lanes * group
+                // columns 2i + c (c = 0...3) of the group's tiles, as two overlapping double-width loads per line
+                @inline(__always) func columns(_ r: Int) -> (WinogradTiles, WinogradTiles, WinogradTiles, WinogradTiles) {
                     let line = UnsafeRawPointer(lines + r * lineWidth + 2 * tx)
-                    let first = line.loadUnaligned(as: SIMD16<Float>.self)
-                    let second = line.loadUnaligned(fromByteOffset: 2 * MemoryLayout<Float>.stride, as: SIMD16<Float>.self)
+                    let first = line.loadUnaligned(as: WinogradLine.self)
+                    let second = line.loadUnaligned(fromByteOffset: 2 * MemoryLayout<Float>.stride, as: WinogradLine.self)
                     return (first.evenHalf, first.oddHalf, second.evenHalf, second.oddHalf)
                 }
                 let d0 = columns(0), d1 = columns(1), d2 = columns(2), d3 = columns(3)
-                let count = min(8, tilesX - tx)
+                let count = min(lanes, tilesX - tx)
                 let destination = UnsafeMutableRawPointer(rowTiles + tx)
-                @inline(__always) func store(_ position: Int, _ value: SIMD8<Float>) {
-                    if count == 8 {
-                        destination.storeBytes(of: value, toByteOffset: position * byteStride, as: SIMD8<Float>.self)
+                @inline(__always) func store(_ position: Int, _ value: WinogradTiles) {
+                    if count == lanes {
+                        destination.storeBytes(of: value, toByteOffset: position * byteStride, as: WinogradTiles.self)
                     } else {
                         let target = (rowTiles + tx) + position * stride
                         for lane in 0..<count { target[lane] = value[lane] }
                     }
                 }
-                @inline(__always) func storeRow(_ r: Int, _ s0: SIMD8<Float>, _ s1: SIMD8<Float>, _ s2: SIMD8<Float>, _ s3: SIMD8<Float>) {
+                @inline(__always) func storeRow(_ r: Int, _ s0: WinogradTiles, _ s1: WinogradTiles, _ s2: WinogradTiles, _ s3: WinogradTiles) {
                     store(r * 4 + 0, s0 - s2); store(r * 4 + 1, s1 + s2); store(r * 4 + 2, s2 - s1); store(r * 4 + 3, s1 - s3)
                 }
                 // s = B^T d over rows, then V = s B over columns; V_(r*4+c) for these tiles.
@@ -194,33 +207,34 @@ func winogradOutputTransform(_ problem: ConvolutionProblem, image: Int, tileRows
             let oy = 2 * ty, rowTile = (ty - tileRows.lowerBound) * tilesX
             let secondRow = oy + 1 < outputHeight
             var tx = 0
-            // 8 tiles at a time (16 output columns), one SIMD lane per tile.
-            // 8 tiles at a time (16 output columns), one SIMD lane per tile; the last group of a row may be
-            // partial (lanes past the row's tiles are computed from whatever follows and never stored).
+            // WinogradTiles.scalarCount tiles at a time (twice as many output columns), one SIMD lane per tile;
+            // the last group of a row may be partial (lanes past the row's tiles are computed from whatever
+            // follows and never stored).
+            let lanes = WinogradTiles.scalarCount
             while tx < tilesX {
                 let source = UnsafeRawPointer(base + rowTile + tx), byteStride = stride * MemoryLayout<Float>.stride
-                @inline(__always) func m(_ k: Int) -> SIMD8<Float> { source.loadUnaligned(fromByteOffset: k * byteStride, as: SIMD8<Float>.self) }
-                let columns = min(16, outputWidth - 2 * tx)
-                @inline(__always) func store(_ values: SIMD16<Float>, row: Int) {
+                @inline(__always) func m(_ k: Int) -> WinogradTiles { source.loadUnaligned(fromByteOffset: k * byteStride, as: WinogradTiles.self) }
+                let columns = min(2 * lanes, outputWidth - 2 * tx)
+                @inline(__always) func store(_ values: WinogradLine, row: Int) {
                     let target = output + row * outputWidth + 2 * tx
-                    if columns == 16 {
-                        UnsafeMutableRawPointer(target).storeBytes(of: values, as: SIMD16<Float>.self)
+                    if columns == 2 * lanes {
+                        UnsafeMutableRawPointer(target).storeBytes(of: values, as: WinogradLine.self)
                     } else {
                         for lane in 0..<columns { target[lane] = values[lane] }
                     }
                 }
                 // t = A^T M (2 x 4), then Y = t A (2 x 2).
                 let t00 = m(0) + m(4) + m(8), t01 = m(1) + m(5) + m(9), t02 = m(2) + m(6) + m(10), t03 = m(3) + m(7) + m(11)
-                var top = SIMD16<Float>()
+                var top = WinogradLine()
                 top.evenHalf = t00 + t01 + t02; top.oddHalf = t01 - t02 - t03
                 store(top, row: oy)
                 if secondRow {
                     let t10 = m(4) - m(8) - m(12), t11 = m(5) - m(9) - m(13), t12 = m(6) - m(10) - m(14), t13 = m(7) - m(11) - m(15)
-                    var bottom = SIMD16<Float>()
+                    var bottom = WinogradLine()
                     bottom.evenHalf = t10 + t11 + t12; bottom.oddHalf = t11 - t12 - t13
                     store(bottom, row: oy + 1)
                 }
-                tx += 8
+                tx += lanes
             }
         }
     }
