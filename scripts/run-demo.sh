@@ -9,8 +9,8 @@
 #   (`id,malignant`, labels -1/0/1).
 # The built-in demo (demo/kather-quarters: 96 quarters of 24 tiles, 8 classes): 3-fold group-aware
 #   CV × 5 repeats on Lite0 with D4 test-time augmentation; its submission step holds out every
-#   `*_3` tile (4 quarters each), refits the best single model on the other 64 quarters, and scores
-#   the 32 held-out quarters against their labels, next to chance. See demo/README.md.
+#   `*_3` tile (4 quarters each), refits the best single model on the other 64 quarters, and the
+#   report scores the 32 held-out quarters against their labels, next to chance. See demo/README.md.
 # OxML-style data: 8 folds × 5 repeats, views `native tiles`, fold models averaged.
 # Environment (each optional): VIEWS, TTA (d4 or none), BACKBONES (comma-separated), HEADS, FOLDS,
 #   REPEATS, GROUP_COLUMN, FEATURES (cache folder; default features/<dataset>, the dataset being
@@ -104,17 +104,10 @@ fi
     --out "$out/submission.csv"
 "$bin" submit --check "$out/submission.csv" --labels "$submit_labels" "${label_args[@]}" --images "$data"
 
-# 5. The report (it names the submitted model: the best single-model row).
+# 5. The report (it names the submitted model: the best single-model row). For the demo it also scores the
+#    held-out images of the submission against their true labels, next to chance.
 say "report"
-"$bin" report --results "$out/compare"
-
-if (( demo )); then
-    say "held-out check"
-    classes=$(tail -n +2 "$labels" | cut -d, -f2 | sort -u | wc -l)
-    awk -F, -v classes="$classes" '
-        NR == FNR { if (FNR > 1) { id = $1; sub(/\.png$/, "", id); truth[id] = $2 }; next }
-        FNR > 1 { n++; if (truth[$1] == $2) c++ }
-        END { printf "held-out images predicted correctly: %d of %d (%.0f%%); chance with %d balanced classes: %.0f of %d (%.1f%%)\n",
-                     c, n, 100 * c / n, classes, n / classes, n, 100 / classes }' "$labels" "$out/submission.csv"
-fi
+held_out=()
+(( demo )) && held_out=(--submission "$out/submission.csv" --truth "$labels")
+"$bin" report --results "$out/compare" ${held_out[@]+"${held_out[@]}"}
 say "done in $(( $(date +%s) - start )) s: $out/compare/report.html (open it in a browser), $out/submission.csv, cache $features"

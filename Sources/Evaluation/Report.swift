@@ -9,12 +9,13 @@ public enum Report {
     /// How many of the best rows get a confusion-matrix heat map.
     public static let confusionCount = 6
 
-    public static func markdown(_ results: ComparisonResults) -> String {
+    public static func markdown(_ results: ComparisonResults, heldOut: HeldOutScore? = nil) -> String {
         var text = "# carcinoma comparison\n\n"
         text += "> **Fold noise.** " + noiseWarning(results) + "\n\n"
         text += "**Against chance.** " + chanceLine(results) + "\n\n"
         for warning in collapseWarnings(results) { text += "> **One class only.** " + warning + "\n\n" }
         text += "## The submitted model\n\n" + submissionText(results) + "\n\n"
+        if let heldOut { text += "**Held out.** " + heldOutText(heldOut) + "\n\n" }
         text += "## Settings and provenance\n\n"
         for (key, value) in provenance(results) { text += "- **\(key)**: \(value)\n" }
         text += "\n### Feature sets\n\n| name | backbone | view | TTA | weights | SHA-256 | rows × width | extractor |\n|---|---|---|---|---|---|---|---|\n"
@@ -47,12 +48,13 @@ public enum Report {
         return text
     }
 
-    public static func html(_ results: ComparisonResults) -> String {
+    public static func html(_ results: ComparisonResults, heldOut: HeldOutScore? = nil) -> String {
         var body = "<h1>carcinoma comparison</h1>\n"
         body += "<p class=\"warning\"><strong>Fold noise.</strong> \(escape(noiseWarning(results)))</p>\n"
         body += "<p><strong>Against chance.</strong> \(codeSpans(escape(chanceLine(results))))</p>\n"
         for warning in collapseWarnings(results) { body += "<p class=\"warning\"><strong>One class only.</strong> \(codeSpans(escape(warning)))</p>\n" }
         body += "<h2>The submitted model</h2>\n<p>\(codeSpans(escape(submissionText(results))))</p>\n"
+        if let heldOut { body += "<p><strong>Held out.</strong> \(codeSpans(escape(heldOutText(heldOut))))</p>\n" }
         body += "<h2>Comparison</h2>\n<p>Sorted by mean macro F1 over \(results.rows.first?.folds.count ?? 0) folds "
             + "(\(results.settings.foldCount)-fold stratified × \(results.settings.repeats) repeats). Pooled: all out-of-fold predictions together.</p>\n"
         body += "<table><tr><th>#</th><th>model</th><th>macro F1 mean ± sd</th><th>pooled macro F1</th><th>accuracy</th><th>weighted F1</th>"
@@ -102,10 +104,10 @@ public enum Report {
 
     /// Writes report.md and report.html into `directory` as one group: when either cannot be written
     /// in full, both previous reports stay byte-identical (see `writeAtomically(_:)`).
-    public static func write(_ results: ComparisonResults, to directory: URL) throws -> (markdown: URL, html: URL) {
+    public static func write(_ results: ComparisonResults, to directory: URL, heldOut: HeldOutScore? = nil) throws -> (markdown: URL, html: URL) {
         let markdownURL = directory.appendingPathComponent("report.md"), htmlURL = directory.appendingPathComponent("report.html")
         try createOutputFolder(directory)
-        try writeAtomically([(Data(markdown(results).utf8), markdownURL), (Data(html(results).utf8), htmlURL)])
+        try writeAtomically([(Data(markdown(results, heldOut: heldOut).utf8), markdownURL), (Data(html(results, heldOut: heldOut).utf8), htmlURL)])
         return (markdownURL, htmlURL)
     }
 
@@ -162,6 +164,11 @@ public enum Report {
             + "upwards, and it needs every feature set of its row at prediction time; the single model is the default. To submit an "
             + "ensemble instead: `carcinoma submit --ensemble mean` (or `stack`) with the row's feature sets and heads."
         return text
+    }
+
+    /// The submission scored on labels kept out of its training (`report --submission --truth`).
+    static func heldOutText(_ score: HeldOutScore) -> String {
+        "`\(score.submission)` scored against `\(score.truth)`: " + score.summary + "."
     }
 
     static func provenance(_ results: ComparisonResults) -> [(String, String)] {

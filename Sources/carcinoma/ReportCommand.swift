@@ -18,6 +18,16 @@ struct ReportCommand: ParsableCommand {
     @Flag(help: "Only print the feature set and head of the best single-model row (for scripts), then stop.")
     var bestSingle = false
 
+    @Option(help: "A submission written by `submit` whose images' true labels are known (held out from its training): scored in the report, with --truth.")
+    var submission: String?
+
+    @Option(help: "Labels CSV holding the true label of every --submission row (same columns as the comparison's labels).")
+    var truth: String?
+
+    func validate() throws {
+        if (submission == nil) != (truth == nil) { throw ValidationError("--submission and --truth go together") }
+    }
+
     func run() throws {
         let loaded = try ComparisonResults.read(from: URL(fileURLWithPath: results, isDirectory: true))
         if bestSingle {
@@ -27,7 +37,15 @@ struct ReportCommand: ParsableCommand {
             print("\(set) \(row.head)")
             return
         }
-        let written = try Report.write(loaded, to: URL(fileURLWithPath: out ?? results, isDirectory: true))
+        var heldOut: HeldOutScore?
+        if let submission, let truth {
+            let format = LabelsFormat(idColumn: loaded.labels.idColumn, labelColumn: loaded.labels.labelColumn, allowedLabels: nil,
+                                      namedLabels: loaded.labels.namedLabels)
+            heldOut = try Submission.score(URL(fileURLWithPath: submission),
+                                           truth: LabelTable.read(URL(fileURLWithPath: truth), format: format), format: format)
+        }
+        let written = try Report.write(loaded, to: URL(fileURLWithPath: out ?? results, isDirectory: true), heldOut: heldOut)
+        if let heldOut { print("held out: " + heldOut.summary) }
         print("wrote \(written.markdown.path) and \(written.html.path)")
     }
 }

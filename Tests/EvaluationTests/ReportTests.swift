@@ -70,6 +70,35 @@ final class ReportAndPredictionTests: XCTestCase {
         }
     }
 
+    /// A submission scored against held-out labels (ids by stem, labels as names), next to chance on the
+    /// same rows; a row without a true label is refused by name; the report carries the score.
+    func testHeldOutScoreOfASubmission() throws {
+        let folder = try temporaryDirectory("held-out")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let submission = folder.appendingPathComponent("submission.csv")
+        try "image,label\nt_1,adipose\nt_2,tumor\nt_3,tumor\n".write(to: submission, atomically: true, encoding: .utf8)
+        let format = LabelsFormat(idColumn: "image", labelColumn: "label", namedLabels: true)
+        let truth = try LabelTable.parse("image,label,tile\nt_1.png,adipose,a\nt_2.png,adipose,b\nt_3.png,tumor,c\nt_4.png,stroma,d\n",
+                                         file: "truth.csv", format: format)
+        let score = try Submission.score(submission, truth: truth, format: format)
+        XCTAssertEqual([score.correct, score.total, score.classCount], [2, 3, 2])
+        XCTAssertEqual(score.chanceAccuracy, 2.0 / 3, accuracy: 1e-12)
+        XCTAssertTrue(score.summary.hasPrefix("2 of 3 held-out images right"), score.summary)
+
+        try "image,label\nt_1,adipose\nt_9,tumor\n".write(to: submission, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try Submission.score(submission, truth: truth, format: format)) { error in
+            XCTAssertTrue("\(error.localizedDescription)".contains("t_9"), "\(error.localizedDescription)")
+        }
+
+        let (set, labels) = blobs()
+        let (results, _) = try Comparison.run(try Comparison.prepare(featureSets: [set], labels: labels), heads: [grid],
+                                              settings: CrossValidationSettings(foldCount: 4, repeats: 1, threads: 1),
+                                              metaLearner: NearestCentroid(sharpness: 1))
+        XCTAssertTrue(Report.markdown(results, heldOut: score).contains("**Held out.** `"))
+        XCTAssertTrue(Report.html(results, heldOut: score).contains("2 of 3 held-out images right"))
+        XCTAssertFalse(Report.markdown(results).contains("Held out."))
+    }
+
     func testFoldAverageAndRefitPredictions() throws {
         let (set, labels) = blobs(separation: 6)
         let prepared = try Comparison.prepare(featureSets: [set], labels: labels)
