@@ -161,25 +161,52 @@ func applyActivation(_ values: UnsafeMutablePointer<Float>, count: Int, _ activa
 @inline(never)
 func fusedPass(from source: UnsafePointer<Float>, bias: Float, residual: UnsafePointer<Float>?,
                into destination: UnsafeMutablePointer<Float>, count: Int, activation: Activation) {
+    // The activation is chosen once per row, not per vector: each case is its own small specialised loop,
+    // where the vector loads and stores inline (in one loop over every case they were calls).
+    let done: Int
+    switch activation {
+    case .identity: done = fusedLoop(IdentityLanes.self, source, bias, residual, destination, count)
+    case .relu: done = fusedLoop(ReLULanes.self, source, bias, residual, destination, count)
+    case .relu6: done = fusedLoop(ReLU6Lanes.self, source, bias, residual, destination, count)
+    case .silu: done = fusedLoop(SiLULanes.self, source, bias, residual, destination, count)
+    case .sigmoid: done = fusedLoop(SigmoidLanes.self, source, bias, residual, destination, count)
+    }
+    guard done < count else { return }
+    var value = loadVector(source, at: done, count: count) + Vector(repeating: bias)
+    if let residual { value = value + loadVector(residual, at: done, count: count) }
+    let result = activation.apply(value)
+    for lane in 0..<(count - done) { destination[done + lane] = result[lane] }
+}
+
+/// The whole vectors of fusedPass for one activation; returns how many values it wrote.
+@inline(never)
+private func fusedLoop<A: LaneActivation>(_ activation: A.Type, _ source: UnsafePointer<Float>, _ bias: Float,
+                                          _ residual: UnsafePointer<Float>?, _ destination: UnsafeMutablePointer<Float>,
+                                          _ count: Int) -> Int {
     let biasVector = Vector(repeating: bias), lanes = Vector.scalarCount
     var i = 0
     if let residual {
         while i + lanes <= count {
-            destination.store(activation.apply((source.vector(at: i) + biasVector) + residual.vector(at: i)), at: i)
+            destination.store(A.apply((source.vector(at: i) + biasVector) + residual.vector(at: i)), at: i)
             i += lanes
         }
     } else {
         while i + lanes <= count {
-            destination.store(activation.apply(source.vector(at: i) + biasVector), at: i)
+            destination.store(A.apply(source.vector(at: i) + biasVector), at: i)
             i += lanes
         }
     }
-    guard i < count else { return }
-    var value = loadVector(source, at: i, count: count) + biasVector
-    if let residual { value = value + loadVector(residual, at: i, count: count) }
-    let result = activation.apply(value)
-    for lane in 0..<(count - i) { destination[i + lane] = result[lane] }
+    return i
 }
+
+/// An activation on 16 lanes as a type, so that fusedLoop is specialised per activation (the same
+/// arithmetic as Activation.apply).
+private protocol LaneActivation { static func apply(_ x: Vector) -> Vector }
+private enum IdentityLanes: LaneActivation { @inline(always) static func apply(_ x: Vector) -> Vector { x } }
+private enum ReLULanes: LaneActivation { @inline(always) static func apply(_ x: Vector) -> Vector { Activation.relu.apply(x) } }
+private enum ReLU6Lanes: LaneActivation { @inline(always) static func apply(_ x: Vector) -> Vector { Activation.relu6.apply(x) } }
+private enum SiLULanes: LaneActivation { @inline(always) static func apply(_ x: Vector) -> Vector { Activation.silu.apply(x) } }
+private enum SigmoidLanes: LaneActivation { @inline(always) static func apply(_ x: Vector) -> Vector { Activation.sigmoid.apply(x) } }
 
 // MARK: - Stand-alone element-wise operations
 
