@@ -5,7 +5,8 @@ BIN = .build/$(CONFIG)/carcinoma
 # `make run` and `make test` share one build: the same configuration, the same .build folder and the
 # same compiler flags. `swift test` compiles every module for @testable import unless told not to,
 # which changes the flags of every module and made each command rebuild what the other had built
-# (2.5 to 4 minutes every time); no test uses @testable, so the tests are built without it.
+# (2.5 to 4 minutes every time); no test uses @testable, so the tests are built without it (a test that
+# adds `@testable import` fails with "module was not compiled for testing": test the public API instead).
 TEST_FLAGS = -c $(CONFIG) --disable-testable-imports --disable-swift-testing
 DATA ?= demo/kather-quarters/images
 LABELS ?= demo/kather-quarters/labels.csv
