@@ -10,6 +10,9 @@ import Foundation
 import TestSupport
 import Weights
 import XCTest
+#if canImport(Glibc)
+import Glibc
+#endif
 
 final class CheckpointHardeningTests: XCTestCase {
     private func checkpoint(_ name: String) -> URL { Catalogue.fixture("checkpoints/" + name) }
@@ -113,6 +116,20 @@ final class CheckpointHardeningTests: XCTestCase {
         XCTAssertEqual(result.status, 1, result.error)
         XCTAssertTrue(result.error.contains(output.path) && result.error.contains("cannot write"), result.error)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder.path), [])
+    }
+
+    /// A FIFO or a device given as a weight file: refused at once by `stat` (open() on a FIFO would
+    /// block; root used to get "You don't have permission"), exit status 1 within the time limit.
+    func testSpecialFilesAsWeightsAreRefusedWithoutBlocking() throws {
+        let folder = try temporaryDirectory("weights-fifo")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let fifo = folder.appendingPathComponent("w.pth")
+        XCTAssertEqual(mkfifo(fifo.path, 0o644), 0)
+        for (path, phrase) in [(fifo.path, "is a named pipe (FIFO), not a regular file"), ("/dev/zero", "is a device, not a regular file")] {
+            let result = try runCarcinoma(["weights", "list", path], memoryLimitMiB: 1024, timeLimitSeconds: 30)
+            XCTAssertEqual(result.status, 1, "\(path): \(result.status) \(result.error)")
+            XCTAssertTrue(result.error.contains("\(path): \(phrase)"), result.error)
+        }
     }
 
     /// `weights convert a.pth a.pth` would replace the checkpoint with its conversion.
