@@ -92,7 +92,21 @@ struct PhasePlanes {
                 if strideX == 1 {
                     copyFloats(from: inputLine + inside.lowerBound, to: line + inside.lowerBound, count: inside.count)
                 } else {
-                    for column in inside { line[column] = inputLine[column * strideX] }
+                    var column = inside.lowerBound
+                    if strideX == 2 {
+                        // Stride 2 (every stride-2 depthwise layer and pool): 16 columns of this phase are the
+                        // even lanes of 32 consecutive input values, while those stay inside the input row.
+                        let rowEnd = width - (phase - padLeft)   // inputLine[rowEnd] is past the row
+                        while column + 16 <= inside.upperBound && 2 * column + 32 <= rowEnd {
+                            let pairs = UnsafeRawPointer(inputLine + 2 * column).loadUnaligned(as: SIMD32<Float>.self)
+                            UnsafeMutableRawPointer(line + column).storeBytes(of: pairs.evenHalf, as: SIMD16<Float>.self)
+                            column += 16
+                        }
+                    }
+                    while column < inside.upperBound {
+                        line[column] = inputLine[column * strideX]
+                        column += 1
+                    }
                 }
                 fillRun(line, inside.upperBound..<rowLength)
             }
