@@ -33,6 +33,56 @@ public protocol Backbone: Sendable {
     /// input: N x 3 x H x W, already normalised with `preprocessing`.
     /// returns: N x embeddingWidth x 1 x 1 (the features before the classifier).
     func embed(_ input: Tensor) -> Tensor
+    /// The blocks of `embedStages`, in order: the end of every stage of the network, the final
+    /// feature map last (its width is `embeddingWidth`). Names are the reference implementation's
+    /// module names (`layer1`, `Mixed_6e`, `_blocks.7`, `features.3`), so a forward hook finds them.
+    var stageBlocks: [StageBlock] { get }
+    /// input as for `embed`. returns: N x (sum of the blocks' widths) x 1 x 1, every stage's output
+    /// globally average-pooled (not normalised), blocks concatenated along channels in `stageBlocks` order.
+    /// The last block equals `embed`'s output.
+    func embedStages(_ input: Tensor) -> Tensor
+}
+
+/// One stage output of a backbone: its reference module name and its channel count.
+public struct StageBlock: Sendable, Equatable, Codable {
+    public var name: String
+    public var width: Int
+    public init(_ name: String, _ width: Int) {
+        self.name = name
+        self.width = width
+    }
+}
+
+extension Backbone {
+    /// A network without stage outputs has one block: its final embedding.
+    public var stageBlocks: [StageBlock] { [StageBlock("final", embeddingWidth)] }
+    public func embedStages(_ input: Tensor) -> Tensor { embed(input) }
+}
+
+/// Runs `trunk` (a forward pass that calls its tap with the output of every stage but the last, and
+/// returns the final feature map) and pools every stage: N x (sum of widths) x 1 x 1. The trunk is the
+/// same code `embed` runs, so the final block is bit for bit `embed`'s output.
+func pooledStages(_ input: Tensor, context: KernelContext,
+                  _ trunk: (Tensor, KernelContext, (Tensor) -> Void) -> Tensor) -> Tensor {
+    var pooled: [Tensor] = []
+    let final = trunk(input, context) { pooled.append(globalAveragePool($0, context: context)) }
+    pooled.append(globalAveragePool(final, context: context))
+    return concatenatePooled(pooled)
+}
+
+/// parts: each N x C_i x 1 x 1 → N x (sum of C_i) x 1 x 1, image by image.
+func concatenatePooled(_ parts: [Tensor]) -> Tensor {
+    let batch = parts[0].batch
+    let total = parts.reduce(0) { $0 + $1.channels }
+    var storage: [Float] = []
+    storage.reserveCapacity(batch * total)
+    for image in 0..<batch {
+        for part in parts {
+            precondition(part.batch == batch && part.height == 1 && part.width == 1, "concatenatePooled: \(part.shape)")
+            storage += part.storage[(image * part.channels)..<((image + 1) * part.channels)]
+        }
+    }
+    return Tensor(shape: [batch, total, 1, 1], storage: storage)
 }
 
 /// Runs `embedding` (a network's forward pass on a context) over a batch. When the batch holds at least

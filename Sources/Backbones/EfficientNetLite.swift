@@ -101,16 +101,41 @@ public struct EfficientNetLite: Backbone {
     }
 
     /// The convolutional trunk: N x 3 x H x W → N x 1280 x ceil(H/32) x ceil(W/32).
-    func features(_ input: Tensor, context: KernelContext) -> Tensor {
+    /// `tap` sees the output of every stage (the last block of each, `_blocks.0`, `_blocks.2`, …, `_blocks.15`).
+    func features(_ input: Tensor, context: KernelContext, tap: (Tensor) -> Void = { _ in }) -> Tensor {
         precondition(input.channels == 3, "EfficientNet-Lite expects 3 input channels, got \(input.channels)")
         var x = conv2d(input, samePadding(stem, input), activation: .relu6, context: context)   // N x 32 x 112 x 112
-        for block in blocks { x = block.forward(x, context) }   // N x 16 x 112 → 24 x 56 → 40 x 28 → 80 x 14 → 112 x 14 → 192 x 7 → 320 x 7
+        // N x 16 x 112 → 24 x 56 → 40 x 28 → 80 x 14 → 112 x 14 → 192 x 7 → 320 x 7
+        for (index, block) in blocks.enumerated() {
+            x = block.forward(x, context)
+            if stageEnds.contains(index) { tap(x) }
+        }
         return conv2d(x, head, activation: .relu6, context: context)                            // N x 1280 x 7 x 7
+    }
+
+    /// Indices in `blocks` of the last block of each stage.
+    var stageEnds: Set<Int> {
+        var ends = Set<Int>(), count = 0
+        for stage in variant.stages { count += stage.repeats; ends.insert(count - 1) }
+        return ends
     }
 
     public func embed(_ input: Tensor) -> Tensor {
         embedAcrossCores(input, context: context) { image, context in
             globalAveragePool(features(image, context: context), context: context)   // N x 1280 x 1 x 1
+        }
+    }
+
+    /// The end of each stage by its block's state_dict name, then `_conv_head` (after `_bn1` and ReLU6).
+    public var stageBlocks: [StageBlock] {
+        var names: [StageBlock] = [], count = 0
+        for stage in variant.stages { count += stage.repeats; names.append(StageBlock("_blocks.\(count - 1)", stage.outChannels)) }
+        return names + [StageBlock("_conv_head", embeddingWidth)]
+    }
+
+    public func embedStages(_ input: Tensor) -> Tensor {
+        embedAcrossCores(input, context: context) { image, context in
+            pooledStages(image, context: context) { x, c, tap in features(x, context: c, tap: tap) }
         }
     }
 

@@ -90,12 +90,38 @@ public struct EfficientNetV2: Backbone {
         embedAcrossCores(input, context: context, embedding)
     }
 
+    /// features.1 … features.6 (the end of each stage), then features.7 (the head, the final feature map).
+    public var stageBlocks: [StageBlock] {
+        let stages = variant.stages
+        return stages.indices.map { StageBlock("features.\($0 + 1)", stages[$0].outChannels) }
+            + [StageBlock("features.\(stages.count + 1)", embeddingWidth)]
+    }
+
+    public func embedStages(_ input: Tensor) -> Tensor {
+        embedAcrossCores(input, context: context) { pooledStages($0, context: $1, trunk) }
+    }
+
     func embedding(_ input: Tensor, context: KernelContext) -> Tensor {
+        globalAveragePool(trunk(input, context: context, tap: { _ in }), context: context)   // N x 1280 x 1 x 1
+    }
+
+    /// N x 3 x H x W → the head's output; `tap` sees the output of every stage.
+    func trunk(_ input: Tensor, context: KernelContext, tap: (Tensor) -> Void) -> Tensor {
         precondition(input.channels == 3, "EfficientNet-V2 expects 3 input channels, got \(input.channels)")
         var x = conv2d(input, stem, activation: .silu, context: context)   // N x 24 x 192 x 192
-        for block in blocks { x = block.forward(x, context) }   // N x 24 x 192 → 48 x 96 → 64 x 48 → 128 x 24 → 160 x 24 → 256 x 12
-        x = conv2d(x, head, activation: .silu, context: context)            // N x 1280 x 12 x 12
-        return globalAveragePool(x, context: context)                       // N x 1280 x 1 x 1
+        // N x 24 x 192 → 48 x 96 → 64 x 48 → 128 x 24 → 160 x 24 → 256 x 12
+        for (index, block) in blocks.enumerated() {
+            x = block.forward(x, context)
+            if stageEnds.contains(index) { tap(x) }
+        }
+        return conv2d(x, head, activation: .silu, context: context)         // N x 1280 x 12 x 12
+    }
+
+    /// Indices in `blocks` of the last block of each stage.
+    var stageEnds: Set<Int> {
+        var ends = Set<Int>(), count = 0
+        for stage in variant.stages { count += stage.layerCount; ends.insert(count - 1) }
+        return ends
     }
 }
 

@@ -121,7 +121,21 @@ public struct GoogLeNet: Backbone {
         embedAcrossCores(input, context: context, embedding)
     }
 
+    /// The ends of the three inception groups, inception5b the final feature map.
+    public var stageBlocks: [StageBlock] {
+        [StageBlock("inception3b", 480), StageBlock("inception4e", 832), StageBlock("inception5b", 1024)]
+    }
+
+    public func embedStages(_ input: Tensor) -> Tensor {
+        embedAcrossCores(input, context: context) { pooledStages($0, context: $1, trunk) }
+    }
+
     func embedding(_ input: Tensor, context: KernelContext) -> Tensor {
+        globalAveragePool(trunk(input, context: context, tap: { _ in }), context: context)  // N x 1024 x 1 x 1
+    }
+
+    /// N x 3 x H x W → inception5b's output; `tap` sees inception3b's and inception4e's.
+    func trunk(_ input: Tensor, context: KernelContext, tap: (Tensor) -> Void) -> Tensor {
         precondition(input.channels == 3, "GoogLeNet expects 3 input channels")
         let ceilPool = PoolGeometry(kernel: 3, stride: 2, ceilMode: true)
         var x = transformInput ? transformed(input) : input
@@ -131,10 +145,12 @@ public struct GoogLeNet: Backbone {
         x = conv2d(x, stem[2], activation: .relu, context: context)                 // N x 192 x 56 x 56
         x = maxPool2d(x, ceilPool, context: context)                                 // N x 192 x 28 x 28
         for block in inception3 { x = block(x, context: context) }                   // N x 256, then 480 x 28 x 28
+        tap(x)
         x = maxPool2d(x, ceilPool, context: context)                                 // N x 480 x 14 x 14
         for block in inception4 { x = block(x, context: context) }                   // N x 512 ... 832 x 14 x 14
+        tap(x)
         x = maxPool2d(x, PoolGeometry(kernel: 2, stride: 2, ceilMode: true), context: context)  // N x 832 x 7 x 7
         for block in inception5 { x = block(x, context: context) }                   // N x 832, then 1024 x 7 x 7
-        return globalAveragePool(x, context: context)                                // N x 1024 x 1 x 1
+        return x
     }
 }

@@ -72,7 +72,21 @@ public struct InceptionV3: Backbone {
         embedAcrossCores(input, context: context, embedding)
     }
 
+    /// The ends of the Mixed_5, Mixed_6 and Mixed_7 groups, Mixed_7c the final feature map.
+    public var stageBlocks: [StageBlock] {
+        [StageBlock("Mixed_5d", 288), StageBlock("Mixed_6e", 768), StageBlock("Mixed_7c", 2048)]
+    }
+
+    public func embedStages(_ input: Tensor) -> Tensor {
+        embedAcrossCores(input, context: context) { pooledStages($0, context: $1, trunk) }
+    }
+
     func embedding(_ input: Tensor, context: KernelContext) -> Tensor {
+        globalAveragePool(trunk(input, context: context, tap: { _ in }), context: context)   // N x 2048 x 1 x 1
+    }
+
+    /// N x 3 x H x W → Mixed_7c's output; `tap` sees Mixed_5d's and Mixed_6e's.
+    func trunk(_ input: Tensor, context: KernelContext, tap: (Tensor) -> Void) -> Tensor {
         precondition(input.channels == 3, "Inception-V3 expects 3 input channels, got \(input.channels)")
         precondition(input.height >= Self.minimumInputSize && input.width >= Self.minimumInputSize,
                      "Inception-V3 needs at least \(Self.minimumInputSize) x \(Self.minimumInputSize) input, got \(input.height) x \(input.width)")
@@ -87,11 +101,13 @@ public struct InceptionV3: Backbone {
         x = conv2d(x, stem[4], activation: .relu, context: c)             // N x 192 x 71 x 71
         x = maxPool2d(x, maxPool, context: c)                             // N x 192 x 35 x 35
         for block in mixed5 { x = block.forward(x, c) }                   // N x 256, 288, 288 x 35 x 35
+        tap(x)
         x = mixed6a.forward(x, c)                                         // N x 768 x 17 x 17
         for block in mixed6 { x = block.forward(x, c) }                   // N x 768 x 17 x 17
+        tap(x)
         x = mixed7a.forward(x, c)                                         // N x 1280 x 8 x 8
         for block in mixed7 { x = block.forward(x, c) }                   // N x 2048 x 8 x 8
-        return globalAveragePool(x, context: c)                           // N x 2048 x 1 x 1
+        return x
     }
 
     /// torchvision `_transform_input`: ImageNet-normalised input → (x - 0.5) / 0.5 per channel,

@@ -118,15 +118,30 @@ public struct ResNet: Backbone {
         embedAcrossCores(input, context: context, embedding)
     }
 
+    /// layer1 … layer4, the last one the final feature map.
+    public var stageBlocks: [StageBlock] {
+        (0..<4).map { StageBlock("layer\($0 + 1)", (64 << $0) * depth.expansion) }
+    }
+
+    public func embedStages(_ input: Tensor) -> Tensor {
+        embedAcrossCores(input, context: context) { pooledStages($0, context: $1, trunk) }
+    }
+
     func embedding(_ input: Tensor, context: KernelContext) -> Tensor {
+        globalAveragePool(trunk(input, context: context, tap: { _ in }), context: context)       // N x 2048 x 1 x 1
+    }
+
+    /// N x 3 x H x W → layer4's output, N x 2048 x H/32 x W/32; `tap` sees layer1 … layer3's outputs.
+    func trunk(_ input: Tensor, context: KernelContext, tap: (Tensor) -> Void) -> Tensor {
         var x = conv2d(input, stem, activation: .relu, context: context)                     // N x 64 x H/2 x W/2
         x = maxPool2d(x, PoolGeometry(kernel: 3, stride: 2, padding: 1), context: context)     // N x 64 x H/4 x W/4
-        for stage in stages {
+        for (index, stage) in stages.enumerated() {
             // layer1: N x 256 x H/4; layer2: N x 512 x H/8; layer3: N x 1024 x H/16; layer4: N x 2048 x H/32
             // (64, 128, 256, 512 channels for ResNet-18/34).
             for block in stage { x = block(x, context: context) }
+            if index < stages.count - 1 { tap(x) }
         }
-        return globalAveragePool(x, context: context)                                          // N x 2048 x 1 x 1
+        return x
     }
 }
 

@@ -11,21 +11,47 @@ import Backbones
 import Imaging
 import NeuralKernels
 
+/// What of the network a row holds.
+public enum EmbeddingPooling: String, CaseIterable, Sendable {
+    /// The final feature map, globally average-pooled (the backbone's `embed`).
+    case final
+    /// Every stage's output globally average-pooled (`Backbone.embedStages`); after the views and TTA
+    /// are pooled, each block is scaled to unit L2 norm (each half of a mean+max row on its own), so
+    /// wide late stages do not outweigh narrow early ones. Blocks and widths go into the manifest.
+    case stages
+}
+
 public struct Embedder {
     public let backbone: any Backbone
     public let view: ViewOptions
     public let tta: TestTimeAugmentation?
     public let batchSize: Int
+    public let pooling: EmbeddingPooling
 
-    public init(backbone: any Backbone, view: ViewOptions, tta: TestTimeAugmentation?, batchSize: Int) {
+    public init(backbone: any Backbone, view: ViewOptions, tta: TestTimeAugmentation?, batchSize: Int,
+                pooling: EmbeddingPooling = .final) {
         precondition(batchSize >= 1, "batchSize must be at least 1")
         self.backbone = backbone
         self.view = view
         self.tta = tta
         self.batchSize = batchSize
+        self.pooling = pooling
     }
 
-    public var rowWidth: Int { view.rowWidth(embeddingWidth: backbone.embeddingWidth) }
+    /// Width of one network output: the final embedding, or every stage side by side.
+    public var embeddingWidth: Int {
+        pooling == .stages ? backbone.stageBlocks.reduce(0) { $0 + $1.width } : backbone.embeddingWidth
+    }
+
+    public var rowWidth: Int { view.rowWidth(embeddingWidth: embeddingWidth) }
+
+    /// The row's named blocks (nil for the final embedding alone); mean+max rows name `mean:` and `max:` halves.
+    public var blocks: [(name: String, width: Int)]? {
+        guard pooling == .stages else { return nil }
+        let stages = backbone.stageBlocks.map { (name: $0.name, width: $0.width) }
+        guard view.kind == .tiles && view.tilePooling == .meanMax else { return stages }
+        return stages.map { (name: "mean:" + $0.name, width: $0.width) } + stages.map { (name: "max:" + $0.name, width: $0.width) }
+    }
 
     /// One network input: view `viewIndex` of image `slot`, under `transform`.
     struct Input {
@@ -40,7 +66,7 @@ public struct Embedder {
     /// (so the caller can save it before the rest of the window runs).
     public func embed(_ images: [RGBImage], finished: (Int, [Float]) throws -> Void) throws {
         let preprocessing = backbone.preprocessing
-        let width = backbone.embeddingWidth
+        let width = embeddingWidth
         let transforms: [DihedralTransform?] = tta.map { $0.transforms.map { Optional($0) } } ?? [nil]
         var views: [ViewPlan] = []
         var inputs: [Input] = []
@@ -93,7 +119,8 @@ public struct Embedder {
                     storage += normalizedPlanes(image, mean: preprocessing.mean, std: preprocessing.std)
                 }
                 // N x 3 x H x W → N x width x 1 x 1
-                let output = backbone.embed(Tensor(shape: [batch.count, 3, height, inputWidth], storage: storage))
+                let input = Tensor(shape: [batch.count, 3, height, inputWidth], storage: storage)
+                let output = pooling == .stages ? backbone.embedStages(input) : backbone.embed(input)
                 precondition(output.count == batch.count * width, "\(backbone.name) returned \(output.shape), expected \(batch.count) x \(width)")
                 for (offset, input) in batch.enumerated() {
                     for channel in 0..<width { sums[input.slot][input.viewIndex][channel] += output.storage[offset * width + channel] }
@@ -108,7 +135,13 @@ public struct Embedder {
 
     /// TTA mean per view, then mean (and max) over views.
     func pool(_ viewSums: [[Float]], transformCount: Int) -> [Float] {
-        let width = backbone.embeddingWidth
+        let row = poolViews(viewSums, transformCount: transformCount)
+        guard let blocks else { return row }
+        return normalizingBlocks(row, widths: blocks.map(\.width))
+    }
+
+    func poolViews(_ viewSums: [[Float]], transformCount: Int) -> [Float] {
+        let width = embeddingWidth
         let scale = 1 / Float(transformCount)
         var mean = [Float](repeating: 0, count: width)
         var maximum = [Float](repeating: -.infinity, count: width)
@@ -123,4 +156,22 @@ public struct Embedder {
         for channel in 0..<width { mean[channel] /= viewCount }
         return view.kind == .tiles && view.tilePooling == .meanMax ? mean + maximum : mean
     }
+}
+
+/// Each consecutive block of `row` (widths in order) scaled to unit L2 norm (a zero block stays zero),
+/// the norm accumulated in Double.
+public func normalizingBlocks(_ row: [Float], widths: [Int]) -> [Float] {
+    precondition(widths.reduce(0, +) == row.count, "block widths \(widths) do not cover a row of \(row.count)")
+    var out = row
+    var start = 0
+    for width in widths {
+        var squares = 0.0
+        for i in start..<(start + width) { squares += Double(row[i]) * Double(row[i]) }
+        if squares > 0 {
+            let scale = 1 / squares.squareRoot()
+            for i in start..<(start + width) { out[i] = Float(Double(row[i]) * scale) }
+        }
+        start += width
+    }
+    return out
 }

@@ -22,9 +22,12 @@ public struct ExtractionSettings: Sendable {
     public var overwrite: Bool
     public var waitForLock: Bool
     public var toolVersion: String
+    /// The final embedding, or every stage's (a cache of its own, `<backbone>-<view>[-d4]-stages`).
+    public var pooling: EmbeddingPooling
 
     public init(view: ViewOptions, tta: TestTimeAugmentation? = nil, batchSize: Int = 8, overwrite: Bool = false,
-                waitForLock: Bool = false, toolVersion: String) {
+                waitForLock: Bool = false, toolVersion: String, pooling: EmbeddingPooling = .final) {
+        self.pooling = pooling
         self.view = view
         self.tta = tta
         self.batchSize = batchSize
@@ -86,7 +89,8 @@ public struct Extractor {
     }
 
     public func cacheName(for backbone: LoadedBackbone) -> String {
-        FeatureStore.cacheName(backbone: backbone.backbone.name, view: settings.view.kind.rawValue, tta: settings.tta?.rawValue)
+        FeatureStore.cacheName(backbone: backbone.backbone.name, view: settings.view.kind.rawValue, tta: settings.tta?.rawValue,
+                                 pooling: settings.pooling == .stages ? "stages" : nil)
     }
 
     /// Creates the output folder and checks it is writable, before any work is done.
@@ -109,6 +113,8 @@ public struct Extractor {
         defer { lock.release() }
 
         let preprocessing = backbone.preprocessing
+        let embedder = Embedder(backbone: backbone, view: settings.view, tta: settings.tta, batchSize: settings.batchSize,
+                                pooling: settings.pooling)
         let target = FeatureManifest(
             toolVersion: settings.toolVersion, dataset: dataset, backbone: backbone.name,
             weightsFile: loaded.weightsFile, weightsSHA256: loaded.weightsSHA256,
@@ -116,7 +122,8 @@ public struct Extractor {
             tta: settings.tta?.rawValue,
             preprocessing: .init(inputSize: preprocessing.inputSize, mean: preprocessing.mean, std: preprocessing.std,
                                  transformInput: preprocessing.transformInput),
-            embeddingWidth: settings.view.rowWidth(embeddingWidth: backbone.embeddingWidth),
+            embeddingWidth: embedder.rowWidth,
+            blocks: embedder.blocks?.map { FeatureBlock(name: $0.name, width: $0.width) },
             imageIDs: images.map(\.id), imageSHA256: hashes)
         let npyURL = output.appendingPathComponent("\(name).npy")
         let partialURL = output.appendingPathComponent("\(name).partial")
@@ -149,7 +156,6 @@ public struct Extractor {
 
         var failures = rejected
         var failedIndices = Set<Int>()
-        let embedder = Embedder(backbone: backbone, view: settings.view, tta: settings.tta, batchSize: settings.batchSize)
         let total = images.count
         var extracted = 0
         let embedStart = Date()

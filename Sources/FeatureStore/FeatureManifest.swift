@@ -3,6 +3,16 @@
 
 import Foundation
 
+/// A named run of columns of a feature row (one stage of a multi-stage embedding).
+public struct FeatureBlock: Codable, Equatable, Sendable {
+    public var name: String
+    public var width: Int
+    public init(name: String, width: Int) {
+        self.name = name
+        self.width = width
+    }
+}
+
 public struct FeatureManifest: Codable, Equatable, Sendable {
     /// How images were prepared for the network (mirrors Backbones.Preprocessing, which this
     /// module cannot import: the learning half must not depend on the embedding half).
@@ -34,6 +44,9 @@ public struct FeatureManifest: Codable, Equatable, Sendable {
     public var tta: String?
     public var preprocessing: Preprocessing
     public var embeddingWidth: Int
+    /// The columns as named blocks, in order, when the row is several embeddings side by side
+    /// (`extract --pooling stages`: each stage's pooled output, L2-normalised); nil for one embedding.
+    public var blocks: [FeatureBlock]?
     /// Row order of the matrix; an image id is the file name without its extension.
     public var imageIDs: [String]
     /// SHA-256 of each image file, same order as `imageIDs`.
@@ -41,7 +54,7 @@ public struct FeatureManifest: Codable, Equatable, Sendable {
 
     public init(formatVersion: Int = featureFormatVersion, toolVersion: String, dataset: String, backbone: String,
                 weightsFile: String, weightsSHA256: String, view: String, viewParameters: [String: String] = [:],
-                tta: String? = nil, preprocessing: Preprocessing, embeddingWidth: Int,
+                tta: String? = nil, preprocessing: Preprocessing, embeddingWidth: Int, blocks: [FeatureBlock]? = nil,
                 imageIDs: [String], imageSHA256: [String]) {
         self.formatVersion = formatVersion
         self.toolVersion = toolVersion
@@ -54,6 +67,7 @@ public struct FeatureManifest: Codable, Equatable, Sendable {
         self.tta = tta
         self.preprocessing = preprocessing
         self.embeddingWidth = embeddingWidth
+        self.blocks = blocks
         self.imageIDs = imageIDs
         self.imageSHA256 = imageSHA256
     }
@@ -81,6 +95,15 @@ public struct FeatureManifest: Codable, Equatable, Sendable {
         var seen = Set<String>()
         for id in imageIDs where !seen.insert(id).inserted { throw FeatureStoreError.duplicateID(file: file, id: id) }
         guard embeddingWidth >= 0 else { throw FeatureStoreError.badManifest(file: file, reason: "negative embeddingWidth") }
+        if let blocks {
+            guard blocks.allSatisfy({ $0.width > 0 }), blocks.reduce(0, { $0 + $1.width }) == embeddingWidth else {
+                throw FeatureStoreError.badManifest(file: file, reason: "block widths \(blocks.map(\.width)) do not add up to embeddingWidth \(embeddingWidth)")
+            }
+            var names = Set<String>()
+            for block in blocks where !names.insert(block.name).inserted {
+                throw FeatureStoreError.badManifest(file: file, reason: "block `\(block.name)` named twice")
+            }
+        }
     }
 
     public func encoded() throws -> Data {
@@ -113,6 +136,9 @@ public struct FeatureManifest: Codable, Equatable, Sendable {
         check("TTA", tta ?? "none", other.tta ?? "none")
         check("preprocessing", Self.text(preprocessing), Self.text(other.preprocessing))
         check("embedding width", embeddingWidth, other.embeddingWidth)
+        if blocks != other.blocks {
+            differences.append("blocks \(other.blocks.map { Self.text($0) } ?? "none") → \(blocks.map { Self.text($0) } ?? "none")")
+        }
         return differences.isEmpty ? nil : differences.joined(separator: "; ")
     }
 

@@ -12,6 +12,8 @@ public struct FeatureSet: Sendable {
     public var values: [Float]
     /// Where it was read from (for messages).
     public var source: URL?
+    /// A name that overrides the file name (a block selection).
+    public var label: String?
 
     public init(manifest: FeatureManifest?, ids: [String], shape: [Int], values: [Float], source: URL? = nil) {
         self.manifest = manifest
@@ -25,7 +27,43 @@ public struct FeatureSet: Sendable {
     public var width: Int { shape.count > 1 ? shape[1] : 0 }
 
     /// Name of the variant, e.g. "efficientnet_lite0-tiles-d4" (the .npy file name without extension).
-    public var name: String { source?.deletingPathExtension().lastPathComponent ?? manifest.map { "\($0.backbone)-\($0.view)" } ?? "features" }
+    public var name: String { label ?? source?.deletingPathExtension().lastPathComponent ?? manifest.map { "\($0.backbone)-\($0.view)" } ?? "features" }
+
+    /// The columns of the named blocks (in the manifest's order), as a feature set named
+    /// `<name>[a+b]`; the manifest keeps only those blocks. `["all"]` returns the set unchanged.
+    public func selectingBlocks(_ names: [String]) throws -> FeatureSet {
+        if names == ["all"] { return self }
+        let file = source?.path ?? name
+        guard let blocks = manifest?.blocks else {
+            throw FeatureStoreError.badManifest(file: file, reason: "no named blocks to select \(names.joined(separator: "+")) from (extract with --pooling stages)")
+        }
+        for wanted in names where !blocks.contains(where: { $0.name == wanted }) {
+            throw FeatureStoreError.badManifest(file: file, reason: "no block `\(wanted)`; blocks: \(blocks.map(\.name).joined(separator: ", "))")
+        }
+        var columns: [Int] = []
+        var kept: [FeatureBlock] = []
+        var start = 0
+        for block in blocks {
+            if names.contains(block.name) {
+                columns += start..<(start + block.width)
+                kept.append(block)
+            }
+            start += block.width
+        }
+        var values: [Float] = []
+        values.reserveCapacity(rowCount * columns.count)
+        for row in 0..<rowCount {
+            let base = row * width
+            for column in columns { values.append(self.values[base + column]) }
+        }
+        var selected = manifest
+        selected?.blocks = kept
+        selected?.embeddingWidth = columns.count
+        let label = "\(name)[\(kept.map(\.name).joined(separator: "+"))]"
+        var result = FeatureSet(manifest: selected, ids: ids, shape: [rowCount, columns.count], values: values, source: source)
+        result.label = label
+        return result
+    }
 
     public func row(_ index: Int) -> ArraySlice<Float> { values[(index * width)..<((index + 1) * width)] }
 

@@ -63,6 +63,6 @@ public struct PartialRows {
 }
 
 /// The cache file name for a backbone, view and TTA: "<backbone>-<view>[-d4]".
-public func cacheName(backbone: String, view: String, tta: String?) -> String {
-    [backbone, view, tta].compactMap { $0 }.joined(separator: "-")
+public func cacheName(backbone: String, view: String, tta: String?, pooling: String? = nil) -> String {
+    [backbone, view, tta, pooling].compactMap { $0 }.joined(separator: "-")
 }

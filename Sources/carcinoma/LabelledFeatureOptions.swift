@@ -34,6 +34,9 @@ struct LabelledFeatureOptions: ParsableArguments {
     @Option(help: "Only these feature sets of the folder (comma-separated names, e.g. efficientnet_lite0-native).")
     var featureSet: String?
 
+    @Option(help: "Blocks of multi-stage feature sets (extract --pooling stages) to use: `;`-separated selections, each `all` or block names joined by `+` (e.g. \"all;_blocks.14+_blocks.15+_conv_head\"); each selection is its own feature set named <set>[a+b]. Sets without blocks are used whole.")
+    var blocks: String?
+
     var format: LabelsFormat {
         LabelsFormat(idColumn: idColumn, labelColumn: labelColumn, groupColumn: groupColumn,
                      allowedLabels: (try? parseAllowedLabels(allowedLabels)) ?? nil, namedLabels: labelNames)
@@ -65,15 +68,25 @@ func parseAllowedLabels(_ text: String) throws -> Set<Int>? {
 extension LabelledFeatureOptions {
 
     func prepare() throws -> PreparedComparison {
-        try loadComparison(features: features, ids: ids, labels: labels, format: format, featureSet: featureSet)
+        try loadComparison(features: features, ids: ids, labels: labels, format: format, featureSet: featureSet, blocks: blocks)
     }
 }
 
 /// Reads the feature sets (a folder, or one .npy with optional ids) and the labels, and aligns them.
-func loadComparison(features: String, ids: String?, labels: String, format: LabelsFormat, featureSet: String?) throws -> PreparedComparison {
+func loadComparison(features: String, ids: String?, labels: String, format: LabelsFormat, featureSet: String?,
+                    blocks: String? = nil) throws -> PreparedComparison {
     let url = URL(fileURLWithPath: features)
     var sets = features.hasSuffix(".npy") ? [try FeatureSet.load(npy: url, ids: ids.map { URL(fileURLWithPath: $0) })]
                                           : try FeatureSet.loadDirectory(url)
+    if let blocks {
+        let selections = blocks.split(separator: ";").map { $0.split(separator: "+").map { $0.trimmingCharacters(in: .whitespaces) } }
+            .filter { !$0.isEmpty }
+        guard !selections.isEmpty else { throw ValidationError("--blocks names no block") }
+        sets = try sets.flatMap { set -> [FeatureSet] in
+            guard set.manifest?.blocks != nil else { return [set] }
+            return try selections.map { try set.selectingBlocks($0) }
+        }
+    }
     if let featureSet {
         let wanted = featureSet.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         let available = sets.map(\.name)
