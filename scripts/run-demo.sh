@@ -15,7 +15,9 @@
 # Environment (each optional): VIEWS, TTA (d4 or none), BACKBONES (comma-separated), HEADS, FOLDS,
 #   REPEATS, GROUP_COLUMN, FEATURES (cache folder; default features/<dataset>, the dataset being
 #   the images folder's name, or its parent's when it is called `images`), WEIGHTS_DIR (default
-#   weights), THREADS (default: every core).
+#   weights), THREADS (default: every core), POOLING (extract --pooling, one or more of
+#   "final stages stages-raw"; default final), BLOCKS (compare/submit --blocks for stage feature sets),
+#   DECISION (compare --decision argmax|offsets|both; the submission follows the best single row's rule).
 set -euo pipefail
 bin="$1"; data="$2"; labels="$3"; out="$4"
 mkdir -p "$out"
@@ -45,6 +47,9 @@ tta_args=(); [[ "$tta" != none ]] && tta_args=(--tta "$tta")
 dataset=$(basename "$(cd "$data" && pwd)")
 [[ "$dataset" == images ]] && dataset=$(basename "$(cd "$data/.." && pwd)")
 features="${FEATURES:-features/$dataset}"
+poolings="${POOLING:-final}"
+decision_args=(); [[ -n "${DECISION:-}" ]] && decision_args=(--decision "$DECISION")
+block_args=(); [[ -n "${BLOCKS:-}" ]] && block_args=(--blocks "$BLOCKS")
 
 # 1. Weights: EfficientNet-Lite0 (real ImageNet weights) always; others when their file is already there.
 backbones="${BACKBONES:-}"
@@ -74,19 +79,23 @@ done
 
 # 2. Extract the embeddings of every view into the cache (rows already there are reused).
 for view in $views; do
-    say "extract: $backbones, view $view${tta_args[*]:+, test-time augmentation $tta} → $features"
-    "$bin" extract --images "$data" --backbone "$backbones" --view "$view" ${tta_args[@]+"${tta_args[@]}"} \
-        --weights-dir "$weights_dir" --threads "$threads" --out "$features"
+    for pooling in $poolings; do
+        say "extract: $backbones, view $view${tta_args[*]:+, test-time augmentation $tta}, pooling $pooling → $features"
+        "$bin" extract --images "$data" --backbone "$backbones" --view "$view" ${tta_args[@]+"${tta_args[@]}"} \
+            --pooling "$pooling" --weights-dir "$weights_dir" --threads "$threads" --out "$features"
+    done
 done
 
 # 3. Compare every feature set × head (+ ensembles).
 say "compare: heads $heads, $folds folds × $repeats repeats${group_column:+, grouped by $group_column}"
 "$bin" compare --features "$features" --labels "$labels" "${label_args[@]}" --heads "$heads" \
-    --folds "$folds" --repeats "$repeats" --seed 0 --threads "$threads" --out "$out/compare"
+    ${decision_args[@]+"${decision_args[@]}"} ${block_args[@]+"${block_args[@]}"} --folds "$folds" --repeats "$repeats" --seed 0 --threads "$threads" --out "$out/compare"
 
 # 4. A submission from the best single model of the table, then checked.
 best=$("$bin" report --results "$out/compare" --best-single)
 set_name=${best% *}; head_name=${best##* }
+submit_decision=()
+[[ -n "${DECISION:-}" ]] && submit_decision=(--decision "$("$bin" report --results "$out/compare" --best-single-decision)")
 if (( demo )); then
     # The demo has no unlabelled images: hold out every `*_3` tile (and its quarters), label the rest,
     # refit the best single model on them, predict the held-out images and score them.
@@ -100,6 +109,7 @@ else
     say "submit: $set_name / $head_name (mean of the $folds fold models)"
 fi
 "$bin" submit --features "$features" --feature-set "$set_name" --labels "$submit_labels" "${label_args[@]}" \
+    ${block_args[@]+"${block_args[@]}"} ${submit_decision[@]+"${submit_decision[@]}"} \
     --images "$data" --head "$head_name" "${fit_args[@]}" --repeats 1 --seed 0 --threads "$threads" \
     --out "$out/submission.csv"
 "$bin" submit --check "$out/submission.csv" --labels "$submit_labels" "${label_args[@]}" --images "$data"

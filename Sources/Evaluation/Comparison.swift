@@ -64,15 +64,18 @@ public enum Comparison {
     /// probabilities on the unlabelled rows (for a submission).
     public static func run(_ input: PreparedComparison, heads: [HeadSpecification], settings: CrossValidationSettings,
                            metaLearner: (any Classifier)?, ensembles: Bool = true, predictUnlabelled: Bool = false,
+                           decision: DecisionRule = .argmax, stacking: StackingMethod = .convex,
                            labelsFormat: LabelsFormat = LabelsFormat(), toolVersion: String = "",
                            progress: (String) -> Void = { _ in }) throws -> (results: ComparisonResults, outcomes: [ModelOutcome]) {
         try run(input, headsFor: { _ in heads }, settings: settings, metaLearner: metaLearner, ensembles: ensembles,
-                predictUnlabelled: predictUnlabelled, labelsFormat: labelsFormat, toolVersion: toolVersion, progress: progress)
+                predictUnlabelled: predictUnlabelled, decision: decision, stacking: stacking,
+                labelsFormat: labelsFormat, toolVersion: toolVersion, progress: progress)
     }
 
     /// As above with heads built per feature set (grids may depend on the feature width).
     public static func run(_ input: PreparedComparison, headsFor: (PreparedFeatures) throws -> [HeadSpecification], settings: CrossValidationSettings,
                            metaLearner: (any Classifier)?, ensembles: Bool = true, predictUnlabelled: Bool = false,
+                           decision: DecisionRule = .argmax, stacking: StackingMethod = .convex,
                            labelsFormat: LabelsFormat = LabelsFormat(), toolVersion: String = "",
                            progress: (String) -> Void = { _ in }) throws -> (results: ComparisonResults, outcomes: [ModelOutcome]) {
         let start = Date()
@@ -83,21 +86,28 @@ public enum Comparison {
         var rows: [ResultRow] = []
         var headGrids: [String: [String]] = [:]
         var headNames: [String] = []
-        func record(_ outcome: ModelOutcome, since: Date) {
+        func emit(_ outcome: ModelOutcome, since: Date) {
             let row = ResultRow(outcome: outcome, labels: labels.labels, fitSeconds: Date().timeIntervalSince(since))
             outcomes.append(outcome)
             rows.append(row)
             progress(String(format: "%@  macro F1 %.3f ± %.3f  (%.1f s)", outcome.name, row.macroF1.mean, row.macroF1.standardDeviation, row.fitSeconds))
         }
+        // Rows under the decision rule; ensembles are always built from the members' plain probabilities.
+        var plainSingles: [ModelOutcome] = []
+        func record(_ outcome: ModelOutcome, since: Date) {
+            if decision != .offsets { emit(outcome, since: since) }
+            if decision != .argmax { emit(DecisionOffsets.applying(to: outcome, labels: labels.labels), since: since) }
+        }
         let headsOfSet = try input.featureSets.map(headsFor)
-        // Inner out-of-fold probabilities feed only the stacking rows; without them a single-candidate head
-        // (nothing to select) is fit once per outer fold.
+        // Inner out-of-fold probabilities feed the stacking rows, the weights of the mean rows and the
+        // decision offsets; without any of them a single-candidate head (nothing to select) is fit once per outer fold.
         let innerNeeded = stackingRowsPossible(ensembles: ensembles, metaLearner: metaLearner, singleCount: headsOfSet.map(\.count).reduce(0, +))
+            || decision != .argmax || (ensembles && input.featureSets.count > 1)
         let skipping = uniqueInOrder(headsOfSet.flatMap { $0 }.filter {
             !CrossValidation.runsInnerCrossValidation($0, innerProbabilitiesNeeded: innerNeeded)
         }.map(\.name))
         if !skipping.isEmpty {
-            progress("no stacking row needs inner probabilities: \(skipping.joined(separator: ", ")) (one candidate) fit once per outer fold, without inner cross-validation")
+            progress("no stacking row, mean weights or decision offsets need inner probabilities: \(skipping.joined(separator: ", ")) (one candidate) fit once per outer fold, without inner cross-validation")
         }
         for (set, heads) in zip(input.featureSets, headsOfSet) {
             let data = predictUnlabelled ? set.data
@@ -108,13 +118,14 @@ public enum Comparison {
                 let outcome = try CrossValidation.run(name: "\(set.info.name) / \(head.name)", featureSet: set.info.name, head: head,
                                                       data: data, folds: folds, settings: settings, innerProbabilitiesNeeded: innerNeeded,
                                                       progress: progress)
+                plainSingles.append(outcome)
                 record(outcome, since: begin)
             }
         }
         if ensembles {
-            let singles = outcomes
-            _ = try ensembleOutcomes(singles: singles, featureSets: input.featureSets.map(\.info), heads: headNames,
-                                     labels: labels.labels, metaLearner: metaLearner, threads: settings.threads, record: record)
+            _ = try ensembleOutcomes(singles: plainSingles, featureSets: input.featureSets.map(\.info), heads: headNames,
+                                     labels: labels.labels, metaLearner: metaLearner, stacking: stacking,
+                                     threads: settings.threads, record: record)
         }
         let results = ComparisonResults(
             toolVersion: toolVersion,
@@ -130,9 +141,9 @@ public enum Comparison {
             classCounts: labels.classes.map { labels.count(ofClass: $0) },
             featureSets: input.featureSets.map(\.info),
             headGrids: headGrids,
-            rows: rows.enumerated().sorted { a, b in
+            rows: markingSignificance(rows.enumerated().sorted { a, b in
                 a.element.macroF1.mean != b.element.macroF1.mean ? a.element.macroF1.mean > b.element.macroF1.mean : a.offset < b.offset
-            }.map(\.element),
+            }.map(\.element), labelledCount: labels.labels.count),
             wallSeconds: Date().timeIntervalSince(start))
         return (results, outcomes)
     }
@@ -143,10 +154,23 @@ public enum Comparison {
         ensembles && metaLearner != nil && singleCount > 1
     }
 
+    /// Rows sorted best first, each with its corrected t-test p-value against the best row and the
+    /// "indistinguishable from the best" marker (p ≥ Significance.alpha).
+    static func markingSignificance(_ sorted: [ResultRow], labelledCount: Int) -> [ResultRow] {
+        guard let best = sorted.first else { return sorted }
+        let pValues = Significance.pValues(rows: sorted, best: best, labelledCount: labelledCount)
+        return zip(sorted, pValues).map { row, p in
+            var marked = row
+            marked.pValueVersusBest = p
+            marked.indistinguishableFromBest = row.name == best.name ? true : p.map { $0 >= Significance.alpha }
+            return marked
+        }
+    }
+
     /// The ensemble rows: per head, the mean across all feature sets, and (with several backbones) the
     /// mean across backbones for each view; a stack of all single models, and per head a stack across feature sets.
     static func ensembleOutcomes(singles: [ModelOutcome], featureSets: [FeatureSetInfo], heads: [String], labels: [Int],
-                                 metaLearner: (any Classifier)?, threads: Int,
+                                 metaLearner: (any Classifier)?, stacking: StackingMethod = .convex, threads: Int,
                                  record: (ModelOutcome, Date) -> Void) throws -> [ModelOutcome] {
         var made: [ModelOutcome] = []
         func add(_ build: () throws -> ModelOutcome) throws {
@@ -156,10 +180,18 @@ public enum Comparison {
             made.append(outcome)
         }
         let canStack = singles.allSatisfy { $0.folds.allSatisfy { $0.innerProbabilities != nil } }
+        func stack(_ name: String, _ members: [ModelOutcome]) throws -> ModelOutcome {
+            switch stacking {
+            case .convex: return try Ensembles.convexStack(name: name, members: members, labels: labels)
+            case .softmax:
+                guard let metaLearner else { throw EvaluationError.invalidSetting(key: "stacking", problem: "softmax stacking needs a meta-learner") }
+                return try Ensembles.stack(name: name, members: members, labels: labels, metaLearner: metaLearner, threads: threads)
+            }
+        }
         if featureSets.count > 1 {
             for head in heads {
                 let members = singles.filter { $0.head == head }
-                try add { try Ensembles.mean(name: "mean of \(members.count) feature sets / \(head)", members: members) }
+                try add { try Ensembles.mean(name: "mean of \(members.count) feature sets / \(head)", members: members, labels: labels) }
             }
             let views = uniqueInOrder(featureSets.compactMap(\.view))
             for view in views {
@@ -169,20 +201,18 @@ public enum Comparison {
                 for head in heads {
                     let names = Set(sets.map(\.name))
                     let members = singles.filter { $0.head == head && names.contains($0.featureSets[0]) }
-                    try add { try Ensembles.mean(name: "mean of \(backbones.count) backbones, \(view) / \(head)", members: members) }
+                    try add { try Ensembles.mean(name: "mean of \(backbones.count) backbones, \(view) / \(head)", members: members, labels: labels) }
                 }
             }
-            if let metaLearner, canStack, heads.count > 1 {
+            if metaLearner != nil, canStack, heads.count > 1 {
                 for head in heads {
                     let members = singles.filter { $0.head == head }
-                    try add { try Ensembles.stack(name: "stack of \(members.count) feature sets / \(head)", members: members,
-                                                  labels: labels, metaLearner: metaLearner, threads: threads) }
+                    try add { try stack("stack of \(members.count) feature sets / \(head)", members) }
                 }
             }
         }
-        if let metaLearner, canStack, singles.count > 1 {
-            try add { try Ensembles.stack(name: "stack of all \(singles.count) models", members: singles, labels: labels,
-                                          metaLearner: metaLearner, threads: threads) }
+        if metaLearner != nil, canStack, singles.count > 1 {
+            try add { try stack("stack of all \(singles.count) models", singles) }
         }
         return made
     }

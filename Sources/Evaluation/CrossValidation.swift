@@ -84,6 +84,10 @@ public struct FoldOutcome: Sendable {
     public let innerProbabilities: Matrix?
     /// unlabelled rows x classes from the model fit on this fold's training rows.
     public let unlabelledProbabilities: Matrix?
+    /// Per-class offsets added to the log-probabilities (DecisionOffsets), nil for a plain argmax.
+    public var offsets: [Double]? = nil
+    /// Ensemble member weights chosen for this fold (members in the outcome's order), nil otherwise.
+    public var memberWeights: [Double]? = nil
 }
 
 /// Every fold of one model (a feature set and a head, or an ensemble of them).

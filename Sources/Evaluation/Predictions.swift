@@ -20,7 +20,8 @@ public struct SubmissionPrediction: Sendable {
 public enum Predictions {
     public static func predict(_ input: PreparedComparison, heads: (PreparedFeatures) throws -> [HeadSpecification],
                                ensemble: EnsembleKind?, refit: Bool, settings: CrossValidationSettings,
-                               metaLearner: any Classifier) throws -> SubmissionPrediction {
+                               metaLearner: any Classifier, decision: DecisionRule = .argmax,
+                               stacking: StackingMethod = .convex) throws -> SubmissionPrediction {
         guard !input.unlabelledIDs.isEmpty else {
             throw EvaluationError.identifierMismatch(problem: "every feature row is labelled: nothing to predict (the unlabelled images are the feature ids not in the labels)")
         }
@@ -36,19 +37,23 @@ public enum Predictions {
             for head in try heads(set) {
                 members.append(try CrossValidation.run(name: "\(set.info.name) / \(head.name)", featureSet: set.info.name, head: head,
                                                        data: set.data, folds: folds, settings: settings,
-                                                       innerProbabilitiesNeeded: ensemble == .stack))
+                                                       innerProbabilitiesNeeded: ensemble != nil || decision == .offsets))
             }
         }
         if ensemble == nil && members.count != 1 {
             throw EvaluationError.invalidSetting(key: "head", problem: "name one head, or combine several with --ensemble mean|stack")
         }
-        let outcome: ModelOutcome
+        var outcome: ModelOutcome
         switch ensemble {
         case nil: outcome = members[0]
-        case .mean?: outcome = try Ensembles.mean(name: "mean of \(members.count) models", members: members)
-        case .stack?: outcome = try Ensembles.stack(name: "stack of \(members.count) models", members: members, labels: labels.labels,
-                                                    metaLearner: metaLearner, threads: settings.threads)
+        case .mean?: outcome = try Ensembles.mean(name: "mean of \(members.count) models", members: members, labels: labels.labels)
+        case .stack?:
+            outcome = stacking == .convex
+                ? try Ensembles.convexStack(name: "stack of \(members.count) models", members: members, labels: labels.labels)
+                : try Ensembles.stack(name: "stack of \(members.count) models", members: members, labels: labels.labels,
+                                      metaLearner: metaLearner, threads: settings.threads)
         }
+        if decision == .offsets { outcome = DecisionOffsets.applying(to: outcome, labels: labels.labels) }
         guard let probabilities = outcome.averagedUnlabelledProbabilities else {
             throw EvaluationError.missingResult(problem: "no predictions for the unlabelled images")
         }

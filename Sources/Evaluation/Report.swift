@@ -28,10 +28,11 @@ public enum Report {
             text += "- **\(head)**: " + grid.map { "`\($0)`" }.joined(separator: ", ") + "\n"
         }
         text += "\n## Comparison (sorted by mean macro F1 over \(results.rows.first?.folds.count ?? 0) folds)\n\n"
-        text += "| # | model | macro F1 mean ± sd | pooled macro F1 | accuracy | weighted F1 | balanced acc. | log loss | per-class F1 (pooled) | never predicted | most chosen setting |\n"
-        text += "|---|---|---|---|---|---|---|---|---|---|---|\n"
+        text += rulesText(results) + "\n\n"
+        text += "| # | model | macro F1 mean ± sd | ≈ best (p) | pooled macro F1 [95% CI] | accuracy | weighted F1 | balanced acc. | log loss | per-class F1 (pooled) | never predicted | most chosen setting |\n"
+        text += "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
         for (index, row) in results.rows.enumerated() {
-            text += "| \(index + 1) | \(row.name) | \(format(row.macroF1)) | \(f3(row.pooled.macroF1)) | \(format(row.microF1)) | \(format(row.weightedF1)) | "
+            text += "| \(index + 1) | \(row.name) | \(format(row.macroF1)) | \(ComparisonResults.sameAsBestText(row)) | \(f3(row.pooled.macroF1))\(ComparisonResults.intervalText(row)) | \(format(row.microF1)) | \(format(row.weightedF1)) | "
                 + "\(format(row.balancedAccuracy)) | \(format(row.logLoss)) | \(perClass(row, results)) | \(never(row, results)) | \(mostChosen(row)) |\n"
         }
         text += "\n## Pooled confusion matrices (rows: true class, columns: predicted; all repeats)\n\n"
@@ -48,6 +49,27 @@ public enum Report {
         return text
     }
 
+    /// How to read the significance column and the interval, and the rules of the offset and ensemble rows.
+    public static func rulesText(_ results: ComparisonResults) -> String {
+        var text = "**≈ best (p)**: the corrected resampled t-test (Nadeau & Bengio 2003; Bouckaert & Frank 2004 for repeated CV) "
+            + "of each row's per-fold macro F1 against the best row's on the same folds; ≈ marks rows the test cannot tell from the best "
+            + String(format: "(p ≥ %.2f). ", Significance.alpha)
+            + "**95% CI**: percentile bootstrap of the pooled out-of-fold macro F1 over \(Significance.bootstrapResamples) resamples of the images."
+        if results.rows.contains(where: { $0.decision == DecisionRule.offsets.rawValue }) {
+            text += " **+ offsets** rows: per-class offsets added to the log-probabilities before the argmax, chosen in each outer fold "
+                + "on that fold's inner out-of-fold probabilities (grid −3…3 step 0.1) to maximise the inner macro F1; the outer test rows are never used."
+        }
+        if results.rows.contains(where: { $0.kind == "mean" }) {
+            text += " **mean** rows: members' probabilities averaged with weights ∝ max(0, inner macro F1 − chance) per fold "
+                + "(chance: a uniform random guess at the class frequencies), so members no better than chance are dropped."
+        }
+        if results.rows.contains(where: { $0.kind == "stack" }) {
+            text += " **stack** rows: a convex combination of the members' probabilities (weights ≥ 0, summing to 1) maximising the "
+                + "class-balanced log-likelihood of their inner out-of-fold probabilities per fold; a member can take all the weight."
+        }
+        return text
+    }
+
     public static func html(_ results: ComparisonResults, heldOut: HeldOutScore? = nil) -> String {
         var body = "<h1>carcinoma comparison</h1>\n"
         body += "<p class=\"warning\"><strong>Fold noise.</strong> \(escape(noiseWarning(results)))</p>\n"
@@ -57,10 +79,12 @@ public enum Report {
         if let heldOut { body += "<p><strong>Held out.</strong> \(codeSpans(escape(heldOutText(heldOut))))</p>\n" }
         body += "<h2>Comparison</h2>\n<p>Sorted by mean macro F1 over \(results.rows.first?.folds.count ?? 0) folds "
             + "(\(results.settings.foldCount)-fold stratified × \(results.settings.repeats) repeats). Pooled: all out-of-fold predictions together.</p>\n"
-        body += "<table><tr><th>#</th><th>model</th><th>macro F1 mean ± sd</th><th>pooled macro F1</th><th>accuracy</th><th>weighted F1</th>"
+        body += "<p>\(escape(rulesText(results)))</p>\n"
+        body += "<table><tr><th>#</th><th>model</th><th>macro F1 mean ± sd</th><th>≈ best (p)</th><th>pooled macro F1 [95% CI]</th><th>accuracy</th><th>weighted F1</th>"
             + "<th>balanced acc.</th><th>log loss</th><th>per-class F1 (pooled)</th><th>never predicted</th><th>most chosen setting</th></tr>\n"
         for (index, row) in results.rows.enumerated() {
-            body += "<tr><td>\(index + 1)</td><td class=\"name\">\(escape(row.name))</td><td>\(format(row.macroF1))</td><td>\(f3(row.pooled.macroF1))</td>"
+            body += "<tr><td>\(index + 1)</td><td class=\"name\">\(escape(row.name))</td><td>\(format(row.macroF1))</td>"
+                + "<td>\(escape(ComparisonResults.sameAsBestText(row)))</td><td>\(f3(row.pooled.macroF1))\(escape(ComparisonResults.intervalText(row)))</td>"
                 + "<td>\(format(row.microF1))</td><td>\(format(row.weightedF1))</td><td>\(format(row.balancedAccuracy))</td><td>\(format(row.logLoss))</td>"
                 + "<td>\(escape(perClass(row, results)))</td><td class=\"flag\">\(escape(never(row, results)))</td><td>\(escape(mostChosen(row)))</td></tr>\n"
         }

@@ -34,6 +34,10 @@ public struct FoldScore: Sendable, Codable, Equatable {
     public let neverPredicted: [Int]
     /// Test rows per class (classes in ascending order).
     public let testClassCounts: [Int]
+    /// Offsets added to the log-probabilities (chosen on this fold's inner out-of-fold probabilities).
+    public var offsets: [Double]? = nil
+    /// An ensemble's member weights in this fold.
+    public var memberWeights: [Double]? = nil
 }
 
 public struct ResultRow: Sendable, Codable, Equatable {
@@ -50,29 +54,40 @@ public struct ResultRow: Sendable, Codable, Equatable {
     public let logLoss: MetricSummary
     /// Metrics of all out-of-fold predictions of all repeats together (confusion summed over repeats).
     public let pooled: ClassificationMetrics
+    /// "offsets" when the row's labels come from per-fold class offsets (DecisionOffsets), else "argmax".
+    public let decision: String?
     /// How often each hyperparameter setting was chosen across folds.
     public let chosenSettings: [String: Int]
     public let fitSeconds: Double
+    /// 95% bootstrap percentile interval of the pooled macro F1 over resampled images (Significance).
+    public var pooledMacroF1Interval: [Double]? = nil
+    /// Corrected resampled t-test p-value against the best row on the same folds (nil for the best row).
+    public var pValueVersusBest: Double? = nil
+    /// The best row, or p ≥ Significance.alpha against it.
+    public var indistinguishableFromBest: Bool? = nil
 
     public init(outcome: ModelOutcome, labels: [Int], fitSeconds: Double) {
         let classes = outcome.classes
         var scores: [FoldScore] = []
         var truth: [Int] = [], predicted: [Int] = [], probabilityValues: [Double] = []
         var chosen: [String: Int] = [:]
+        var imageOfPrediction: [Int] = []
         for fold in outcome.folds {
+            imageOfPrediction += fold.fold.testRows
             let foldTruth = fold.fold.testRows.map { labels[$0] }
             let metrics = ClassificationMetrics(classes: classes, truth: foldTruth, probabilities: fold.testProbabilities)
             scores.append(FoldScore(repeatIndex: fold.fold.repeatIndex, foldIndex: fold.fold.foldIndex, setting: fold.setting,
                                     macroF1: metrics.macroF1, microF1: metrics.microF1, weightedF1: metrics.weightedF1,
                                     balancedAccuracy: metrics.balancedAccuracy, logLoss: metrics.logLoss ?? .nan,
                                     perClassF1: metrics.perClassF1, neverPredicted: metrics.neverPredicted,
-                                    testClassCounts: metrics.support))
+                                    testClassCounts: metrics.support, offsets: fold.offsets, memberWeights: fold.memberWeights))
             truth += foldTruth
             predicted += argmaxLabels(fold.testProbabilities, classes: classes)
             probabilityValues += fold.testProbabilities.values
             chosen[fold.setting, default: 0] += 1
         }
         name = outcome.name
+        decision = outcome.folds.contains { $0.offsets != nil } ? DecisionRule.offsets.rawValue : DecisionRule.argmax.rawValue
         kind = outcome.kind
         head = outcome.head
         featureSets = outcome.featureSets
@@ -86,6 +101,11 @@ public struct ResultRow: Sendable, Codable, Equatable {
                                        probabilities: Matrix(rows: truth.count, columns: classes.count, values: probabilityValues))
         chosenSettings = chosen
         self.fitSeconds = fitSeconds
+        let position = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1, $0) })
+        let interval = Significance.bootstrapMacroF1Interval(
+            predictions: imageOfPrediction.indices.map { (imageOfPrediction[$0], position[truth[$0]] ?? 0, position[predicted[$0]] ?? 0) },
+            imageCount: labels.count, classCount: classes.count)
+        pooledMacroF1Interval = [interval.low, interval.high]
     }
 }
 
@@ -183,13 +203,26 @@ public struct ComparisonResults: Sendable, Codable, Equatable {
     }
 
     /// The comparison table as aligned text, best first.
+    /// "best", "≈ (p=0.41)" for a row indistinguishable from the best, "(p=0.003)" otherwise; "" when not tested.
+    public static func sameAsBestText(_ row: ResultRow) -> String {
+        guard let same = row.indistinguishableFromBest else { return "" }
+        guard let p = row.pValueVersusBest else { return same ? "best" : "" }
+        return (same ? "≈ " : "") + String(format: p < 0.001 ? "(p=%.1e)" : "(p=%.3f)", p)
+    }
+
+    public static func intervalText(_ row: ResultRow) -> String {
+        guard let interval = row.pooledMacroF1Interval, interval.count == 2 else { return "" }
+        return String(format: " [%.3f, %.3f]", interval[0], interval[1])
+    }
+
     public func table(limit: Int? = nil) -> String {
-        var lines: [[String]] = [["model", "macro F1 (mean ± sd)", "pooled macro F1", "accuracy", "balanced acc", "log loss", "never predicted"]]
+        var lines: [[String]] = [["model", "macro F1 (mean ± sd)", "≈ best (p)", "pooled macro F1 [95% CI]", "accuracy", "balanced acc", "log loss", "never predicted"]]
         for row in rows.prefix(limit ?? rows.count) {
             let never = row.pooled.neverPredicted.map { classNames[classes.firstIndex(of: $0) ?? 0] }
             lines.append([row.name,
                           String(format: "%.3f ± %.3f", row.macroF1.mean, row.macroF1.standardDeviation),
-                          String(format: "%.3f", row.pooled.macroF1),
+                          Self.sameAsBestText(row),
+                          String(format: "%.3f", row.pooled.macroF1) + Self.intervalText(row),
                           String(format: "%.3f", row.microF1.mean),
                           String(format: "%.3f", row.balancedAccuracy.mean),
                           String(format: "%.3f", row.logLoss.mean),

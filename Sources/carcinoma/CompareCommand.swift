@@ -19,6 +19,12 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "Solver of the softmax head and the stacking meta-learner: lbfgs (exact optimum) or adam.")
     var softmaxSolver: SoftmaxRegression.Solver = .lbfgs
 
+    @Option(help: "argmax | offsets (per-class offsets on the log-probabilities, chosen per fold on the inner out-of-fold probabilities to maximise inner macro F1) | both (each row twice).")
+    var decision: DecisionRule = .argmax
+
+    @Option(help: "Stack rows: convex (weights on the members' probabilities from their inner out-of-fold probabilities) | softmax (a softmax meta-learner).")
+    var stacking: StackingMethod = .convex
+
     @Flag(help: "Skip the ensemble rows (mean across feature sets, stacking).")
     var noEnsembles = false
 
@@ -36,7 +42,7 @@ struct CompareCommand: ParsableCommand {
             prepared,
             headsFor: { try HeadCatalog.specifications(heads, featureWidth: $0.data.labelled.columns, seed: settings.seed, softmaxSolver: softmaxSolver) },
             settings: settings, metaLearner: try HeadCatalog.metaLearner(seed: settings.seed, softmaxSolver: softmaxSolver), ensembles: !noEnsembles,
-            labelsFormat: input.format, toolVersion: toolVersion, progress: report)
+            decision: decision, stacking: stacking, labelsFormat: input.format, toolVersion: toolVersion, progress: report)
         try Comparison.writeOutputs(results, outcomes: outcomes, labels: prepared.labels, to: directory)
         print(results.table())
         fflush(stdout)
@@ -45,3 +51,6 @@ struct CompareCommand: ParsableCommand {
         report(String(format: "wrote %@/results.json and oof_probabilities.csv (%.1f s)", out, results.wallSeconds))
     }
 }
+
+extension DecisionRule: ExpressibleByArgument {}
+extension StackingMethod: ExpressibleByArgument {}

@@ -18,6 +18,9 @@ struct ReportCommand: ParsableCommand {
     @Flag(help: "Only print the feature set and head of the best single-model row (for scripts), then stop.")
     var bestSingle = false
 
+    @Flag(help: "Only print the decision rule (argmax or offsets) of the best single-model row (for scripts), then stop.")
+    var bestSingleDecision = false
+
     @Option(help: "A submission written by `submit` whose images' true labels are known (held out from its training): scored in the report, with --truth.")
     var submission: String?
 
@@ -30,6 +33,11 @@ struct ReportCommand: ParsableCommand {
 
     func run() throws {
         let loaded = try ComparisonResults.read(from: URL(fileURLWithPath: results, isDirectory: true))
+        if bestSingleDecision {
+            guard let row = loaded.bestSingleRow else { throw ValidationError("\(results): no single-model row") }
+            print(row.decision ?? "argmax")
+            return
+        }
         if bestSingle {
             guard let row = loaded.bestSingleRow, let set = row.featureSets.first else {
                 throw ValidationError("\(results): no single-model row")

@@ -55,6 +55,15 @@ struct SubmitCommand: ParsableCommand {
     @Option(help: "Combine several feature sets (and heads): mean of probabilities, or a stacked softmax meta-learner.")
     var ensemble: EnsembleKind?
 
+    @Option(help: "Blocks of multi-stage feature sets: `all` or block names joined by `+` (as compare --blocks, one selection).")
+    var blocks: String?
+
+    @Option(help: "argmax, or offsets: per-class offsets chosen per fold on the inner out-of-fold probabilities (as compare --decision).")
+    var decision: DecisionRule = .argmax
+
+    @Option(help: "With --ensemble stack: convex (weights from the inner out-of-fold probabilities) or softmax (meta-learner).")
+    var stacking: StackingMethod = .convex
+
     @Flag(help: "Fit once on all labelled images instead of averaging the fold models.")
     var refit = false
 
@@ -70,6 +79,7 @@ struct SubmitCommand: ParsableCommand {
 
     func validate() throws {
         _ = try parseAllowedLabels(allowedLabels)
+        if decision == .both { throw ValidationError("--decision is argmax or offsets for a submission") }
         if check == nil {
             if features == nil { throw ValidationError("--features is required to write a submission") }
             if head == nil { throw ValidationError("--head is required to write a submission") }
@@ -85,7 +95,7 @@ struct SubmitCommand: ParsableCommand {
             return
         }
         guard let features, let head else { return }
-        let prepared = try loadComparison(features: features, ids: ids, labels: labels, format: format, featureSet: featureSet)
+        let prepared = try loadComparison(features: features, ids: ids, labels: labels, format: format, featureSet: featureSet, blocks: blocks)
         let expected = try Submission.expectedIDs(images: imageIDs, labels: table, source: images)
         if expected != prepared.unlabelledIDs {
             let missing = Set(expected).subtracting(prepared.unlabelledIDs).sorted()
@@ -104,7 +114,8 @@ struct SubmitCommand: ParsableCommand {
         let prediction = try Predictions.predict(
             prepared,
             heads: { try HeadCatalog.specifications(head, featureWidth: $0.data.labelled.columns, seed: settings.seed, softmaxSolver: softmaxSolver) },
-            ensemble: ensemble, refit: refit, settings: settings, metaLearner: try HeadCatalog.metaLearner(seed: settings.seed, softmaxSolver: softmaxSolver))
+            ensemble: ensemble, refit: refit, settings: settings, metaLearner: try HeadCatalog.metaLearner(seed: settings.seed, softmaxSolver: softmaxSolver),
+            decision: decision, stacking: stacking)
         let written = try Submission.write(ids: prepared.unlabelledIDs, probabilities: prediction.probabilities,
                                            classes: prepared.labels.classes, labels: prepared.labels, format: format, to: url)
         let summary = try Submission.validate(url, labels: table, images: imageIDs, format: format)

@@ -226,8 +226,24 @@ final class CrossValidationTests: XCTestCase {
         let b = try XCTUnwrap(outcomes.first { $0.name == "b / centroid" })
         let mean = try XCTUnwrap(outcomes.first { $0.name == "mean of 2 feature sets / centroid" })
         for index in mean.folds.indices {
-            let expected = zip(a.folds[index].testProbabilities.values, b.folds[index].testProbabilities.values).map { ($0 + $1) / 2 }
+            // Weights ∝ max(0, inner macro F1 − chance), from the members' inner out-of-fold probabilities.
+            let trainLabels = a.folds[index].fold.trainRows.map { labels.labels[$0] }
+            let chance = Ensembles.chanceMacroF1(labels: trainLabels, classes: [-1, 0, 1])
+            let margins = try [a, b].map { member -> Double in
+                let inner = try XCTUnwrap(member.folds[index].innerProbabilities)
+                return max(0, ClassificationMetrics(classes: [-1, 0, 1], truth: trainLabels, probabilities: inner).macroF1 - chance)
+            }
+            let weights = margins.map { $0 / margins.reduce(0, +) }
+            XCTAssertEqual(mean.folds[index].memberWeights ?? [], weights)
+            let expected = zip(a.folds[index].testProbabilities.values, b.folds[index].testProbabilities.values).map { weights[0] * $0 + weights[1] * $1 }
             let check = allClose(mean.folds[index].testProbabilities.values, expected, relativeTolerance: 1e-12)
+            XCTAssertTrue(check.ok, check.message)
+        }
+        // Without labels, the plain mean.
+        let plain = try Ensembles.mean(name: "plain", members: [a, b])
+        for index in plain.folds.indices {
+            let expected = zip(a.folds[index].testProbabilities.values, b.folds[index].testProbabilities.values).map { ($0 + $1) / 2 }
+            let check = allClose(plain.folds[index].testProbabilities.values, expected, relativeTolerance: 1e-12)
             XCTAssertTrue(check.ok, check.message)
         }
     }

@@ -1,0 +1,139 @@
+// Decision offsets against a brute-force search (scripts/fixtures/decision_fixtures.py, scikit-learn's
+// macro F1), convex stacking weights against scipy's SLSQP on the same objective, and the nested
+// use of both in a comparison: offsets and weights are chosen without the outer test rows.
+
+import XCTest
+import Evaluation
+import Heads
+import LinearAlgebra
+import TestSupport
+
+final class DecisionRuleTests: XCTestCase {
+    struct Fixture: Decodable {
+        struct OffsetCase: Decodable {
+            var name: String; var classes: [Int]; var labels: [Int]; var probabilities: [[Double]]
+            var offsets: [Double]; var macroF1: Double; var argmaxMacroF1: Double; var chanceMacroF1: Double
+        }
+        struct ConvexCase: Decodable {
+            var name: String; var classes: [Int]; var labels: [Int]; var members: [[[Double]]]
+            var weights: [Double]; var meanLogLikelihood: Double
+        }
+        var version: Int
+        var grid: [Double]
+        var offsets: [OffsetCase]
+        var convex: [ConvexCase]
+    }
+
+    func fixture() throws -> Fixture {
+        let url = try XCTUnwrap(Bundle.module.url(forResource: "Fixtures/decision", withExtension: "json"))
+        return try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: url))
+    }
+
+    func matrix(_ rows: [[Double]]) -> Matrix {
+        Matrix(rows: rows.count, columns: rows[0].count, values: rows.flatMap { $0 })
+    }
+
+    func testOffsetsMatchTheBruteForceSearch() throws {
+        let fixture = try fixture()
+        XCTAssertEqual(fixture.version, 1)
+        XCTAssertEqual(DecisionOffsets.grid, fixture.grid)
+        for item in fixture.offsets {
+            let probabilities = matrix(item.probabilities)
+            let chosen = DecisionOffsets.choose(probabilities: probabilities, labels: item.labels, classes: item.classes)
+            XCTAssertEqual(chosen.offsets, item.offsets, item.name)
+            XCTAssertEqual(chosen.macroF1, item.macroF1, accuracy: 1e-12, item.name)
+            XCTAssertGreaterThan(item.macroF1, item.argmaxMacroF1, "\(item.name): the fixture should need offsets")
+            // Applying them gives probabilities whose argmax scores that macro F1 (checked by the metrics code).
+            let shifted = DecisionOffsets.apply(probabilities, offsets: chosen.offsets)
+            let metrics = ClassificationMetrics(classes: item.classes, truth: item.labels, probabilities: shifted)
+            XCTAssertEqual(metrics.macroF1, item.macroF1, accuracy: 1e-12, item.name)
+            for r in 0..<shifted.rows { XCTAssertEqual((0..<shifted.columns).reduce(0) { $0 + shifted[r, $1] }, 1, accuracy: 1e-12) }
+            XCTAssertEqual(Ensembles.chanceMacroF1(labels: item.labels, classes: item.classes), item.chanceMacroF1, accuracy: 1e-12)
+        }
+    }
+
+    /// With more than three classes the search is coordinate ascent: never worse than no offsets.
+    func testCoordinateAscentNeverLosesToArgmax() throws {
+        var generator = SplitMix64(seed: 5)
+        let classes = [0, 1, 2, 3, 4]
+        let labels = (0..<60).map { $0 % 7 < 3 ? 0 : $0 % 5 }
+        var values: [Double] = []
+        for label in labels {
+            var row = classes.map { c in Double(generator.next() >> 11) / Double(1 << 53) + (c == 0 ? 1 : 0) + (c == label ? 0.4 : 0) }
+            let sum = row.reduce(0, +)
+            row = row.map { $0 / sum }
+            values += row
+        }
+        let probabilities = Matrix(rows: labels.count, columns: 5, values: values)
+        let plain = ClassificationMetrics(classes: classes, truth: labels, probabilities: probabilities).macroF1
+        let chosen = DecisionOffsets.choose(probabilities: probabilities, labels: labels, classes: classes)
+        XCTAssertGreaterThan(chosen.macroF1, plain)
+        XCTAssertEqual(chosen.offsets[0], 0)
+        let shifted = DecisionOffsets.apply(probabilities, offsets: chosen.offsets)
+        XCTAssertEqual(ClassificationMetrics(classes: classes, truth: labels, probabilities: shifted).macroF1, chosen.macroF1, accuracy: 1e-12)
+    }
+
+    func testConvexWeightsMatchSciPy() throws {
+        for item in try fixture().convex {
+            let weights = Ensembles.convexWeights(item.members.map(matrix), labels: item.labels, classes: item.classes)
+            let check = allClose(weights, item.weights, relativeTolerance: 0, absoluteTolerance: 2e-4)
+            XCTAssertTrue(check.ok, "\(item.name): \(weights) vs \(item.weights): \(check.message)")
+            XCTAssertEqual(weights.reduce(0, +), 1, accuracy: 1e-9)
+            XCTAssertTrue(weights.allSatisfy { $0 >= 0 })
+        }
+    }
+
+    /// In a comparison, each fold's offsets come from its inner probabilities: a row with offsets
+    /// reports them per fold, and the outer test rows never enter the choice (changing the test
+    /// labels after the fact changes nothing about the offsets).
+    func testOffsetRowsReportPerFoldOffsetsChosenWithoutTheTestRows() throws {
+        let (set, labels) = blobs(separation: 1.2)
+        let prepared = try Comparison.prepare(featureSets: [set], labels: labels)
+        let head = HeadSpecification(name: "centroid", candidates: [
+            HeadCandidate(setting: "sharpness=0.3", classifier: NearestCentroid(sharpness: 0.3))])
+        let settings = CrossValidationSettings(foldCount: 4, repeats: 1, seed: 2, innerFoldCount: 3, threads: 1)
+        let (results, outcomes) = try Comparison.run(prepared, heads: [head], settings: settings, metaLearner: nil, decision: .both)
+        XCTAssertEqual(Set(results.rows.map(\.name)), ["features / centroid", "features / centroid + offsets"])
+        let plain = try XCTUnwrap(outcomes.first { $0.name == "features / centroid" })
+        let shifted = try XCTUnwrap(results.rows.first { $0.name.hasSuffix("+ offsets") })
+        XCTAssertEqual(shifted.decision, "offsets")
+        for (fold, score) in zip(plain.folds, shifted.folds) {
+            let inner = try XCTUnwrap(fold.innerProbabilities)
+            let expected = DecisionOffsets.choose(probabilities: inner, labels: fold.fold.trainRows.map { labels.labels[$0] },
+                                                  classes: [-1, 0, 1]).offsets
+            XCTAssertEqual(score.offsets, expected)
+        }
+    }
+
+    /// A mean with a useless member gives it no weight; the convex stack of a good and a useless
+    /// member is (per fold) never worse on the inner rows than the good member alone.
+    func testEnsemblesGiveNoWeightToAUselessMember() throws {
+        let (set, labels) = blobs(separation: 2)
+        let prepared = try Comparison.prepare(featureSets: [set], labels: labels)
+        let good = HeadSpecification(name: "centroid", candidates: [HeadCandidate(setting: "s=1", classifier: NearestCentroid(sharpness: 1))])
+        let useless = HeadSpecification(name: "majority", candidates: [HeadCandidate(setting: "-", classifier: Majority())])
+        let settings = CrossValidationSettings(foldCount: 4, repeats: 1, seed: 2, innerFoldCount: 3, threads: 1)
+        // A stacking row is possible, so the single-candidate heads keep their inner probabilities.
+        let outcomes = try Comparison.run(prepared, heads: [good, useless], settings: settings, metaLearner: NearestCentroid(sharpness: 1))
+            .outcomes.filter { $0.kind == "single" }
+        XCTAssertEqual(outcomes.count, 2)
+        let mean = try Ensembles.mean(name: "mean", members: outcomes, labels: labels.labels)
+        let stack = try Ensembles.convexStack(name: "stack", members: outcomes, labels: labels.labels)
+        for fold in mean.folds { XCTAssertEqual(fold.memberWeights?[1], 0, "the majority head is no better than chance") }
+        for (index, fold) in stack.folds.enumerated() {
+            let weights = try XCTUnwrap(fold.memberWeights)
+            XCTAssertGreaterThan(weights[0], 0.9, "\(weights)")
+            let trainLabels = fold.fold.trainRows.map { labels.labels[$0] }
+            let member = try XCTUnwrap(outcomes[0].folds[index].innerProbabilities)
+            let combined = try XCTUnwrap(fold.innerProbabilities)
+            func balancedLogLikelihood(_ p: Matrix) -> Double {
+                var counts: [Int: Int] = [:]
+                for l in trainLabels { counts[l, default: 0] += 1 }
+                return trainLabels.indices.reduce(0.0) { sum, i in
+                    sum + Foundation.log(max(p[i, [-1, 0, 1].firstIndex(of: trainLabels[i]) ?? 0], 1e-12)) / Double(counts[trainLabels[i]] ?? 1)
+                }
+            }
+            XCTAssertGreaterThanOrEqual(balancedLogLikelihood(combined), balancedLogLikelihood(member) - 1e-9)
+        }
+    }
+}
