@@ -19,6 +19,12 @@ public enum EmbeddingPooling: String, CaseIterable, Sendable {
     /// are pooled, each block is scaled to unit L2 norm (each half of a mean+max row on its own), so
     /// wide late stages do not outweigh narrow early ones. Blocks and widths go into the manifest.
     case stages
+    /// As `stages` without the L2 normalisation: the blocks as pooled. On OxML the norm of a block
+    /// carries class information (scaling every row to unit length cost the SVM head 0.07 macro F1 on
+    /// the final Lite0 embedding in scikit-learn), and every head standardises its columns anyway.
+    case stagesRaw = "stages-raw"
+
+    var isStages: Bool { self != .final }
 }
 
 public struct Embedder {
@@ -40,14 +46,14 @@ public struct Embedder {
 
     /// Width of one network output: the final embedding, or every stage side by side.
     public var embeddingWidth: Int {
-        pooling == .stages ? backbone.stageBlocks.reduce(0) { $0 + $1.width } : backbone.embeddingWidth
+        pooling.isStages ? backbone.stageBlocks.reduce(0) { $0 + $1.width } : backbone.embeddingWidth
     }
 
     public var rowWidth: Int { view.rowWidth(embeddingWidth: embeddingWidth) }
 
     /// The row's named blocks (nil for the final embedding alone); mean+max rows name `mean:` and `max:` halves.
     public var blocks: [(name: String, width: Int)]? {
-        guard pooling == .stages else { return nil }
+        guard pooling.isStages else { return nil }
         let stages = backbone.stageBlocks.map { (name: $0.name, width: $0.width) }
         guard view.kind == .tiles && view.tilePooling == .meanMax else { return stages }
         return stages.map { (name: "mean:" + $0.name, width: $0.width) } + stages.map { (name: "max:" + $0.name, width: $0.width) }
@@ -120,7 +126,7 @@ public struct Embedder {
                 }
                 // N x 3 x H x W → N x width x 1 x 1
                 let input = Tensor(shape: [batch.count, 3, height, inputWidth], storage: storage)
-                let output = pooling == .stages ? backbone.embedStages(input) : backbone.embed(input)
+                let output = pooling.isStages ? backbone.embedStages(input) : backbone.embed(input)
                 precondition(output.count == batch.count * width, "\(backbone.name) returned \(output.shape), expected \(batch.count) x \(width)")
                 for (offset, input) in batch.enumerated() {
                     for channel in 0..<width { sums[input.slot][input.viewIndex][channel] += output.storage[offset * width + channel] }
@@ -136,7 +142,7 @@ public struct Embedder {
     /// TTA mean per view, then mean (and max) over views.
     func pool(_ viewSums: [[Float]], transformCount: Int) -> [Float] {
         let row = poolViews(viewSums, transformCount: transformCount)
-        guard let blocks else { return row }
+        guard pooling == .stages, let blocks else { return row }
         return normalizingBlocks(row, widths: blocks.map(\.width))
     }
 

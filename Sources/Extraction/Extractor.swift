@@ -90,7 +90,7 @@ public struct Extractor {
 
     public func cacheName(for backbone: LoadedBackbone) -> String {
         FeatureStore.cacheName(backbone: backbone.backbone.name, view: settings.view.kind.rawValue, tta: settings.tta?.rawValue,
-                                 pooling: settings.pooling == .stages ? "stages" : nil)
+                                 pooling: settings.pooling == .final ? nil : settings.pooling.rawValue)
     }
 
     /// Creates the output folder and checks it is writable, before any work is done.
@@ -124,6 +124,7 @@ public struct Extractor {
                                  transformInput: preprocessing.transformInput),
             embeddingWidth: embedder.rowWidth,
             blocks: embedder.blocks?.map { FeatureBlock(name: $0.name, width: $0.width) },
+            blockNormalization: settings.pooling == .final ? nil : (settings.pooling == .stages ? "l2" : "none"),
             imageIDs: images.map(\.id), imageSHA256: hashes)
         let npyURL = output.appendingPathComponent("\(name).npy")
         let partialURL = output.appendingPathComponent("\(name).partial")

@@ -47,6 +47,8 @@ public struct FeatureManifest: Codable, Equatable, Sendable {
     /// The columns as named blocks, in order, when the row is several embeddings side by side
     /// (`extract --pooling stages`: each stage's pooled output, L2-normalised); nil for one embedding.
     public var blocks: [FeatureBlock]?
+    /// How each block was scaled: "l2" (unit length) or "none"; nil without blocks.
+    public var blockNormalization: String?
     /// Row order of the matrix; an image id is the file name without its extension.
     public var imageIDs: [String]
     /// SHA-256 of each image file, same order as `imageIDs`.
@@ -55,7 +57,7 @@ public struct FeatureManifest: Codable, Equatable, Sendable {
     public init(formatVersion: Int = featureFormatVersion, toolVersion: String, dataset: String, backbone: String,
                 weightsFile: String, weightsSHA256: String, view: String, viewParameters: [String: String] = [:],
                 tta: String? = nil, preprocessing: Preprocessing, embeddingWidth: Int, blocks: [FeatureBlock]? = nil,
-                imageIDs: [String], imageSHA256: [String]) {
+                blockNormalization: String? = nil, imageIDs: [String], imageSHA256: [String]) {
         self.formatVersion = formatVersion
         self.toolVersion = toolVersion
         self.dataset = dataset
@@ -68,6 +70,7 @@ public struct FeatureManifest: Codable, Equatable, Sendable {
         self.preprocessing = preprocessing
         self.embeddingWidth = embeddingWidth
         self.blocks = blocks
+        self.blockNormalization = blockNormalization
         self.imageIDs = imageIDs
         self.imageSHA256 = imageSHA256
     }
@@ -136,6 +139,7 @@ public struct FeatureManifest: Codable, Equatable, Sendable {
         check("TTA", tta ?? "none", other.tta ?? "none")
         check("preprocessing", Self.text(preprocessing), Self.text(other.preprocessing))
         check("embedding width", embeddingWidth, other.embeddingWidth)
+        check("block normalisation", blockNormalization ?? "none", other.blockNormalization ?? "none")
         if blocks != other.blocks {
             differences.append("blocks \(other.blocks.map { Self.text($0) } ?? "none") → \(blocks.map { Self.text($0) } ?? "none")")
         }

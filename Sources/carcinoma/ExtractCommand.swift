@@ -34,7 +34,7 @@ struct ExtractCommand: ParsableCommand {
     var tilePool: String = "mean"
     @Option(help: "Drop tiles with a smaller tissue fraction, falling back to all tiles when none pass (tiles view).")
     var minTissue: Double = 0
-    @Option(help: "final: the last feature map, pooled | stages: every stage's output pooled, each block L2-normalised, concatenated (blocks named in the manifest; file <backbone>-<view>[-d4]-stages).")
+    @Option(help: "final: the last feature map, pooled | stages: every stage's output pooled, each block L2-normalised, concatenated (blocks named in the manifest; file <backbone>-<view>[-d4]-stages) | stages-raw: the same blocks without the normalisation.")
     var pooling: String = "final"
     @Option(parsing: .unconditional, help: "Extract shard i of n (0-based, every n-th image), e.g. 0/4.")
     var shard: String?
@@ -57,7 +57,7 @@ struct ExtractCommand: ParsableCommand {
         try checkCount(batch, "--batch", CountLimits.batch)
         try checkCount(threads, "--threads", CountLimits.threads)
         guard ViewKind(rawValue: view) != nil else { throw ValidationError("--view must be one of resize, pad, native, tiles") }
-        guard EmbeddingPooling(rawValue: pooling) != nil else { throw ValidationError("--pooling must be final or stages") }
+        guard EmbeddingPooling(rawValue: pooling) != nil else { throw ValidationError("--pooling must be final, stages or stages-raw") }
         guard TilePooling(rawValue: tilePool) != nil else { throw ValidationError("--tile-pool must be mean or mean+max") }
         if let tta, TestTimeAugmentation(rawValue: tta) == nil { throw ValidationError("--tta must be d4") }
         if let tileStride { try checkCount(tileStride, "--tile-stride", CountLimits.tileStride) }

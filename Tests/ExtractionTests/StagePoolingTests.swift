@@ -54,6 +54,7 @@ final class StagePoolingTests: XCTestCase {
         XCTAssertEqual(final.source?.lastPathComponent, "tiny-native.npy")
         XCTAssertEqual(stages.manifest?.blocks, [FeatureBlock(name: "early", width: 3), FeatureBlock(name: "final", width: 6)])
         XCTAssertNil(final.manifest?.blocks)
+        XCTAssertEqual(stages.manifest?.blockNormalization, "l2")
         XCTAssertEqual(stages.shape, [final.rowCount, 9])
         for row in 0..<stages.rowCount {
             let values = stages.row(row)
@@ -76,6 +77,21 @@ final class StagePoolingTests: XCTestCase {
         XCTAssertThrowsError(try stages.selectingBlocks(["nope"]))
         XCTAssertThrowsError(try final.selectingBlocks(["final"]))
         XCTAssertEqual(try stages.selectingBlocks(["all"]).width, 9)
+    }
+
+    func testRawStagesAreTheStageOutputsUnscaled() throws {
+        let folder = try makeImageFolder(directory)
+        let final = try run(folder, view: ViewOptions(kind: .native), pooling: .final)
+        let raw = try run(folder, view: ViewOptions(kind: .native), pooling: .stagesRaw)
+        XCTAssertEqual(raw.source?.lastPathComponent, "tiny-native-stages-raw.npy")
+        XCTAssertEqual(raw.manifest?.blockNormalization, "none")
+        XCTAssertEqual(raw.manifest?.blocks?.map(\.width), [3, 6])
+        for row in 0..<raw.rowCount {
+            let expected = Array(final.row(row))
+            let check = allClose(Array(raw.row(row)), (0..<3).map { 2 * expected[$0] + 0.5 } + expected,
+                                 relativeTolerance: 1e-6, absoluteTolerance: 1e-7)
+            XCTAssertTrue(check.ok, "row \(row): \(check.message)")
+        }
     }
 
     func testMeanMaxTilesNameAndNormaliseEachHalf() throws {
