@@ -100,8 +100,11 @@ if want extract; then
 fi
 
 # --- heads: fit + predict of every head vs scikit-learn (and XGBoost / LightGBM) on the same 8 folds ---
-# breast cancer (569 x 30) and an embedding-shaped make_classification (62 x 2048, classes 44/9/9).
+# breast cancer (569 x 30), digits (1797 x 64, 10 classes: tile-level size; scikit-learn's one-vs-rest GP takes
+# minutes there) and an embedding-shaped make_classification (62 x 2048, classes 44/9/9). HEADS_DATASETS
+# (comma-separated) runs a subset, e.g. HEADS_DATASETS=breast_cancer,embedding_62x2048 for a quick pass.
 if want heads; then
-  OPENBLAS_NUM_THREADS="$threads" OMP_NUM_THREADS="$threads" "$python" "$here/bench_heads.py" --bin "$bin" --markdown
+  OPENBLAS_NUM_THREADS="$threads" OMP_NUM_THREADS="$threads" "$python" "$here/bench_heads.py" --bin "$bin" --markdown \
+    ${HEADS_DATASETS:+--datasets "$HEADS_DATASETS"}
 fi
 if [ "$extract_status" -ne 0 ]; then echo "make bench: extraction rows DISAGREE with PyTorch (see the extraction table)" >&2; exit "$extract_status"; fi

@@ -129,9 +129,10 @@ public struct GaussianProcessClassifier: Classifier {
     public func fitGaussianProcess(_ features: Matrix, labels: [Int], sampleWeights: [Double]?) throws -> Fitted {
         let data = try makeTrainingSet(features, labels: labels, sampleWeights: sampleWeights, classWeight: .none, head: name)
         let positives = data.classCount == 2 ? [1] : Array(0..<data.classCount)
-        var models = [BinaryModel]()
-        var warnings = [String]()
-        for (index, positive) in positives.enumerated() {
+        // One distance matrix for every binary problem (they differ only in targets and weights).
+        let distances = try squaredDistances(features, features)
+        func fitOne(_ index: Int, _ positive: Int) throws -> (model: BinaryModel, warnings: [String]) {
+            var warnings = [String]()
             let targets = data.targets.map { $0 == positive ? 1.0 : 0.0 }
             // Class weights per binary problem (balanced: both sides weigh n/2 in total).
             var weights = data.weights
@@ -140,7 +141,7 @@ public struct GaussianProcessClassifier: Classifier {
                 for i in 0..<weights.count { weights[i] *= perSide[Int(targets[i])] }
             }
             let problem = BinaryProblem(features: features, targets: targets, weights: weights,
-                                        maximumNewtonIterations: maximumNewtonIterations)
+                                        maximumNewtonIterations: maximumNewtonIterations, distances: distances)
             var theta = [log(amplitudeSquared), log(lengthScale)]
             if optimize {
                 var rng = SplitMix64(seed: seed &+ UInt64(index) &* 0x9E37_79B9)
@@ -156,14 +157,44 @@ public struct GaussianProcessClassifier: Classifier {
                     }
                     if result.value.isFinite, best == nil || result.value < best!.value { best = (result.point, result.value) }
                 }
-                if let best { theta = best.theta } else { warnings.append("class \(data.classes[positive]): optimiser found no finite likelihood; kept the initial hyperparameters") }
+                if let best { theta = best.theta } else { warnings.append("optimiser found no finite likelihood; kept the initial hyperparameters") }
             }
             let mode = try problem.evaluate(theta: theta, gradient: false)
-            warnings += mode.warnings.map { "class \(data.classes[positive]): \($0)" }
+            warnings += mode.warnings
             guard let factor = mode.factor else { throw LinearAlgebraError.lapackFailure(routine: "Laplace mode", info: -1) }
-            models.append(BinaryModel(amplitudeSquared: exp(theta[0]), lengthScale: exp(theta[1]),
-                                      logMarginalLikelihood: mode.logMarginalLikelihood, training: features,
-                                      weightedResidual: mode.weightedResidual, sqrtW: mode.sqrtW, factor: factor))
+            return (BinaryModel(amplitudeSquared: exp(theta[0]), lengthScale: exp(theta[1]),
+                                logMarginalLikelihood: mode.logMarginalLikelihood, training: features,
+                                weightedResidual: mode.weightedResidual, sqrtW: mode.sqrtW, factor: factor), warnings)
+        }
+        // One-vs-rest problems are independent (each seeds its own restarts from its index): with OpenBLAS
+        // threads to spare (not already inside a caller's parallel loop) they run side by side, one thread
+        // each, instead of one after another on a threaded LAPACK (which shares each factorisation poorly
+        // at a few thousand rows and leaves the O(n^2) passes on one core).
+        var fits = [Result<(model: BinaryModel, warnings: [String]), Error>?](repeating: nil, count: positives.count)
+        let workers = min(blasThreadCount(), positives.count)
+        if workers > 1 {
+            let lock = NSLock()
+            var next = 0
+            withSingleThreadedBLAS {
+                fits.withUnsafeMutableBufferPointer { fits in
+                    DispatchQueue.concurrentPerform(iterations: workers) { _ in
+                        while true {
+                            lock.lock(); let index = next; next += 1; lock.unlock()
+                            if index >= positives.count { return }
+                            fits[index] = Result { try fitOne(index, positives[index]) }
+                        }
+                    }
+                }
+            }
+        } else {
+            for (index, positive) in positives.enumerated() { fits[index] = Result { try fitOne(index, positive) } }
+        }
+        var models = [BinaryModel]()
+        var warnings = [String]()
+        for (index, fit) in fits.enumerated() {
+            let (model, messages) = try fit!.get()
+            models.append(model)
+            warnings += messages.map { "class \(data.classes[positives[index]]): \($0)" }
         }
         return Fitted(classes: data.classes, models: models, warnings: warnings)
     }
@@ -230,12 +261,15 @@ func probitApproximation(mean: Double, variance: Double) -> Double {
 /// Only lower triangles are formed (K, B, its factor, B^-1, dK/dtheta: all symmetric), LAPACK works on them
 /// in place (`choleskyFactorLowerInPlace`), products are dsymv.
 ///
-/// Warm start (`warmStart`, the fit's default): Newton starts from the previous evaluation's mode, where
-/// scikit-learn starts every evaluation at f = 0. The optimiser's evaluations are close together, so the
-/// search ends after 2-4 steps instead of 8-17 with the same stopping rule (approximate likelihood rising by
-/// less than 1e-10), i.e. at the same mode to within that rule. A warm run that ends on a real dip of the
-/// approximate likelihood (a step that overshot from a start far from the new mode) or runs out of
-/// iterations is redone from f = 0, scikit-learn's path, so no evaluation is less exact than the cold one.
+/// Warm start (`warmStart`, the fit's default): Newton starts from the previous evaluation's mode moved to
+/// first order along the hyperparameter step (f + sum_j df/dtheta_j dtheta_j, the derivatives being Alg. 5.1's
+/// s3 vectors, already computed for the gradient), where scikit-learn starts every evaluation at f = 0. After
+/// the first step the search is damped: a step that would lower Psi(f) = -1/2 a^T f + log p(y|f) (concave,
+/// maximised at the mode) is shortened along the Newton direction, so the search cannot overshoot; it ends
+/// when the approximate likelihood changes by less than 1e-10 (scikit-learn's rule) in either direction (its
+/// log-determinant term follows W and may fall while Psi rises), i.e. at the same mode to within that rule.
+/// A warm run that runs out of iterations is redone from f = 0, scikit-learn's path. The cold path
+/// (`warmStart` false) is scikit-learn's, undamped, step for step.
 final class BinaryProblem {
     let features: Matrix
     let targets: [Double]
@@ -245,6 +279,10 @@ final class BinaryProblem {
     let warmStart: Bool
     /// The mode f of the last evaluation (the next warm start).
     private var previousMode: [Double]?
+    /// theta of the last evaluation and, when it computed the gradient, the mode's derivatives df/dtheta_j
+    /// there (GPML Alg. 5.1 line 14's s3 = (I - K R) C_j grad log p(y|f) is exactly that implicit derivative).
+    private var previousTheta: [Double]?
+    private var previousSlopes: [[Double]]?
     /// K (lower triangle); B, then L, then B^-1, then R (lower triangles); dK / dlog length (lower triangle).
     private var kernelWorkspace: Matrix
     private var systemWorkspace: Matrix
@@ -272,13 +310,13 @@ final class BinaryProblem {
         var warnings: [String]
     }
 
-    init(features: Matrix, targets: [Double], weights: [Double], maximumNewtonIterations: Int, warmStart: Bool = true) {
+    init(features: Matrix, targets: [Double], weights: [Double], maximumNewtonIterations: Int, warmStart: Bool = true, distances: Matrix? = nil) {
         self.features = features
         self.targets = targets
         self.weights = weights
         self.maximumNewtonIterations = maximumNewtonIterations
         self.warmStart = warmStart
-        distances = (try? squaredDistances(features, features)) ?? Matrix(rows: features.rows, columns: features.rows)
+        self.distances = distances ?? (try? squaredDistances(features, features)) ?? Matrix(rows: features.rows, columns: features.rows)
         let n = features.rows
         kernelWorkspace = Matrix(rows: n, columns: n)
         systemWorkspace = Matrix(rows: n, columns: n)
@@ -298,8 +336,17 @@ final class BinaryProblem {
                 for i in 0..<n { for j in 0...i { k[i * n + j] = amplitudeSquared * exp(-d[i * n + j] * scale) } }
             }
         }
-        var mode = try posteriorMode(kernel: K, system: &system, start: warmStart ? previousMode : nil)
-        if !mode.converged && warmStart && previousMode != nil { mode = try posteriorMode(kernel: K, system: &system, start: nil) }
+        // Warm start (see the type's comment): Newton from the previous mode moved to first order along the
+        // hyperparameter step, then damped so the Newton objective never falls.
+        var start = warmStart ? previousMode : nil
+        if start != nil, let slopes = previousSlopes, let last = previousTheta {
+            // f(theta) ~ f(theta_prev) + sum_j df/dtheta_j (theta_j - theta_prev_j).
+            for j in 0..<2 { let step = theta[j] - last[j]; for i in 0..<n { start![i] += slopes[j][i] * step } }
+        }
+        var mode = try posteriorMode(kernel: K, system: &system, start: start, damped: start != nil)
+        if !mode.converged && start != nil { mode = try posteriorMode(kernel: K, system: &system, start: nil, damped: false) }
+        previousTheta = theta
+        previousSlopes = nil
         previousMode = mode.f
         let pi = mode.pi, sqrtW = mode.sqrtW, a = mode.a
         let residual = (0..<n).map { weights[$0] * (targets[$0] - pi[$0]) }
@@ -328,6 +375,7 @@ final class BinaryProblem {
             }
         }
         var gradient = [Double](repeating: 0, count: 2)
+        var slopes = [[Double]](repeating: [], count: 2)
         var product = [Double](repeating: 0, count: n), b = product, Rb = product, KRb = product
         for parameter in 0..<2 {
             let dK = parameter == 0 ? K : derivative                           // Line 11: C = dK / dtheta_j
@@ -352,7 +400,9 @@ final class BinaryProblem {
             var s2s3 = 0.0
             for i in 0..<n { s2s3 += s2[i] * (b[i] - KRb[i]) }
             gradient[parameter] = s1 + s2s3                                   // Line 15
+            slopes[parameter] = (0..<n).map { b[$0] - KRb[$0] }
         }
+        previousSlopes = slopes
         return Evaluation(logMarginalLikelihood: mode.logMarginalLikelihood, gradient: gradient, weightedResidual: residual, sqrtW: sqrtW,
                           factor: nil, warnings: mode.warnings)
     }
@@ -360,13 +410,23 @@ final class BinaryProblem {
     /// GPML Alg. 3.1: Newton iterations for the posterior mode from `start` (f = 0 when nil), with K in the
     /// lower triangle of `kernel`. Leaves the factor L of B = I + W^1/2 K W^1/2 at the last iteration's W in the
     /// lower triangle of `system`.
-    private func posteriorMode(kernel K: Matrix, system: inout Matrix, start: [Double]?) throws -> Mode {
+    private func posteriorMode(kernel K: Matrix, system: inout Matrix, start: [Double]?, damped: Bool) throws -> Mode {
         let n = targets.count
         var warnings = [String]()
         var f = start ?? [Double](repeating: 0, count: n)
         var lml = -Double.infinity
         var pi = [Double](repeating: 0, count: n), W = pi, sqrtW = pi, a = pi, b = pi, kb = pi
         var converged = false, factored = false
+        // Psi(f) = -1/2 a^T f + log p(y | f) at the current (a, f) pair, when a is known (damped steps).
+        func psi(_ a: [Double], _ f: [Double]) -> Double {
+            var value = 0.0
+            for i in 0..<n { value += -0.5 * a[i] * f[i] - weights[i] * softplusNegative((2 * targets[i] - 1) * f[i]) }
+            return value
+        }
+        // (a, f) of the previous iterate with f = K a: unknown at a warm start (f does not come from this K),
+        // so the first step is a full Newton step and the damping starts from the second.
+        var previousA: [Double]? = start == nil ? [Double](repeating: 0, count: n) : nil
+        var previousPsi = previousA.map { psi($0, f) }
         for _ in 0..<maximumNewtonIterations {
             for i in 0..<n {
                 pi[i] = 1 / (1 + exp(-f[i]))                                   // Line 4: W = -grad grad log p(y|f)
@@ -389,11 +449,33 @@ final class BinaryProblem {
             for i in 0..<n { kb[i] *= sqrtW[i] }
             try choleskySolveInPlace(factor: system, &kb)
             for i in 0..<n { a[i] = b[i] - sqrtW[i] * kb[i] }
+            let fOld = f
             try symmetricMultiply(lower: K, a, into: &f)                       // Line 8: f = K a
+            if damped {
+                if let aOld = previousA, let psiOld = previousPsi {
+                    // Backtrack along the Newton direction while Psi falls (a and f move together: f = K a).
+                    var t = 1.0, aT = a, fT = f
+                    var value = psi(aT, fT)
+                    while value < psiOld - 1e-12 * max(1, abs(psiOld)) && t > 1.0 / 64 {
+                        t *= 0.5
+                        for i in 0..<n { aT[i] = aOld[i] + t * (a[i] - aOld[i]); fT[i] = fOld[i] + t * (f[i] - fOld[i]) }
+                        value = psi(aT, fT)
+                    }
+                    a = aT; f = fT
+                    previousPsi = value
+                } else {
+                    previousPsi = psi(a, f)
+                }
+                previousA = a
+            }
             // Line 10: approximate log marginal likelihood, used as the convergence criterion.
             var value = 0.0
             for i in 0..<n { value += -0.5 * a[i] * f[i] - weights[i] * softplusNegative((2 * targets[i] - 1) * f[i]) - log(system.values[i * n + i]) }
-            if value - lml < 1e-10 {
+            if damped {
+                // Psi rises at every damped step, but the log-determinant term follows W and may fall: only a
+                // change below the rule in either direction ends the search (the mode is where both settle).
+                if abs(value - lml) < 1e-10 { converged = true; break }
+            } else if value - lml < 1e-10 {
                 // A fall beyond rounding is an overshooting step, not convergence.
                 converged = value - lml > -1e-9 * max(1, abs(lml))
                 break
@@ -440,8 +522,12 @@ public func choleskyWithJitter(_ a: Matrix, warnings: inout [String]) throws -> 
     }
 }
 
+/// scipy.optimize.fmin_l_bfgs_b's default stopping tolerance on the relative decrease (factr 1e7 times eps).
+let relativeDecreaseTolerance = 1e7 * Double.ulpOfOne
+
 /// Minimises `objective` (value, gradient) over the box [lower, upper]^d: projected L-BFGS (memory 10)
-/// with Armijo backtracking; stops on projected gradient < 1e-5 or relative decrease < 1e-10.
+/// with Armijo backtracking by quadratic interpolation; stops, as scipy's L-BFGS-B with its defaults, on
+/// projected gradient < 1e-5 or relative decrease (f_k - f_k+1) / max(|f_k|, |f_k+1|, 1) <= 1e7 eps.
 func minimizeInBox(start: [Double], lower: Double, upper: Double, maximumIterations: Int = 200,
                    objective: ([Double]) -> (Double, [Double])) -> (point: [Double], value: Double) {
     func clip(_ x: [Double]) -> [Double] { x.map { min(max($0, lower), upper) } }
@@ -469,15 +555,25 @@ func minimizeInBox(start: [Double], lower: Double, upper: Double, maximumIterati
         for _ in 0..<40 {
             next = clip(zip(x, d).map { $0 + step * $1 })
             (nextF, nextG) = objective(next)
-            if nextF.isFinite && nextF <= f + 1e-4 * dot(g, zip(next, x).map { $0 - $1 }) { accepted = true; break }
-            step /= 2
+            let slope = dot(g, zip(next, x).map { $0 - $1 })   // directional derivative times the step taken
+            if nextF.isFinite && nextF <= f + 1e-4 * slope { accepted = true; break }
+            // Backtrack to the minimiser of the quadratic through f, the slope and the rejected value
+            // (Nocedal & Wright 2006, eq. 3.57), kept within [0.1, 0.5] of the step (halving when not finite).
+            if nextF.isFinite && slope < 0 {
+                let ratio = -slope / (2 * (nextF - f - slope))
+                step *= min(max(ratio, 0.1), 0.5)
+            } else {
+                step /= 2
+            }
         }
         if !accepted { break }
         let s = zip(next, x).map { $0 - $1 }, y = zip(nextG, g).map { $0 - $1 }
         if dot(s, y) > 1e-12 { history.append((s, y)); if history.count > 10 { history.removeFirst() } }
         let decrease = f - nextF
+        let scale = max(abs(f), abs(nextF), 1)
         x = next; f = nextF; g = nextG
-        if decrease <= 1e-10 * max(abs(f), 1) { break }
+        // scipy's L-BFGS-B stopping rule at its default factr 1e7: relative decrease <= 1e7 * machine epsilon.
+        if decrease <= relativeDecreaseTolerance * scale { break }
     }
     return (x, f)
 }
