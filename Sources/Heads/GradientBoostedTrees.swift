@@ -159,29 +159,60 @@ public struct GradientBoostedTrees: Classifier {
         var bestLoss = Double.infinity, bestRounds = 0, roundsWithoutImprovement = 0
 
         var trees = [[Tree]]()
+        // Multi-class rounds grow their trees (one per class, all from the same probabilities) side by side on
+        // the cores, each tree on one thread; a single tree per round (binary) splits large nodes' feature
+        // scans over two threads instead. Same trees either way (each tree's arithmetic is sequential in the
+        // same order); with featureFraction < 1 each multi-class tree draws from its own generator, seeded
+        // from the fit's in round and class order.
+        let workers = outputs > 1 ? min(outputs, max(1, ProcessInfo.processInfo.activeProcessorCount)) : 1
         let grower = TreeGrower(binner: binner, maxLeafNodes: maxLeafNodes, maxDepth: maxDepth, minSamplesLeaf: minSamplesLeaf,
-                                l2: l2, learningRate: learningRate, featureFraction: featureFraction)
-        var gradient = [Double](repeating: 0, count: n), hessian = gradient
+                                l2: l2, learningRate: learningRate, featureFraction: featureFraction, parallelScan: workers == 1)
         for _ in 0..<rounds {
             let p = probabilities(fromRaw: raw, classCount: k)
-            var round = [Tree]()
-            for o in 0..<outputs {
+            var round = [Tree?](repeating: nil, count: outputs)
+            var treeGenerators = outputs > 1 ? (0..<outputs).map { _ in SplitMix64(seed: rng.next()) } : []
+            // One output's tree and its updates of the raw scores (column o only: outputs never share a cell).
+            func growOutput(_ o: Int, _ generator: inout SplitMix64, raw: UnsafeMutableBufferPointer<Double>,
+                            validationRaw: UnsafeMutableBufferPointer<Double>) -> Tree {
                 let column = outputs == 1 ? 1 : o
+                var gradient = [Double](repeating: 0, count: n), hessian = gradient
                 for i in 0..<n {
                     let pi = p[i, column], t = targets[i] == column ? 1.0 : 0.0
                     gradient[i] = weights[i] * (pi - t)
                     hessian[i] = weights[i] * pi * (1 - pi)
                 }
-                let tree = grower.grow(gradient: gradient, hessian: hessian, rng: &rng)
+                let tree = grower.grow(gradient: gradient, hessian: hessian, rng: &generator)
                 x.values.withUnsafeBufferPointer { xs in
-                    for r in 0..<n { raw[r, o] += tree.predict(UnsafeBufferPointer(rebasing: xs[(r * x.columns)..<((r + 1) * x.columns)])) }
+                    for r in 0..<n { raw[r * outputs + o] += tree.predict(UnsafeBufferPointer(rebasing: xs[(r * x.columns)..<((r + 1) * x.columns)])) }
                 }
                 validation.values.withUnsafeBufferPointer { xs in
-                    for r in 0..<validation.rows { validationRaw[r, o] += tree.predict(UnsafeBufferPointer(rebasing: xs[(r * x.columns)..<((r + 1) * x.columns)])) }
+                    for r in 0..<validation.rows { validationRaw[r * outputs + o] += tree.predict(UnsafeBufferPointer(rebasing: xs[(r * x.columns)..<((r + 1) * x.columns)])) }
                 }
-                round.append(tree)
+                return tree
             }
-            trees.append(round)
+            raw.values.withUnsafeMutableBufferPointer { rawValues in
+            validationRaw.values.withUnsafeMutableBufferPointer { validationValues in
+                if workers == 1 {
+                    for o in 0..<outputs {
+                        if outputs == 1 { round[o] = growOutput(o, &rng, raw: rawValues, validationRaw: validationValues) }
+                        else { round[o] = growOutput(o, &treeGenerators[o], raw: rawValues, validationRaw: validationValues) }
+                    }
+                    return
+                }
+                let lock = NSLock()
+                var next = 0
+                round.withUnsafeMutableBufferPointer { round in
+                treeGenerators.withUnsafeMutableBufferPointer { generators in
+                    DispatchQueue.concurrentPerform(iterations: workers) { _ in
+                        while true {
+                            lock.lock(); let o = next; next += 1; lock.unlock()
+                            if o >= outputs { return }
+                            round[o] = growOutput(o, &generators[o], raw: rawValues, validationRaw: validationValues)
+                        }
+                    }
+                } }
+            } }
+            trees.append(round.map { $0! })
             if let e = earlyStopping {
                 let pv = probabilities(fromRaw: validationRaw, classCount: k)
                 var loss = 0.0, weightSum = 0.0
@@ -269,6 +300,8 @@ struct TreeGrower {
     let l2: Double
     let learningRate: Double
     let featureFraction: Double
+    /// Large nodes scan their features in two halves on two threads (when the trees are not already grown in parallel).
+    var parallelScan = true
     let minimumHessian = 1e-3
 
     struct Split { var gain: Double; var feature: Int; var bin: Int }
@@ -297,7 +330,7 @@ struct TreeGrower {
         let nodeStatistics = rows.map { SIMD2<Double>(gradient[$0], hessian[$0]) }
         // Large nodes: the candidate features in two halves on two cores. The first half's best wins
         // ties, exactly as the sequential scan's strict `>` lets the earlier feature win.
-        if rows.count * candidates.count >= 1 << 14 {
+        if parallelScan && rows.count * candidates.count >= 1 << 14 {
             let middle = candidates.count / 2
             var halves: [(gain: Double, feature: Int, bin: Int)] = [(0, -1, -1), (0, -1, -1)]
             halves.withUnsafeMutableBufferPointer { halves in
