@@ -99,7 +99,7 @@ struct PhasePlanes {
                         let rowEnd = width - (phase - padLeft)   // inputLine[rowEnd] is past the row
                         while column + 16 <= inside.upperBound && 2 * column + 32 <= rowEnd {
                             let pairs = UnsafeRawPointer(inputLine + 2 * column).loadUnaligned(as: SIMD32<Float>.self)
-                            UnsafeMutableRawPointer(line + column).storeBytes(of: pairs.evenHalf, as: SIMD16<Float>.self)
+                            UnsafeMutableRawPointer(line + column).storeBytes(of: evenLanes(pairs), as: SIMD16<Float>.self)
                             column += 16
                         }
                     }

@@ -166,7 +166,7 @@ func winogradInputTransform(_ problem: ConvolutionProblem, image: Int, tileRows:
                     let line = UnsafeRawPointer(lines + r * lineWidth + 2 * tx)
                     let first = line.loadUnaligned(as: WinogradLine.self)
                     let second = line.loadUnaligned(fromByteOffset: 2 * MemoryLayout<Float>.stride, as: WinogradLine.self)
-                    return (first.evenHalf, first.oddHalf, second.evenHalf, second.oddHalf)
+                    return (evenLanes(first), oddLanes(first), evenLanes(second), oddLanes(second))
                 }
                 let d0 = columns(0), d1 = columns(1), d2 = columns(2), d3 = columns(3)
                 let count = min(lanes, tilesX - tx)
