@@ -10,8 +10,9 @@
 //             micro-kernel: an mr x nr tile of C in registers, kc rank-1 updates
 // The register tile follows the vector unit (`GemmKernel`): 6 x 16 in twelve 8-lane accumulators for
 // AVX2's sixteen ymm registers, 12 x 32 in twenty-four 16-lane accumulators for AVX-512's thirty-two zmm
-// registers (BLIS's skx sgemm kernel holds the same 24 accumulators as 32 x 12). Both are one generic
-// function (`microKernel`), specialised for the vector type and the tile shape.
+// registers (BLIS's skx sgemm kernel holds the same 24 accumulators as 32 x 12). AVX-512's tiles are one
+// generic function (`GemmTile`, specialised for the vector type and the tile shape); AVX2's keep named
+// accumulators, which the 16-register allocator handles without spilling (see GemmKernel.fullTile).
 // A is a convolution's weights (or Winograd-transformed filters): it is packed once, when the layer is
 // first run, into mr-row panels per depth block (`PackedMatrix`). OpenBLAS repacks A on every call, which
 // cost ~12% of a ResNet-50 pass and much more on late layers with few pixels, where A is large.
@@ -53,11 +54,15 @@ public enum GemmKernel: String, Sendable, Codable, CaseIterable {
     public static var supported: [GemmKernel] { native == .avx512 ? [.avx2, .avx512] : [.avx2] }
 
     /// C[mr x nr] (+)= A panel (depth x mr) · B panel (depth x nr) and its narrow twin.
+    /// AVX-512's tiles are the generic GemmTile; AVX2's keep their twelve accumulators in explicitly named
+    /// variables (avx2MicroKernel): with only sixteen ymm registers, LLVM schedules the generic form's
+    /// broadcasts ahead of their multiply-adds and spills accumulators (seen in a haswell build), while the
+    /// named form compiles to the textbook register tile. Both add the same products in the same order.
     var fullTile: MicroKernel {
-        self == .avx2 ? GemmTile<6, 2, SIMD8<Float>>.multiply : GemmTile<12, 2, SIMD16<Float>>.multiply
+        self == .avx2 ? avx2MicroKernel : GemmTile<12, 2, SIMD16<Float>>.multiply
     }
     var narrowTile: MicroKernel {
-        self == .avx2 ? GemmTile<6, 1, SIMD8<Float>>.multiply : GemmTile<12, 1, SIMD16<Float>>.multiply
+        self == .avx2 ? avx2NarrowKernel : GemmTile<12, 1, SIMD16<Float>>.multiply
     }
 }
 
@@ -292,6 +297,75 @@ enum GemmTile<let Rows: Int, let Vectors: Int, Lanes: SIMD> where Lanes.Scalar =
             }
         }
     }
+}
+
+/// C[6 x 16] (+)= A panel (depth x 6) · B panel (depth x 16) for AVX2: twelve 8-lane accumulators, one
+/// broadcast of A and two loads of B per k, the same multiply-add per k and lane as GemmTile.
+@inline(never)
+func avx2MicroKernel(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                     c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+    typealias Lanes = SIMD8<Float>
+    @inline(__always) func load(_ pointer: UnsafePointer<Float>) -> Lanes { UnsafeRawPointer(pointer).loadUnaligned(as: Lanes.self) }
+    @inline(__always) func store(_ value: Lanes, _ pointer: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(pointer).storeBytes(of: value, as: Lanes.self)
+    }
+    var c00 = Lanes(), c01 = Lanes(), c10 = Lanes(), c11 = Lanes(), c20 = Lanes(), c21 = Lanes()
+    var c30 = Lanes(), c31 = Lanes(), c40 = Lanes(), c41 = Lanes(), c50 = Lanes(), c51 = Lanes()
+    var pa = a, pb = b
+    // One k: two vectors of B, six broadcasts of A, twelve multiply-adds.
+    @inline(__always) func rankOneUpdate() {
+        let b0 = load(pb), b1 = load(pb + 8)
+        var s = Lanes(repeating: pa[0]); c00 = multiplyAdd(c00, s, b0); c01 = multiplyAdd(c01, s, b1)
+        s = Lanes(repeating: pa[1]); c10 = multiplyAdd(c10, s, b0); c11 = multiplyAdd(c11, s, b1)
+        s = Lanes(repeating: pa[2]); c20 = multiplyAdd(c20, s, b0); c21 = multiplyAdd(c21, s, b1)
+        s = Lanes(repeating: pa[3]); c30 = multiplyAdd(c30, s, b0); c31 = multiplyAdd(c31, s, b1)
+        s = Lanes(repeating: pa[4]); c40 = multiplyAdd(c40, s, b0); c41 = multiplyAdd(c41, s, b1)
+        s = Lanes(repeating: pa[5]); c50 = multiplyAdd(c50, s, b0); c51 = multiplyAdd(c51, s, b1)
+        pa += 6; pb += 16
+    }
+    var remaining = depth
+    while remaining >= 4 {   // unrolled by four: less loop overhead between the multiply-adds
+        rankOneUpdate(); rankOneUpdate(); rankOneUpdate(); rankOneUpdate()
+        remaining -= 4
+    }
+    while remaining > 0 {
+        rankOneUpdate()
+        remaining -= 1
+    }
+    let r1 = c + ldc, r2 = c + 2 * ldc, r3 = c + 3 * ldc, r4 = c + 4 * ldc, r5 = c + 5 * ldc
+    if accumulate {
+        c00 += load(c); c01 += load(c + 8); c10 += load(r1); c11 += load(r1 + 8)
+        c20 += load(r2); c21 += load(r2 + 8); c30 += load(r3); c31 += load(r3 + 8)
+        c40 += load(r4); c41 += load(r4 + 8); c50 += load(r5); c51 += load(r5 + 8)
+    }
+    store(c00, c); store(c01, c + 8); store(c10, r1); store(c11, r1 + 8)
+    store(c20, r2); store(c21, r2 + 8); store(c30, r3); store(c31, r3 + 8)
+    store(c40, r4); store(c41, r4 + 8); store(c50, r5); store(c51, r5 + 8)
+}
+
+/// C[6 x 8] (+)= A panel (depth x 6) · B panel (depth x 8): AVX2's kernel for a last panel of at most 8 columns.
+@inline(never)
+func avx2NarrowKernel(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                      c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+    typealias Lanes = SIMD8<Float>
+    @inline(__always) func load(_ pointer: UnsafePointer<Float>) -> Lanes { UnsafeRawPointer(pointer).loadUnaligned(as: Lanes.self) }
+    @inline(__always) func store(_ value: Lanes, _ pointer: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(pointer).storeBytes(of: value, as: Lanes.self)
+    }
+    var c0 = Lanes(), c1 = Lanes(), c2 = Lanes(), c3 = Lanes(), c4 = Lanes(), c5 = Lanes()
+    var pa = a, pb = b
+    for _ in 0..<depth {
+        let b0 = load(pb)
+        c0 = multiplyAdd(c0, Lanes(repeating: pa[0]), b0); c1 = multiplyAdd(c1, Lanes(repeating: pa[1]), b0)
+        c2 = multiplyAdd(c2, Lanes(repeating: pa[2]), b0); c3 = multiplyAdd(c3, Lanes(repeating: pa[3]), b0)
+        c4 = multiplyAdd(c4, Lanes(repeating: pa[4]), b0); c5 = multiplyAdd(c5, Lanes(repeating: pa[5]), b0)
+        pa += 6; pb += 8
+    }
+    let r1 = c + ldc, r2 = c + 2 * ldc, r3 = c + 3 * ldc, r4 = c + 4 * ldc, r5 = c + 5 * ldc
+    if accumulate {
+        c0 += load(c); c1 += load(r1); c2 += load(r2); c3 += load(r3); c4 += load(r4); c5 += load(r5)
+    }
+    store(c0, c); store(c1, r1); store(c2, r2); store(c3, r3); store(c4, r4); store(c5, r5)
 }
 
 /// sum + x · y per lane: one fused multiply-add where the target has FMA (Package.swift's CARCINOMA_FMA),
