@@ -279,15 +279,7 @@ enum GemmTile<let Rows: Int, let Vectors: Int, Lanes: SIMD> where Lanes.Scalar =
             }
             pa += Rows; pb += Vectors * lanes
         }
-        var remaining = depth
-        while remaining >= 4 {   // unrolled by four: less loop overhead between the multiply-adds
-            rankOneUpdate(); rankOneUpdate(); rankOneUpdate(); rankOneUpdate()
-            remaining -= 4
-        }
-        while remaining > 0 {
-            rankOneUpdate()
-            remaining -= 1
-        }
+        repeatUnrolledByFour(depth, rankOneUpdate)
         for r in 0..<Rows {
             let row = c + r * ldc
             for v in 0..<Vectors {
@@ -323,15 +315,7 @@ func avx2MicroKernel(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float
         s = Lanes(repeating: pa[5]); c50 = multiplyAdd(c50, s, b0); c51 = multiplyAdd(c51, s, b1)
         pa += 6; pb += 16
     }
-    var remaining = depth
-    while remaining >= 4 {   // unrolled by four: less loop overhead between the multiply-adds
-        rankOneUpdate(); rankOneUpdate(); rankOneUpdate(); rankOneUpdate()
-        remaining -= 4
-    }
-    while remaining > 0 {
-        rankOneUpdate()
-        remaining -= 1
-    }
+    repeatUnrolledByFour(depth, rankOneUpdate)
     let r1 = c + ldc, r2 = c + 2 * ldc, r3 = c + 3 * ldc, r4 = c + 4 * ldc, r5 = c + 5 * ldc
     if accumulate {
         c00 += load(c); c01 += load(c + 8); c10 += load(r1); c11 += load(r1 + 8)
@@ -366,6 +350,20 @@ func avx2NarrowKernel(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Floa
         c0 += load(c); c1 += load(r1); c2 += load(r2); c3 += load(r3); c4 += load(r4); c5 += load(r5)
     }
     store(c0, c); store(c1, r1); store(c2, r2); store(c3, r3); store(c4, r4); store(c5, r5)
+}
+
+/// body() `count` times, unrolled by four: less loop overhead between a micro-kernel's multiply-adds.
+@inline(__always)
+private func repeatUnrolledByFour(_ count: Int, _ body: () -> Void) {
+    var remaining = count
+    while remaining >= 4 {
+        body(); body(); body(); body()
+        remaining -= 4
+    }
+    while remaining > 0 {
+        body()
+        remaining -= 1
+    }
 }
 
 /// sum + x · y per lane: one fused multiply-add where the target has FMA (Package.swift's CARCINOMA_FMA),
