@@ -13,8 +13,10 @@
 //          probabilities, by the EM iteration for mixture weights (w_m ← Σ_i s_i r_im / Σ_i s_i,
 //          r_im = w_m p_m(y_i | x_i) / Σ_k w_k p_k(y_i | x_i); s_i balanced class weights), which
 //          increases the likelihood at every step and converges to the global optimum of this
-//          concave problem. A single good member can take all the weight, so the stack is at worst
-//          its best member on the inner rows. (Constrained stacking as in Breiman 1996, "Stacked
+//          concave problem, over the members whose inner macro F1 is within 0.05 of the best member's
+//          (the others are dropped first). Likelihood is not macro F1: when one member alone (or the plain mean)
+//          has a higher inner macro F1 than the likelihood weights, that member (or the mean) is used,
+//          so the stack is never below its best member on the inner rows. (Constrained stacking as in Breiman 1996, "Stacked
 //          Regressions", and Ting & Witten 1999, "Issues in Stacked Generalization".) The earlier
 //          softmax meta-learner on concatenated probabilities (`stack(…, metaLearner:)`) is kept for
 //          `--stacking softmax`; on OxML it lost to its own members (0.493 vs 0.596).
@@ -101,7 +103,7 @@ public enum Ensembles {
                 throw EvaluationError.missingResult(problem: "stacking needs inner out-of-fold probabilities for every member "
                     + "(repeat \(fold.repeatIndex + 1), fold \(fold.foldIndex + 1) has a class too small for an inner split)")
             }
-            let weights = convexWeights(inner, labels: fold.trainRows.map { labels[$0] }, classes: classes)
+            let weights = guardedWeights(inner, labels: fold.trainRows.map { labels[$0] }, classes: classes)
             var outcome = FoldOutcome(
                 fold: fold, setting: "stack of \(members.count)",
                 testProbabilities: weightedSum(parts.map(\.testProbabilities), weights: weights),
@@ -143,6 +145,33 @@ public enum Ensembles {
         }
         return weights
     }
+
+    /// The convex weights, unless one member alone or the plain mean has a higher inner macro F1 (then
+    /// that): the stack's inner macro F1 is never below its best member's. Ties go to the likelihood weights.
+    /// Members whose inner macro F1 is more than `memberTolerance` below the best member's are dropped first.
+    static func guardedWeights(_ probabilities: [Matrix], labels: [Int], classes: [Int]) -> [Double] {
+        let count = probabilities.count
+        let scores = probabilities.map { ClassificationMetrics(classes: classes, truth: labels, probabilities: $0).macroF1 }
+        let top = scores.max() ?? 0
+        let kept = (0..<count).filter { scores[$0] >= top - memberTolerance }
+        func spread(_ weights: [Double]) -> [Double] {
+            var full = [Double](repeating: 0, count: count)
+            for (index, member) in kept.enumerated() { full[member] = weights[index] }
+            return full
+        }
+        var candidates = [spread(convexWeights(kept.map { probabilities[$0] }, labels: labels, classes: classes))]
+        for m in kept { candidates.append((0..<count).map { $0 == m ? 1 : 0 }) }
+        candidates.append(spread([Double](repeating: 1 / Double(kept.count), count: kept.count)))
+        var best = candidates[0], bestF1 = -Double.infinity
+        for weights in candidates {
+            let f1 = ClassificationMetrics(classes: classes, truth: labels, probabilities: weightedSum(probabilities, weights: weights)).macroF1
+            if f1 > bestF1 + 1e-12 { best = weights; bestF1 = f1 }
+        }
+        return best
+    }
+
+    /// How far below the best member's inner macro F1 a member may be and stay in a stack.
+    public static let memberTolerance = 0.05
 
     /// Chance level of macro F1: a guess drawn uniformly from the k classes has precision π_c (the
     /// class frequency) and recall 1/k on class c, so F1_c = 2 π_c (1/k) / (π_c + 1/k); averaged.

@@ -65,7 +65,9 @@ public enum Report {
         }
         if results.rows.contains(where: { $0.kind == "stack" }) {
             text += " **stack** rows: a convex combination of the members' probabilities (weights ≥ 0, summing to 1) maximising the "
-                + "class-balanced log-likelihood of their inner out-of-fold probabilities per fold; a member can take all the weight."
+                + "class-balanced log-likelihood of their inner out-of-fold probabilities per fold (members more than 0.05 below the best "
+                + "member's inner macro F1 dropped first), replaced by the single member "
+                + "(or the plain mean) with a higher inner macro F1 when there is one, so a stack never trails its best member on the inner rows."
         }
         return text
     }

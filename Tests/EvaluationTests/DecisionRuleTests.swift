@@ -133,7 +133,14 @@ final class DecisionRuleTests: XCTestCase {
                     sum + Foundation.log(max(p[i, [-1, 0, 1].firstIndex(of: trainLabels[i]) ?? 0], 1e-12)) / Double(counts[trainLabels[i]] ?? 1)
                 }
             }
-            XCTAssertGreaterThanOrEqual(balancedLogLikelihood(combined), balancedLogLikelihood(member) - 1e-9)
+            XCTAssertTrue(balancedLogLikelihood(combined).isFinite)
+            // The guard: the stack's inner macro F1 is at least each member's.
+            for memberOutcome in outcomes {
+                let inner = try XCTUnwrap(memberOutcome.folds[index].innerProbabilities)
+                XCTAssertGreaterThanOrEqual(ClassificationMetrics(classes: [-1, 0, 1], truth: trainLabels, probabilities: combined).macroF1,
+                                            ClassificationMetrics(classes: [-1, 0, 1], truth: trainLabels, probabilities: inner).macroF1 - 1e-12)
+            }
+            _ = member
         }
     }
 }
