@@ -5,7 +5,13 @@ import PackageDescription
 // Two halves that never import each other (see DESIGN.md):
 //   embedding half: Imaging, NeuralKernels, Weights, Backbones → FeatureStore (the cache)
 //   learning half:  LinearAlgebra, Heads, Evaluation ← FeatureStore
-let optimise: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"] + vectorUnits())]
+/// Checked optimisation (-O keeps preconditions and bounds checks) where input is parsed or wired: images and
+/// backbones. `-Ounchecked` only for the numeric kernels, whose indices are proven by construction once their
+/// shapes are checked at the API (NeuralKernels, LinearAlgebra, and the heads' solvers: fit validates the
+/// training matrix and every predictProba refuses a matrix of another width before a kernel reads it; with
+/// -O the trees' split search took ~1.5x as long on the 62 x 2048 set). Issue 16, class 11.
+let optimise: [SwiftSetting] = [.unsafeFlags(["-O", "-wmo"] + vectorUnits())]
+let optimiseUnchecked: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"] + vectorUnits())]
 /// The kernels also raise LLVM's full-unroll threshold: the GEMM micro-kernel's loops over its tile's rows and
 /// vectors (PackedGemm.swift) must unroll completely for its accumulators to live in registers.
 let optimiseKernels: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo", "-Xllvm", "-unroll-threshold=2000"] + vectorUnits())]
@@ -76,8 +82,8 @@ let package = Package(
         .target(name: "Extraction", dependencies: ["Imaging", "Backbones", "Weights", "FeatureStore"]),
 
         // Learning half.
-        .target(name: "LinearAlgebra", dependencies: ["COpenBLAS"], swiftSettings: optimise),
-        .target(name: "Heads", dependencies: ["LinearAlgebra"], swiftSettings: optimise),
+        .target(name: "LinearAlgebra", dependencies: ["COpenBLAS"], swiftSettings: optimiseUnchecked),
+        .target(name: "Heads", dependencies: ["LinearAlgebra"], swiftSettings: optimiseUnchecked),
         .target(name: "Evaluation", dependencies: ["Heads", "FeatureStore"]),
 
         // Wiring only.

@@ -166,9 +166,9 @@ public enum CrossValidation {
         let test = data.labelled.selectingRows(fold.testRows)
         return FoldOutcome(
             fold: fold, setting: chosen.setting,
-            testProbabilities: expand(model.predictProba(test), from: model.classes, to: data.classes),
+            testProbabilities: expand(try model.predictProba(test), from: model.classes, to: data.classes),
             innerProbabilities: inner.probabilities,
-            unlabelledProbabilities: data.unlabelled.map { expand(model.predictProba($0), from: model.classes, to: data.classes) })
+            unlabelledProbabilities: try data.unlabelled.map { expand(try model.predictProba($0), from: model.classes, to: data.classes) })
     }
 
     /// Scores every candidate by inner stratified CV; returns the best and its inner out-of-fold probabilities.
@@ -188,7 +188,7 @@ public enum CrossValidation {
                 let trainRows = labels.indices.filter { assignment[$0] != innerFold }
                 let testRows = labels.indices.filter { assignment[$0] == innerFold }
                 let model = try candidate.classifier.fit(features.selectingRows(trainRows), labels: trainRows.map { labels[$0] }, sampleWeights: nil)
-                let predicted = expand(model.predictProba(features.selectingRows(testRows)), from: model.classes, to: classes)
+                let predicted = expand(try model.predictProba(features.selectingRows(testRows)), from: model.classes, to: classes)
                 for (position, row) in testRows.enumerated() {
                     for c in 0..<classes.count { probabilities[row, c] = predicted[position, c] }
                 }

@@ -76,9 +76,9 @@ public enum Ensembles {
                     + "(repeat \(fold.repeatIndex + 1), fold \(fold.foldIndex + 1) has a class too small for an inner split)")
             }
             let model = try metaLearner.fit(concatenate(inner), labels: fold.trainRows.map { labels[$0] }, sampleWeights: nil)
-            let test = CrossValidation.expand(model.predictProba(concatenate(parts.map(\.testProbabilities))), from: model.classes, to: classes)
+            let test = CrossValidation.expand(try model.predictProba(concatenate(parts.map(\.testProbabilities))), from: model.classes, to: classes)
             let unlabelled: Matrix? = parts.allSatisfy { $0.unlabelledProbabilities != nil }
-                ? CrossValidation.expand(model.predictProba(concatenate(parts.compactMap(\.unlabelledProbabilities))), from: model.classes, to: classes)
+                ? CrossValidation.expand(try model.predictProba(concatenate(parts.compactMap(\.unlabelledProbabilities))), from: model.classes, to: classes)
                 : nil
             return FoldOutcome(fold: fold, setting: "stack of \(members.count)", testProbabilities: test,
                                innerProbabilities: nil, unlabelledProbabilities: unlabelled)

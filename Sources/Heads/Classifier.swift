@@ -13,14 +13,16 @@ public protocol Classifier: Sendable {
 public protocol FittedClassifier: Sendable {
     /// The distinct training labels in ascending order; probability columns follow it.
     var classes: [Int] { get }
-    /// samples x classes.count, rows summing to 1.
-    func predictProba(_ features: Matrix) -> Matrix
+    /// samples x classes.count, rows summing to 1. Throws HeadsError.shapeMismatch, with scikit-learn's message
+    /// ("X has N features, but … is expecting M features as input"), when `features` has another width than the
+    /// matrix the model was fitted on: the check that keeps a wrong matrix from reaching the unchecked kernels.
+    func predictProba(_ features: Matrix) throws -> Matrix
 }
 
 extension FittedClassifier {
     /// argmax of `predictProba`, so the two never disagree (ties to the lower class).
-    public func predict(_ features: Matrix) -> [Int] {
-        let p = predictProba(features)
+    public func predict(_ features: Matrix) throws -> [Int] {
+        let p = try predictProba(features)
         return (0..<p.rows).map { r in
             var best = 0
             for c in 1..<p.columns where p[r, c] > p[r, best] { best = c }

@@ -92,7 +92,8 @@ public struct GaussianProcessClassifier: Classifier {
         /// Jitter and optimiser messages from fitting.
         public let warnings: [String]
 
-        public func predictProba(_ features: Matrix) -> Matrix {
+        public func predictProba(_ features: Matrix) throws -> Matrix {
+            try requireFeatureWidth(features, head: "GaussianProcessClassifier")
             var out = Matrix(rows: features.rows, columns: classes.count)
             if classes.count == 2 {
                 let p = models[0].positiveProbability(features)

@@ -96,6 +96,8 @@ public struct GradientBoostedTrees: Classifier {
         public let baseline: [Double]
         /// trees[round][output]
         public let trees: [[Tree]]
+        /// Columns of the matrix the trees were grown on (predictProba refuses any other width).
+        public let featureCount: Int
 
         public func rawScores(_ features: Matrix) -> Matrix {
             let outputs = baseline.count
@@ -113,8 +115,9 @@ public struct GradientBoostedTrees: Classifier {
             return raw
         }
 
-        public func predictProba(_ features: Matrix) -> Matrix {
-            probabilities(fromRaw: rawScores(features), classCount: classes.count)
+        public func predictProba(_ features: Matrix) throws -> Matrix {
+            try requireFeatureWidth(features, head: "GradientBoostedTrees")
+            return probabilities(fromRaw: rawScores(features), classCount: classes.count)
         }
     }
 
@@ -226,7 +229,7 @@ public struct GradientBoostedTrees: Classifier {
             }
         }
         if earlyStopping != nil { trees = Array(trees.prefix(max(bestRounds, 1))) }
-        return Fitted(classes: data.classes, baseline: baseline, trees: trees)
+        return Fitted(classes: data.classes, baseline: baseline, trees: trees, featureCount: features.columns)
     }
 }
 

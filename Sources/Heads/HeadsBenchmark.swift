@@ -85,7 +85,7 @@ public func benchmark(_ dataset: FoldedDataset, heads: [(name: String, head: any
             let trainLabels = train.map { dataset.labels[$0] }
             let start = DispatchTime.now().uptimeNanoseconds, cpuStart = processCPUSeconds()
             let model = try pipeline.fit(trainX, labels: trainLabels, sampleWeights: nil)
-            let predicted = model.predict(testX)
+            let predicted = try model.predict(testX)
             seconds += Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
             cpuSeconds += processCPUSeconds() - cpuStart
             scores.append(macroF1Score(test.map { dataset.labels[$0] }, predicted))

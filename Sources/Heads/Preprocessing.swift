@@ -162,7 +162,10 @@ public struct Pipeline: Classifier {
         public let head: any FittedClassifier
         public var classes: [Int] { head.classes }
         public func transformed(_ features: Matrix) -> Matrix { steps.reduce(features) { $1.transform($0) } }
-        public func predictProba(_ features: Matrix) -> Matrix { head.predictProba(transformed(features)) }
+        public func predictProba(_ features: Matrix) throws -> Matrix {
+            try requireFeatureWidth(features, head: "Pipeline")
+            return try head.predictProba(transformed(features))
+        }
     }
 
     public func fit(_ features: Matrix, labels: [Int], sampleWeights: [Double]?) throws -> any FittedClassifier {

@@ -85,7 +85,8 @@ public struct SoftmaxRegression: Classifier {
             return z
         }
 
-        public func predictProba(_ features: Matrix) -> Matrix {
+        public func predictProba(_ features: Matrix) throws -> Matrix {
+            try requireFeatureWidth(features, head: "SoftmaxRegression")
             var p = logits(features)
             softmaxRows(&p)
             return p
@@ -96,7 +97,7 @@ public struct SoftmaxRegression: Classifier {
     public static func objective(_ model: Fitted, features: Matrix, labels: [Int], l2: Double, classWeight: ClassWeight,
                                  sampleWeights: [Double]? = nil) throws -> Double {
         let data = try makeTrainingSet(features, labels: labels, sampleWeights: sampleWeights, classWeight: classWeight, head: "softmax")
-        let p = model.predictProba(features)
+        let p = try model.predictProba(features)
         var loss = 0.0
         for i in 0..<data.rowCount { loss -= data.weights[i] * log(max(p[i, data.targets[i]], .leastNormalMagnitude)) }
         loss /= data.weights.reduce(0, +)

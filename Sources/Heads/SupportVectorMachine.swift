@@ -133,7 +133,8 @@ public struct SupportVectorMachine: Classifier {
             }
         }
 
-        public func predictProba(_ features: Matrix) -> Matrix {
+        public func predictProba(_ features: Matrix) throws -> Matrix {
+            try requireFeatureWidth(features, head: "SupportVectorMachine")
             let d = pairDecisionValues(features)
             let k = classes.count
             var out = Matrix(rows: features.rows, columns: k)

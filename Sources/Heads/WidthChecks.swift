@@ -1,12 +1,10 @@
-// The feature width a fitted head expects, and a `predictProba` that checks it (issue 16, class 11).
-// `predictProba` itself stays non-throwing (every head and caller uses it); with `-Ounchecked` its
-// internal preconditions vanish, so a matrix of the wrong width would read out of bounds (trees) or
-// trap in a gemm. `checkedPredictProba` refuses it first with scikit-learn's message
-// ("X has N features, but SoftmaxRegression is expecting M features as input").
+// The feature width a fitted head expects, checked by every head's `predictProba` before any kernel reads the
+// matrix (issue 16, class 11): a matrix of the wrong width is refused with scikit-learn's message
+// ("X has N features, but SoftmaxRegression is expecting M features as input") instead of reaching a
+// precondition, an unchecked read (trees) or a gemm.
 //
-// Each head's width comes from what it already stores: softmax weights' rows, the support vectors'
-// columns, the GP's training matrix, the pipeline's first step. Trees store no width: the largest
-// feature index any split reads is the bound (fewer columns would be read out of bounds).
+// Each head's width comes from what it stores: softmax weights' rows, the support vectors' columns, the GP's
+// training matrix, the trees' recorded feature count, the pipeline's first step.
 
 import LinearAlgebra
 
@@ -35,9 +33,7 @@ extension GaussianProcessClassifier.Fitted: FeatureWidthRecording {
 }
 
 extension GradientBoostedTrees.Fitted: FeatureWidthRecording {
-    public var featureWidth: FeatureWidth {
-        .atLeast(trees.joined().map { ($0.feature.max() ?? -1) + 1 }.max() ?? 0)
-    }
+    public var featureWidth: FeatureWidth { .exactly(featureCount) }
 }
 
 extension Pipeline.Fitted: FeatureWidthRecording {
@@ -47,19 +43,23 @@ extension Pipeline.Fitted: FeatureWidthRecording {
     }
 }
 
-extension FittedClassifier {
-    /// `predictProba` after checking `features.columns` against the width the model was fitted on;
-    /// `head` names it in the error. A head that records no width is not checked.
-    public func checkedPredictProba(_ features: Matrix, head: String) throws -> Matrix {
-        if let recorded = (self as? FeatureWidthRecording)?.featureWidth {
-            switch recorded {
-            case let .exactly(width) where features.columns != width:
-                throw HeadsError.shapeMismatch(head: head, detail: "X has \(features.columns) features, but \(head) is expecting \(width) features as input")
-            case let .atLeast(width) where features.columns < width:
-                throw HeadsError.shapeMismatch(head: head, detail: "X has \(features.columns) features, but \(head) reads feature \(width - 1) (at least \(width) features)")
-            default: break
-            }
+extension FeatureWidthRecording {
+    /// Throws unless `features.columns` is the width the model was fitted on; `head` names it in the error.
+    func requireFeatureWidth(_ features: Matrix, head: String) throws {
+        switch featureWidth {
+        case let .exactly(width) where features.columns != width:
+            throw HeadsError.shapeMismatch(head: head, detail: "X has \(features.columns) features, but \(head) is expecting \(width) features as input")
+        case let .atLeast(width) where features.columns < width:
+            throw HeadsError.shapeMismatch(head: head, detail: "X has \(features.columns) features, but \(head) reads feature \(width - 1) (at least \(width) features)")
+        default: break
         }
-        return predictProba(features)
+    }
+}
+
+extension FittedClassifier {
+    /// `predictProba`, naming the head as the caller knows it in a width error.
+    public func checkedPredictProba(_ features: Matrix, head: String) throws -> Matrix {
+        try (self as? FeatureWidthRecording)?.requireFeatureWidth(features, head: head)
+        return try predictProba(features)
     }
 }

@@ -17,8 +17,8 @@ final class BadInputTests: XCTestCase {
         return Matrix(rows: rows, columns: columns, values: (0..<(rows * columns)).map { _ in Double(rng.next() >> 11) * 0x1p-53 - 0.5 })
     }
 
-    func assertFiniteProbabilities(_ model: any FittedClassifier, _ x: Matrix, _ context: String, file: StaticString = #filePath, line: UInt = #line) {
-        let p = model.predictProba(x)
+    func assertFiniteProbabilities(_ model: any FittedClassifier, _ x: Matrix, _ context: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let p = try model.predictProba(x)
         XCTAssertEqual(p.columns, model.classes.count, context, file: file, line: line)
         XCTAssertFalse(p.values.contains { !$0.isFinite }, "\(context): non-finite probability", file: file, line: line)
         for r in 0..<p.rows { XCTAssertEqual(p.row(r).reduce(0, +), 1, accuracy: 1e-6, context, file: file, line: line) }
@@ -69,13 +69,13 @@ final class BadInputTests: XCTestCase {
             for pipeline in [Pipeline(steps: [Standardizer()], head: head), Pipeline(steps: [Standardizer(), try PCA(components: .count(10))], head: head)] {
                 let model = try pipeline.fit(x, labels: labels, sampleWeights: nil)
                 XCTAssertEqual(model.classes, [0, 1, 2])
-                assertFiniteProbabilities(model, test, pipeline.name)
-                assertFiniteProbabilities(model, x, pipeline.name)
+                try assertFiniteProbabilities(model, test, pipeline.name)
+                try assertFiniteProbabilities(model, x, pipeline.name)
             }
         }
     }
 
-    func testInvalidHyperparametersAreRejected() {
+    func testInvalidHyperparametersAreRejected() throws {
         XCTAssertThrowsError(try SupportVectorMachine(C: 0))
         XCTAssertThrowsError(try SupportVectorMachine(kernel: .rbf(gamma: .value(-1))))
         XCTAssertThrowsError(try GaussianProcessClassifier(lengthScale: 0))

@@ -17,7 +17,7 @@ final class FeaturePreprocessingTests: XCTestCase {
         XCTAssertFalse(z.values.contains { !$0.isFinite })
     }
 
-    func testStandardizerRejectsNonFiniteFeatureNamingRowAndColumn() {
+    func testStandardizerRejectsNonFiniteFeatureNamingRowAndColumn() throws {
         var x = Matrix(rows: 3, columns: 2, values: [1, 2, 3, 4, 5, 6]); x[2, 1] = .infinity
         XCTAssertThrowsError(try Standardizer().fit(x)) { error in
             XCTAssert(error.localizedDescription.contains("row 2, column 1"), error.localizedDescription)
@@ -72,6 +72,6 @@ final class FeaturePreprocessingTests: XCTestCase {
             return XCTFail("expected a fitted pipeline with a standardizer")
         }
         XCTAssertEqual(scaler.mean, [1.5])
-        XCTAssertEqual(model.predict(Matrix(rows: 2, columns: 1, values: [-10, 10])), [0, 1])
+        XCTAssertEqual(try model.predict(Matrix(rows: 2, columns: 1, values: [-10, 10])), [0, 1])
     }
 }

@@ -16,9 +16,9 @@ final class GradientBoostedTreesTests: XCTestCase {
             let head = try GradientBoostedTrees(learningRate: reference.learningRate, rounds: reference.rounds, maxLeafNodes: reference.maxLeafNodes,
                                                 minSamplesLeaf: reference.minSamplesLeaf, l2: reference.l2, classWeight: .none)
             let model = try head.fitTrees(fold.train, labels: fold.trainLabels, sampleWeights: nil)
-            let predicted = model.predict(fold.test)
+            let predicted = try model.predict(fold.test)
             let agreement = Double(zip(predicted, reference.prediction).filter { $0 == $1 }.count) / Double(predicted.count)
-            let p = compare(model.predictProba(fold.test).values, reference.probability.flatMap { $0 })
+            let p = compare(try model.predictProba(fold.test).values, reference.probability.flatMap { $0 })
             print(String(format: "trees %@: agreement %.4f with HistGradientBoosting over %d rows; probabilities %@", name, agreement, predicted.count, p.description))
             XCTAssertGreaterThanOrEqual(agreement, 0.98, name)
         }
@@ -33,7 +33,7 @@ final class GradientBoostedTreesTests: XCTestCase {
         }
     }
 
-    func testBinningUsesMidpointsOfDistinctValuesAndAtMost255Bins() {
+    func testBinningUsesMidpointsOfDistinctValuesAndAtMost255Bins() throws {
         let few = FeatureBinner(Matrix(rows: 4, columns: 1, values: [3, 1, 2, 2]), maxBins: 255)
         XCTAssertEqual(few.thresholds[0], [1.5, 2.5])
         XCTAssertEqual(few.binned, [2, 0, 1, 1])
@@ -51,7 +51,7 @@ final class GradientBoostedTreesTests: XCTestCase {
         let x = data.matrix.selectingRows(rows), labels = rows.map { data.labels[$0] }
         let model = try GradientBoostedTrees(rounds: 50).fitTrees(x, labels: labels, sampleWeights: nil)
         XCTAssertGreaterThan(model.trees[0].map(\.leafCount).max() ?? 0, 2)
-        let training = Double(zip(model.predict(x), labels).filter { $0 == $1 }.count) / 50
+        let training = Double(zip(try model.predict(x), labels).filter { $0 == $1 }.count) / 50
         XCTAssertGreaterThan(training, 0.95)
         // Labels unrelated to the features: the held-out loss stops improving, so boosting stops early.
         let noise = (0..<50).map { $0 % 3 }
@@ -65,7 +65,7 @@ final class GradientBoostedTreesTests: XCTestCase {
         let a = try GradientBoostedTrees(rounds: 10, featureFraction: 0.3, seed: 1).fitTrees(fold.train, labels: fold.trainLabels, sampleWeights: nil)
         let b = try GradientBoostedTrees(rounds: 10, featureFraction: 0.3, seed: 1).fitTrees(fold.train, labels: fold.trainLabels, sampleWeights: nil)
         let c = try GradientBoostedTrees(rounds: 10, featureFraction: 0.3, seed: 2).fitTrees(fold.train, labels: fold.trainLabels, sampleWeights: nil)
-        XCTAssertEqual(a.predictProba(fold.test), b.predictProba(fold.test))
-        XCTAssertNotEqual(a.predictProba(fold.test), c.predictProba(fold.test))
+        XCTAssertEqual(try a.predictProba(fold.test), try b.predictProba(fold.test))
+        XCTAssertNotEqual(try a.predictProba(fold.test), try c.predictProba(fold.test))
     }
 }

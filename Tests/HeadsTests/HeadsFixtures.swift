@@ -122,7 +122,7 @@ func crossValidatedMacroF1(_ head: any Classifier, on data: DatasetFixture) thro
         let (train, test) = data.split(fold)
         let model = try Pipeline(steps: [Standardizer()], head: head)
             .fit(x.selectingRows(train), labels: train.map { data.labels[$0] }, sampleWeights: nil)
-        return macroF1(test.map { data.labels[$0] }, model.predict(x.selectingRows(test)))
+        return macroF1(test.map { data.labels[$0] }, try model.predict(x.selectingRows(test)))
     }
 }
 

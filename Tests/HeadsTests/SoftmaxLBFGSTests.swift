@@ -66,7 +66,7 @@ final class SoftmaxLBFGSTests: XCTestCase {
                 let meanBias = model.biases.reduce(0, +) / Double(model.biases.count)
                 let biases = allClose(model.biases.map { $0 - meanBias }, reference.biases, relativeTolerance: 0, absoluteTolerance: 5e-6)
                 XCTAssert(biases.ok, "\(label) biases: \(biases.message)")
-                let p = model.predictProba(fold.test)
+                let p = try model.predictProba(fold.test)
                 let probability = allClose(p.values, reference.testProbability.flatMap { $0 }, relativeTolerance: 0, absoluteTolerance: 1e-6)
                 XCTAssert(probability.ok, "\(label) probabilities: \(probability.message)")
                 // scikit-learn's LogisticRegression at the equivalent C, solved tightly, is the same model.
@@ -84,9 +84,9 @@ final class SoftmaxLBFGSTests: XCTestCase {
                 let label = "\(name) \(reference.classWeight) sample weights \(reference.sampleWeights != nil) l2 \(reference.l2)"
                 let model = try head(reference).fitSoftmax(fold.train, labels: fold.trainLabels, sampleWeights: reference.sampleWeights)
                 XCTAssertTrue(model.warnings.isEmpty, "\(label): \(model.warnings)")
-                XCTAssertEqual(model.predict(fold.test), reference.sklearnDefaultPrediction, label)
+                XCTAssertEqual(try model.predict(fold.test), reference.sklearnDefaultPrediction, label)
                 // Both stop at max |gradient| <= 1e-4, each somewhere near the optimum.
-                let p = model.predictProba(fold.test)
+                let p = try model.predictProba(fold.test)
                 let ours = compare(p.values, reference.testProbability.flatMap { $0 })
                 let sklearn = compare(reference.sklearnDefaultProbability.flatMap { $0 }, reference.testProbability.flatMap { $0 })
                 print(String(format: "softmax %@ at tol 1e-4: %@; max probability error ours %.1e, LogisticRegression's %.1e (%d iterations)",
@@ -113,7 +113,7 @@ final class SoftmaxLBFGSTests: XCTestCase {
         let capped = try SoftmaxRegression(maxIterations: 2).fitSoftmax(fold.train, labels: fold.trainLabels, sampleWeights: nil)
         XCTAssertEqual(capped.warnings.count, 1)
         XCTAssert(capped.solverSummary.contains("maxIterations"), capped.solverSummary)
-        let p = capped.predictProba(fold.test)
+        let p = try capped.predictProba(fold.test)
         for r in 0..<p.rows { XCTAssertEqual(p.row(r).reduce(0, +), 1, accuracy: 1e-12) }
 
         XCTAssertEqual(try SoftmaxRegression().solver, .lbfgs)

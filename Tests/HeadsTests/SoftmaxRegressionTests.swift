@@ -24,7 +24,7 @@ final class SoftmaxRegressionTests: XCTestCase {
                              name, batchSize.map(String.init) ?? "full", objective, reference.objective, gap))
                 XCTAssertLessThan(gap, 1e-3, "\(name) batch \(String(describing: batchSize))")
                 XCTAssertGreaterThan(gap, -1e-6, "below the exact optimum: the objectives differ")
-                let p = model.predictProba(fold.test)
+                let p = try model.predictProba(fold.test)
                 let check = allClose(p.values, reference.testProbability.flatMap { $0 }, relativeTolerance: 0, absoluteTolerance: 0.02)
                 XCTAssert(check.ok, "\(name): \(check.message)")
             }
@@ -46,12 +46,12 @@ final class SoftmaxRegressionTests: XCTestCase {
         let a = try head.fitSoftmax(fold.train, labels: fold.trainLabels, sampleWeights: nil)
         let b = try head.fitSoftmax(fold.train, labels: fold.trainLabels, sampleWeights: nil)
         XCTAssertEqual(a.weights, b.weights)
-        let p = a.predictProba(fold.test)
+        let p = try a.predictProba(fold.test)
         for r in 0..<p.rows { XCTAssertEqual(p.row(r).reduce(0, +), 1, accuracy: 1e-12) }
         XCTAssertEqual(a.classes, [0, 1, 2])
     }
 
-    func testInvalidHyperparametersAreRejectedAtInit() {
+    func testInvalidHyperparametersAreRejectedAtInit() throws {
         XCTAssertThrowsError(try SoftmaxRegression(learningRate: 0))
         XCTAssertThrowsError(try SoftmaxRegression(epochs: 0))
         XCTAssertThrowsError(try SoftmaxRegression(batchSize: 0))

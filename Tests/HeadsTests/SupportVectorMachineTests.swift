@@ -55,8 +55,8 @@ final class SupportVectorMachineTests: XCTestCase {
         var agreementPlatt = 0, agreementConsistent = 0, minorityPlatt = 0, minorityConsistent = 0, minorityVotes = 0
         for probability in [SupportVectorMachine.Probability.platt, .decisionConsistent] {
             let model = try SupportVectorMachine(C: 1, kernel: .rbf(gamma: .scale), probability: probability).fitSVM(x, labels: labels, sampleWeights: nil)
-            let votes = model.predictByVotes(x), predicted = model.predict(x)
-            let p = model.predictProba(x)
+            let votes = model.predictByVotes(x), predicted = try model.predict(x)
+            let p = try model.predictProba(x)
             XCTAssertFalse(p.values.contains { !$0.isFinite })
             let agreement = zip(votes, predicted).filter { $0 == $1 }.count
             minorityVotes = votes.filter { $0 == 0 }.count
@@ -73,13 +73,13 @@ final class SupportVectorMachineTests: XCTestCase {
         let fold = try standardisedFold0(data)
         let model = try SupportVectorMachine().fitSVM(fold.train, labels: fold.trainLabels, sampleWeights: nil)
         let all = Matrix(rows: fold.train.rows + fold.test.rows, columns: fold.train.columns, values: fold.train.values + fold.test.values)
-        let agreement = zip(model.predictByVotes(all), model.predict(all)).filter { $0 == $1 }.count
+        let agreement = zip(model.predictByVotes(all), try model.predict(all)).filter { $0 == $1 }.count
         XCTAssertGreaterThanOrEqual(Double(agreement) / Double(all.rows), 0.99)
-        let p = model.predictProba(all)
+        let p = try model.predictProba(all)
         for r in 0..<p.rows { XCTAssertEqual(p.row(r).reduce(0, +), 1, accuracy: 1e-9) }
     }
 
-    func testCouplingRecoversConsistentPairwiseProbabilities() {
+    func testCouplingRecoversConsistentPairwiseProbabilities() throws {
         // r_ij = p_i / (p_i + p_j) for a true p: method 2 returns p.
         let truth = [0.5, 0.3, 0.2]
         var r = Matrix(rows: 3, columns: 3)
