@@ -70,11 +70,7 @@ public enum Ensembles {
         let folds = try parallelMap(Array(first.folds.indices), threads: threads) { index -> FoldOutcome in
             let parts = members.map { $0.folds[index] }
             let fold = parts[0].fold
-            let inner = parts.compactMap(\.innerProbabilities)
-            guard inner.count == parts.count else {
-                throw EvaluationError.missingResult(problem: "stacking needs inner out-of-fold probabilities for every member "
-                    + "(repeat \(fold.repeatIndex + 1), fold \(fold.foldIndex + 1) has a class too small for an inner split)")
-            }
+            let inner = try innerProbabilities(of: parts)
             let model = try metaLearner.fit(concatenate(inner), labels: fold.trainRows.map { labels[$0] }, sampleWeights: nil)
             let test = CrossValidation.expand(try model.predictProba(concatenate(parts.map(\.testProbabilities))), from: model.classes, to: classes)
             let unlabelled: Matrix? = parts.allSatisfy { $0.unlabelledProbabilities != nil }
@@ -88,6 +84,17 @@ public enum Ensembles {
                             featureSets: uniqueInOrder(members.flatMap(\.featureSets)), classes: classes, folds: folds)
     }
 
+    /// Every member's inner out-of-fold probabilities of one fold, the stacking learners' training rows.
+    private static func innerProbabilities(of parts: [FoldOutcome]) throws -> [Matrix] {
+        let inner = parts.compactMap(\.innerProbabilities)
+        guard inner.count == parts.count else {   // so parts is not empty
+            let fold = parts[0].fold
+            throw EvaluationError.missingResult(problem: "stacking needs inner out-of-fold probabilities for every member "
+                + "(repeat \(fold.repeatIndex + 1), fold \(fold.foldIndex + 1) has a class too small for an inner split)")
+        }
+        return inner
+    }
+
     /// Stacking by a convex combination of the members' probabilities, its weights chosen per fold on
     /// the members' inner out-of-fold probabilities (see the header). labels: all labelled rows' labels.
     public static func convexStack(name: String, members: [ModelOutcome], labels: [Int]) throws -> ModelOutcome {
@@ -98,11 +105,7 @@ public enum Ensembles {
         for index in first.folds.indices {
             let parts = members.map { $0.folds[index] }
             let fold = parts[0].fold
-            let inner = parts.compactMap(\.innerProbabilities)
-            guard inner.count == parts.count else {
-                throw EvaluationError.missingResult(problem: "stacking needs inner out-of-fold probabilities for every member "
-                    + "(repeat \(fold.repeatIndex + 1), fold \(fold.foldIndex + 1) has a class too small for an inner split)")
-            }
+            let inner = try innerProbabilities(of: parts)
             let weights = guardedWeights(inner, labels: fold.trainRows.map { labels[$0] }, classes: classes)
             var outcome = FoldOutcome(
                 fold: fold, setting: "stack of \(members.count)",
