@@ -71,10 +71,12 @@ let package = Package(
         // small C targets that own the setjmp and hand Swift a return code and a message.
         .target(name: "CPNG", path: "Sources/CPNG", linkerSettings: [.linkedLibrary("png16")]),
         .target(name: "CJPEG", path: "Sources/CJPEG", linkerSettings: [.linkedLibrary("jpeg")]),
+        // OpenBLAS's process-wide thread count, owned in one place for both halves (scoped, restored).
+        .target(name: "BLASThreads", dependencies: ["COpenBLAS"]),
 
         // Embedding half.
         .target(name: "Imaging", dependencies: ["CPNG", "CJPEG"], swiftSettings: optimise),
-        .target(name: "NeuralKernels", dependencies: ["COpenBLAS"], swiftSettings: optimiseKernels),
+        .target(name: "NeuralKernels", dependencies: ["COpenBLAS", "BLASThreads"], swiftSettings: optimiseKernels),
         .target(name: "Weights", dependencies: [.product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         .target(name: "Backbones", dependencies: ["NeuralKernels", "Weights", "Imaging"], swiftSettings: optimise),
         .target(name: "FeatureStore"),
@@ -82,7 +84,7 @@ let package = Package(
         .target(name: "Extraction", dependencies: ["Imaging", "Backbones", "Weights", "FeatureStore"]),
 
         // Learning half.
-        .target(name: "LinearAlgebra", dependencies: ["COpenBLAS"], swiftSettings: optimiseUnchecked),
+        .target(name: "LinearAlgebra", dependencies: ["COpenBLAS", "BLASThreads"], swiftSettings: optimiseUnchecked),
         .target(name: "Heads", dependencies: ["LinearAlgebra"], swiftSettings: optimiseUnchecked),
         .target(name: "Evaluation", dependencies: ["Heads", "FeatureStore"]),
 
@@ -100,7 +102,7 @@ let package = Package(
         .testTarget(name: "BackbonesTests", dependencies: ["Backbones", "Weights", "Imaging", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ExtractionTests", dependencies: ["Extraction", "Backbones", "NeuralKernels", "Imaging", "FeatureStore", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "FeatureStoreTests", dependencies: ["FeatureStore", "TestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "HeadsTests", dependencies: ["Heads", "LinearAlgebra", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "HeadsTests", dependencies: ["Heads", "LinearAlgebra", "BLASThreads", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "RobustnessTests", dependencies: ["Imaging", "Weights", "Backbones", "FeatureStore", "Extraction", "Evaluation", "TestSupport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Heads", "LinearAlgebra", "FeatureStore", "TestSupport"], resources: [.copy("Fixtures")]),

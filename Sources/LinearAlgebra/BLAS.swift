@@ -1,6 +1,7 @@
 // BLAS wrappers over row-major `Matrix` (OpenBLAS CBLAS), plus the small matrix helpers the heads need.
 // Shapes: A is m x k (or k x m when transposed), B is k x n (or n x k), C is m x n.
 
+import BLASThreads
 import COpenBLAS
 
 extension Matrix {
@@ -106,13 +107,10 @@ public func squaredDistances(_ a: Matrix, _ b: Matrix) throws -> Matrix {
     return d
 }
 
-/// Runs `body` with OpenBLAS on one thread, then restores its thread count: for callers that already
-/// spread independent work (cross-validation folds) over the cores, where OpenBLAS's own threads would
-/// oversubscribe them and spin in sched_yield around every small LAPACK call (a GP fold on 54 rows
-/// spent two thirds of its time there).
+/// Runs `body` with OpenBLAS on one thread (a scope of BLASThreads, which restores the count after the last
+/// one): for callers that already spread independent work (cross-validation folds) over the cores, where
+/// OpenBLAS's own threads would oversubscribe them and spin in sched_yield around every small LAPACK call
+/// (a GP fold on 54 rows spent two thirds of its time there).
 public func withSingleThreadedBLAS<Result>(_ body: () throws -> Result) rethrows -> Result {
-    let previous = openblas_get_num_threads()
-    if previous != 1 { openblas_set_num_threads(1) }
-    defer { if previous != 1 { openblas_set_num_threads(previous) } }
-    return try body()
+    try BLASThreads.single(body)
 }

@@ -7,6 +7,7 @@
 // Shapes: a is n x n row-major; only its lower triangle (column <= row) is read or written, the strict
 // upper triangle is left as it was.
 
+import BLASThreads
 import COpenBLAS
 
 /// In place A = L L^T (dpotrf): the lower triangle of `a` (n x n) becomes L; the strict upper triangle is
@@ -59,7 +60,7 @@ public func choleskyInverseLowerInPlace(_ a: inout Matrix) throws {
 }
 
 /// OpenBLAS's current thread count (1 inside `withSingleThreadedBLAS`).
-public func blasThreadCount() -> Int { Int(openblas_get_num_threads()) }
+public func blasThreadCount() -> Int { BLASThreads.count }
 
 /// y = A x for a symmetric n x n A of which only the lower triangle is read (dsymv).
 public func symmetricMultiply(lower a: Matrix, _ x: [Double], into y: inout [Double]) throws {

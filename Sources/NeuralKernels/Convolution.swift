@@ -19,6 +19,7 @@
 // shares the work. Channel pieces are whole panels of the GEMM kernel's rows; the packed GEMM sums each element over K in
 // an order fixed by K alone, and the pixel and Winograd pieces depend on the layer's shape only. The results depend neither on the thread count nor on the batch.
 
+import BLASThreads
 import COpenBLAS
 import Foundation
 
@@ -106,7 +107,8 @@ public func conv2d(_ input: Tensor, _ layer: Conv2D, activation: Activation = .i
         } else if useWinograd {
             winogradConvolution(problem, filters: filters)
         } else {
-            gemmConvolution(problem, packedWeights: packedWeights, pointwise: pointwise)
+            // OpenBLAS on one thread: the workers below call it concurrently, each on its own piece.
+            BLASThreads.single { gemmConvolution(problem, packedWeights: packedWeights, pointwise: pointwise) }
         }
     } } } } }
 }
@@ -149,7 +151,6 @@ struct ConvolutionProblem {
 /// are the larger one (late layers: each piece reads its rows of weights once, for every image).
 /// Ungrouped convolutions multiply by their packed weights (PackedGemm.swift); grouped ones call OpenBLAS.
 func gemmConvolution(_ problem: ConvolutionProblem, packedWeights: PackedMatrix?, pointwise: Bool) {
-    useSingleThreadedBLAS()
     let geometry = problem.geometry, plane = problem.plane, threads = problem.context.threadCount
     let groups = geometry.groups
     let inPerGroup = problem.inChannels / groups, outPerGroup = problem.outChannels / groups
@@ -307,10 +308,4 @@ func im2colRows(source: UnsafePointer<Float>, height: Int, width: Int, geometry:
         im2col(source: source + channel * height * width, channels: 1, height: height, width: width, geometry: single,
                outputWidth: outputWidth, pixels: 0..<plane, columns: columns + row * plane)
     }
-}
-
-/// OpenBLAS runs single-threaded: conv2d's workers call it concurrently, each on its own piece.
-@inline(__always)
-func useSingleThreadedBLAS() {
-    if openblas_get_num_threads() != 1 { openblas_set_num_threads(1) }
 }

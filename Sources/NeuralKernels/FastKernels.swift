@@ -25,11 +25,12 @@ public func linear(_ input: Tensor, _ layer: Linear, context: KernelContext = .a
     input.storage.withUnsafeBufferPointer { inputBuffer in
     layer.weight.withUnsafeBufferPointer { weightBuffer in
     output.storage.withUnsafeMutableBufferPointer { outputBuffer in
-        useBLASThreads(context)
-        sgemm(m: batch, n: layer.outFeatures, k: layer.inFeatures,
-              a: inputBuffer.baseAddress!, lda: layer.inFeatures,
-              b: weightBuffer.baseAddress!, ldb: layer.inFeatures,
-              c: outputBuffer.baseAddress!, ldc: layer.outFeatures, transposeB: true)
+        withBLASThreads(context) {
+            sgemm(m: batch, n: layer.outFeatures, k: layer.inFeatures,
+                  a: inputBuffer.baseAddress!, lda: layer.inFeatures,
+                  b: weightBuffer.baseAddress!, ldb: layer.inFeatures,
+                  c: outputBuffer.baseAddress!, ldc: layer.outFeatures, transposeB: true)
+        }
         for n in 0..<batch { for o in 0..<layer.outFeatures { outputBuffer[n * layer.outFeatures + o] += layer.bias[o] } }
     } } }
     return output

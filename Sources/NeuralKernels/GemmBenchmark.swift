@@ -35,9 +35,9 @@ public func measureSgemm(size: Int, context: KernelContext, engine: GemmEngine =
         UnsafeMutablePointer<Float>.allocate(capacity: GemmBlocking.workspaceCount(columns: columnsPerPiece))
     }
     defer { workspaces.forEach { $0.deallocate() } }
-    if engine == .openBLAS { useBLASThreads(context) }
     var times: [Double] = []
-    a.withUnsafeBufferPointer { aBuffer in b.withUnsafeBufferPointer { bBuffer in c.withUnsafeMutableBufferPointer { cBuffer in
+    // OpenBLAS on the context's threads for the timed calls (the packed engine never calls it).
+    withBLASThreads(context) { a.withUnsafeBufferPointer { aBuffer in b.withUnsafeBufferPointer { bBuffer in c.withUnsafeMutableBufferPointer { cBuffer in
         let aBase = aBuffer.baseAddress!, bBase = bBuffer.baseAddress!, cBase = cBuffer.baseAddress!
         func once() -> Double {
             let start = DispatchTime.now().uptimeNanoseconds
@@ -58,7 +58,7 @@ public func measureSgemm(size: Int, context: KernelContext, engine: GemmEngine =
         }
         _ = once()
         while times.count < minimumRuns || times.reduce(0, +) < minimumSeconds { times.append(once()) }
-    } } }
+    } } } }
     let median = medianOf(times)
     return GemmMeasurement(engine: engine, size: size, threads: threads,
                            kernel: engine == .packed ? context.gemmKernel.rawValue : OpenBLASCore.name, runs: times.count, medianSeconds: median,

@@ -2,10 +2,11 @@
 //
 // Every kernel splits its independent planes, rows or GEMM pieces across
 // `threadCount` workers with DispatchQueue.concurrentPerform (the fully
-// connected layer alone runs on OpenBLAS's own threads, set to `threadCount`
-// before each call when it differs). Work is split only over independent
+// connected layer alone runs on OpenBLAS's own threads, `threadCount` of them
+// for the length of its call: BLASThreads owns that setting). Work is split only over independent
 // outputs, never over a reduction, so results do not depend on the thread count.
 
+import BLASThreads
 import COpenBLAS
 import Dispatch
 import Foundation
@@ -43,11 +44,10 @@ func parallelChunks(_ count: Int, _ context: KernelContext, minimumChunk: Int = 
     }
 }
 
-/// Points OpenBLAS at `threadCount` threads (only touches it when it differs).
+/// Runs `body` with OpenBLAS on the context's `threadCount` threads (see BLASThreads).
 @inline(__always)
-func useBLASThreads(_ context: KernelContext) {
-    let wanted = Int32(context.threadCount)
-    if openblas_get_num_threads() != wanted { openblas_set_num_threads(wanted) }
+func withBLASThreads<Result>(_ context: KernelContext, _ body: () throws -> Result) rethrows -> Result {
+    try BLASThreads.with(context.threadCount, body)
 }
 
 /// C[m x n] = A[m x k] · B[k x n] (+ C when accumulate), row-major with leading dimensions.
