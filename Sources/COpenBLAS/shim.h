@@ -1,3 +1,14 @@
 // OpenBLAS's CBLAS (Debian: libopenblas-dev) and LAPACKE (liblapacke-dev).
 #include <cblas.h>
 #include <lapacke.h>
+
+// The spin-wait hint for NeuralKernels' worker pool (WorkerPool.swift): PAUSE on x86 (lets the core save power and
+// leaves the pipeline to a sibling hyperthread while a worker polls for the next job), YIELD on ARM. Swift has no
+// spelling for it; a static inline function here compiles to the one instruction.
+static inline void carcinoma_spin_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}

@@ -112,7 +112,17 @@ enum GemmBlocking {
     static func workspaceCount(columns: Int) -> Int {
         let widest = GemmKernel.avx512
         let panels = (min(columns, columnBlock) + widest.panelColumns - 1) / widest.panelColumns
-        return maximumDepthBlock * panels * widest.panelColumns + widest.panelRows * widest.panelColumns
+        return maximumDepthBlock * panels * widest.panelColumns + widest.panelRows * widest.panelColumns + alignmentSlack
+    }
+
+    /// Floats of slack in a workspace so that the packed panels can start on a 64-byte boundary (a cache line:
+    /// otherwise every 16-lane load of B straddles two lines).
+    static let alignmentSlack = 16
+
+    /// The first 64-byte boundary at or after `pointer`.
+    @inline(__always)
+    static func cacheLineAligned(_ pointer: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<Float> {
+        UnsafeMutablePointer(bitPattern: (Int(bitPattern: pointer) + 63) & ~63)!
     }
 }
 
@@ -172,7 +182,8 @@ func packedGemm(_ a: PackedMatrix, rows: Range<Int>, columns n: Int, b: UnsafePo
     let fullTile = kernel.fullTile, narrowTile = kernel.narrowTile
     let panels = a.panelCount, rowBlockPanels = GemmBlocking.rowBlock / panelRows
     let firstPanel = rows.lowerBound / panelRows, endPanel = (rows.upperBound + panelRows - 1) / panelRows
-    let tile = workspace + GemmBlocking.workspaceCount(columns: n) - panelRows * panelColumns
+    let workspace = GemmBlocking.cacheLineAligned(workspace)
+    let tile = workspace + GemmBlocking.workspaceCount(columns: n) - GemmBlocking.alignmentSlack - panelRows * panelColumns
     a.values.withUnsafeBufferPointer { packedBuffer in
         let packed = packedBuffer.baseAddress!
         var jc = 0

@@ -1,9 +1,9 @@
 // How many cores a kernel may use, passed as a value (no global thread setting).
 //
 // Every kernel splits its independent planes, rows or GEMM pieces across
-// `threadCount` workers with DispatchQueue.concurrentPerform (the fully
-// connected layer alone runs on OpenBLAS's own threads, `threadCount` of them
-// for the length of its call: BLASThreads owns that setting). Work is split only over independent
+// `threadCount` workers: the process's WorkerPool, or DispatchQueue.concurrentPerform when the pool is
+// busy or smaller than the request (the fully connected layer alone runs on OpenBLAS's own threads,
+// `threadCount` of them for the length of its call: BLASThreads owns that setting). Work is split only over independent
 // outputs, never over a reduction, so results do not depend on the thread count.
 
 import BLASThreads
@@ -33,11 +33,13 @@ public struct KernelContext: Sendable, Equatable {
 
 /// Runs body over `0..<count` split into at most `threadCount` contiguous chunks of at
 /// least `minimumChunk` items; chunk boundaries never change what is computed per item.
+/// Chunk c is always count·c/chunks ..< count·(c+1)/chunks, whichever thread runs it. Public for the tests.
 @inline(__always)
-func parallelChunks(_ count: Int, _ context: KernelContext, minimumChunk: Int = 1, _ body: (Range<Int>) -> Void) {
+public func parallelChunks(_ count: Int, _ context: KernelContext, minimumChunk: Int = 1, _ body: (Range<Int>) -> Void) {
     guard count > 0 else { return }
     let chunks = max(1, min(context.threadCount, count / max(1, minimumChunk)))
     if chunks == 1 { body(0..<count); return }
+    if WorkerPool.shared.run(count: count, chunks: chunks, body) { return }
     DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
         let start = count * chunk / chunks, end = count * (chunk + 1) / chunks
         if start < end { body(start..<end) }

@@ -1,0 +1,154 @@
+// Persistent worker threads that wait for the next piece of work by spinning, briefly, before they sleep.
+//
+// A forward pass at batch 1 runs a few hundred parallel regions of 50 µs – 2 ms each (one per convolution,
+// pooling or elementwise layer). Handing each to DispatchQueue.concurrentPerform wakes a sleeping thread per
+// region; in a virtual machine a sleeping vCPU is halted, and waking it goes through the hypervisor: tens of
+// microseconds per region, and the second core idles for much of a small layer. ONNX Runtime's and OpenMP's
+// pools avoid this the same way (their workers poll for the next region for a while before they block).
+//
+// One job at a time: `run` publishes a job (a chunk count and the caller's body, which it does not copy), the
+// caller and the workers take chunks by an atomic ticket until none is left, and `run` returns once every
+// chunk has finished. Chunk c always covers the same items (count·c/chunks ..< count·(c+1)/chunks), whichever
+// thread takes it, so the results do not depend on the scheduling. A worker that finds no job for
+// `spinNanoseconds` sleeps on a condition variable until the next one is published.
+// A job asked for while another runs (a body that itself calls parallelChunks, or two threads using the
+// kernels at once), or with more chunks than the pool has threads, is not taken: the caller falls back to
+// DispatchQueue.concurrentPerform.
+
+import COpenBLAS
+import Foundation
+import Synchronization
+
+final class WorkerPool: @unchecked Sendable {
+    /// The process's pool: one worker per core beside the calling thread.
+    static let shared = WorkerPool(workers: max(0, ProcessInfo.processInfo.activeProcessorCount - 1))
+
+    /// How long an idle worker polls for the next job before it sleeps (a pass's serial stretches between
+    /// layers are a few microseconds; image decoding between passes is milliseconds).
+    static let spinNanoseconds: UInt64 = 300_000
+
+    /// One parallel region: `chunks` pieces of 0..<count, the body reached through a pointer to the caller's
+    /// closure (valid until every chunk has finished; a worker that arrives later finds no ticket left).
+    final class Job: @unchecked Sendable {
+        let count: Int, chunks: Int
+        let body: UnsafeRawPointer
+        let nextTicket = Atomic<Int>(0)
+        let finished = Atomic<Int>(0)
+
+        init(count: Int, chunks: Int, body: UnsafeRawPointer) {
+            self.count = count
+            self.chunks = chunks
+            self.body = body
+        }
+
+        /// Takes and runs chunks until none is left.
+        func runChunks() {
+            while true {
+                let ticket = nextTicket.wrappingAdd(1, ordering: .relaxed).oldValue
+                if ticket >= chunks { return }
+                Job.invoke(body, count: count, chunks: chunks, ticket: ticket)
+                finished.wrappingAdd(1, ordering: .releasing)
+            }
+        }
+
+        /// Calls the body on chunk `ticket`; not inlined, so the closure is released before the chunk counts as finished.
+        @inline(never)
+        static func invoke(_ body: UnsafeRawPointer, count: Int, chunks: Int, ticket: Int) {
+            let start = count * ticket / chunks, end = count * (ticket + 1) / chunks
+            if start < end { body.assumingMemoryBound(to: ((Range<Int>) -> Void).self).pointee(start..<end) }
+        }
+    }
+
+    let workerCount: Int
+    private let generation = Atomic<Int>(0)
+    private let sleepers = Atomic<Int>(0)
+    private let busy = Atomic<Bool>(false)
+    private let current = Mutex<Job?>(nil)
+    private let wakeUp = NSCondition()
+    private let started = Atomic<Bool>(false)
+    private let startLock = NSLock()
+
+    init(workers: Int) {
+        workerCount = workers
+    }
+
+    /// Runs body over the `chunks` chunks of 0..<count on the caller and the workers; false (nothing run)
+    /// when the pool is busy or has fewer threads than chunks.
+    func run(count: Int, chunks: Int, _ body: (Range<Int>) -> Void) -> Bool {
+        guard chunks >= 2, chunks - 1 <= workerCount,
+              busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return false }
+        defer { busy.store(false, ordering: .releasing) }
+        startWorkersOnce()
+        withoutActuallyEscaping(body) { escapable in
+            var closure = escapable
+            withUnsafePointer(to: &closure) { pointer in
+                let job = Job(count: count, chunks: chunks, body: UnsafeRawPointer(pointer))
+                current.withLock { $0 = job }
+                generation.wrappingAdd(1, ordering: .sequentiallyConsistent)
+                if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
+                    wakeUp.lock()
+                    wakeUp.broadcast()
+                    wakeUp.unlock()
+                }
+                job.runChunks()
+                while job.finished.load(ordering: .acquiring) < chunks { carcinoma_spin_pause() }
+                current.withLock { $0 = nil }
+            }
+        }
+        return true
+    }
+
+    private func startWorkersOnce() {
+        if started.load(ordering: .acquiring) { return }
+        startLock.lock()
+        defer { startLock.unlock() }
+        if started.load(ordering: .relaxed) { return }
+        for index in 0..<workerCount {
+            let thread = Thread { [unowned self] in
+                Thread.current.name = "carcinoma-pool\(index + 1)"   // from inside (Linux names the running thread), ≤ 15 bytes
+                self.workerLoop()
+            }
+            thread.start()
+        }
+        started.store(true, ordering: .releasing)
+    }
+
+    private func workerLoop() {
+        var seen = generation.load(ordering: .acquiring)
+        while true {
+            var now = generation.load(ordering: .acquiring)
+            var spins = 0
+            var spinStart: UInt64 = 0
+            while now == seen {
+                spins += 1
+                if spins & 255 == 0 {
+                    let clock = DispatchTime.now().uptimeNanoseconds
+                    if spinStart == 0 {
+                        spinStart = clock
+                    } else if clock - spinStart > WorkerPool.spinNanoseconds {
+                        now = sleep(until: seen)
+                        break
+                    }
+                }
+                carcinoma_spin_pause()
+                now = generation.load(ordering: .acquiring)
+            }
+            seen = now
+            if let job = current.withLock({ $0 }) { job.runChunks() }
+        }
+    }
+
+    /// Blocks until the generation moves past `seen`; returns the new generation.
+    private func sleep(until seen: Int) -> Int {
+        wakeUp.lock()
+        defer { wakeUp.unlock() }
+        sleepers.wrappingAdd(1, ordering: .sequentiallyConsistent)
+        var now = generation.load(ordering: .sequentiallyConsistent)
+        while now == seen {
+            wakeUp.wait()
+            now = generation.load(ordering: .sequentiallyConsistent)
+        }
+        sleepers.wrappingSubtract(1, ordering: .sequentiallyConsistent)
+        return now
+    }
+}

@@ -1,0 +1,89 @@
+// parallelChunks on the persistent worker pool (WorkerPool.swift): every item runs exactly once in the chunk the
+// formula gives, whoever takes it; the pool's workers really take chunks (on a machine with two cores or more);
+// a body that calls parallelChunks again, and two threads calling it at once, fall back to Dispatch and still
+// cover every item once.
+
+import Dispatch
+import Foundation
+import XCTest
+import NeuralKernels
+
+final class WorkerPoolTests: XCTestCase {
+    /// Runs parallelChunks and returns, per item, how many times it ran and the chunk range it ran in.
+    private func cover(_ count: Int, threads: Int) -> (runs: [Int], ranges: [Range<Int>]) {
+        let runs = UnsafeMutableBufferPointer<Int>.allocate(capacity: count)
+        let ranges = UnsafeMutableBufferPointer<Range<Int>>.allocate(capacity: count)
+        runs.initialize(repeating: 0)
+        ranges.initialize(repeating: 0..<0)
+        defer { runs.deallocate(); ranges.deallocate() }
+        parallelChunks(count, KernelContext(threadCount: threads)) { chunk in
+            for item in chunk { runs[item] += 1; ranges[item] = chunk }   // chunks are disjoint: no two threads share an item
+        }
+        return (Array(runs), Array(ranges))
+    }
+
+    func testEveryItemRunsOnceInItsFormulaChunk() {
+        var generator = SystemRandomNumberGenerator()
+        for round in 0..<3000 {
+            let count = round < 40 ? round : Int.random(in: 0...500, using: &generator)
+            let threads = [1, 2, 3, 4][round % 4]
+            let (runs, ranges) = cover(count, threads: threads)
+            XCTAssertEqual(runs, [Int](repeating: 1, count: count), "count \(count), \(threads) threads")
+            let chunks = max(1, min(threads, count))
+            for item in 0..<count {
+                let chunk = (0..<chunks).first { count * $0 / chunks <= item && item < count * ($0 + 1) / chunks }!
+                XCTAssertEqual(ranges[item], (count * chunk / chunks)..<(count * (chunk + 1) / chunks))
+            }
+        }
+    }
+
+    func testWorkersTakeChunks() throws {
+        guard ProcessInfo.processInfo.activeProcessorCount >= 2 else {
+            throw XCTSkip("skipped: one core, the pool has no worker thread")
+        }
+        let names = NSLock()
+        var seen = Set<String>()
+        for _ in 0..<2000 {
+            parallelChunks(2, KernelContext(threadCount: 2)) { _ in
+                let name = Thread.current.name ?? ""
+                names.lock(); seen.insert(name); names.unlock()
+                usleep(20)   // long enough that the caller cannot take both chunks before a worker polls
+            }
+        }
+        XCTAssertTrue(seen.contains { $0.hasPrefix("carcinoma-pool") }, "no chunk ran on a pool worker: \(seen)")
+    }
+
+    func testNestedAndConcurrentCallsCoverEveryItem() {
+        let outer = 6, inner = 97
+        let counts = UnsafeMutableBufferPointer<Int>.allocate(capacity: outer * inner)
+        counts.initialize(repeating: 0)
+        defer { counts.deallocate() }
+        let lock = NSLock()
+        parallelChunks(outer, KernelContext(threadCount: 2)) { rows in
+            for row in rows {
+                parallelChunks(inner, KernelContext(threadCount: 2)) { columns in
+                    lock.lock(); for column in columns { counts[row * inner + column] += 1 }; lock.unlock()
+                }
+            }
+        }
+        XCTAssertEqual(Array(counts), [Int](repeating: 1, count: outer * inner))
+
+        // Two threads at once: one gets the pool, the other Dispatch; both see each item once.
+        let results = UnsafeMutableBufferPointer<[Int]>.allocate(capacity: 2)
+        results.initialize(repeating: [])
+        defer { results.deallocate() }
+        DispatchQueue.concurrentPerform(iterations: 2) { caller in
+            var total = [Int](repeating: 0, count: 1000)
+            for _ in 0..<200 {
+                let sums = UnsafeMutableBufferPointer<Int>.allocate(capacity: 1000)
+                sums.initialize(repeating: 0)
+                parallelChunks(1000, KernelContext(threadCount: 2)) { chunk in for item in chunk { sums[item] += 1 } }
+                for item in 0..<1000 { total[item] += sums[item] }
+                sums.deallocate()
+            }
+            results[caller] = total
+        }
+        XCTAssertEqual(results[0], [Int](repeating: 200, count: 1000))
+        XCTAssertEqual(results[1], [Int](repeating: 200, count: 1000))
+    }
+}
