@@ -17,9 +17,14 @@ public protocol FittedClassifier: Sendable {
     /// ("X has N features, but … is expecting M features as input"), when `features` has another width than the
     /// matrix the model was fitted on: the check that keeps a wrong matrix from reaching the unchecked kernels.
     func predictProba(_ features: Matrix) throws -> Matrix
+    /// What the fit noticed (a solver stopped at its cap, a hyperparameter at its bound, ...): see Diagnostic.
+    var diagnostics: [Diagnostic] { get }
 }
 
 extension FittedClassifier {
+    /// A head whose fit has nothing to report.
+    public var diagnostics: [Diagnostic] { [] }
+
     /// argmax of `predictProba`, so the two never disagree (ties to the lower class).
     public func predict(_ features: Matrix) throws -> [Int] {
         let p = try predictProba(features)

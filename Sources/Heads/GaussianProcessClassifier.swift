@@ -89,8 +89,8 @@ public struct GaussianProcessClassifier: Classifier {
         public let classes: [Int]
         /// One model for two classes (positive = classes[1]); else one per class (one-vs-rest).
         public let models: [BinaryModel]
-        /// Jitter and optimiser messages from fitting.
-        public let warnings: [String]
+        /// Hyperparameters at a bound, optimiser failures and jitter, per binary problem.
+        public let diagnostics: [Diagnostic]
 
         public func predictProba(_ features: Matrix) throws -> Matrix {
             try requireFeatureWidth(features, head: "GaussianProcessClassifier")
@@ -132,8 +132,11 @@ public struct GaussianProcessClassifier: Classifier {
         let positives = data.classCount == 2 ? [1] : Array(0..<data.classCount)
         // One distance matrix for every binary problem (they differ only in targets and weights).
         let distances = try squaredDistances(features, features)
-        func fitOne(_ index: Int, _ positive: Int) throws -> (model: BinaryModel, warnings: [String]) {
-            var warnings = [String]()
+        func fitOne(_ index: Int, _ positive: Int) throws -> (model: BinaryModel, diagnostics: [Diagnostic]) {
+            var diagnostics = [Diagnostic]()
+            // The class of a one-vs-rest problem (nil for the single problem of two classes).
+            let problemClass = data.classCount == 2 ? nil : data.classes[positive]
+            let vsRest = problemClass.map { " (class \($0) vs rest)" } ?? ""
             let targets = data.targets.map { $0 == positive ? 1.0 : 0.0 }
             // Class weights per binary problem (balanced: both sides weigh n/2 in total).
             var weights = data.weights
@@ -158,20 +161,36 @@ public struct GaussianProcessClassifier: Classifier {
                     }
                     if result.value.isFinite, best == nil || result.value < best!.value { best = (result.point, result.value) }
                 }
-                if let best { theta = best.theta } else { warnings.append("optimiser found no finite likelihood; kept the initial hyperparameters") }
+                if let best {
+                    theta = best.theta
+                    // scikit-learn's kernel check after fitting (kernels.py, _check_bounds_params): a log hyperparameter
+                    // numpy-isclose to a log bound (|bound - theta| <= 1e-8 + 1e-5 |theta|) is a ConvergenceWarning.
+                    for (parameter, value) in zip(["amplitude²", "length scale"], theta) {
+                        for (bound, logBound) in [(Diagnostic.Bound.lower, logBounds.0), (.upper, logBounds.1)]
+                            where abs(logBound - value) <= 1e-8 + 1e-5 * abs(value) {
+                            diagnostics.append(Diagnostic(kind: .hyperparameterAtBound, source: name, classLabel: problemClass, parameter: parameter,
+                                bound: bound, message: String(format: "%@: %@ %.3g is close to its %@ bound %.3g%@; %@ the bound and fitting again may find a better value",
+                                    name, parameter, exp(value), bound.rawValue, exp(logBound), vsRest, bound == .lower ? "decreasing" : "increasing")))
+                            break
+                        }
+                    }
+                } else {
+                    diagnostics.append(Diagnostic(kind: .optimizerFailed, source: name, classLabel: problemClass,
+                                                  message: "\(name): optimiser found no finite likelihood\(vsRest); kept the initial hyperparameters"))
+                }
             }
             let mode = try problem.evaluate(theta: theta, gradient: false)
-            warnings += mode.warnings
+            diagnostics += mode.diagnostics.map { $0.about(class: problemClass) }
             guard let factor = mode.factor else { throw LinearAlgebraError.lapackFailure(routine: "Laplace mode", info: -1) }
             return (BinaryModel(amplitudeSquared: exp(theta[0]), lengthScale: exp(theta[1]),
                                 logMarginalLikelihood: mode.logMarginalLikelihood, training: features,
-                                weightedResidual: mode.weightedResidual, sqrtW: mode.sqrtW, factor: factor), warnings)
+                                weightedResidual: mode.weightedResidual, sqrtW: mode.sqrtW, factor: factor), diagnostics)
         }
         // One-vs-rest problems are independent (each seeds its own restarts from its index): with OpenBLAS
         // threads to spare (not already inside a caller's parallel loop) they run side by side, one thread
         // each, instead of one after another on a threaded LAPACK (which shares each factorisation poorly
         // at a few thousand rows and leaves the O(n^2) passes on one core).
-        var fits = [Result<(model: BinaryModel, warnings: [String]), Error>?](repeating: nil, count: positives.count)
+        var fits = [Result<(model: BinaryModel, diagnostics: [Diagnostic]), Error>?](repeating: nil, count: positives.count)
         let workers = min(blasThreadCount(), positives.count)
         if workers > 1 {
             let lock = NSLock()
@@ -191,13 +210,13 @@ public struct GaussianProcessClassifier: Classifier {
             for (index, positive) in positives.enumerated() { fits[index] = Result { try fitOne(index, positive) } }
         }
         var models = [BinaryModel]()
-        var warnings = [String]()
-        for (index, fit) in fits.enumerated() {
-            let (model, messages) = try fit!.get()
+        var diagnostics = [Diagnostic]()
+        for fit in fits {
+            let (model, found) = try fit!.get()
             models.append(model)
-            warnings += messages.map { "class \(data.classes[positives[index]]): \($0)" }
+            diagnostics += found
         }
-        return Fitted(classes: data.classes, models: models, warnings: warnings)
+        return Fitted(classes: data.classes, models: models, diagnostics: diagnostics)
     }
 
     /// Log marginal likelihood and its gradient w.r.t. theta = (log amplitude^2, log length) of the
@@ -296,7 +315,7 @@ final class BinaryProblem {
         let sqrtW: [Double]
         /// Cholesky factor of B at the mode (evaluations without gradient only).
         let factor: Cholesky?
-        let warnings: [String]
+        let diagnostics: [Diagnostic]
     }
 
     /// State at the end of GPML Alg. 3.1 (as scikit-learn's _posterior_mode returns it).
@@ -308,7 +327,7 @@ final class BinaryProblem {
         var sqrtW: [Double]
         /// The search stopped on its rule without a real dip of the approximate likelihood.
         var converged: Bool
-        var warnings: [String]
+        var diagnostics: [Diagnostic]
     }
 
     init(features: Matrix, targets: [Double], weights: [Double], maximumNewtonIterations: Int, warmStart: Bool = true, distances: Matrix? = nil) {
@@ -353,7 +372,7 @@ final class BinaryProblem {
         let residual = (0..<n).map { weights[$0] * (targets[$0] - pi[$0]) }
         guard wantGradient else {
             return Evaluation(logMarginalLikelihood: mode.logMarginalLikelihood, gradient: [], weightedResidual: residual, sqrtW: sqrtW,
-                              factor: try Cholesky(lowerFactor: system), warnings: mode.warnings)
+                              factor: try Cholesky(lowerFactor: system), diagnostics: mode.diagnostics)
         }
         // GPML Alg. 5.1 (as scikit-learn), line 7: R = W^1/2 B^-1 W^1/2, from B^-1 by dpotri on the factor.
         try choleskyInverseLowerInPlace(&system)
@@ -405,7 +424,7 @@ final class BinaryProblem {
         }
         previousSlopes = slopes
         return Evaluation(logMarginalLikelihood: mode.logMarginalLikelihood, gradient: gradient, weightedResidual: residual, sqrtW: sqrtW,
-                          factor: nil, warnings: mode.warnings)
+                          factor: nil, diagnostics: mode.diagnostics)
     }
 
     /// GPML Alg. 3.1: Newton iterations for the posterior mode from `start` (f = 0 when nil), with K in the
@@ -413,7 +432,7 @@ final class BinaryProblem {
     /// lower triangle of `system`.
     private func posteriorMode(kernel K: Matrix, system: inout Matrix, start: [Double]?, damped: Bool) throws -> Mode {
         let n = targets.count
-        var warnings = [String]()
+        var diagnostics = [Diagnostic]()
         var f = start ?? [Double](repeating: 0, count: n)
         var lml = -Double.infinity
         var pi = [Double](repeating: 0, count: n), W = pi, sqrtW = pi, a = pi, b = pi, kb = pi
@@ -441,7 +460,7 @@ final class BinaryProblem {
                 formSystem(kernel: K, sqrtW: sqrtW, into: &system)
                 var full = system
                 for i in 0..<n { for j in (i + 1)..<n { full.values[i * n + j] = full.values[j * n + i] } }
-                let jittered = try choleskyWithJitter(full, warnings: &warnings)
+                let jittered = try choleskyWithJitter(full, diagnostics: &diagnostics, source: "gaussian-process")
                 system = jittered.lower
             }
             factored = true
@@ -484,7 +503,7 @@ final class BinaryProblem {
             lml = value
         }
         guard factored else { throw LinearAlgebraError.lapackFailure(routine: "Laplace mode", info: -1) }
-        return Mode(logMarginalLikelihood: lml, f: f, a: a, pi: pi, sqrtW: sqrtW, converged: converged, warnings: warnings)
+        return Mode(logMarginalLikelihood: lml, f: f, a: a, pi: pi, sqrtW: sqrtW, converged: converged, diagnostics: diagnostics)
     }
 
     /// Lower triangle of B = I + W^1/2 K W^1/2 from the lower triangle of K.
@@ -502,8 +521,8 @@ final class BinaryProblem {
 }
 
 /// Cholesky of a matrix that should be positive definite; when LAPACK finds it is not (near-singular
-/// kernel), adds jitter 1e-10, 1e-9, ... 1e-4 times the mean diagonal, recording a warning.
-public func choleskyWithJitter(_ a: Matrix, warnings: inout [String]) throws -> Cholesky {
+/// kernel), adds jitter 1e-10, 1e-9, ... 1e-4 times the mean diagonal, recording a diagnostic from `source`.
+public func choleskyWithJitter(_ a: Matrix, diagnostics: inout [Diagnostic], source: String) throws -> Cholesky {
     do { return try Cholesky(a) } catch LinearAlgebraError.notPositiveDefinite(_, _, _) {
         let n = a.rows
         let meanDiagonal = (0..<n).reduce(0.0) { $0 + a[$1, $1] } / Double(max(n, 1))
@@ -514,7 +533,8 @@ public func choleskyWithJitter(_ a: Matrix, warnings: inout [String]) throws -> 
             for i in 0..<n { b[i, i] += jitter }
             do {
                 let factor = try Cholesky(b)
-                warnings.append(String(format: "matrix near-singular: added jitter %.3g to the diagonal", jitter))
+                diagnostics.append(Diagnostic(kind: .jitterAdded, source: source,
+                                              message: String(format: "%@: matrix near-singular: added jitter %.3g to the diagonal", source, jitter)))
                 return factor
             } catch { lastError = error }
             jitter *= 10

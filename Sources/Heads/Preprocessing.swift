@@ -161,6 +161,7 @@ public struct Pipeline: Classifier {
         public let steps: [any FittedFeatureTransform]
         public let head: any FittedClassifier
         public var classes: [Int] { head.classes }
+        public var diagnostics: [Diagnostic] { head.diagnostics }
         public func transformed(_ features: Matrix) -> Matrix { steps.reduce(features) { $1.transform($0) } }
         public func predictProba(_ features: Matrix) throws -> Matrix {
             try requireFeatureWidth(features, head: "Pipeline")

@@ -74,8 +74,8 @@ public struct SoftmaxRegression: Classifier {
         public let biases: [Double]
         /// How the solver ended, e.g. "L-BFGS gradientTolerance after 23 iterations (31 evaluations): ...".
         public let solverSummary: String
-        /// Non-convergence (L-BFGS stopped before `tolerance`), as scikit-learn's ConvergenceWarning.
-        public let warnings: [String]
+        /// Non-convergence (L-BFGS stopped before `tolerance`, its summary in the message), as scikit-learn's ConvergenceWarning.
+        public let diagnostics: [Diagnostic]
 
         public func logits(_ features: Matrix) -> Matrix {
             precondition(features.columns == weights.rows, "softmax: fitted on \(weights.rows) columns, got \(features.columns)")
@@ -140,8 +140,12 @@ public struct SoftmaxRegression: Classifier {
         }
         // theta -> W (d x k): the rows of W^T are theta's first k rows.
         let W = Matrix(rows: k, columns: p, values: Array(result.x[0..<(k * p)])).transposed()
-        let warnings = result.converged ? [] : ["softmax: L-BFGS did not reach tolerance \(tolerance): \(result.summary)"]
-        return Fitted(classes: data.classes, weights: W, biases: Array(result.x[(k * p)...]), solverSummary: result.summary, warnings: warnings)
+        var diagnostics = [Diagnostic]()
+        if !result.converged {
+            diagnostics.append(Diagnostic(kind: result.status == .maxIterations ? .iterationLimit : .notConverged, source: name,
+                                          message: "\(name): L-BFGS did not reach tolerance \(tolerance) (maxIterations \(maxIterations)): \(result.summary)"))
+        }
+        return Fitted(classes: data.classes, weights: W, biases: Array(result.x[(k * p)...]), solverSummary: result.summary, diagnostics: diagnostics)
     }
 
     /// Mini-batch Adam (Kingma & Ba Algorithm 1) for `epochs`.
@@ -262,7 +266,7 @@ public struct SoftmaxRegression: Classifier {
         var W = Matrix(rows: d, columns: k)
         for c in 0..<k { for j in 0..<d { W.values[j * k + c] = Wt[c * d + j] } }
         return Fitted(classes: data.classes, weights: W, biases: b,
-                      solverSummary: "Adam \(epochs) epochs of \(batchesPerEpoch) steps", warnings: [])
+                      solverSummary: "Adam \(epochs) epochs of \(batchesPerEpoch) steps", diagnostics: [])
     }
 }
 

@@ -57,6 +57,8 @@ public struct SupportVectorMachine: Classifier {
     public let cacheMegabytes: Int
     /// Seeds the internal cross-validation split of the probability fit.
     public let seed: UInt64
+    /// SMO iterations allowed per binary solve; nil: libsvm's max(10^7, 100 l). A solve stopped there is a diagnostic.
+    public let maxIterations: Int?
     public var name: String {
         switch kernel {
         case .linear: return "svm-linear"
@@ -66,8 +68,9 @@ public struct SupportVectorMachine: Classifier {
 
     public init(C: Double = 1, kernel: Kernel = .rbf(gamma: .scale), classWeight: ClassWeight = .balanced,
                 tolerance: Double = 1e-3, probability: Probability = .decisionConsistent, cacheMegabytes: Int = 200,
-                seed: UInt64 = 0) throws {
+                seed: UInt64 = 0, maxIterations: Int? = nil) throws {
         func bad(_ name: String, _ detail: String) -> HeadsError { .invalidHyperparameter(head: "svm", name: name, detail: detail) }
+        if let maxIterations, maxIterations < 1 { throw bad("maxIterations", "\(maxIterations) must be at least 1") }
         guard C > 0, C.isFinite else { throw bad("C", "\(C) must be positive") }
         if case let .rbf(.value(gamma)) = kernel, !(gamma > 0 && gamma.isFinite) { throw bad("gamma", "\(gamma) must be positive") }
         guard tolerance > 0 else { throw bad("tolerance", "\(tolerance) must be positive") }
@@ -79,6 +82,7 @@ public struct SupportVectorMachine: Classifier {
         self.probability = probability
         self.cacheMegabytes = cacheMegabytes
         self.seed = seed
+        self.maxIterations = maxIterations
     }
 
     /// One binary decision function f(x) = sum_s coefficients_s K(sv_s, x) - rho.
@@ -97,6 +101,8 @@ public struct SupportVectorMachine: Classifier {
         public let gamma: Double?
         /// Pair models in the order (0,1), (0,2), ..., (1,2), ...
         public let pairs: [BinaryModel]
+        /// Pairs whose SMO (or one of its probability folds) stopped at the iteration cap.
+        public var diagnostics: [Diagnostic] = []
 
         func kernelMatrix(_ a: Matrix, _ b: Matrix) -> Matrix {
             do { return try evaluateKernel(a, b, gamma: gamma) } catch { preconditionFailure("svm: \(error)") }
@@ -206,16 +212,24 @@ public struct SupportVectorMachine: Classifier {
             }
         }
         var pairs = [BinaryModel]()
+        var diagnostics = [Diagnostic]()
         for (p, problem) in problems.enumerated() {
             guard let main = try outcomes[p * solvesPerPair]?.get() else {
                 throw HeadsError.shapeMismatch(head: name, detail: "pair \(p) was not solved")
             }
             let folds = try (0..<PairProblem.foldCount).map { try outcomes[p * solvesPerPair + 1 + $0]?.get() }
+            let capped = ([main] + folds).filter { $0?.reachedIterationLimit == true }.count
+            if capped > 0 {
+                let (i, j) = (0..<k).flatMap { i in ((i + 1)..<k).map { (i, $0) } }[p]
+                diagnostics.append(Diagnostic(kind: .iterationLimit, source: name, message: "\(name): SMO stopped at its iteration cap "
+                    + "(\(maxIterations.map(String.init) ?? "libsvm's")) before tolerance \(tolerance) in \(capped) of the \(1 + PairProblem.foldCount) "
+                    + "solves of classes \(data.classes[i]) vs \(data.classes[j]) (the pair's and its probability folds')"))
+            }
             let (a, b) = try fitSigmoid(kernel, problem: problem, foldModels: folds)
             pairs.append(BinaryModel(supportVectors: features.selectingRows(main.support), coefficients: main.coefficients,
                                      rho: main.rho, sigmoidA: a, sigmoidB: b))
         }
-        return Fitted(classes: data.classes, gamma: gammaValue, pairs: pairs)
+        return Fitted(classes: data.classes, gamma: gammaValue, pairs: pairs, diagnostics: diagnostics)
     }
 
     /// One pair of classes: its rows (indices into the training rows), labels ±1, upper bounds, and
@@ -248,13 +262,17 @@ public struct SupportVectorMachine: Classifier {
         let support: [Int]
         let coefficients: [Double]
         let rho: Double
+        let reachedIterationLimit: Bool
     }
 
     /// The dual of the header on the training rows `rows` (indices into `kernel`'s rows).
     func solveBinary(_ kernel: TrainingKernel, rows: [Int], y: [Double], upper: [Double]) throws -> Decision {
-        let (alpha, rho) = try tagged(name) { try smo(kernel: kernel.problem(rows, capacityBytes: cacheMegabytes << 20), y: y, upper: upper, eps: tolerance) }
+        let (alpha, rho, reachedLimit) = try tagged(name) {
+            try smo(kernel: kernel.problem(rows, capacityBytes: cacheMegabytes << 20), y: y, upper: upper, eps: tolerance, maxIterations: maxIterations)
+        }
         let support = (0..<alpha.count).filter { alpha[$0] > 0 }
-        return Decision(support: support.map { rows[$0] }, coefficients: support.map { alpha[$0] * y[$0] }, rho: rho)
+        return Decision(support: support.map { rows[$0] }, coefficients: support.map { alpha[$0] * y[$0] }, rho: rho,
+                        reachedIterationLimit: reachedLimit)
     }
 
     /// libsvm svm_binary_svc_probability: decision values of 5-fold internal cross-validation (the
@@ -481,15 +499,16 @@ final class CachedKernel: KernelRows {
 
 // MARK: - SMO (libsvm Solver::Solve with shrinking)
 
-/// Returns (alpha, rho) for the dual in the header: the WSS3 iteration of Fan, Chen, Lin 2005
-/// (Algorithm 1 with WSS 3) with libsvm's shrinking (Solver::do_shrinking, be_shrunk,
-/// reconstruct_gradient): every min(l, 1000) iterations, variables at a bound whose gradient says they
+/// Returns (alpha, rho, whether it stopped at `maxIterations` (nil: libsvm's max(10^7, 100 l)) before eps) for the
+/// dual in the header: the WSS3 iteration of Fan, Chen, Lin 2005 (Algorithm 1 with WSS 3) with libsvm's
+/// shrinking (Solver::do_shrinking, be_shrunk, reconstruct_gradient): every min(l, 1000) iterations, variables at a bound whose gradient says they
 /// will stay there leave the active set; the working-set search and gradient update then run over the
 /// active set only. G_bar_t = sum over upper-bounded j of C_j Q_tj rebuilds the gradient of the shrunk
 /// variables before the final optimality check, so the stopping rule is the unshrunk one.
 /// The active set is a list of indices (libsvm swaps variables instead; the iterates are the same up to
 /// tie-breaking order).
-func smo(kernel: any KernelRows, y yArray: [Double], upper upperArray: [Double], eps: Double) throws -> ([Double], Double) {
+func smo(kernel: any KernelRows, y yArray: [Double], upper upperArray: [Double], eps: Double,
+         maxIterations cap: Int? = nil) throws -> ([Double], Double, Bool) {
     let l = yArray.count
     let tau = 1e-12
     var alphaArray = [Double](repeating: 0, count: l)
@@ -498,7 +517,8 @@ func smo(kernel: any KernelRows, y yArray: [Double], upper upperArray: [Double],
     var gradientBarArray = [Double](repeating: 0, count: l)
     var activeArray = Array(0..<l)
     let diagonalArray = kernel.diagonal
-    let maxIterations = max(10_000_000, l > Int.max / 100 ? Int.max : 100 * l)
+    let maxIterations = cap ?? max(10_000_000, l > Int.max / 100 ? Int.max : 100 * l)
+    var reachedLimit = false
     yArray.withUnsafeBufferPointer { y in
     upperArray.withUnsafeBufferPointer { upper in
     diagonalArray.withUnsafeBufferPointer { QD in
@@ -677,6 +697,7 @@ func smo(kernel: any KernelRows, y yArray: [Double], upper upperArray: [Double],
                 for t in 0..<l { Gbar[t] += change * y[t] * Kj[t] }
             }
         }
+        reachedLimit = iteration >= maxIterations
         if activeSize < l { reconstructGradient() }
     } } } } } } }
     // libsvm calculate_rho: mean of y_i G_i over free variables, else midpoint of the feasible interval.
@@ -688,7 +709,7 @@ func smo(kernel: any KernelRows, y yArray: [Double], upper upperArray: [Double],
         else { freeCount += 1; freeSum += yG }
     }
     let rho = freeCount > 0 ? freeSum / Double(freeCount) : (ub + lb) / 2
-    return (alphaArray, rho)
+    return (alphaArray, rho, reachedLimit)
 }
 
 // MARK: - Probabilities

@@ -136,13 +136,13 @@ final class GaussianProcessClassifierTests: XCTestCase {
     }
 
     func testJitterIsAddedWithAWarningWhenTheMatrixIsNotPositiveDefinite() throws {
-        var warnings = [String]()
+        var diagnostics = [Diagnostic]()
         // Rank-deficient by rounding: a tiny negative eigenvalue.
         let a = Matrix(rows: 2, columns: 2, values: [1, 1 + 1e-12, 1 + 1e-12, 1])
-        let factor = try choleskyWithJitter(a, warnings: &warnings)
-        XCTAssertEqual(warnings.count, 1)
-        XCTAssert(warnings[0].contains("jitter"), warnings[0])
+        let factor = try choleskyWithJitter(a, diagnostics: &diagnostics, source: "gaussian-process")
+        XCTAssertEqual(diagnostics.map(\.kind), [.jitterAdded])
+        XCTAssert(diagnostics[0].message.contains("jitter"), diagnostics[0].message)
         XCTAssert(factor.lower.values.allSatisfy { $0.isFinite })
-        XCTAssertThrowsError(try choleskyWithJitter(Matrix(rows: 2, columns: 2, values: [1, 0, 0, -1]), warnings: &warnings))
+        XCTAssertThrowsError(try choleskyWithJitter(Matrix(rows: 2, columns: 2, values: [1, 0, 0, -1]), diagnostics: &diagnostics, source: "test"))
     }
 }

@@ -51,7 +51,7 @@ final class SoftmaxLBFGSTests: XCTestCase {
             for reference in try XCTUnwrap(fixture.datasets[name]).cases {
                 let label = "\(name) \(reference.classWeight) sample weights \(reference.sampleWeights != nil) l2 \(reference.l2)"
                 let model = try head(reference, tolerance: 1e-10).fitSoftmax(fold.train, labels: fold.trainLabels, sampleWeights: reference.sampleWeights)
-                XCTAssertTrue(model.warnings.isEmpty, "\(label): \(model.warnings)")
+                XCTAssertTrue(model.diagnostics.isEmpty, "\(label): \(model.diagnostics)")
                 let objective = try SoftmaxRegression.objective(model, features: fold.train, labels: fold.trainLabels, l2: reference.l2,
                                                                 classWeight: head(reference).classWeight, sampleWeights: reference.sampleWeights)
                 let gap = (objective - reference.objective) / reference.objective
@@ -83,7 +83,7 @@ final class SoftmaxLBFGSTests: XCTestCase {
             for reference in try XCTUnwrap(fixture.datasets[name]).cases {
                 let label = "\(name) \(reference.classWeight) sample weights \(reference.sampleWeights != nil) l2 \(reference.l2)"
                 let model = try head(reference).fitSoftmax(fold.train, labels: fold.trainLabels, sampleWeights: reference.sampleWeights)
-                XCTAssertTrue(model.warnings.isEmpty, "\(label): \(model.warnings)")
+                XCTAssertTrue(model.diagnostics.isEmpty, "\(label): \(model.diagnostics)")
                 XCTAssertEqual(try model.predict(fold.test), reference.sklearnDefaultPrediction, label)
                 // Both stop at max |gradient| <= 1e-4, each somewhere near the optimum.
                 let p = try model.predictProba(fold.test)
@@ -111,7 +111,13 @@ final class SoftmaxLBFGSTests: XCTestCase {
     func testNonConvergenceIsAWarningAndSettingsAreChecked() throws {
         let fold = try standardisedFold0(try Fixtures.dataset("wine"))
         let capped = try SoftmaxRegression(maxIterations: 2).fitSoftmax(fold.train, labels: fold.trainLabels, sampleWeights: nil)
-        XCTAssertEqual(capped.warnings.count, 1)
+        XCTAssertEqual(capped.diagnostics.map(\.kind), [.iterationLimit])
+        XCTAssert(capped.diagnostics[0].message.contains(capped.solverSummary), capped.diagnostics[0].message)
+        // Through the type-erased model (what cross-validation holds) and a pipeline.
+        let erased: any FittedClassifier = try Pipeline(steps: [Standardizer()], head: try SoftmaxRegression(maxIterations: 1))
+            .fit(fold.train, labels: fold.trainLabels, sampleWeights: nil)
+        XCTAssertEqual(erased.diagnostics.map(\.kind), [.iterationLimit])
+        XCTAssertEqual(erased.diagnostics.first?.source, "softmax")
         XCTAssert(capped.solverSummary.contains("maxIterations"), capped.solverSummary)
         let p = try capped.predictProba(fold.test)
         for r in 0..<p.rows { XCTAssertEqual(p.row(r).reduce(0, +), 1, accuracy: 1e-12) }
@@ -134,7 +140,7 @@ final class SoftmaxLBFGSTests: XCTestCase {
         let a = try lbfgs.fitSoftmax(x, labels: labels, sampleWeights: nil)
         let b = try lbfgs.fitSoftmax(x, labels: labels, sampleWeights: nil)
         XCTAssertEqual(a.weights, b.weights)
-        XCTAssertTrue(a.warnings.isEmpty, "\(a.warnings)")
+        XCTAssertTrue(a.diagnostics.isEmpty, "\(a.diagnostics)")
         let adam = try SoftmaxRegression(solver: .adam).fitSoftmax(x, labels: labels, sampleWeights: nil)
         let ours = try SoftmaxRegression.objective(a, features: x, labels: labels, l2: 0.01, classWeight: .balanced)
         let theirs = try SoftmaxRegression.objective(adam, features: x, labels: labels, l2: 0.01, classWeight: .balanced)
