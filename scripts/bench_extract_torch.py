@@ -60,7 +60,7 @@ sys.path.insert(0, os.path.join(HERE, "fixtures"))
 DECODABLE = (".png", ".jpg", ".jpeg")
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
-# The preprocessing table of Sources/Backbones/Registry.swift (`carcinoma backbones`); the manifest
+# The preprocessing table of Sources/Backbones/Registry.swift and WeightSets.swift (`carcinoma backbones`); the manifest
 # of our cache is checked against it.
 BACKBONES = {
     "resnet50": dict(input_size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD, transform_input=False, width=2048),

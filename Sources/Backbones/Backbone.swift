@@ -3,8 +3,8 @@
 import Dispatch
 import NeuralKernels
 
-/// How images must be prepared before `embed`. Stated per backbone and weight set,
-/// and written into every feature manifest.
+/// How images must be prepared before `embed`: a property of the weights (what they were trained
+/// with), so it is stated by the `WeightSet`, never by the network, and written into every manifest.
 public struct Preprocessing: Codable, Sendable, Equatable {
     /// Square side the `resize` view scales to (torchvision's resize-then-crop collapsed to one size).
     public var inputSize: Int
@@ -29,8 +29,7 @@ public struct Preprocessing: Codable, Sendable, Equatable {
 public protocol Backbone: Sendable {
     var name: String { get }
     var embeddingWidth: Int { get }
-    var preprocessing: Preprocessing { get }
-    /// input: N x 3 x H x W, already normalised with `preprocessing`.
+    /// input: N x 3 x H x W, already normalised with its weight set's `preprocessing`.
     /// returns: N x embeddingWidth x 1 x 1 (the features before the classifier).
     func embed(_ input: Tensor) -> Tensor
     /// The blocks of `embedStages`, in order: the end of every stage of the network, the final

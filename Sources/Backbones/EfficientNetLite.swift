@@ -54,11 +54,6 @@ public struct EfficientNetLite: Backbone {
     public let context: KernelContext
     public var name: String { variant.rawValue }
     public let embeddingWidth = 1280
-    /// TF Lite normalisation (x · 255 − 127) / 128 written as mean 127/255, std 128/255 on [0, 1].
-    public var preprocessing: Preprocessing {
-        Preprocessing(inputSize: variant.inputSize, mean: [Float](repeating: 127.0 / 255.0, count: 3),
-                      std: [Float](repeating: 128.0 / 255.0, count: 3))
-    }
     static let batchNormEpsilon: Float = 1e-3
     public static let unusedTensorNames = ["num_batches_tracked", "_fc"]
     public static let classCount = 1000

@@ -54,9 +54,6 @@ public struct EfficientNetV2: Backbone {
     public let context: KernelContext
     public var name: String { variant.rawValue }
     public let embeddingWidth = 1280
-    public var preprocessing: Preprocessing {
-        Preprocessing(inputSize: variant.inputSize, mean: Preprocessing.imageNet.mean, std: Preprocessing.imageNet.std)
-    }
     static let batchNormEpsilon: Float = 1e-3
     public static let unusedTensorNames = ["num_batches_tracked", "classifier"]
 

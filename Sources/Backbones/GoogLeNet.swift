@@ -55,7 +55,7 @@ public struct GoogLeNet: Backbone {
 
     public static let batchNormEpsilon: Float = 1e-3
 
-    public let preprocessing: Preprocessing
+    /// torchvision's transform_input: re-normalise ImageNet-normalised input to (x - 0.5) / 0.5 (stated by the weight set).
     public let transformInput: Bool
     public var context: KernelContext
     let stem: [Conv2D]                    // conv1 (7x7/2), conv2 (1x1), conv3 (3x3)
@@ -75,8 +75,6 @@ public struct GoogLeNet: Backbone {
     public init(weights: WeightScope, transformInput: Bool = true, context: KernelContext = .allCores) throws {
         self.transformInput = transformInput
         self.context = context
-        preprocessing = Preprocessing(inputSize: 224, mean: Preprocessing.imageNet.mean, std: Preprocessing.imageNet.std,
-                                      transformInput: transformInput)
         func basic(_ name: String, _ input: Int, _ output: Int, _ geometry: ConvGeometry) throws -> Conv2D {
             try foldedConvolution(weights.scoped(name), convolution: "conv", batchNorm: "bn", inChannels: input,
                                   outChannels: output, geometry: geometry, epsilon: Self.batchNormEpsilon)

@@ -19,14 +19,13 @@ import Weights
 public struct InceptionV3: Backbone {
     public let name = "inception_v3"
     public let embeddingWidth = 2048
-    /// torchvision IMAGENET1K_V1: resize 342, centre crop 299, ImageNet mean/std, then
-    /// the network's own transform_input re-normalisation.
-    public let preprocessing = Preprocessing(inputSize: 299, mean: Preprocessing.imageNet.mean,
-                                             std: Preprocessing.imageNet.std, transformInput: true)
+    /// torchvision IMAGENET1K_V1 is trained at 299 (resize 342, centre crop 299).
+    public static let inputSize = 299
     public static let minimumInputSize = 75
     static let batchNormEpsilon: Float = 1e-3
 
-    let transformInput: Bool
+    /// torchvision's transform_input: re-normalise ImageNet-normalised input to (x - 0.5) / 0.5 (stated by the weight set).
+    public let transformInput: Bool
     /// Threads for every kernel of a forward pass (results do not depend on it).
     public let context: KernelContext
     let stem: [Conv2D]              // Conv2d_1a_3x3 … Conv2d_4a_3x3 (pools between, see embed)

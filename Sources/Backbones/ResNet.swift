@@ -49,7 +49,6 @@ public struct ResNet: Backbone {
     public static let batchNormEpsilon: Float = 1e-5
 
     public let depth: Depth
-    public let preprocessing: Preprocessing
     public var context: KernelContext
     let stem: Conv2D                      // conv1 + bn1
     let stages: [[Block]]                 // layer1 ... layer4
@@ -59,20 +58,15 @@ public struct ResNet: Backbone {
 
     /// Builds the network from a torchvision-named store and checks that nothing but the
     /// classifier and `num_batches_tracked` is left unread.
-    public init(depth: Depth, weights store: WeightStore, context: KernelContext = .allCores,
-                preprocessing: Preprocessing = Preprocessing(inputSize: 224, mean: Preprocessing.imageNet.mean,
-                                                             std: Preprocessing.imageNet.std)) throws {
-        try self.init(depth: depth, weights: store.root, context: context, preprocessing: preprocessing)
+    public init(depth: Depth, weights store: WeightStore, context: KernelContext = .allCores) throws {
+        try self.init(depth: depth, weights: store.root, context: context)
         try store.checkAllConsumed(allowing: ["num_batches_tracked", "fc"])
     }
 
     /// Builds the network from a scope (no consumption check: the caller owns the store).
-    public init(depth: Depth, weights: WeightScope, context: KernelContext = .allCores,
-                preprocessing: Preprocessing = Preprocessing(inputSize: 224, mean: Preprocessing.imageNet.mean,
-                                                             std: Preprocessing.imageNet.std)) throws {
+    public init(depth: Depth, weights: WeightScope, context: KernelContext = .allCores) throws {
         self.depth = depth
         self.context = context
-        self.preprocessing = preprocessing
         let epsilon = Self.batchNormEpsilon
         stem = try foldedConvolution(weights, convolution: "conv1", batchNorm: "bn1", inChannels: 3, outChannels: 64,
                                      geometry: ConvGeometry(kernel: 7, stride: 2, padding: 3), epsilon: epsilon)

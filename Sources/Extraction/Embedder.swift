@@ -29,15 +29,18 @@ public enum EmbeddingPooling: String, CaseIterable, Sendable {
 
 public struct Embedder {
     public let backbone: any Backbone
+    /// The weight set's: how each view's pixels are normalised before `backbone`.
+    public let preprocessing: Preprocessing
     public let view: ViewOptions
     public let tta: TestTimeAugmentation?
     public let batchSize: Int
     public let pooling: EmbeddingPooling
 
-    public init(backbone: any Backbone, view: ViewOptions, tta: TestTimeAugmentation?, batchSize: Int,
-                pooling: EmbeddingPooling = .final) {
+    public init(backbone: any Backbone, preprocessing: Preprocessing, view: ViewOptions, tta: TestTimeAugmentation?,
+                batchSize: Int, pooling: EmbeddingPooling = .final) {
         precondition(batchSize >= 1, "batchSize must be at least 1")
         self.backbone = backbone
+        self.preprocessing = preprocessing
         self.view = view
         self.tta = tta
         self.batchSize = batchSize
@@ -71,7 +74,6 @@ public struct Embedder {
     /// Embeds `images`, calling `finished(slot, row)` as soon as an image's last input is done
     /// (so the caller can save it before the rest of the window runs).
     public func embed(_ images: [RGBImage], finished: (Int, [Float]) throws -> Void) throws {
-        let preprocessing = backbone.preprocessing
         let width = embeddingWidth
         let transforms: [DihedralTransform?] = tta.map { $0.transforms.map { Optional($0) } } ?? [nil]
         var views: [ViewPlan] = []

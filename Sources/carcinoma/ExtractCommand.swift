@@ -18,12 +18,18 @@ struct ExtractCommand: ParsableCommand {
 
     @Option(help: "Folder of PNG/JPEG images (the image id is the file name without extension).")
     var images: String
-    @Option(help: "Backbone name, or several separated by commas (\(BackboneName.allCases.map(\.rawValue).joined(separator: ", "))).")
+    @Option(help: "Weight set name, or several separated by commas (\(WeightSet.names.joined(separator: ", "))); `carcinoma backbones` lists each one's architecture and preprocessing.")
     var backbone: String
     @Option(help: "Weights file (.safetensors or .pth), or one per backbone separated by commas. Default: <weights-dir>/<backbone>.safetensors or .pth.")
     var weights: String?
     @Option(help: "Folder holding the default weights files.")
     var weightsDir: String = "weights"
+    @Option(help: "Per-channel mean R,G,B (on [0, 1]) the --weights file was trained with; default: a JSON sidecar beside the file (FILE.json), else the weight set's. One backbone only.")
+    var mean: String?
+    @Option(help: "Per-channel std R,G,B, as --mean.")
+    var std: String?
+    @Option(parsing: .unconditional, help: "Input size (the resize view's side) the --weights file was trained at, as --mean.")
+    var inputSize: Int?
     @Option(help: "resize | pad | native | tiles")
     var view: String
     @Option(help: "Test-time augmentation: d4 averages the 8 rotations and flips (stored as its own file).")
@@ -67,7 +73,12 @@ struct ExtractCommand: ParsableCommand {
     func run() throws {
         let imagesURL = URL(fileURLWithPath: images).standardizedFileURL
         let dataset = imagesURL.lastPathComponent
-        let names = try parseBackboneNames(backbone)
+        let names = try parseWeightSets(backbone)
+        let statement = PreprocessingStatement(inputSize: inputSize, mean: try parseChannelValues(mean, flag: "--mean"),
+                                               std: try parseChannelValues(std, flag: "--std"))
+        if !statement.isEmpty, names.count != 1 {
+            throw ValidationError("--mean, --std and --input-size state one weights file's preprocessing: name one backbone")
+        }
         let shard = try self.shard.map(Shard.init(parsing:))
         var output = URL(fileURLWithPath: out ?? "features/\(dataset)")
         if out == nil, let shard { output = output.appendingPathComponent(shard.folderName) }
@@ -100,7 +111,8 @@ struct ExtractCommand: ParsableCommand {
         var summaries: [ExtractionSummary] = []
         let printer = ProgressPrinter(enabled: !quiet)
         for (name, weightsFile) in zip(names, weightFiles) {
-            let loaded = try loadBackbone(name, weightsFile: weightsFile, threadCount: threads)
+            let loaded = try loadBackbone(name, weightsFile: weightsFile, statement: statement.isEmpty ? nil : statement,
+                                          threadCount: threads)
             let summary = try extractor.run(loaded, hashes: hashes, progress: printer.update)
             printer.finish()
             summaries.append(summary)

@@ -1,6 +1,7 @@
 // `carcinoma weights convert | list | fetch`: wiring only; the logic is in the Weights library.
 
 import ArgumentParser
+import Backbones
 import Foundation
 import Weights
 
@@ -59,7 +60,8 @@ struct WeightsCommand: ParsableCommand {
             let fetcher = WeightFetcher(directory: URL(fileURLWithPath: dir)) { message in
                 FileHandle.standardError.write(Data((message + "\n").utf8))
             }
-            let result = try fetcher.fetch(name, from: from, pinnedSHA256: sha256)
+            let metadata = WeightSet.named(name)?.fetchMetadata ?? [:]
+            let result = try fetcher.fetch(name, from: from, pinnedSHA256: sha256, metadata: metadata)
             print("\(name): \(result.safetensorsFile.path) (\(result.tensorCount) tensors, source SHA-256 \(result.sha256))")
         }
     }

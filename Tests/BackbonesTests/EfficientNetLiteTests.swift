@@ -12,7 +12,7 @@ final class EfficientNetLiteTests: XCTestCase {
     func testSyntheticWeightsMatchTheReferencePackage() throws {
         let network = try EfficientNetLite(weights: SyntheticWeights.store())
         for (height, width) in [(224, 224), (257, 301)] {
-            let input = try BackboneFixtures2.katherInput(height: height, width: width, preprocessing: network.preprocessing)
+            let input = try BackboneFixtures2.katherInput(height: height, width: width, preprocessing: WeightSet.reference(for: .efficientnetLite0).preprocessing)
             let expected = try BackboneFixtures2.numpy("efficientnet_lite0_synthetic_\(height)x\(width).npy")
             _ = BackboneFixtures2.assertMatches(network.embed(input), expected, "efficientnet_lite0 synthetic \(height)x\(width)")
         }
@@ -20,10 +20,10 @@ final class EfficientNetLiteTests: XCTestCase {
 
     func testPreprocessingIsTheTFLiteNormalisation() throws {
         let network = try EfficientNetLite(weights: SyntheticWeights.store())
-        XCTAssertEqual(network.preprocessing.inputSize, 224)
+        XCTAssertEqual(WeightSet.reference(for: .efficientnetLite0).preprocessing.inputSize, 224)
         // (255 x − 127) / 128 for a pixel x in [0, 1]
         for pixel: Float in [0, 0.5, 1] {
-            let normalised = (pixel - network.preprocessing.mean[0]) / network.preprocessing.std[0]
+            let normalised = (pixel - WeightSet.reference(for: .efficientnetLite0).preprocessing.mean[0]) / WeightSet.reference(for: .efficientnetLite0).preprocessing.std[0]
             XCTAssertEqual(normalised, (255 * pixel - 127) / 128, accuracy: 1e-6)
         }
         XCTAssertEqual(network.embeddingWidth, 1280)
@@ -32,18 +32,20 @@ final class EfficientNetLiteTests: XCTestCase {
     func testEmbeddingDoesNotDependOnBatchOrThreads() throws {
         let network = try EfficientNetLite(weights: SyntheticWeights.store())
         let singleThreaded = try EfficientNetLite(weights: SyntheticWeights.store(), context: .singleThread)
-        let input = try BackboneFixtures2.katherInput(height: 257, width: 301, preprocessing: network.preprocessing)
+        let input = try BackboneFixtures2.katherInput(height: 257, width: 301, preprocessing: WeightSet.reference(for: .efficientnetLite0).preprocessing)
         BackboneFixtures2.assertBatchAndThreadIndependent(singleThreaded.embed(BackboneFixtures2.image(input, 1)),
                                                           network.embed(input), index: 1, "efficientnet_lite0")
     }
 
-    /// The registry builds all three networks of this file's generator, and its preprocessing
-    /// table states what each network says it needs.
+    /// The registry builds all three networks of this file's generator, and the weight set's
+    /// transform_input reaches the network that applies it.
     func testRegistryBuildsInceptionAndEfficientNetsWithTheirPreprocessing() throws {
         for name in [BackboneName.inceptionV3, .efficientnetV2S, .efficientnetLite0] {
             let network = try makeBackbone(name, weights: SyntheticWeights.store(), context: .singleThread)
             XCTAssertEqual(network.name, name.rawValue)
-            XCTAssertEqual(network.preprocessing, name.preprocessing, name.rawValue)
+            if let inception = network as? InceptionV3 {
+                XCTAssertEqual(inception.transformInput, WeightSet.reference(for: name).preprocessing.transformInput)
+            }
         }
     }
 
@@ -64,7 +66,7 @@ final class EfficientNetLiteTests: XCTestCase {
         let crops = try BackboneFixtures2.numpy("efficientnet_lite0_oxml_crop224.npy")
         let natives = try BackboneFixtures2.numpy("efficientnet_lite0_oxml_native.npy")
         let network = try EfficientNetLite(weights: loadWeights(from: weightsURL))
-        let mean = network.preprocessing.mean, std = network.preprocessing.std
+        let mean = WeightSet.reference(for: .efficientnetLite0).preprocessing.mean, std = WeightSet.reference(for: .efficientnetLite0).preprocessing.std
         func tensor(_ image: RGBImage) -> Tensor {
             Tensor(shape: [1, 3, image.height, image.width], storage: normalizedPlanes(image, mean: mean, std: std))
         }

@@ -9,7 +9,7 @@ final class EfficientNetV2Tests: XCTestCase {
     func testMatchesTorchvisionAtNativeAndOddSizes() throws {
         let network = try EfficientNetV2(weights: SyntheticWeights.store())
         for (height, width) in [(384, 384), (257, 301)] {
-            let input = try BackboneFixtures2.katherInput(height: height, width: width, preprocessing: network.preprocessing)
+            let input = try BackboneFixtures2.katherInput(height: height, width: width, preprocessing: WeightSet.reference(for: .efficientnetV2S).preprocessing)
             let expected = try BackboneFixtures2.numpy("efficientnet_v2_s_synthetic_\(height)x\(width).npy")
             _ = BackboneFixtures2.assertMatches(network.embed(input), expected, "efficientnet_v2_s \(height)x\(width)")
         }
@@ -17,16 +17,16 @@ final class EfficientNetV2Tests: XCTestCase {
 
     func testPreprocessingIsTorchvisions() throws {
         let network = try EfficientNetV2(weights: SyntheticWeights.store())
-        XCTAssertEqual(network.preprocessing.inputSize, 384)
-        XCTAssertFalse(network.preprocessing.transformInput)
-        XCTAssertEqual(network.preprocessing.mean, Preprocessing.imageNet.mean)
+        XCTAssertEqual(WeightSet.reference(for: .efficientnetV2S).preprocessing.inputSize, 384)
+        XCTAssertFalse(WeightSet.reference(for: .efficientnetV2S).preprocessing.transformInput)
+        XCTAssertEqual(WeightSet.reference(for: .efficientnetV2S).preprocessing.mean, Preprocessing.imageNet.mean)
         XCTAssertEqual(network.embeddingWidth, 1280)
     }
 
     func testEmbeddingDoesNotDependOnBatchOrThreads() throws {
         let network = try EfficientNetV2(weights: SyntheticWeights.store())
         let singleThreaded = try EfficientNetV2(weights: SyntheticWeights.store(), context: .singleThread)
-        let input = try BackboneFixtures2.katherInput(height: 257, width: 301, preprocessing: network.preprocessing)
+        let input = try BackboneFixtures2.katherInput(height: 257, width: 301, preprocessing: WeightSet.reference(for: .efficientnetV2S).preprocessing)
         BackboneFixtures2.assertBatchAndThreadIndependent(singleThreaded.embed(BackboneFixtures2.image(input, 1)),
                                                           network.embed(input), index: 1, "efficientnet_v2_s")
     }

@@ -12,7 +12,7 @@ final class GoogLeNetTests: XCTestCase {
     func testGoogLeNetMatchesTorchvisionAtTwoSizes() throws {
         let fixtures = try BackboneFixtures()
         let network = try GoogLeNet(weights: SyntheticWeights.store(), context: KernelContext(threadCount: 2))
-        XCTAssertEqual(network.preprocessing.transformInput, true)
+        XCTAssertEqual(network.transformInput, true)
         for (width, height) in BackboneFixtures.sizes {
             let embedding = network.embed(try fixtures.input(width: width, height: height))
             XCTAssertEqual(embedding.shape, [2, 1024, 1, 1])
@@ -45,11 +45,11 @@ final class GoogLeNetTests: XCTestCase {
         XCTAssertEqual(resnet.embeddingWidth, 2048)
         let googlenet = try makeBackbone(.googlenet, weights: SyntheticWeights.store(), context: KernelContext(threadCount: 1))
         XCTAssertEqual(googlenet.embeddingWidth, 1024)
-        XCTAssertEqual(BackboneName.googlenet.preprocessing.transformInput, true)
-        XCTAssertEqual(BackboneName.inceptionV3.preprocessing.inputSize, 299)
+        XCTAssertEqual(BackboneName.googlenet.referencePreprocessing.transformInput, true)
+        XCTAssertEqual(BackboneName.inceptionV3.referencePreprocessing.inputSize, 299)
         XCTAssertEqual(BackboneName(rawValue: "efficientnet_v2_s"), .efficientnetV2S)
         // Lite0: (x * 255 - 127) / 128 == (x - mean) / std.
-        let lite = BackboneName.efficientnetLite0.preprocessing
+        let lite = BackboneName.efficientnetLite0.referencePreprocessing
         XCTAssertEqual((0.5 - lite.mean[0]) / lite.std[0], (0.5 * 255 - 127) / 128, accuracy: 1e-6)
     }
 }

@@ -24,7 +24,7 @@ final class ImageNetSanityTests: XCTestCase {
         XCTAssertEqual([image.height, image.width], [reference.height, reference.width])
         let network = try EfficientNetLite(weights: loadWeights(from: weightsURL))
         let input = Tensor(shape: [1, 3, image.height, image.width],
-                           storage: normalizedPlanes(image, mean: network.preprocessing.mean, std: network.preprocessing.std))
+                           storage: normalizedPlanes(image, mean: WeightSet.reference(for: .efficientnetLite0).preprocessing.mean, std: WeightSet.reference(for: .efficientnetLite0).preprocessing.std))
         let logits = try XCTUnwrap(network.logits(input), "the Lite0 checkpoint has no classifier").storage
         XCTAssertEqual(logits.count, 1000)
 

@@ -10,7 +10,7 @@ final class InceptionV3Tests: XCTestCase {
     func testMatchesTorchvisionAtNativeOddAndMinimumSizes() throws {
         let network = try InceptionV3(weights: SyntheticWeights.store())
         for (height, width) in [(299, 299), (257, 301), (75, 75)] {
-            let input = try BackboneFixtures2.katherInput(height: height, width: width, preprocessing: network.preprocessing)
+            let input = try BackboneFixtures2.katherInput(height: height, width: width, preprocessing: WeightSet.reference(for: .inceptionV3).preprocessing)
             let expected = try BackboneFixtures2.numpy("inception_v3_synthetic_\(height)x\(width).npy")
             _ = BackboneFixtures2.assertMatches(network.embed(input), expected, "inception_v3 \(height)x\(width)")
         }
@@ -18,17 +18,17 @@ final class InceptionV3Tests: XCTestCase {
 
     func testPreprocessingIsTorchvisions() throws {
         let network = try InceptionV3(weights: SyntheticWeights.store())
-        XCTAssertEqual(network.preprocessing.inputSize, 299)
-        XCTAssertTrue(network.preprocessing.transformInput)
-        XCTAssertEqual(network.preprocessing.mean, Preprocessing.imageNet.mean)
-        XCTAssertEqual(network.preprocessing.std, Preprocessing.imageNet.std)
+        XCTAssertEqual(WeightSet.reference(for: .inceptionV3).preprocessing.inputSize, 299)
+        XCTAssertTrue(WeightSet.reference(for: .inceptionV3).preprocessing.transformInput)
+        XCTAssertEqual(WeightSet.reference(for: .inceptionV3).preprocessing.mean, Preprocessing.imageNet.mean)
+        XCTAssertEqual(WeightSet.reference(for: .inceptionV3).preprocessing.std, Preprocessing.imageNet.std)
         XCTAssertEqual(network.embeddingWidth, 2048)
     }
 
     func testEmbeddingDoesNotDependOnBatchOrThreads() throws {
         let network = try InceptionV3(weights: SyntheticWeights.store())
         let singleThreaded = try InceptionV3(weights: SyntheticWeights.store(), context: .singleThread)
-        let input = try BackboneFixtures2.katherInput(height: 257, width: 301, preprocessing: network.preprocessing)
+        let input = try BackboneFixtures2.katherInput(height: 257, width: 301, preprocessing: WeightSet.reference(for: .inceptionV3).preprocessing)
         BackboneFixtures2.assertBatchAndThreadIndependent(singleThreaded.embed(BackboneFixtures2.image(input, 1)),
                                                           network.embed(input), index: 1, "inception_v3")
     }

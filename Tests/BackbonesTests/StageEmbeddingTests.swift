@@ -66,7 +66,7 @@ final class StageEmbeddingTests: XCTestCase {
             guard let entry = manifest.networks[name.rawValue] else { return XCTFail("no fixture for \(name.rawValue)") }
             let network = try makeBackbone(name, weights: SyntheticWeights.store())
             let input = try BackboneFixtures2.katherInput(height: manifest.height, width: manifest.width,
-                                                          preprocessing: network.preprocessing)
+                                                          preprocessing: WeightSet.reference(for: name).preprocessing)
             try check(network, input: input, expectedFile: "\(name.rawValue)_synthetic_\(manifest.height)x\(manifest.width).npy",
                       blocks: entry.blocks)
         }
@@ -75,7 +75,7 @@ final class StageEmbeddingTests: XCTestCase {
     func testStagesDoNotDependOnBatchOrThreads() throws {
         let network = try EfficientNetLite(weights: SyntheticWeights.store())
         let singleThreaded = try EfficientNetLite(weights: SyntheticWeights.store(), context: .singleThread)
-        let input = try BackboneFixtures2.katherInput(height: 97, width: 131, preprocessing: network.preprocessing)
+        let input = try BackboneFixtures2.katherInput(height: 97, width: 131, preprocessing: WeightSet.reference(for: .efficientnetLite0).preprocessing)
         BackboneFixtures2.assertBatchAndThreadIndependent(singleThreaded.embedStages(BackboneFixtures2.image(input, 1)),
                                                           network.embedStages(input), index: 1, "efficientnet_lite0 stages")
     }
@@ -96,7 +96,7 @@ final class StageEmbeddingTests: XCTestCase {
             guard FileManager.default.fileExists(atPath: url.path) else { throw XCTSkip("\(url.path) is absent") }
             let image = try decodeImage(at: url)
             let input = Tensor(shape: [1, 3, image.height, image.width],
-                               storage: normalizedPlanes(image, mean: network.preprocessing.mean, std: network.preprocessing.std))
+                               storage: normalizedPlanes(image, mean: WeightSet.reference(for: .efficientnetLite0).preprocessing.mean, std: WeightSet.reference(for: .efficientnetLite0).preprocessing.std))
             let one = NumpyFixture(shape: [1, total], values: Array(expected.values[(index * total)..<((index + 1) * total)]))
             try checkRow(network, input: input, expected: one, blocks: entry.blocks, label: file)
         }

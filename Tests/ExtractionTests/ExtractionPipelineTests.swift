@@ -228,15 +228,15 @@ final class ExtractionPipelineTests: XCTestCase {
         let folder = try makeImageFolder(directory, sizes: [(20, 20)])
         XCTAssertThrowsError(try extract(folder, into: unwritable))
 
-        XCTAssertThrowsError(try resolveWeightsFile(for: .efficientnetLite0, explicit: nil, weightsDirectory: empty)) { error in
+        XCTAssertThrowsError(try resolveWeightsFile(for: WeightSet.reference(for: .efficientnetLite0), explicit: nil, weightsDirectory: empty)) { error in
             XCTAssertTrue(error.localizedDescription.contains("carcinoma weights fetch efficientnet_lite0"), error.localizedDescription)
         }
         let missing = directory.appendingPathComponent("mine.safetensors")
-        XCTAssertThrowsError(try resolveWeightsFile(for: .resnet50, explicit: missing, weightsDirectory: empty)) { error in
+        XCTAssertThrowsError(try resolveWeightsFile(for: WeightSet.reference(for: .resnet50), explicit: missing, weightsDirectory: empty)) { error in
             XCTAssertTrue(error.localizedDescription.contains(missing.path), error.localizedDescription)
             XCTAssertTrue(error.localizedDescription.contains("weights fetch resnet50"), error.localizedDescription)
         }
-        XCTAssertThrowsError(try parseBackboneNames("resnet50,nope")) { error in
+        XCTAssertThrowsError(try parseWeightSets("resnet50,nope")) { error in
             XCTAssertTrue(error.localizedDescription.contains("nope"), error.localizedDescription)
         }
         XCTAssertThrowsError(try Shard(parsing: "3/3"))

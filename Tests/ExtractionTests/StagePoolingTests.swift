@@ -15,7 +15,6 @@ struct TwoStageTiny: Backbone {
     let tiny = TinyBackbone()
     var name: String { "tiny" }
     var embeddingWidth: Int { 6 }
-    var preprocessing: Preprocessing { tiny.preprocessing }
     var stageBlocks: [StageBlock] { [StageBlock("early", 3), StageBlock("final", 6)] }
     func embed(_ input: Tensor) -> Tensor { tiny.embed(input) }
     func embedStages(_ input: Tensor) -> Tensor {
@@ -40,7 +39,7 @@ final class StagePoolingTests: XCTestCase {
         let hashes = try listing.images.map { try fileSHA256($0.url) }
         let extractor = Extractor(images: listing.images, dataset: "images", output: directory.appendingPathComponent("features"),
                                   settings: ExtractionSettings(view: view, batchSize: 3, toolVersion: "test", pooling: pooling))
-        let loaded = LoadedBackbone(backbone: TwoStageTiny(), weightsFile: "tiny.safetensors", weightsSHA256: "tiny-weights-v1")
+        let loaded = LoadedBackbone(backbone: TwoStageTiny(), preprocessing: TinyBackbone().preprocessing, weightsFile: "tiny.safetensors", weightsSHA256: "tiny-weights-v1")
         return try FeatureSet.load(npy: URL(fileURLWithPath: try extractor.run(loaded, hashes: hashes).output))
     }
 

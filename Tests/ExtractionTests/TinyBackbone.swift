@@ -11,6 +11,7 @@ import NeuralKernels
 struct TinyBackbone: Backbone {
     var name = "tiny"
     var embeddingWidth = 6
+    /// What `tinyLoaded` extracts with (a test network's own stand-in for a weight set's).
     var preprocessing = Preprocessing(inputSize: 32, mean: Preprocessing.imageNet.mean, std: Preprocessing.imageNet.std)
     /// Slows each batch down so a test can kill a run in the middle.
     var secondsPerBatch: Double = 0
@@ -43,5 +44,6 @@ struct TinyBackbone: Backbone {
 }
 
 func tinyLoaded(secondsPerBatch: Double = 0, weightsSHA256: String = "tiny-weights-v1") -> LoadedBackbone {
-    LoadedBackbone(backbone: TinyBackbone(secondsPerBatch: secondsPerBatch), weightsFile: "tiny.safetensors", weightsSHA256: weightsSHA256)
+    let backbone = TinyBackbone(secondsPerBatch: secondsPerBatch)
+    return LoadedBackbone(backbone: backbone, preprocessing: backbone.preprocessing, weightsFile: "tiny.safetensors", weightsSHA256: weightsSHA256)
 }

@@ -26,9 +26,9 @@ final class ViewReferenceTests: XCTestCase {
         let image = crop(try decodeImage(at: source), x: 0, y: 0, width: 150, height: 107)
         try writeTestPNG(width: image.width, height: image.height, pixels: image.pixels, to: folder.appendingPathComponent("tumor_1.png"))
 
-        let network = try ResNet(depth: .resNet18, weights: SyntheticWeights.store(), context: .singleThread,
-                                 preprocessing: Preprocessing(inputSize: 64, mean: Preprocessing.imageNet.mean, std: Preprocessing.imageNet.std))
-        let loaded = LoadedBackbone(backbone: network, weightsFile: "synthetic", weightsSHA256: "synthetic-v1")
+        let network = try ResNet(depth: .resNet18, weights: SyntheticWeights.store(), context: .singleThread)
+        let loaded = LoadedBackbone(backbone: network, preprocessing: Preprocessing(inputSize: 64, mean: Preprocessing.imageNet.mean, std: Preprocessing.imageNet.std),
+                                    weightsFile: "synthetic", weightsSHA256: "synthetic-v1")
         let cases: [(String, ViewOptions, TestTimeAugmentation?, [Float])] = [
             ("resize", ViewOptions(kind: .resize), nil, expectedRow(0)),
             ("pad", ViewOptions(kind: .pad), nil, expectedRow(1)),
@@ -52,9 +52,9 @@ final class ViewReferenceTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: directory) }
         let folder = try makeImageFolder(directory, sizes: [(70, 66), (70, 66), (81, 59), (70, 66), (64, 64)])
         func network(threads: Int) throws -> LoadedBackbone {
-            let resnet = try ResNet(depth: .resNet18, weights: SyntheticWeights.store(), context: KernelContext(threadCount: threads),
-                                    preprocessing: Preprocessing(inputSize: 64, mean: Preprocessing.imageNet.mean, std: Preprocessing.imageNet.std))
-            return LoadedBackbone(backbone: resnet, weightsFile: "synthetic", weightsSHA256: "synthetic-v1")
+            let resnet = try ResNet(depth: .resNet18, weights: SyntheticWeights.store(), context: KernelContext(threadCount: threads))
+            return LoadedBackbone(backbone: resnet, preprocessing: Preprocessing(inputSize: 64, mean: Preprocessing.imageNet.mean, std: Preprocessing.imageNet.std),
+                                  weightsFile: "synthetic", weightsSHA256: "synthetic-v1")
         }
         let view = ViewOptions(kind: .tiles, tileStride: 16)
         let baseline = try extract(folder, into: directory.appendingPathComponent("a"), view: view, batchSize: 1, loaded: network(threads: 1)).features
