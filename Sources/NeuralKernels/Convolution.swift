@@ -164,7 +164,11 @@ func gemmConvolution(_ problem: ConvolutionProblem, packedWeights: PackedMatrix?
         // and an even count. The pieces depend on the layer's shape only, never on the thread count or the
         // batch (OpenBLAS's result for a column, on the grouped path, depends on how many columns its call has).
         let panelColumns = problem.context.gemmKernel.panelColumns
-        let blockColumns = pointwise ? plane : max(64, (262_144 / max(1, columnDepth)) / panelColumns * panelColumns)
+        // The output block (OC x columns) is also kept to about 512 KiB, so that bias, residual and activation
+        // (problem.finish) run on it while it is still in L2, not in a second pass over a whole plane (a 1x1
+        // layer with few input channels, 16 -> 96 at 112x112, moves more memory than it multiplies).
+        let columnBudget = min(pointwise ? plane : 262_144 / max(1, columnDepth), 131_072 / max(1, problem.outChannels))
+        let blockColumns = max(64, columnBudget / panelColumns * panelColumns)
         var pieces = plane >= 96 ? max(2, (plane + blockColumns - 1) / blockColumns) : 1
         pieces += pieces % 2 == 1 && pieces > 1 ? 1 : 0
         let columnsPerPiece = ((plane + pieces - 1) / pieces + panelColumns - 1) / panelColumns * panelColumns

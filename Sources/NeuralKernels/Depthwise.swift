@@ -8,9 +8,10 @@
 //     Every tap (ky, kx) of every output position then reads a contiguous run: output x ..< x + lanes
 //     reads phase (kx·dx) mod sx at column x + (kx·dx) div sx, row oy·sy + ky·dy. Padding, TF-SAME
 //     asymmetric padding, stride and dilation all become plain offsets; no edge cases remain.
-//  2. Output rows are cut into tiles of 8 or 16 columns (`Tile`; the last one of a row partial); four tiles are
-//     accumulated at once (independent add chains), bias first and then taps in (ky, kx) order, the
-//     naive twin's order (taps that read padding add exactly 0).
+//  2. Output rows are cut into tiles of 8 or 16 columns (`Tile`, 8 for planes at most 8 wide; the last one of a
+//     row partial); four tiles are accumulated at once (independent chains), bias first and then taps in
+//     (ky, kx) order, the naive twin's order (taps that read padding add exactly 0), one multiply-add per tap
+//     (fused where the target has FMA, as in the GEMM).
 //  3. Residual and activation are applied to the finished plane in one vector pass (fusedPass) while
 //     it is still in cache.
 //
@@ -39,15 +40,18 @@ struct PhasePlanes {
     let paddedHeight: Int
     let rowLength: Int
     let tilesPerRow: Int
+    /// Output columns per tile (the kernel's vector width: Tile's, or 8 for narrow planes).
+    let lanes: Int
 
     init(outputHeight: Int, outputWidth: Int, kernelHeight: Int, kernelWidth: Int,
-         strideY: Int, strideX: Int, dilationY: Int, dilationX: Int) {
+         strideY: Int, strideX: Int, dilationY: Int, dilationX: Int, lanes: Int = Tile.scalarCount) {
         self.strideX = strideX
         self.strideY = strideY
         self.dilationX = dilationX
+        self.lanes = lanes
         paddedHeight = (outputHeight - 1) * strideY + (kernelHeight - 1) * dilationY + 1
-        tilesPerRow = (outputWidth + Tile.scalarCount - 1) / Tile.scalarCount
-        rowLength = tilesPerRow * Tile.scalarCount + ((kernelWidth - 1) * dilationX) / strideX
+        tilesPerRow = (outputWidth + lanes - 1) / lanes
+        rowLength = tilesPerRow * lanes + ((kernelWidth - 1) * dilationX) / strideX
     }
 
     /// Floats a scratch buffer for `build` needs: the planes, and one tile of slack after the last row.
@@ -56,7 +60,7 @@ struct PhasePlanes {
     /// Offset of output tile `tile`'s base (its first output column, row oy·sy of phase 0) in the planes.
     @inline(__always)
     func tileBase(_ tile: TileCursor) -> Int {
-        tile.row * strideY * rowLength + tile.column * Tile.scalarCount
+        tile.row * strideY * rowLength + tile.column * lanes
     }
 
     /// Offset of tap (ky, kx) from a tile's base (its first output column in row oy·sy of phase 0).
@@ -138,6 +142,10 @@ extension UnsafePointer where Pointee == Float {
     @inline(always) func tile(at offset: Int) -> Tile {
         UnsafeRawPointer(self + offset).loadUnaligned(as: Tile.self)
     }
+
+    @inline(always) func vector<Lanes: SIMD>(at offset: Int, as: Lanes.Type) -> Lanes where Lanes.Scalar == Float {
+        UnsafeRawPointer(self + offset).loadUnaligned(as: Lanes.self)
+    }
 }
 
 /// Reads `count` (≤ the tile's lanes) floats, zeros after.
@@ -159,24 +167,46 @@ func storeTile(_ tile: Tile, to values: UnsafeMutablePointer<Float>, count: Int)
     }
 }
 
-/// One input channel per group (depthwise, channel multiplier OC/IC), see the header.
+/// One input channel per group (depthwise, channel multiplier OC/IC), see the header. Planes at most 8 outputs
+/// wide (7x7 and smaller) run 8-lane tiles where Tile is wider: a 16-lane tile would compute 16 columns for 7.
 func depthwiseConvolution(source: UnsafePointer<Float>, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>,
                           residual: UnsafePointer<Float>?,
                           batch: Int, inChannels: Int, height: Int, width: Int, outChannels: Int, geometry: ConvGeometry,
                           outputHeight: Int, outputWidth: Int,
                           outputRow: (Int, Int) -> UnsafeMutablePointer<Float>,
                           activation: Activation, context: KernelContext) {
+    if Tile.scalarCount > 8 && outputWidth <= 8 {
+        depthwiseTiles(SIMD8<Float>.self, source: source, weights: weights, bias: bias, residual: residual, batch: batch,
+                       inChannels: inChannels, height: height, width: width, outChannels: outChannels, geometry: geometry,
+                       outputHeight: outputHeight, outputWidth: outputWidth, outputRow: outputRow, activation: activation,
+                       context: context)
+    } else {
+        depthwiseTiles(Tile.self, source: source, weights: weights, bias: bias, residual: residual, batch: batch,
+                       inChannels: inChannels, height: height, width: width, outChannels: outChannels, geometry: geometry,
+                       outputHeight: outputHeight, outputWidth: outputWidth, outputRow: outputRow, activation: activation,
+                       context: context)
+    }
+}
+
+/// The depthwise kernel on tiles of `Lanes` output columns. Each output is bias + Σ taps in (ky, kx) order, one
+/// multiply-add per tap (fused where the target has FMA), whatever the tile width.
+func depthwiseTiles<Lanes: SIMD>(_ lanesType: Lanes.Type, source: UnsafePointer<Float>, weights: UnsafePointer<Float>,
+                                 bias: UnsafePointer<Float>, residual: UnsafePointer<Float>?,
+                                 batch: Int, inChannels: Int, height: Int, width: Int, outChannels: Int, geometry: ConvGeometry,
+                                 outputHeight: Int, outputWidth: Int,
+                                 outputRow: (Int, Int) -> UnsafeMutablePointer<Float>,
+                                 activation: Activation, context: KernelContext) where Lanes.Scalar == Float {
     let outPerGroup = outChannels / geometry.groups
     let kernelHeight = geometry.kernelHeight, kernelWidth = geometry.kernelWidth, taps = kernelHeight * kernelWidth
     let strideY = geometry.strideY
     let plane = outputHeight * outputWidth
+    let lanes = Lanes.scalarCount
     let layout = PhasePlanes(outputHeight: outputHeight, outputWidth: outputWidth, kernelHeight: kernelHeight,
                              kernelWidth: kernelWidth, strideY: strideY, strideX: geometry.strideX,
-                             dilationY: geometry.dilationY, dilationX: geometry.dilationX)
+                             dilationY: geometry.dilationY, dilationX: geometry.dilationX, lanes: lanes)
     var tapOffsets = [Int]()
     for ky in 0..<kernelHeight { for kx in 0..<kernelWidth { tapOffsets.append(layout.tapOffset(ky: ky, kx: kx, dilationY: geometry.dilationY)) } }
     let tilesPerRow = layout.tilesPerRow, tileCount = outputHeight * tilesPerRow
-    let lanes = Tile.scalarCount
 
     tapOffsets.withUnsafeBufferPointer { offsetBuffer in
     let offsets = offsetBuffer.baseAddress!
@@ -197,12 +227,17 @@ func depthwiseConvolution(source: UnsafePointer<Float>, weights: UnsafePointer<F
                 let output = outputRow(image, channel)
                 let residualPlane = residual.map { $0 + item * plane }
                 let kernel = weights + channel * taps
-                let start = Tile(repeating: bias[channel])
+                let start = Lanes(repeating: bias[channel])
 
                 // A tile covers output row `row`, columns column·lanes ..< +lanes.
-                @inline(__always) func store(_ value: Tile, _ tile: TileCursor) {
+                @inline(__always) func store(_ value: Lanes, _ tile: TileCursor) {
                     let column = tile.column * lanes
-                    storeTile(value, to: output + tile.row * outputWidth + column, count: min(lanes, outputWidth - column))
+                    let destination = output + tile.row * outputWidth + column
+                    if outputWidth - column >= lanes {
+                        UnsafeMutableRawPointer(destination).storeBytes(of: value, as: Lanes.self)
+                    } else {
+                        for lane in 0..<(outputWidth - column) { destination[lane] = value[lane] }
+                    }
                 }
 
                 var cursor = TileCursor(tilesPerRow: tilesPerRow)
@@ -213,11 +248,11 @@ func depthwiseConvolution(source: UnsafePointer<Float>, weights: UnsafePointer<F
                     let base2 = base + layout.tileBase(tile2), base3 = base + layout.tileBase(tile3)
                     var sum0 = start, sum1 = start, sum2 = start, sum3 = start
                     for tap in 0..<taps {
-                        let weight = Tile(repeating: kernel[tap]), offset = offsets[tap]
-                        sum0 += weight * base0.tile(at: offset)
-                        sum1 += weight * base1.tile(at: offset)
-                        sum2 += weight * base2.tile(at: offset)
-                        sum3 += weight * base3.tile(at: offset)
+                        let weight = Lanes(repeating: kernel[tap]), offset = offsets[tap]
+                        sum0 = tapAdd(sum0, weight, base0.vector(at: offset, as: Lanes.self))
+                        sum1 = tapAdd(sum1, weight, base1.vector(at: offset, as: Lanes.self))
+                        sum2 = tapAdd(sum2, weight, base2.vector(at: offset, as: Lanes.self))
+                        sum3 = tapAdd(sum3, weight, base3.vector(at: offset, as: Lanes.self))
                     }
                     store(sum0, tile0); store(sum1, tile1); store(sum2, tile2); store(sum3, tile3)
                     tile += 4
@@ -226,7 +261,7 @@ func depthwiseConvolution(source: UnsafePointer<Float>, weights: UnsafePointer<F
                     let tile0 = cursor.next()
                     let base0 = base + layout.tileBase(tile0)
                     var sum0 = start
-                    for tap in 0..<taps { sum0 += Tile(repeating: kernel[tap]) * base0.tile(at: offsets[tap]) }
+                    for tap in 0..<taps { sum0 = tapAdd(sum0, Lanes(repeating: kernel[tap]), base0.vector(at: offsets[tap], as: Lanes.self)) }
                     store(sum0, tile0)
                     tile += 1
                 }
@@ -238,4 +273,10 @@ func depthwiseConvolution(source: UnsafePointer<Float>, weights: UnsafePointer<F
         }
     }
     }
+}
+
+/// sum + weight · input, rounded twice (no fused multiply-add): the naive twin's arithmetic, so the tiles are bit-exact.
+@inline(__always)
+private func tapAdd<Lanes: SIMD>(_ sum: Lanes, _ weight: Lanes, _ input: Lanes) -> Lanes where Lanes.Scalar == Float {
+    sum + weight * input
 }

@@ -33,13 +33,17 @@ public struct KernelContext: Sendable, Equatable {
 
 /// Runs body over `0..<count` split into at most `threadCount` contiguous chunks of at
 /// least `minimumChunk` items; chunk boundaries never change what is computed per item.
-/// Chunk c is always count·c/chunks ..< count·(c+1)/chunks, whichever thread runs it. Public for the tests.
+/// The chunks are contiguous, disjoint and cover 0..<count; how many there are, and which thread runs which, may
+/// vary (so a body must not depend on them: items are independent). Public for the tests.
 @inline(__always)
 public func parallelChunks(_ count: Int, _ context: KernelContext, minimumChunk: Int = 1, _ body: (Range<Int>) -> Void) {
     guard count > 0 else { return }
-    let chunks = max(1, min(context.threadCount, count / max(1, minimumChunk)))
+    let most = max(1, count / max(1, minimumChunk))
+    let chunks = min(context.threadCount, most)
     if chunks == 1 { body(0..<count); return }
-    if WorkerPool.shared.run(count: count, chunks: chunks, body) { return }
+    // On the pool, up to four chunks per thread, taken in turn: a thread that finishes early (or a core the
+    // machine lends elsewhere for a moment) leaves its share to the others rather than to a wait at the end.
+    if WorkerPool.shared.run(count: count, chunks: min(most, 4 * chunks), threads: chunks, body) { return }
     DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
         let start = count * chunk / chunks, end = count * (chunk + 1) / chunks
         if start < end { body(start..<end) }

@@ -7,9 +7,9 @@
 // pools avoid this the same way (their workers poll for the next region for a while before they block).
 //
 // One job at a time: `run` publishes a job (a chunk count and the caller's body, which it does not copy), the
-// caller and the workers take chunks by an atomic ticket until none is left, and `run` returns once every
-// chunk has finished. Chunk c always covers the same items (count·c/chunks ..< count·(c+1)/chunks), whichever
-// thread takes it, so the results do not depend on the scheduling. A worker that finds no job for
+// caller and up to threads - 1 workers take chunks by an atomic ticket until none is left, and `run` returns
+// once every chunk has finished. Chunk c covers count·c/chunks ..< count·(c+1)/chunks, whichever thread takes
+// it; the kernels' items are independent, so the results depend neither on the chunks nor on the scheduling. A worker that finds no job for
 // `spinNanoseconds` sleeps on a condition variable until the next one is published.
 // A job asked for while another runs (a body that itself calls parallelChunks, or two threads using the
 // kernels at once), or with more chunks than the pool has threads, is not taken: the caller falls back to
@@ -32,13 +32,22 @@ final class WorkerPool: @unchecked Sendable {
     final class Job: @unchecked Sendable {
         let count: Int, chunks: Int
         let body: UnsafeRawPointer
+        /// How many workers may join the caller (the context's thread count minus one).
+        let helpers: Int
         let nextTicket = Atomic<Int>(0)
         let finished = Atomic<Int>(0)
+        let joined = Atomic<Int>(0)
 
-        init(count: Int, chunks: Int, body: UnsafeRawPointer) {
+        init(count: Int, chunks: Int, helpers: Int, body: UnsafeRawPointer) {
             self.count = count
             self.chunks = chunks
+            self.helpers = helpers
             self.body = body
+        }
+
+        /// A worker's turn: runs chunks if fewer than `helpers` workers have joined before it.
+        func join() {
+            if joined.wrappingAdd(1, ordering: .relaxed).oldValue < helpers { runChunks() }
         }
 
         /// Takes and runs chunks until none is left.
@@ -72,17 +81,17 @@ final class WorkerPool: @unchecked Sendable {
         workerCount = workers
     }
 
-    /// Runs body over the `chunks` chunks of 0..<count on the caller and the workers; false (nothing run)
-    /// when the pool is busy or has fewer threads than chunks.
-    func run(count: Int, chunks: Int, _ body: (Range<Int>) -> Void) -> Bool {
-        guard chunks >= 2, chunks - 1 <= workerCount,
+    /// Runs body over the `chunks` chunks of 0..<count on the caller and `threads - 1` workers; false (nothing
+    /// run) when the pool is busy or has fewer workers.
+    func run(count: Int, chunks: Int, threads: Int, _ body: (Range<Int>) -> Void) -> Bool {
+        guard chunks >= 2, threads >= 2, threads - 1 <= workerCount,
               busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return false }
         defer { busy.store(false, ordering: .releasing) }
         startWorkersOnce()
         withoutActuallyEscaping(body) { escapable in
             var closure = escapable
             withUnsafePointer(to: &closure) { pointer in
-                let job = Job(count: count, chunks: chunks, body: UnsafeRawPointer(pointer))
+                let job = Job(count: count, chunks: chunks, helpers: threads - 1, body: UnsafeRawPointer(pointer))
                 current.withLock { $0 = job }
                 generation.wrappingAdd(1, ordering: .sequentiallyConsistent)
                 if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
@@ -134,7 +143,7 @@ final class WorkerPool: @unchecked Sendable {
                 now = generation.load(ordering: .acquiring)
             }
             seen = now
-            if let job = current.withLock({ $0 }) { job.runChunks() }
+            if let job = current.withLock({ $0 }) { job.join() }
         }
     }
 
