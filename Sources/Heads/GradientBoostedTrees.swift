@@ -163,13 +163,17 @@ public struct GradientBoostedTrees: Classifier {
 
         var trees = [[Tree]]()
         // Multi-class rounds grow their trees (one per class, all from the same probabilities) side by side on
-        // the cores, each tree on one thread; a single tree per round (binary) splits large nodes' feature
-        // scans over two threads instead. Same trees either way (each tree's arithmetic is sequential in the
-        // same order); with featureFraction < 1 each multi-class tree draws from its own generator, seeded
-        // from the fit's in round and class order.
+        // the cores, each tree on one thread, as many at a time as there are cores; the trees left over when
+        // the classes do not divide among the cores (3 classes on 2 cores: the third), and a single tree per
+        // round (binary), split large nodes' feature scans over two threads instead. Same trees either way
+        // (each tree's arithmetic is sequential in the same order); with featureFraction < 1 each multi-class
+        // tree draws from its own generator, seeded from the fit's in round and class order.
         let workers = outputs > 1 ? min(outputs, max(1, ProcessInfo.processInfo.activeProcessorCount)) : 1
+        let sideBySide = outputs - outputs % workers
         let grower = TreeGrower(binner: binner, maxLeafNodes: maxLeafNodes, maxDepth: maxDepth, minSamplesLeaf: minSamplesLeaf,
                                 l2: l2, learningRate: learningRate, featureFraction: featureFraction, parallelScan: workers == 1)
+        var splitScanGrower = grower
+        splitScanGrower.parallelScan = true
         for _ in 0..<rounds {
             let p = probabilities(fromRaw: raw, classCount: k)
             var round = [Tree?](repeating: nil, count: outputs)
@@ -184,7 +188,7 @@ public struct GradientBoostedTrees: Classifier {
                     gradient[i] = weights[i] * (pi - t)
                     hessian[i] = weights[i] * pi * (1 - pi)
                 }
-                let tree = grower.grow(gradient: gradient, hessian: hessian, rng: &generator)
+                let tree = (o < sideBySide ? grower : splitScanGrower).grow(gradient: gradient, hessian: hessian, rng: &generator)
                 x.values.withUnsafeBufferPointer { xs in
                     for r in 0..<n { raw[r * outputs + o] += tree.predict(UnsafeBufferPointer(rebasing: xs[(r * x.columns)..<((r + 1) * x.columns)])) }
                 }
@@ -209,10 +213,11 @@ public struct GradientBoostedTrees: Classifier {
                     DispatchQueue.concurrentPerform(iterations: workers) { _ in
                         while true {
                             lock.lock(); let o = next; next += 1; lock.unlock()
-                            if o >= outputs { return }
+                            if o >= sideBySide { return }
                             round[o] = growOutput(o, &generators[o], raw: rawValues, validationRaw: validationValues)
                         }
                     }
+                    for o in sideBySide..<outputs { round[o] = growOutput(o, &generators[o], raw: rawValues, validationRaw: validationValues) }
                 } }
             } }
             trees.append(round.map { $0! })
@@ -253,8 +258,10 @@ func probabilities(fromRaw raw: Matrix, classCount: Int) -> Matrix {
 public struct FeatureBinner: Sendable {
     /// thresholds[f]: ascending; bin b holds values in (thresholds[b-1], thresholds[b]].
     public let thresholds: [[Double]]
-    /// rows x features, column-major (binned[f * rows + r]) for histogram building.
+    /// rows x features, column-major (binned[f * rows + r]) for histogram building one feature at a time.
     public let binned: [UInt8]
+    /// The same bins row-major (binnedRows[r * features + f]), for building every feature's histogram in one pass over the rows.
+    public let binnedRows: [UInt8]
     public let rows: Int
     public let features: Int
 
@@ -289,6 +296,9 @@ public struct FeatureBinner: Sendable {
         }
         self.thresholds = thresholds
         self.binned = binned
+        var binnedRows = [UInt8](repeating: 0, count: x.rows * x.columns)
+        for f in 0..<x.columns { for r in 0..<x.rows { binnedRows[r * x.columns + f] = binned[f * x.rows + r] } }
+        self.binnedRows = binnedRows
     }
 
     public func binCount(_ feature: Int) -> Int { thresholds[feature].count + 1 }
@@ -353,6 +363,15 @@ struct TreeGrower {
     /// of the node's `rows` with their (gradient, hessian) `statistics`.
     func scanFeatures(_ features: ArraySlice<Int>, rows: [Int], statistics nodeStatistics: [SIMD2<Double>],
                       G: Double, H: Double, parentLoss: Double) -> (gain: Double, feature: Int, bin: Int) {
+        // Many rows per bin (digits: 1572 rows, <= 17 bins; any large node): every feature's histogram in one
+        // pass over the rows. Consecutive updates then go to different features' bins, where the pass one
+        // feature at a time adds to the same few bins back to back and waits on each store. Each bin still
+        // sums its rows in row order, so the histograms, and the trees, are the same bit for bit.
+        var totalBins = 0
+        for f in features { totalBins += binner.binCount(f) }
+        if rows.count * features.count >= 2 * totalBins && totalBins <= 1 << 15 {
+            return scanFeaturesRowWise(features, totalBins: totalBins, rows: rows, statistics: nodeStatistics, G: G, H: H, parentLoss: parentLoss)
+        }
         let n = binner.rows
         let rowCount = rows.count, minSamplesLeaf = minSamplesLeaf, minimumHessian = minimumHessian, l2 = l2
         var bestGain = 0.0, bestFeature = -1, bestBin = -1
@@ -398,6 +417,59 @@ struct TreeGrower {
                         let gain = gl * gl / (hl + l2) + gr * gr / (hr + l2) - parentLoss
                         if gain > bestGain { bestGain = gain; bestFeature = f; bestBin = b }
                     }
+                }
+            }
+        } } } } } }
+        return (bestGain, bestFeature, bestBin)
+    }
+
+    /// `scanFeatures` with every feature's histogram built in one pass over the node's rows (row-major bins), then
+    /// each feature's bins scanned in ascending order, empty bins skipped (as the occupancy mask skips them).
+    func scanFeaturesRowWise(_ features: ArraySlice<Int>, totalBins: Int, rows: [Int], statistics nodeStatistics: [SIMD2<Double>],
+                             G: Double, H: Double, parentLoss: Double) -> (gain: Double, feature: Int, bin: Int) {
+        let width = binner.features, candidateCount = features.count
+        let rowCount = rows.count, minSamplesLeaf = minSamplesLeaf, minimumHessian = minimumHessian, l2 = l2
+        var bestGain = 0.0, bestFeature = -1, bestBin = -1
+        // offsets[j]: first histogram slot of the j-th candidate feature.
+        var offsets = [Int](repeating: 0, count: candidateCount + 1)
+        var columns = [Int](repeating: 0, count: candidateCount)
+        for (j, f) in features.enumerated() { columns[j] = f; offsets[j + 1] = offsets[j] + binner.binCount(f) }
+        let contiguous = columns.last.map { $0 - columns[0] == candidateCount - 1 } ?? true
+        // Per bin (G, H, row count, unused): one vector add per row and feature (the count is exact in a Double).
+        var histogram = [SIMD4<Double>](repeating: .zero, count: totalBins)
+        binner.binnedRows.withUnsafeBufferPointer { binnedRows in
+        rows.withUnsafeBufferPointer { rows in
+        nodeStatistics.withUnsafeBufferPointer { statistics in
+        offsets.withUnsafeBufferPointer { offsets in
+        columns.withUnsafeBufferPointer { columns in
+        histogram.withUnsafeMutableBufferPointer { histogram in
+            guard let binnedBase = binnedRows.baseAddress, candidateCount > 0 else { return }
+            if contiguous {
+                for t in 0..<rowCount {
+                    let s = SIMD4(statistics[t].x, statistics[t].y, 1, 0), row = binnedBase + rows[t] * width + columns[0]
+                    for j in 0..<candidateCount { histogram[offsets[j] + Int(row[j])] += s }
+                }
+            } else {
+                for t in 0..<rowCount {
+                    let s = SIMD4(statistics[t].x, statistics[t].y, 1, 0), row = binnedBase + rows[t] * width
+                    for j in 0..<candidateCount { histogram[offsets[j] + Int(row[columns[j]])] += s }
+                }
+            }
+            for j in 0..<candidateCount {
+                let first = offsets[j], last = offsets[j + 1] - 1   // the last bin is never a split (right side empty)
+                var gl = 0.0, hl = 0.0, cl = 0
+                for slot in first..<last {
+                    let bin = histogram[slot], binCount = Int(bin.z)
+                    if binCount == 0 { continue }
+                    gl += bin.x; hl += bin.y; cl += binCount
+                    let cr = rowCount - cl
+                    if cl < minSamplesLeaf { continue }
+                    if cr < minSamplesLeaf { break }
+                    let hr = H - hl, gr = G - gl
+                    if hl < minimumHessian { continue }
+                    if hr < minimumHessian { break }
+                    let gain = gl * gl / (hl + l2) + gr * gr / (hr + l2) - parentLoss
+                    if gain > bestGain { bestGain = gain; bestFeature = columns[j]; bestBin = slot - first }
                 }
             }
         } } } } } }
