@@ -295,13 +295,16 @@ public struct FeatureBinner: Sendable {
             }
         }
         self.thresholds = thresholds
+        self.binCounts = thresholds.map { $0.count + 1 }
         self.binned = binned
         var binnedRows = [UInt8](repeating: 0, count: x.rows * x.columns)
         for f in 0..<x.columns { for r in 0..<x.rows { binnedRows[r * x.columns + f] = binned[f * x.rows + r] } }
         self.binnedRows = binnedRows
     }
 
-    public func binCount(_ feature: Int) -> Int { thresholds[feature].count + 1 }
+    /// binCounts[f] = thresholds[f].count + 1.
+    public let binCounts: [Int]
+    public func binCount(_ feature: Int) -> Int { binCounts[feature] }
 }
 
 /// Best-first tree growth on histograms of (G, H, count) per bin (scikit-learn's TreeGrower + Splitter).
@@ -339,8 +342,9 @@ struct TreeGrower {
             candidates = Array(shuffled(candidates, using: &rng).prefix(count)).sorted()
         }
         let parentLoss = G * G / (H + l2)
-        // The node's (gradient, hessian) pairs, contiguous in row order (read once per feature).
-        let nodeStatistics = rows.map { SIMD2<Double>(gradient[$0], hessian[$0]) }
+        // The node's (gradient, hessian, 1, 0) per row, contiguous in row order (read once per feature): one
+        // vector add puts a row into its bin's (G, H, row count); the count is exact in a Double.
+        let nodeStatistics = rows.map { SIMD4<Double>(gradient[$0], hessian[$0], 1, 0) }
         // Large nodes: the candidate features in two halves on two cores. The first half's best wins
         // ties, exactly as the sequential scan's strict `>` lets the earlier feature win.
         if parallelScan && rows.count * candidates.count >= 1 << 14 {
@@ -359,63 +363,95 @@ struct TreeGrower {
         return best.feature >= 0 ? Split(gain: best.gain, feature: best.feature, bin: best.bin) : nil
     }
 
+    /// Division-free screen for the gain scan. A candidate can beat `bestGain` only if
+    ///   S = G_L^2 / (H_L + lambda) + G_R^2 / (H_R + lambda) > bestGain + parentLoss,
+    /// i.e. G_L^2 (H_R + lambda) + G_R^2 (H_L + lambda) > (bestGain + parentLoss) (H_L + lambda) (H_R + lambda)
+    /// (every term non-negative, both denominators positive). Products carry a relative rounding error of a few
+    /// ulps against the ~1e-16 of the gain's own rounding, so a candidate whose products fall short of the right
+    /// side times (1 - 1e-12) cannot pass the exact test `gain > bestGain` either; it is skipped without its two
+    /// divisions, and every other candidate still meets the exact test. Returns the factor (bestGain + parentLoss)
+    /// (1 - 1e-12), or 0 (screen nothing) where the bound could underflow or the node's sums overflow.
+    @inline(__always)
+    static func screenFloor(bestGain: Double, parentLoss: Double, screenSafe: Bool) -> Double {
+        let floor = bestGain + parentLoss
+        return screenSafe && floor > 1e-200 ? floor * (1 - 1e-12) : 0
+    }
+
     /// The best (gain > 0, feature, bin) over `features` in order (feature -1 when none), from histograms
-    /// of the node's `rows` with their (gradient, hessian) `statistics`.
-    func scanFeatures(_ features: ArraySlice<Int>, rows: [Int], statistics nodeStatistics: [SIMD2<Double>],
+    /// of the node's `rows` with their (gradient, hessian, 1, 0) `statistics`.
+    func scanFeatures(_ features: ArraySlice<Int>, rows: [Int], statistics nodeStatistics: [SIMD4<Double>],
                       G: Double, H: Double, parentLoss: Double) -> (gain: Double, feature: Int, bin: Int) {
         // Many rows per bin (digits: 1572 rows, <= 17 bins; any large node): every feature's histogram in one
         // pass over the rows. Consecutive updates then go to different features' bins, where the pass one
         // feature at a time adds to the same few bins back to back and waits on each store. Each bin still
         // sums its rows in row order, so the histograms, and the trees, are the same bit for bit.
         var totalBins = 0
-        for f in features { totalBins += binner.binCount(f) }
+        for f in features { totalBins += binner.binCounts[f] }
         if rows.count * features.count >= 2 * totalBins && totalBins <= 1 << 15 {
             return scanFeaturesRowWise(features, totalBins: totalBins, rows: rows, statistics: nodeStatistics, G: G, H: H, parentLoss: parentLoss)
         }
         let n = binner.rows
         let rowCount = rows.count, minSamplesLeaf = minSamplesLeaf, minimumHessian = minimumHessian, l2 = l2
+        let screenSafe = abs(G) < 1e100 && H + l2 < 1e100
         var bestGain = 0.0, bestFeature = -1, bestBin = -1
-        // Per bin: (G, H) and the row count; all zero between features.
-        var histogram = [SIMD2<Double>](repeating: .zero, count: 256)
-        var histogramCount = [Int32](repeating: 0, count: 256)
+        var floor = Self.screenFloor(bestGain: 0, parentLoss: parentLoss, screenSafe: screenSafe)
+        // Per bin: (G, H, row count, 0); all zero between features.
+        var histogram = [SIMD4<Double>](repeating: .zero, count: 256)
         var occupiedWords = [UInt64](repeating: 0, count: 4)
         binner.binned.withUnsafeBufferPointer { binned in
+        binner.binCounts.withUnsafeBufferPointer { binCounts in
         rows.withUnsafeBufferPointer { rows in
         nodeStatistics.withUnsafeBufferPointer { statistics in
         histogram.withUnsafeMutableBufferPointer { histogram in
-        histogramCount.withUnsafeMutableBufferPointer { histogramCount in
         occupiedWords.withUnsafeMutableBufferPointer { occupied in
             guard let binnedBase = binned.baseAddress else { return }
             for f in features {
-                let bins = binner.binCount(f)
+                let bins = binCounts[f]
                 if bins < 2 { continue }
                 let column = binnedBase + f * n
-                for t in 0..<rowCount {
-                    let b = Int(column[rows[t]])
-                    histogram[b] += statistics[t]
-                    histogramCount[b] &+= 1
-                    occupied[b >> 6] |= UInt64(1) << UInt64(b & 63)
+                // Bins 0 ..< 64 (every feature of a data set with at most 64 distinct values per column, as any
+                // small one): the occupancy mask stays in a register.
+                var words = 1, low: UInt64 = 0
+                if bins <= 64 {
+                    for t in 0..<rowCount {
+                        let b = Int(column[rows[t]])
+                        histogram[b] += statistics[t]
+                        low |= UInt64(1) << UInt64(b)
+                    }
+                } else {
+                    words = 4
+                    for t in 0..<rowCount {
+                        let b = Int(column[rows[t]])
+                        histogram[b] += statistics[t]
+                        occupied[b >> 6] |= UInt64(1) << UInt64(b & 63)
+                    }
+                    low = occupied[0]
                 }
                 var gl = 0.0, hl = 0.0, cl = 0
                 var stopped = false
-                for word in 0..<4 {
-                    var mask = occupied[word]
+                for word in 0..<words {
+                    var mask = word == 0 ? low : occupied[word]
                     occupied[word] = 0
                     while mask != 0 {
                         let b = word << 6 + mask.trailingZeroBitCount
                         mask &= mask &- 1
-                        let bin = histogram[b], binCount = Int(histogramCount[b])
-                        histogram[b] = .zero; histogramCount[b] = 0
+                        let bin = histogram[b]
+                        histogram[b] = .zero
                         if stopped || b >= bins - 1 { continue }
-                        gl += bin.x; hl += bin.y; cl += binCount
+                        gl += bin.x; hl += bin.y; cl += Int(bin.z)
                         let cr = rowCount - cl
                         if cl < minSamplesLeaf { continue }
                         if cr < minSamplesLeaf { stopped = true; continue }
                         let hr = H - hl, gr = G - gl
                         if hl < minimumHessian { continue }
                         if hr < minimumHessian { stopped = true; continue }
-                        let gain = gl * gl / (hl + l2) + gr * gr / (hr + l2) - parentLoss
-                        if gain > bestGain { bestGain = gain; bestFeature = f; bestBin = b }
+                        let hlL = hl + l2, hrL = hr + l2, gl2 = gl * gl, gr2 = gr * gr
+                        if gl2 * hrL + gr2 * hlL < floor * (hlL * hrL) { continue }
+                        let gain = gl2 / hlL + gr2 / hrL - parentLoss
+                        if gain > bestGain {
+                            bestGain = gain; bestFeature = f; bestBin = b
+                            floor = Self.screenFloor(bestGain: gain, parentLoss: parentLoss, screenSafe: screenSafe)
+                        }
                     }
                 }
             }
@@ -425,15 +461,17 @@ struct TreeGrower {
 
     /// `scanFeatures` with every feature's histogram built in one pass over the node's rows (row-major bins), then
     /// each feature's bins scanned in ascending order, empty bins skipped (as the occupancy mask skips them).
-    func scanFeaturesRowWise(_ features: ArraySlice<Int>, totalBins: Int, rows: [Int], statistics nodeStatistics: [SIMD2<Double>],
+    func scanFeaturesRowWise(_ features: ArraySlice<Int>, totalBins: Int, rows: [Int], statistics nodeStatistics: [SIMD4<Double>],
                              G: Double, H: Double, parentLoss: Double) -> (gain: Double, feature: Int, bin: Int) {
         let width = binner.features, candidateCount = features.count
         let rowCount = rows.count, minSamplesLeaf = minSamplesLeaf, minimumHessian = minimumHessian, l2 = l2
+        let screenSafe = abs(G) < 1e100 && H + l2 < 1e100
         var bestGain = 0.0, bestFeature = -1, bestBin = -1
+        var floor = Self.screenFloor(bestGain: 0, parentLoss: parentLoss, screenSafe: screenSafe)
         // offsets[j]: first histogram slot of the j-th candidate feature.
         var offsets = [Int](repeating: 0, count: candidateCount + 1)
         var columns = [Int](repeating: 0, count: candidateCount)
-        for (j, f) in features.enumerated() { columns[j] = f; offsets[j + 1] = offsets[j] + binner.binCount(f) }
+        for (j, f) in features.enumerated() { columns[j] = f; offsets[j + 1] = offsets[j] + binner.binCounts[f] }
         let contiguous = columns.last.map { $0 - columns[0] == candidateCount - 1 } ?? true
         // Per bin (G, H, row count, unused): one vector add per row and feature (the count is exact in a Double).
         var histogram = [SIMD4<Double>](repeating: .zero, count: totalBins)
@@ -446,12 +484,12 @@ struct TreeGrower {
             guard let binnedBase = binnedRows.baseAddress, candidateCount > 0 else { return }
             if contiguous {
                 for t in 0..<rowCount {
-                    let s = SIMD4(statistics[t].x, statistics[t].y, 1, 0), row = binnedBase + rows[t] * width + columns[0]
+                    let s = statistics[t], row = binnedBase + rows[t] * width + columns[0]
                     for j in 0..<candidateCount { histogram[offsets[j] + Int(row[j])] += s }
                 }
             } else {
                 for t in 0..<rowCount {
-                    let s = SIMD4(statistics[t].x, statistics[t].y, 1, 0), row = binnedBase + rows[t] * width
+                    let s = statistics[t], row = binnedBase + rows[t] * width
                     for j in 0..<candidateCount { histogram[offsets[j] + Int(row[columns[j]])] += s }
                 }
             }
@@ -468,8 +506,13 @@ struct TreeGrower {
                     let hr = H - hl, gr = G - gl
                     if hl < minimumHessian { continue }
                     if hr < minimumHessian { break }
-                    let gain = gl * gl / (hl + l2) + gr * gr / (hr + l2) - parentLoss
-                    if gain > bestGain { bestGain = gain; bestFeature = columns[j]; bestBin = slot - first }
+                    let hlL = hl + l2, hrL = hr + l2, gl2 = gl * gl, gr2 = gr * gr
+                    if gl2 * hrL + gr2 * hlL < floor * (hlL * hrL) { continue }   // cannot win (screenFloor)
+                    let gain = gl2 / hlL + gr2 / hrL - parentLoss
+                    if gain > bestGain {
+                        bestGain = gain; bestFeature = columns[j]; bestBin = slot - first
+                        floor = Self.screenFloor(bestGain: gain, parentLoss: parentLoss, screenSafe: screenSafe)
+                    }
                 }
             }
         } } } } } }
