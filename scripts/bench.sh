@@ -101,10 +101,12 @@ fi
 
 # --- heads: fit + predict of every head vs scikit-learn (and XGBoost / LightGBM) on the same 8 folds ---
 # breast cancer (569 x 30), digits (1797 x 64, 10 classes: tile-level size; scikit-learn's one-vs-rest GP takes
-# minutes there) and an embedding-shaped make_classification (62 x 2048, classes 44/9/9). HEADS_DATASETS
-# (comma-separated) runs a subset, e.g. HEADS_DATASETS=breast_cancer,embedding_62x2048 for a quick pass.
+# more than an hour of CPU there) and an embedding-shaped make_classification (62 x 2048, classes 44/9/9). HEADS_DATASETS
+# (comma-separated) runs a subset, e.g. HEADS_DATASETS=breast_cancer,embedding_62x2048 for a quick pass. Each reference
+# gets HEADS_REFERENCE_BUDGET wall seconds per data set (default 900; 0 = none); one still running then is stopped and
+# its row reads "> N" (seconds used so far) and "< r" (our ratio against that lower bound).
 if want heads; then
   OPENBLAS_NUM_THREADS="$threads" OMP_NUM_THREADS="$threads" "$python" "$here/bench_heads.py" --bin "$bin" --markdown \
-    ${HEADS_DATASETS:+--datasets "$HEADS_DATASETS"}
+    ${HEADS_DATASETS:+--datasets "$HEADS_DATASETS"} ${HEADS_REFERENCE_BUDGET:+--reference-budget "$HEADS_REFERENCE_BUDGET"}
 fi
 if [ "$extract_status" -ne 0 ]; then echo "make bench: extraction rows DISAGREE with PyTorch (see the extraction table)" >&2; exit "$extract_status"; fi
