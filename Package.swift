@@ -88,9 +88,12 @@ let package = Package(
         .target(name: "Heads", dependencies: ["LinearAlgebra"], swiftSettings: optimiseUnchecked),
         .target(name: "Evaluation", dependencies: ["Heads", "FeatureStore"]),
 
+        // Timing harnesses of `carcinoma bench` (GEMM, backbones, heads): beside the command line, outside the libraries.
+        .target(name: "Benchmarks", dependencies: ["BLASThreads", "NeuralKernels", "Weights", "Backbones", "LinearAlgebra", "Heads", "Evaluation"]),
+
         // Wiring only.
         .executableTarget(name: "carcinoma", dependencies: [
-            "Imaging", "Weights", "Backbones", "FeatureStore", "Extraction", "LinearAlgebra", "Heads", "Evaluation",
+            "Imaging", "Weights", "Backbones", "FeatureStore", "Extraction", "LinearAlgebra", "Heads", "Evaluation", "Benchmarks",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

@@ -23,8 +23,6 @@ bin="$1"; data="$2"; labels="$3"; out="$4"
 mkdir -p "$out"
 "$bin" --version
 start=$(date +%s)
-# A stage runs only when the binary has its command (`help X` exits non-zero for an unknown X).
-has() { "$bin" help "$1" >/dev/null 2>&1; }
 say() { printf '\n== %s\n' "$*"; }
 
 weights_dir="${WEIGHTS_DIR:-weights}"

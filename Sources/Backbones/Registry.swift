@@ -60,14 +60,3 @@ public func makeBackbone(_ weightSet: WeightSet, weights: WeightStore,
         return try EfficientNetLite(weights: weights, variant: .lite0, context: context)
     }
 }
-
-public enum BackbonesError: Error, LocalizedError, Equatable {
-    case notYetAvailable(name: String)
-
-    public var errorDescription: String? {
-        switch self {
-        case let .notYetAvailable(name):
-            return "backbone '\(name)' is not available in this build yet"
-        }
-    }
-}

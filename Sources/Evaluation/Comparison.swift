@@ -231,8 +231,7 @@ public enum Comparison {
                     }
                 }
                 for item in rowsOut.sorted(by: { $0.row < $1.row }) {
-                    var best = 0
-                    for c in 1..<max(classes.count, 1) where item.probabilities[c] > item.probabilities[best] { best = c }
+                    let best = argmaxIndex(item.probabilities)
                     text += "\(csvField(outcome.name)),\(repeatIndex + 1),\(csvField(labels.ids[item.row])),"
                         + "\(csvField(labels.name(ofClass: labels.labels[item.row]))),"
                         + item.probabilities.map { String(format: "%.6f", $0) }.joined(separator: ",")
@@ -241,11 +240,6 @@ public enum Comparison {
             }
         }
         return text
-    }
-
-    /// Writes `outOfFoldCSV` atomically.
-    public static func writeOutOfFold(outcomes: [ModelOutcome], labels: LabelTable, to url: URL) throws {
-        try writeText(outOfFoldCSV(outcomes: outcomes, labels: labels), to: url)
     }
 
     public static let outOfFoldFileName = "oof_probabilities.csv"

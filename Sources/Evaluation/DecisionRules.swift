@@ -126,8 +126,8 @@ public enum DecisionOffsets {
             confusion = [Int](repeating: 0, count: classCount * classCount)
         }
 
-        /// As ClassificationMetrics.macroF1: mean over all classes of 2TP / (2TP + FP + FN), 0 when empty;
-        /// argmax ties go to the lower class, as argmaxLabels does.
+        /// ClassificationMetrics.macroF1 (the mean of f1Score over all classes) of the offset rule, from a confusion
+        /// matrix reused across the grid; argmax ties go to the lower class, as argmaxIndex does.
         mutating func macroF1(_ offsets: [Double]) -> Double {
             let k = classCount
             for i in confusion.indices { confusion[i] = 0 }
@@ -143,11 +143,9 @@ public enum DecisionOffsets {
             }
             var sum = 0.0
             for c in 0..<k {
-                let tp = confusion[c * k + c]
                 var predicted = 0, actual = 0
                 for other in 0..<k { predicted += confusion[other * k + c]; actual += confusion[c * k + other] }
-                let denominator = predicted + actual
-                sum += denominator > 0 ? 2 * Double(tp) / Double(denominator) : 0
+                sum += f1Score(truePositives: confusion[c * k + c], predicted: predicted, actual: actual)
             }
             return sum / Double(k)
         }

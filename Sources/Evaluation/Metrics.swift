@@ -1,11 +1,13 @@
 // Classification metrics, defined as scikit-learn 1.9 defines them (checked against it on the
 // fixtures of scripts/fixtures/evaluation_fixtures.py):
 //   per-class F1 = 2 TP / (2 TP + FP + FN), 0 when that denominator is 0 (zero_division=0)
-//   macro F1 = unweighted mean over all classes; weighted F1 = mean weighted by support;
+//   macro F1 = unweighted mean over all classes of the problem, present in this sample or not: scikit-learn's
+//     f1_score(truth, predicted, labels=classes, average="macro", zero_division=0); weighted F1 = mean weighted by support;
 //   micro F1 = accuracy (every class counted); balanced accuracy = mean recall over the classes
 //   present in the truth; log loss = mean of -ln p(true class), p clipped to [eps, 1 - eps].
 
 import Foundation
+import Heads
 import LinearAlgebra
 
 public struct ClassificationMetrics: Sendable, Codable, Equatable {
@@ -44,11 +46,9 @@ public struct ClassificationMetrics: Sendable, Codable, Equatable {
         var precision = [Double](), recall = [Double](), f1 = [Double]()
         for k in 0..<count {
             let tp = Double(confusion[k][k])
-            let fp = Double(predictedCount[k]) - tp, fn = Double(support[k]) - tp
             precision.append(predictedCount[k] > 0 ? tp / Double(predictedCount[k]) : 0)
             recall.append(support[k] > 0 ? tp / Double(support[k]) : 0)
-            let denominator = 2 * tp + fp + fn
-            f1.append(denominator > 0 ? 2 * tp / denominator : 0)
+            f1.append(f1Score(truePositives: confusion[k][k], predicted: predictedCount[k], actual: support[k]))
         }
         let total = truth.count
         let correct = (0..<count).reduce(0) { $0 + confusion[$1][$1] }
@@ -86,12 +86,12 @@ public struct ClassificationMetrics: Sendable, Codable, Equatable {
     }
 }
 
-/// argmax of each row (ties to the lower column), mapped to `classes`.
-public func argmaxLabels(_ probabilities: Matrix, classes: [Int]) -> [Int] {
-    (0..<probabilities.rows).map { r in
-        var best = 0
-        for c in 1..<max(probabilities.columns, 1) where probabilities[r, c] > probabilities[r, best] { best = c }
-        return classes[best]
-    }
+/// F1 of one class from its counts: 2 TP / (2 TP + FP + FN) = 2 TP / (predicted + actual), 0 when the class is
+/// neither predicted nor present (zero_division=0). The macro F1 of every table, benchmark and decision rule is
+/// the unweighted mean of this over all classes of the problem.
+@inline(__always)
+func f1Score(truePositives: Int, predicted: Int, actual: Int) -> Double {
+    let denominator = predicted + actual
+    return denominator > 0 ? 2 * Double(truePositives) / Double(denominator) : 0
 }
 

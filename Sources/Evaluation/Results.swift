@@ -3,6 +3,7 @@
 
 import Foundation
 import FeatureStore
+import Heads
 import LinearAlgebra
 
 public let resultsFormatVersion = 1

@@ -5,6 +5,7 @@
 
 import Foundation
 import FeatureStore
+import Heads
 import LinearAlgebra
 
 public enum Submission {

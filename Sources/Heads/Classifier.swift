@@ -27,11 +27,22 @@ extension FittedClassifier {
 
     /// argmax of `predictProba`, so the two never disagree (ties to the lower class).
     public func predict(_ features: Matrix) throws -> [Int] {
-        let p = try predictProba(features)
-        return (0..<p.rows).map { r in
-            var best = 0
-            for c in 1..<p.columns where p[r, c] > p[r, best] { best = c }
-            return classes[best]
-        }
+        argmaxLabels(try predictProba(features), classes: classes)
+    }
+}
+
+/// The position of the largest value, the first one on ties (as numpy's argmax): the one argmax of the toolkit,
+/// so a prediction, a metric and a written CSV never break a tie differently.
+public func argmaxIndex<Values: RandomAccessCollection>(_ values: Values) -> Int where Values.Element == Double, Values.Index == Int {
+    var best = values.startIndex
+    for index in values.indices.dropFirst() where values[index] > values[best] { best = index }
+    return best - values.startIndex
+}
+
+/// argmax of each row (ties to the lower column), mapped to `classes` (the columns' classes, in order).
+public func argmaxLabels(_ probabilities: Matrix, classes: [Int]) -> [Int] {
+    let columns = probabilities.columns
+    return probabilities.values.withUnsafeBufferPointer { values in
+        (0..<probabilities.rows).map { row in classes[argmaxIndex(values[(row * columns)..<((row + 1) * columns)])] }
     }
 }

@@ -1,8 +1,9 @@
-// `carcinoma bench backbone|sgemm`: wiring only; the timing lives in Backbones/Benchmark.swift
-// and NeuralKernels/GemmBenchmark.swift. scripts/bench.sh puts these beside PyTorch's numbers.
+// `carcinoma bench backbone|sgemm`: wiring only; the timing lives in the Benchmarks target
+// (BackboneBenchmark.swift, GemmBenchmark.swift). scripts/bench.sh puts these beside PyTorch's numbers.
 
 import ArgumentParser
 import Backbones
+import Benchmarks
 import Foundation
 import NeuralKernels
 

@@ -1,6 +1,7 @@
-// `carcinoma bench heads`: wiring only; the timing loop is Heads.benchmark.
+// `carcinoma bench heads`: wiring only; the timing loop is Benchmarks' `benchmark` (HeadsBenchmark.swift).
 
 import ArgumentParser
+import Benchmarks
 import Foundation
 import Heads
 

@@ -1,5 +1,6 @@
 import XCTest
 import Evaluation
+import Heads
 import LinearAlgebra
 import TestSupport
 

@@ -1,5 +1,6 @@
 import XCTest
 import Evaluation
+import Heads
 import FeatureStore
 import TestSupport
 

@@ -2,6 +2,7 @@
 // times PyTorch: the same deterministic input, one warm-up pass, then the median of at
 // least 5 passes spanning at least 3 s.
 
+import Backbones
 import Dispatch
 import Foundation
 import NeuralKernels
@@ -19,13 +20,6 @@ public struct BackboneMeasurement: Sendable, Codable {
     public var imagesPerSecond: Double
     /// Median processor time (all threads) of a pass, per image: the work, whatever else the machine runs.
     public var cpuSecondsPerImage: Double
-}
-
-/// Processor time of the whole process so far, in seconds (every thread).
-func processCPUSeconds() -> Double {
-    var time = timespec()
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
-    return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
 }
 
 /// The benchmark input shared with scripts/bench_backbones.py: element i of the

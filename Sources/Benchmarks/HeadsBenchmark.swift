@@ -1,8 +1,12 @@
 // Timing of every head on fixed folds (the Swift side of scripts/bench_heads.py): per fold,
 // Pipeline(standardise [+ PCA], head).fit on the training rows, predict on the test rows; fit+predict
-// wall time summed over folds, macro F1 mean and population standard deviation over folds.
+// wall time summed over folds, macro F1 mean and population standard deviation over folds. Macro F1 is
+// Evaluation's (ClassificationMetrics: the mean over all classes of the data set, as scikit-learn's
+// f1_score(labels=classes, average="macro") and as the comparison table), so a benchmark and a table agree.
 
+import Evaluation
 import Foundation
+import Heads
 import LinearAlgebra
 
 /// A data set with its folds, as scripts/bench_heads.py and scripts/fixtures/heads_fixtures.py write it:
@@ -51,13 +55,6 @@ public struct HeadBenchmarkResult: Codable, Sendable {
     public let cpuSeconds: Double
 }
 
-/// CPU time consumed so far by every thread of this process (CLOCK_PROCESS_CPUTIME_ID), in seconds.
-func processCPUSeconds() -> Double {
-    var time = timespec()
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
-    return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
-}
-
 /// The heads as benchmarked, named as scripts/bench_heads.py names their scikit-learn counterparts.
 /// GP uses no optimiser restarts here, like scikit-learn's default, so the times compare like for like.
 public func benchmarkHeads(softmaxSolver: SoftmaxRegression.Solver = .lbfgs) throws -> [(name: String, head: any Classifier)] {
@@ -71,6 +68,7 @@ public func benchmarkHeads(softmaxSolver: SoftmaxRegression.Solver = .lbfgs) thr
 /// Runs `heads` on every fold of `dataset` (standardised inside each fold; PCA to `pcaComponents` after it when given).
 public func benchmark(_ dataset: FoldedDataset, heads: [(name: String, head: any Classifier)], pcaComponents: Int? = nil) throws -> [HeadBenchmarkResult] {
     let x = dataset.matrix
+    let classes = Array(Set(dataset.labels)).sorted()
     var results = [HeadBenchmarkResult]()
     for (name, head) in heads {
         var steps: [any FeatureTransform] = [Standardizer()]
@@ -88,25 +86,11 @@ public func benchmark(_ dataset: FoldedDataset, heads: [(name: String, head: any
             let predicted = try model.predict(testX)
             seconds += Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
             cpuSeconds += processCPUSeconds() - cpuStart
-            scores.append(macroF1Score(test.map { dataset.labels[$0] }, predicted))
+            scores.append(ClassificationMetrics(classes: classes, truth: test.map { dataset.labels[$0] }, predicted: predicted).macroF1)
         }
         let mean = scores.reduce(0, +) / Double(scores.count)
         let sd = (scores.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(scores.count)).squareRoot()
         results.append(HeadBenchmarkResult(head: name, macroF1Mean: mean, macroF1StandardDeviation: sd, foldMacroF1: scores, seconds: seconds, cpuSeconds: cpuSeconds))
     }
     return results
-}
-
-/// Macro F1 over the classes present in truth or prediction (scikit-learn's f1_score(average="macro")).
-func macroF1Score(_ truth: [Int], _ predicted: [Int]) -> Double {
-    let classes = Set(truth).union(predicted)
-    var total = 0.0
-    for c in classes {
-        var tp = 0.0, fp = 0.0, fn = 0.0
-        for (t, p) in zip(truth, predicted) {
-            if p == c && t == c { tp += 1 } else if p == c { fp += 1 } else if t == c { fn += 1 }
-        }
-        total += tp == 0 ? 0 : 2 * tp / (2 * tp + fp + fn)
-    }
-    return total / Double(max(classes.count, 1))
 }
