@@ -88,6 +88,8 @@ public struct FoldOutcome: Sendable {
     public var offsets: [Double]? = nil
     /// Ensemble member weights chosen for this fold (members in the outcome's order), nil otherwise.
     public var memberWeights: [Double]? = nil
+    /// What the fold's model reported and what the fold showed around it (a class absent from its training rows).
+    public var diagnostics: [Diagnostic] = []
 }
 
 /// Every fold of one model (a feature set and a head, or an ensemble of them).
@@ -168,7 +170,9 @@ public enum CrossValidation {
             fold: fold, setting: chosen.setting,
             testProbabilities: expand(try model.predictProba(test), from: model.classes, to: data.classes),
             innerProbabilities: inner.probabilities,
-            unlabelledProbabilities: try data.unlabelled.map { expand(try model.predictProba($0), from: model.classes, to: data.classes) })
+            unlabelledProbabilities: try data.unlabelled.map { expand(try model.predictProba($0), from: model.classes, to: data.classes) },
+            diagnostics: model.diagnostics
+                + data.classes.filter { !model.classes.contains($0) }.map { Diagnostic.classAbsentFromTraining($0, fold: fold) })
     }
 
     /// Scores every candidate by inner stratified CV; returns the best and its inner out-of-fold probabilities.

@@ -106,7 +106,7 @@ public enum DecisionOffsets {
                                testProbabilities: apply(fold.testProbabilities, offsets: offsets),
                                innerProbabilities: fold.innerProbabilities.map { apply($0, offsets: offsets) },
                                unlabelledProbabilities: fold.unlabelledProbabilities.map { apply($0, offsets: offsets) },
-                               offsets: offsets)
+                               offsets: offsets, diagnostics: fold.diagnostics)
         }
         return ModelOutcome(name: outcome.name + " + offsets", kind: outcome.kind, head: outcome.head,
                             featureSets: outcome.featureSets, classes: outcome.classes, folds: folds)

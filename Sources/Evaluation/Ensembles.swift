@@ -77,7 +77,7 @@ public enum Ensembles {
                 ? CrossValidation.expand(try model.predictProba(concatenate(parts.compactMap(\.unlabelledProbabilities))), from: model.classes, to: classes)
                 : nil
             return FoldOutcome(fold: fold, setting: "stack of \(members.count)", testProbabilities: test,
-                               innerProbabilities: nil, unlabelledProbabilities: unlabelled)
+                               innerProbabilities: nil, unlabelledProbabilities: unlabelled, diagnostics: model.diagnostics)
         }
         let heads = uniqueInOrder(members.map(\.head))
         return ModelOutcome(name: name, kind: "stack", head: heads.joined(separator: "+"),

@@ -35,7 +35,8 @@ public enum Report {
             text += "| \(index + 1) | \(row.name) | \(format(row.macroF1)) | \(ComparisonResults.sameAsBestText(row)) | \(f3(row.pooled.macroF1))\(ComparisonResults.intervalText(row)) | \(format(row.microF1)) | \(format(row.weightedF1)) | "
                 + "\(format(row.balancedAccuracy)) | \(format(row.logLoss)) | \(perClass(row, results)) | \(never(row, results)) | \(mostChosen(row)) |\n"
         }
-        text += "\n## Pooled confusion matrices (rows: true class, columns: predicted; all repeats)\n\n"
+        text += "\n" + diagnosticsMarkdown(results)
+        text += "## Pooled confusion matrices (rows: true class, columns: predicted; all repeats)\n\n"
         for row in results.rows.prefix(confusionCount) {
             text += "**\(row.name)**\n\n| true \\ predicted | " + results.classNames.joined(separator: " | ") + " |\n|---|"
                 + String(repeating: "---|", count: results.classNames.count) + "\n"
@@ -90,7 +91,7 @@ public enum Report {
                 + "<td>\(format(row.microF1))</td><td>\(format(row.weightedF1))</td><td>\(format(row.balancedAccuracy))</td><td>\(format(row.logLoss))</td>"
                 + "<td>\(escape(perClass(row, results)))</td><td class=\"flag\">\(escape(never(row, results)))</td><td>\(escape(mostChosen(row)))</td></tr>\n"
         }
-        body += "</table>\n"
+        body += "</table>\n" + diagnosticsHTML(results)
         body += "<h2>Macro F1 per fold</h2>\n<p>Each dot is one test fold (colour: repeat); the bar spans mean ± sd, the tick is the mean; "
             + "the dashed line is the majority-class baseline.</p>\n" + foldPlot(results)
         body += "<h2>Pooled confusion matrices</h2>\n<p>Rows: true class, columns: predicted class; all repeats summed. "

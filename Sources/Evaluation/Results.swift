@@ -39,6 +39,8 @@ public struct FoldScore: Sendable, Codable, Equatable {
     public var offsets: [Double]? = nil
     /// An ensemble's member weights in this fold.
     public var memberWeights: [Double]? = nil
+    /// What the fold's model reported and the fold showed (see Diagnostics.swift); nil in results written before they were kept.
+    public var diagnostics: [Diagnostic]? = nil
 }
 
 public struct ResultRow: Sendable, Codable, Equatable {
@@ -66,6 +68,8 @@ public struct ResultRow: Sendable, Codable, Equatable {
     public var pValueVersusBest: Double? = nil
     /// The best row, or p ≥ Significance.alpha against it.
     public var indistinguishableFromBest: Bool? = nil
+    /// Each warning of the folds and the number of folds it appeared in; nil in results written before they were kept.
+    public var diagnostics: [DiagnosticTally]? = nil
 
     public init(outcome: ModelOutcome, labels: [Int], fitSeconds: Double) {
         let classes = outcome.classes
@@ -81,7 +85,11 @@ public struct ResultRow: Sendable, Codable, Equatable {
                                     macroF1: metrics.macroF1, microF1: metrics.microF1, weightedF1: metrics.weightedF1,
                                     balancedAccuracy: metrics.balancedAccuracy, logLoss: metrics.logLoss ?? .nan,
                                     perClassF1: metrics.perClassF1, neverPredicted: metrics.neverPredicted,
-                                    testClassCounts: metrics.support, offsets: fold.offsets, memberWeights: fold.memberWeights))
+                                    testClassCounts: metrics.support, offsets: fold.offsets, memberWeights: fold.memberWeights,
+                                    diagnostics: fold.diagnostics + metrics.neverPredicted.map { label in
+                                        Diagnostic.classNeverPredicted(label, support: classes.firstIndex(of: label).map { metrics.support[$0] } ?? 0,
+                                                                       repeatIndex: fold.fold.repeatIndex, foldIndex: fold.fold.foldIndex)
+                                    }))
             truth += foldTruth
             predicted += argmaxLabels(fold.testProbabilities, classes: classes)
             probabilityValues += fold.testProbabilities.values
@@ -102,6 +110,7 @@ public struct ResultRow: Sendable, Codable, Equatable {
                                        probabilities: Matrix(rows: truth.count, columns: classes.count, values: probabilityValues))
         chosenSettings = chosen
         self.fitSeconds = fitSeconds
+        diagnostics = DiagnosticTally.tally(scores.map { $0.diagnostics ?? [] })
         let position = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1, $0) })
         let interval = Significance.bootstrapMacroF1Interval(
             predictions: imageOfPrediction.indices.map { (imageOfPrediction[$0], position[truth[$0]] ?? 0, position[predicted[$0]] ?? 0) },

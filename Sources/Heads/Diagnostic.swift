@@ -88,10 +88,13 @@ public struct Diagnostic: Sendable, Codable, Hashable {
                 return "\(source): \(parameter ?? "a hyperparameter") at its \(bound?.rawValue ?? "") bound\(vsRest)"
             case .optimizerFailed: return "\(source): optimiser found no finite likelihood, initial hyperparameters kept\(vsRest)"
             case .jitterAdded: return "\(source): near-singular matrix, jitter added\(vsRest)"
-            case .classAbsentFromTraining: return "class \(classLabel.map(className) ?? "?") absent from the training rows"
-            case .classNeverPredicted: return "class \(classLabel.map(className) ?? "?") never predicted on the test rows"
+            case .classAbsentFromTraining: return classLabel.map { "class \(className($0)) absent from the training rows" } ?? "classes absent from the training rows"
+            case .classNeverPredicted: return classLabel.map { "class \(className($0)) never predicted on the test rows" } ?? "classes never predicted on the test rows"
             }
         }
+
+        /// The same warning about no particular class: what the warnings about each class of a row share.
+        public var withoutClass: Key { Key(kind: kind, source: source, classLabel: nil, parameter: parameter, bound: bound) }
     }
 
     public var key: Key { Key(kind: kind, source: source, classLabel: classLabel, parameter: parameter, bound: bound) }

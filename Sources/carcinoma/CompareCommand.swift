@@ -45,6 +45,7 @@ struct CompareCommand: ParsableCommand {
             decision: decision, stacking: stacking, labelsFormat: input.format, toolVersion: toolVersion, progress: report)
         try Comparison.writeOutputs(results, outcomes: outcomes, labels: prepared.labels, to: directory)
         print(results.table())
+        print(results.diagnosticsFooter())
         fflush(stdout)
         report("against chance: " + Report.chanceLine(results))
         for warning in Report.collapseWarnings(results) { report("warning: " + warning) }
