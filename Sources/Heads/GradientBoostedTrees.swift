@@ -328,6 +328,8 @@ struct TreeGrower {
         var G: Double
         var H: Double
         var split: Split?
+        /// Kept while the node is an open leaf with a split, when histograms are subtracted (see `grow`).
+        var histogram: [SIMD4<Double>]? = nil
         var feature = -1, threshold = 0.0, left = -1, right = -1, value = 0.0
     }
 
@@ -461,23 +463,25 @@ struct TreeGrower {
 
     /// `scanFeatures` with every feature's histogram built in one pass over the node's rows (row-major bins), then
     /// each feature's bins scanned in ascending order, empty bins skipped (as the occupancy mask skips them).
-    func scanFeaturesRowWise(_ features: ArraySlice<Int>, totalBins: Int, rows: [Int], statistics nodeStatistics: [SIMD4<Double>],
+    func scanFeaturesRowWise(_ features: ArraySlice<Int>, totalBins: Int, rows: [Int], statistics: [SIMD4<Double>],
                              G: Double, H: Double, parentLoss: Double) -> (gain: Double, feature: Int, bin: Int) {
-        let width = binner.features, candidateCount = features.count
-        let rowCount = rows.count, minSamplesLeaf = minSamplesLeaf, minimumHessian = minimumHessian, l2 = l2
-        let screenSafe = abs(G) < 1e100 && H + l2 < 1e100
-        var bestGain = 0.0, bestFeature = -1, bestBin = -1
-        var floor = Self.screenFloor(bestGain: 0, parentLoss: parentLoss, screenSafe: screenSafe)
         // offsets[j]: first histogram slot of the j-th candidate feature.
-        var offsets = [Int](repeating: 0, count: candidateCount + 1)
-        var columns = [Int](repeating: 0, count: candidateCount)
+        var offsets = [Int](repeating: 0, count: features.count + 1)
+        var columns = [Int](repeating: 0, count: features.count)
         for (j, f) in features.enumerated() { columns[j] = f; offsets[j + 1] = offsets[j] + binner.binCounts[f] }
+        let histogram = buildHistogramRowWise(columns: columns, offsets: offsets, rows: rows, statistics: statistics)
+        return scanHistogram(histogram, columns: columns, offsets: offsets, rowCount: rows.count, G: G, H: H, parentLoss: parentLoss)
+    }
+
+    /// Per bin (G, H, row count, 0) of every feature in `columns` (feature columns[j]'s bins from slot offsets[j]),
+    /// in one pass over `rows`: one vector add per row and feature (the count is exact in a Double).
+    func buildHistogramRowWise(columns: [Int], offsets: [Int], rows: [Int], statistics: [SIMD4<Double>]) -> [SIMD4<Double>] {
+        let width = binner.features, candidateCount = columns.count, rowCount = rows.count
         let contiguous = columns.last.map { $0 - columns[0] == candidateCount - 1 } ?? true
-        // Per bin (G, H, row count, unused): one vector add per row and feature (the count is exact in a Double).
-        var histogram = [SIMD4<Double>](repeating: .zero, count: totalBins)
+        var histogram = [SIMD4<Double>](repeating: .zero, count: offsets[candidateCount])
         binner.binnedRows.withUnsafeBufferPointer { binnedRows in
         rows.withUnsafeBufferPointer { rows in
-        nodeStatistics.withUnsafeBufferPointer { statistics in
+        statistics.withUnsafeBufferPointer { statistics in
         offsets.withUnsafeBufferPointer { offsets in
         columns.withUnsafeBufferPointer { columns in
         histogram.withUnsafeMutableBufferPointer { histogram in
@@ -493,7 +497,21 @@ struct TreeGrower {
                     for j in 0..<candidateCount { histogram[offsets[j] + Int(row[columns[j]])] += s }
                 }
             }
-            for j in 0..<candidateCount {
+        } } } } } }
+        return histogram
+    }
+
+    /// The best (gain > 0, feature, bin) over a node's histogram of `rowCount` rows laid out as `buildHistogramRowWise`
+    /// writes it; features in order, bins ascending, empty bins skipped.
+    func scanHistogram(_ histogram: [SIMD4<Double>], columns: [Int], offsets: [Int], rowCount: Int,
+                       G: Double, H: Double, parentLoss: Double) -> (gain: Double, feature: Int, bin: Int) {
+        let minSamplesLeaf = minSamplesLeaf, minimumHessian = minimumHessian, l2 = l2
+        let screenSafe = abs(G) < 1e100 && H + l2 < 1e100
+        var bestGain = 0.0, bestFeature = -1, bestBin = -1
+        var floor = Self.screenFloor(bestGain: 0, parentLoss: parentLoss, screenSafe: screenSafe)
+        histogram.withUnsafeBufferPointer { histogram in
+        offsets.withUnsafeBufferPointer { offsets in
+            for j in 0..<columns.count {
                 let first = offsets[j], last = offsets[j + 1] - 1   // the last bin is never a split (right side empty)
                 var gl = 0.0, hl = 0.0, cl = 0
                 for slot in first..<last {
@@ -515,24 +533,48 @@ struct TreeGrower {
                     }
                 }
             }
-        } } } } } }
+        } }
         return (bestGain, bestFeature, bestBin)
     }
 
     func grow(gradient: [Double], hessian: [Double], rng: inout SplitMix64) -> GradientBoostedTrees.Tree {
         let all = Array(0..<binner.rows)
         var nodes = [Node]()
-        func makeNode(_ rows: [Int], depth: Int, rng: inout SplitMix64) -> Node {
+        // Histogram subtraction (LightGBM; scikit-learn's histogram.py): a node whose histogram was built over every
+        // feature keeps it until it is split; then only the child with fewer rows is built from its rows and the
+        // other is the parent's minus it, bin by bin. Used where every node sees every feature (featureFraction 1)
+        // and the tree is grown on one thread (a multi-class round's side-by-side trees: digits), for nodes with
+        // many rows per bin. The counts stay exact; the subtracted G and H differ from a direct sum by rounding
+        // only, so a near-tie between two candidate splits may resolve the other way than with direct sums.
+        let allColumns = Array(0..<binner.features)
+        var allOffsets = [0]
+        for f in allColumns { allOffsets.append(allOffsets[f] + binner.binCounts[f]) }
+        let allBins = allOffsets[binner.features]
+        let subtract = featureFraction == 1 && !parallelScan && binner.features > 0 && allBins <= 1 << 15
+        func statistics(_ rows: [Int]) -> [SIMD4<Double>] { rows.map { SIMD4<Double>(gradient[$0], hessian[$0], 1, 0) } }
+        func makeNode(_ rows: [Int], depth: Int, histogram: [SIMD4<Double>]?, rng: inout SplitMix64) -> Node {
             var G = 0.0, H = 0.0
             for r in rows { G += gradient[r]; H += hessian[r] }
             var node = Node(rows: rows, depth: depth, G: G, H: H)
             let depthAllows = maxDepth.map { depth < $0 } ?? true
             if depthAllows && rows.count >= 2 * minSamplesLeaf {
-                node.split = bestSplit(rows, G: G, H: H, gradient: gradient, hessian: hessian, rng: &rng)
+                if subtract && (histogram != nil || rows.count * binner.features >= 2 * allBins) {
+                    // The same histogram (built directly) and scan as bestSplit's row-wise path takes for this node.
+                    let nodeHistogram = histogram ?? buildHistogramRowWise(columns: allColumns, offsets: allOffsets, rows: rows,
+                                                                           statistics: statistics(rows))
+                    let best = scanHistogram(nodeHistogram, columns: allColumns, offsets: allOffsets, rowCount: rows.count,
+                                             G: G, H: H, parentLoss: G * G / (H + l2))
+                    if best.feature >= 0 {
+                        node.split = Split(gain: best.gain, feature: best.feature, bin: best.bin)
+                        node.histogram = nodeHistogram
+                    }
+                } else {
+                    node.split = bestSplit(rows, G: G, H: H, gradient: gradient, hessian: hessian, rng: &rng)
+                }
             }
             return node
         }
-        nodes.append(makeNode(all, depth: 0, rng: &rng))
+        nodes.append(makeNode(all, depth: 0, histogram: nil, rng: &rng))
         var leaves = 1
         while leaves < maxLeafNodes {
             // Best-first: the open leaf with the largest gain (ties to the earliest node).
@@ -546,8 +588,18 @@ struct TreeGrower {
             var leftRows = [Int](), rightRows = [Int]()
             for r in nodes[chosen].rows { if Int(binner.binned[base + r]) <= split.bin { leftRows.append(r) } else { rightRows.append(r) } }
             let depth = nodes[chosen].depth + 1
-            let leftNode = makeNode(leftRows, depth: depth, rng: &rng)
-            let rightNode = makeNode(rightRows, depth: depth, rng: &rng)
+            var leftHistogram: [SIMD4<Double>]? = nil, rightHistogram: [SIMD4<Double>]? = nil
+            if let parent = nodes[chosen].histogram {
+                let leftIsSmaller = leftRows.count <= rightRows.count
+                let smaller = leftIsSmaller ? leftRows : rightRows
+                let small = buildHistogramRowWise(columns: allColumns, offsets: allOffsets, rows: smaller, statistics: statistics(smaller))
+                var large = parent
+                for i in 0..<large.count { large[i] -= small[i] }
+                (leftHistogram, rightHistogram) = leftIsSmaller ? (small, large) : (large, small)
+            }
+            nodes[chosen].histogram = nil
+            let leftNode = makeNode(leftRows, depth: depth, histogram: leftHistogram, rng: &rng)
+            let rightNode = makeNode(rightRows, depth: depth, histogram: rightHistogram, rng: &rng)
             nodes[chosen].feature = split.feature
             nodes[chosen].threshold = binner.thresholds[split.feature][split.bin]
             nodes[chosen].left = nodes.count
