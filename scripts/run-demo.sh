@@ -3,13 +3,14 @@
 #   1. weights (EfficientNet-Lite0 always, fetched and verified once into weights/; other backbones
 #      when their file is already there), 2. extract every view into the feature cache
 #   features/<dataset>/, 3. compare every feature set × head by cross-validation, 4. a submission
-#   from the best single model, checked, 5. the report (report.md, report.html) naming that model.
+#   from the row `submit --head auto` chooses (the simplest row the corrected t-test cannot tell from
+#   the best; Evaluation/ModelChoice.swift), checked, 5. the report (report.md, report.html) naming it.
 # Labels CSV with `image,label,…` (class names, as the demo's) is read with --label-names, and a
 #   `tile` column makes the cross-validation group-aware; any other labels CSV is OxML-style
 #   (`id,malignant`, labels -1/0/1).
 # The built-in demo (demo/kather-quarters: 96 quarters of 24 tiles, 8 classes): 3-fold group-aware
 #   CV × 5 repeats on Lite0 with D4 test-time augmentation; its submission step holds out every
-#   `*_3` tile (4 quarters each), refits the best single model on the other 64 quarters, and the
+#   `*_3` tile (4 quarters each), refits the chosen model on the other 64 quarters, and the
 #   report scores the 32 held-out quarters against their labels, next to chance. See demo/README.md.
 # OxML-style data: 8 folds × 5 repeats, views `native tiles`, fold models averaged.
 # Environment (each optional): VIEWS, TTA (d4 or none), BACKBONES (comma-separated), HEADS, FOLDS,
@@ -17,7 +18,7 @@
 #   the images folder's name, or its parent's when it is called `images`), WEIGHTS_DIR (default
 #   weights), THREADS (default: every core), POOLING (extract --pooling, one or more of
 #   "final stages stages-raw"; default final), BLOCKS (compare/submit --blocks for stage feature sets),
-#   DECISION (compare --decision argmax|offsets|both; the submission follows the best single row's rule).
+#   DECISION (compare --decision argmax|offsets|both; the submission follows the chosen row's rule).
 set -euo pipefail
 bin="$1"; data="$2"; labels="$3"; out="$4"
 mkdir -p "$out"
@@ -89,30 +90,26 @@ say "compare: heads $heads, $folds folds × $repeats repeats${group_column:+, gr
 "$bin" compare --features "$features" --labels "$labels" "${label_args[@]}" --heads "$heads" \
     ${decision_args[@]+"${decision_args[@]}"} ${block_args[@]+"${block_args[@]}"} --folds "$folds" --repeats "$repeats" --seed 0 --threads "$threads" --out "$out/compare"
 
-# 4. A submission from the best single model of the table, then checked.
-best=$("$bin" report --results "$out/compare" --best-single)
-set_name=${best% *}; head_name=${best##* }
-submit_decision=()
-[[ -n "${DECISION:-}" ]] && submit_decision=(--decision "$("$bin" report --results "$out/compare" --best-single-decision)")
+# 4. A submission from the row `submit --head auto` chooses in the table, then checked.
 if (( demo )); then
     # The demo has no unlabelled images: hold out every `*_3` tile (and its quarters), label the rest,
-    # refit the best single model on them, predict the held-out images and score them.
+    # refit the chosen model on them, predict the held-out images and score them.
     submit_labels="$out/demo-train-labels.csv"
     awk -F, 'NR == 1 || $1 !~ /_3(_[a-d])?\.png$/' "$labels" > "$submit_labels"
     fit_args=(--refit --folds 2)
-    say "submit: $set_name / $head_name, refit on $(( $(wc -l < "$submit_labels") - 1 )) labelled images, every *_3 tile held out"
+    say "submit: the chosen row, refit on $(( $(wc -l < "$submit_labels") - 1 )) labelled images, every *_3 tile held out"
 else
     submit_labels="$labels"
     fit_args=(--folds "$folds")
-    say "submit: $set_name / $head_name (mean of the $folds fold models)"
+    say "submit: the chosen row (mean of the $folds fold models)"
 fi
-"$bin" submit --features "$features" --feature-set "$set_name" --labels "$submit_labels" "${label_args[@]}" \
-    ${block_args[@]+"${block_args[@]}"} ${submit_decision[@]+"${submit_decision[@]}"} \
-    --images "$data" --head "$head_name" "${fit_args[@]}" --repeats 1 --seed 0 --threads "$threads" \
+"$bin" submit --features "$features" --head auto --results "$out/compare" --labels "$submit_labels" "${label_args[@]}" \
+    ${block_args[@]+"${block_args[@]}"} \
+    --images "$data" "${fit_args[@]}" --repeats 1 --seed 0 --threads "$threads" \
     --out "$out/submission.csv"
 "$bin" submit --check "$out/submission.csv" --labels "$submit_labels" "${label_args[@]}" --images "$data"
 
-# 5. The report (it names the submitted model: the best single-model row). For the demo it also scores the
+# 5. The report (it names the submitted model and the rule that chose it). For the demo it also scores the
 #    held-out images of the submission against their true labels, next to chance.
 say "report"
 held_out=()

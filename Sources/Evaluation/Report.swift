@@ -65,10 +65,10 @@ public enum Report {
                 + "(chance: a uniform random guess at the class frequencies), so members no better than chance are dropped."
         }
         if results.rows.contains(where: { $0.kind == "stack" }) {
-            text += " **stack** rows: a convex combination of the members' probabilities (weights ≥ 0, summing to 1) maximising the "
-                + "class-balanced log-likelihood of their inner out-of-fold probabilities per fold (members more than 0.05 below the best "
-                + "member's inner macro F1 dropped first), replaced by the single member "
-                + "(or the plain mean) with a higher inner macro F1 when there is one, so a stack never trails its best member on the inner rows."
+            text += " **stack** rows: per fold, the mean rows' weights, unless the convex combination of the members' probabilities "
+                + "(weights ≥ 0, summing to 1) maximising the class-balanced log-likelihood of their inner out-of-fold probabilities "
+                + "beats them on the inner rows by at least " + String(format: "%.2f", Ensembles.stackMargin) + " macro F1 (weights chosen by "
+                + "inner scores on a few dozen rows are mostly noise: picking the inner-best member lost to the members on the outer folds)."
         }
         return text
     }
@@ -174,22 +174,23 @@ public enum Report {
             + "(hyperparameters, SVM probability calibration) sees fewer still; treat these rows as failed fits, not as scores."]
     }
 
-    /// Which row `carcinoma report --best-single` (and so `make run`) submits, and why not a row above it.
+    /// Which row `make run` submits (`carcinoma submit --head auto --results DIR`, ModelChoice) and by which rule.
     static func submissionText(_ results: ComparisonResults) -> String {
-        guard let single = results.bestSingleRow else { return "No single-model row: a submission needs `submit --ensemble`." }
-        let rank = (results.rows.firstIndex(of: single) ?? 0) + 1
-        var text = "`make run` submits the best single-model row (`carcinoma report --best-single`): \(single.name) "
-            + "(feature set \(single.featureSets.first ?? "–"), head \(single.head)), row \(rank), macro F1 \(format(single.macroF1)). "
-        let above = results.rows.prefix(rank - 1)
-        if above.isEmpty { return text + "It is the top row of the table." }
-        let lead = (above.first?.macroF1.mean ?? 0) - single.macroF1.mean
-        let band = results.noiseBand
-        text += "Above it: \(above.map(\.name).joined(separator: ", ")) (ensembles), leading by \(f3(lead)) macro F1"
-            + (lead < band ? ", less than the fold noise (two standard errors, about \(f3(band))). "
-                           : ", more than the fold noise (two standard errors, about \(f3(band))). ")
-        text += "An ensemble row is the best of many more candidates than a single model, so its cross-validated lead is biased "
-            + "upwards, and it needs every feature set of its row at prediction time; the single model is the default. To submit an "
-            + "ensemble instead: `carcinoma submit --ensemble mean` (or `stack`) with the row's feature sets and heads."
+        guard let choice = ModelChoice.choose(results) else { return "The table has no row: nothing to submit." }
+        let row = choice.row
+        var text = "`make run` submits row \(choice.rank), \(row.name) (macro F1 \(format(row.macroF1))), with "
+            + "`carcinoma submit --head auto --results <this folder>`, chosen as \(choice.rule). "
+        if choice.candidates.count > 1 {
+            let others = choice.candidates.count - 1
+            text += "The test could not tell \(others) other row\(others == 1 ? "" : "s") from the best"
+                + (choice.rank == 1 ? "" : " (the best: \(results.rows[0].name), \(format(results.rows[0].macroF1)))") + "; "
+                + "the top row is the maximum of many noisy estimates (biased upwards, and ensembles have the most chances to top the table), "
+                + "so among rows the folds cannot tell apart the simplest is the safer bet on new images. "
+        }
+        let ensemble = choice.ensemble.map { " --ensemble \($0.rawValue)" } ?? ""
+        let decision = choice.decision == .argmax ? "" : " --decision \(choice.decision.rawValue)"
+        text += "The same model by hand: `carcinoma submit --feature-set \(choice.featureSets.joined(separator: ",")) "
+            + "--head \(choice.heads.joined(separator: ","))\(ensemble)\(decision)`."
         return text
     }
 

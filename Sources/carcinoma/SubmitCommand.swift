@@ -43,8 +43,11 @@ struct SubmitCommand: ParsableCommand {
     @Option(help: "Integer labels accepted, comma-separated (OxML: -1, 0, 1), or `any` for every integer. Not used with --label-names.")
     var allowedLabels: String = defaultAllowedLabels
 
-    @Option(help: "Head (or comma-separated heads with --ensemble): \(HeadCatalog.names.joined(separator: ",")).")
+    @Option(help: "Head (or comma-separated heads with --ensemble): \(HeadCatalog.names.joined(separator: ",")); or `auto` with --results: the row ModelChoice picks (the simplest row indistinguishable from the best).")
     var head: String?
+
+    @Option(help: "With --head auto: the folder `compare --out` wrote; its table chooses the feature sets, heads, ensemble and decision rule.")
+    var results: String?
 
     @Option(help: "Solver of the softmax head and the stacking meta-learner: lbfgs (exact optimum) or adam.")
     var softmaxSolver: SoftmaxRegression.Solver = .lbfgs
@@ -83,6 +86,10 @@ struct SubmitCommand: ParsableCommand {
         if check == nil {
             if features == nil { throw ValidationError("--features is required to write a submission") }
             if head == nil { throw ValidationError("--head is required to write a submission") }
+            if (head == "auto") != (results != nil) { throw ValidationError("--head auto and --results go together") }
+            if head == "auto" && (featureSet != nil || ensemble != nil || decision != .argmax) {
+                throw ValidationError("--head auto takes the feature sets, ensemble and decision rule from --results; give none of them")
+            }
         }
     }
 
@@ -94,7 +101,16 @@ struct SubmitCommand: ParsableCommand {
             print("\(check): valid, \(summary.rows) rows; " + summary.counts.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", "))
             return
         }
-        guard let features, let head else { return }
+        guard let features, var head else { return }
+        var featureSet = self.featureSet, ensemble = self.ensemble, decision = self.decision
+        if head == "auto", let results {
+            guard let choice = ModelChoice.choose(try ComparisonResults.read(from: URL(fileURLWithPath: results, isDirectory: true))) else {
+                throw ValidationError("\(results): the table has no row")
+            }
+            (featureSet, head, ensemble, decision) = (choice.featureSets.joined(separator: ","), choice.heads.joined(separator: ","), choice.ensemble, choice.decision)
+            print("--head auto: row \(choice.rank) `\(choice.row.name)` (macro F1 \(String(format: "%.3f", choice.row.macroF1.mean))), chosen among "
+                + "\(choice.candidates.count) rows as \(choice.rule)")
+        }
         let prepared = try loadComparison(features: features, ids: ids, labels: labels, format: format, featureSet: featureSet, blocks: blocks)
         let expected = try Submission.expectedIDs(images: imageIDs, labels: table, source: images)
         if expected != prepared.unlabelledIDs {

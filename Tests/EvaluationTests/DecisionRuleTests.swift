@@ -18,10 +18,16 @@ final class DecisionRuleTests: XCTestCase {
             var name: String; var classes: [Int]; var labels: [Int]; var members: [[[Double]]]
             var weights: [Double]; var meanLogLikelihood: Double
         }
+        struct StackCase: Decodable {
+            var name: String; var classes: [Int]; var labels: [Int]; var members: [[[Double]]]
+            var scoreWeights: [Double]; var convexWeights: [Double]; var convex: Bool
+        }
         var version: Int
         var grid: [Double]
+        var stackMargin: Double
         var offsets: [OffsetCase]
         var convex: [ConvexCase]
+        var stack: [StackCase]
     }
 
     func fixture() throws -> Fixture {
@@ -35,7 +41,7 @@ final class DecisionRuleTests: XCTestCase {
 
     func testOffsetsMatchTheBruteForceSearch() throws {
         let fixture = try fixture()
-        XCTAssertEqual(fixture.version, 1)
+        XCTAssertEqual(fixture.version, 2)
         XCTAssertEqual(DecisionOffsets.grid, fixture.grid)
         for item in fixture.offsets {
             let probabilities = matrix(item.probabilities)
@@ -83,6 +89,26 @@ final class DecisionRuleTests: XCTestCase {
         }
     }
 
+    /// The stack's rule against its numpy transcription: the score weights of the mean rows, or the
+    /// convex likelihood weights (scipy SLSQP) when their macro F1 beats the score weights' by the margin.
+    /// The fixture has cases of both outcomes (its generator asserts it).
+    func testStackWeightsFollowTheMarginRule() throws {
+        let fixture = try fixture()
+        XCTAssertEqual(Ensembles.stackMargin, fixture.stackMargin)
+        XCTAssertTrue(fixture.stack.contains { $0.convex } && fixture.stack.contains { !$0.convex })
+        for item in fixture.stack {
+            let members = item.members.map(matrix)
+            let score = Ensembles.scoreWeights(members, labels: item.labels, classes: item.classes)
+            let scoreCheck = allClose(score, item.scoreWeights, relativeTolerance: 1e-12, absoluteTolerance: 1e-12)
+            XCTAssertTrue(scoreCheck.ok, "\(item.name): score weights \(scoreCheck.message)")
+            let chosen = Ensembles.stackWeights(members, labels: item.labels, classes: item.classes)
+            XCTAssertEqual(chosen.convex, item.convex, item.name)
+            let expected = item.convex ? item.convexWeights : item.scoreWeights
+            let check = allClose(chosen.weights, expected, relativeTolerance: 0, absoluteTolerance: 2e-4)
+            XCTAssertTrue(check.ok, "\(item.name): \(chosen.weights) vs \(expected): \(check.message)")
+        }
+    }
+
     /// In a comparison, each fold's offsets come from its inner probabilities: a row with offsets
     /// reports them per fold, and the outer test rows never enter the choice (changing the test
     /// labels after the fact changes nothing about the offsets).
@@ -105,8 +131,8 @@ final class DecisionRuleTests: XCTestCase {
         }
     }
 
-    /// A mean with a useless member gives it no weight; the convex stack of a good and a useless
-    /// member is (per fold) never worse on the inner rows than the good member alone.
+    /// A mean with a useless member gives it no weight, and so does the stack of a good and a useless
+    /// member; each fold's stack weights are the ones `stackWeights` picks from that fold's inner rows.
     func testEnsemblesGiveNoWeightToAUselessMember() throws {
         let (set, labels) = blobs(separation: 2)
         let prepared = try Comparison.prepare(featureSets: [set], labels: labels)
@@ -134,12 +160,10 @@ final class DecisionRuleTests: XCTestCase {
                 }
             }
             XCTAssertTrue(balancedLogLikelihood(combined).isFinite)
-            // The guard: the stack's inner macro F1 is at least each member's.
-            for memberOutcome in outcomes {
-                let inner = try XCTUnwrap(memberOutcome.folds[index].innerProbabilities)
-                XCTAssertGreaterThanOrEqual(ClassificationMetrics(classes: [-1, 0, 1], truth: trainLabels, probabilities: combined).macroF1,
-                                            ClassificationMetrics(classes: [-1, 0, 1], truth: trainLabels, probabilities: inner).macroF1 - 1e-12)
-            }
+            let inner = try outcomes.map { try XCTUnwrap($0.folds[index].innerProbabilities) }
+            XCTAssertEqual(weights, Ensembles.stackWeights(inner, labels: trainLabels, classes: [-1, 0, 1]).weights)
+            XCTAssertEqual(ClassificationMetrics(classes: [-1, 0, 1], truth: trainLabels, probabilities: combined).macroF1,
+                           ClassificationMetrics(classes: [-1, 0, 1], truth: trainLabels, probabilities: member).macroF1, accuracy: 1e-12)
             _ = member
         }
     }

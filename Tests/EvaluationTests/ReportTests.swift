@@ -58,8 +58,10 @@ final class ReportAndPredictionTests: XCTestCase {
 
         let markdown = Report.markdown(results), html = Report.html(results)
         XCTAssertTrue(markdown.contains("## The submitted model"))
-        XCTAssertTrue(markdown.contains("submits the best single-model row (`carcinoma report --best-single`): features / centroid"), markdown)
-        XCTAssertTrue(html.contains("<code>carcinoma report --best-single</code>): features / centroid"))
+        let choice = try XCTUnwrap(ModelChoice.choose(results))
+        XCTAssertEqual(choice.row.name, "features / centroid", "the single model indistinguishable from the best is the simplest row")
+        XCTAssertTrue(markdown.contains("`make run` submits row \(choice.rank), features / centroid"), markdown)
+        XCTAssertTrue(html.contains("<code>make run</code> submits row \(choice.rank), features / centroid"))
         // Chance: always answering the largest class (30 of 52 labelled rows).
         XCTAssertTrue(markdown.contains(String(format: "scores accuracy %.3f", 30.0 / 52)), markdown)
         let warnings = Report.collapseWarnings(results)
