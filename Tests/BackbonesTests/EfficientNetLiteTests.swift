@@ -30,7 +30,7 @@ final class EfficientNetLiteTests: XCTestCase {
     }
 
     func testEmbeddingDoesNotDependOnBatchOrThreads() throws {
-        let network = try EfficientNetLite(weights: SyntheticWeights.store())
+        let network = try EfficientNetLite(weights: SyntheticWeights.store(), context: BackboneFixtures2.severalThreads)
         let singleThreaded = try EfficientNetLite(weights: SyntheticWeights.store(), context: .singleThread)
         let input = try BackboneFixtures2.katherInput(height: 257, width: 301, preprocessing: WeightSet.reference(for: .efficientnetLite0).preprocessing)
         BackboneFixtures2.assertBatchAndThreadIndependent(singleThreaded.embed(BackboneFixtures2.image(input, 1)),

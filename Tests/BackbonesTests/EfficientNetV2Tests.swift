@@ -24,7 +24,7 @@ final class EfficientNetV2Tests: XCTestCase {
     }
 
     func testEmbeddingDoesNotDependOnBatchOrThreads() throws {
-        let network = try EfficientNetV2(weights: SyntheticWeights.store())
+        let network = try EfficientNetV2(weights: SyntheticWeights.store(), context: BackboneFixtures2.severalThreads)
         let singleThreaded = try EfficientNetV2(weights: SyntheticWeights.store(), context: .singleThread)
         let input = try BackboneFixtures2.katherInput(height: 257, width: 301, preprocessing: WeightSet.reference(for: .efficientnetV2S).preprocessing)
         BackboneFixtures2.assertBatchAndThreadIndependent(singleThreaded.embed(BackboneFixtures2.image(input, 1)),

@@ -26,7 +26,7 @@ final class InceptionV3Tests: XCTestCase {
     }
 
     func testEmbeddingDoesNotDependOnBatchOrThreads() throws {
-        let network = try InceptionV3(weights: SyntheticWeights.store())
+        let network = try InceptionV3(weights: SyntheticWeights.store(), context: BackboneFixtures2.severalThreads)
         let singleThreaded = try InceptionV3(weights: SyntheticWeights.store(), context: .singleThread)
         let input = try BackboneFixtures2.katherInput(height: 257, width: 301, preprocessing: WeightSet.reference(for: .inceptionV3).preprocessing)
         BackboneFixtures2.assertBatchAndThreadIndependent(singleThreaded.embed(BackboneFixtures2.image(input, 1)),

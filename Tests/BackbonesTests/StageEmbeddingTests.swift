@@ -73,7 +73,7 @@ final class StageEmbeddingTests: XCTestCase {
     }
 
     func testStagesDoNotDependOnBatchOrThreads() throws {
-        let network = try EfficientNetLite(weights: SyntheticWeights.store())
+        let network = try EfficientNetLite(weights: SyntheticWeights.store(), context: BackboneFixtures2.severalThreads)
         let singleThreaded = try EfficientNetLite(weights: SyntheticWeights.store(), context: .singleThread)
         let input = try BackboneFixtures2.katherInput(height: 97, width: 131, preprocessing: WeightSet.reference(for: .efficientnetLite0).preprocessing)
         BackboneFixtures2.assertBatchAndThreadIndependent(singleThreaded.embedStages(BackboneFixtures2.image(input, 1)),

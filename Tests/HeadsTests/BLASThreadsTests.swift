@@ -28,8 +28,12 @@ final class BLASThreadsTests: XCTestCase {
     func testOverlappingScopesOnSeparateThreadsStayOnOneThreadUntilTheLastCloses() {
         let workers = 4
         BLASThreads.with(3) {   // a known count outside the workers' scopes, even if the process runs OpenBLAS on one
-            let lock = NSLock()
-            var countsSeen = Set<Int>()
+            final class Seen: @unchecked Sendable {
+                let lock = NSLock()
+                var counts = Set<Int>()
+                func insert(_ count: Int) { lock.lock(); counts.insert(count); lock.unlock() }
+            }
+            let seen = Seen()
             let allOpen = DispatchGroup(), done = DispatchGroup()
             let release = DispatchSemaphore(value: 0)
             for worker in 0..<workers {
@@ -40,7 +44,7 @@ final class BLASThreadsTests: XCTestCase {
                         release.wait()
                         // Workers close one after another: each looks at the count while the later ones are still open.
                         usleep(UInt32(2_000 * (worker + 1)))
-                        lock.lock(); countsSeen.insert(BLASThreads.count); lock.unlock()
+                        seen.insert(BLASThreads.count)
                     }
                     done.leave()
                 }
@@ -49,7 +53,7 @@ final class BLASThreadsTests: XCTestCase {
             XCTAssertEqual(BLASThreads.count, 1)
             for _ in 0..<workers { release.signal() }
             done.wait()
-            XCTAssertEqual(countsSeen, [1], "a worker saw OpenBLAS on more than one thread inside its one-thread scope")
+            XCTAssertEqual(seen.counts, [1], "a worker saw OpenBLAS on more than one thread inside its one-thread scope")
             XCTAssertEqual(BLASThreads.count, 3)
         }
     }

@@ -1,5 +1,6 @@
-// GradientBoostedTrees against scikit-learn's HistGradientBoostingClassifier: prediction agreement at
-// matching settings, macro F1 on 8 folds, learning on ~50 rows, early stopping on an inner split.
+// GradientBoostedTrees against scikit-learn's HistGradientBoostingClassifier: prediction agreement and
+// probabilities at matching settings on every fold, macro F1 on 8 folds, learning on ~50 rows, early stopping
+// that keeps the best prefix of rounds on its inner split.
 
 import XCTest
 import LinearAlgebra
@@ -7,20 +8,59 @@ import Heads
 import TestSupport
 
 final class GradientBoostedTreesTests: XCTestCase {
-    func testAgreesWithHistGradientBoostingAtMatchingSettings() throws {
-        let results = try Fixtures.sklearn()
+    /// HistGradientBoosting on every fold of both data sets (hist_gradient_boosting_folds.json), standardised inside
+    /// each fold as the generator does. Predictions: at least 99% agreement over all test rows (the style's bar for
+    /// trees). Probabilities, pooled over every test row and class: mean absolute difference at most 0.01 and
+    /// relative L2 error at most 0.05. (The trees are not scikit-learn's split for split: on breast cancer a few
+    /// percent of the rows differ by more than 0.05, up to ~0.3 on one row; the fraction within 0.05 is printed.)
+    func testAgreesWithHistGradientBoostingAtMatchingSettingsOnEveryFold() throws {
+        struct Reference: Decodable {
+            struct Settings: Decodable { let learningRate: Double; let rounds: Int; let maxLeafNodes: Int; let minSamplesLeaf: Int; let l2: Double }
+            struct Fold: Decodable { let prediction: [Int]; let probability: [[Double]] }
+            let settings: Settings
+            let datasets: [String: [Fold]]
+        }
+        let reference = try Fixtures.decode(Reference.self, "hist_gradient_boosting_folds")
+        let settings = reference.settings
+        let head = try GradientBoostedTrees(learningRate: settings.learningRate, rounds: settings.rounds, maxLeafNodes: settings.maxLeafNodes,
+                                            minSamplesLeaf: settings.minSamplesLeaf, l2: settings.l2, classWeight: .none)
         for name in ["breast_cancer", "wine"] {
             let data = try Fixtures.dataset(name)
-            let reference = try XCTUnwrap(results.datasets[name]).histGradientBoostingFold0
-            let fold = try standardisedFold0(data)
-            let head = try GradientBoostedTrees(learningRate: reference.learningRate, rounds: reference.rounds, maxLeafNodes: reference.maxLeafNodes,
-                                                minSamplesLeaf: reference.minSamplesLeaf, l2: reference.l2, classWeight: .none)
-            let model = try head.fitTrees(fold.train, labels: fold.trainLabels, sampleWeights: nil)
-            let predicted = try model.predict(fold.test)
-            let agreement = Double(zip(predicted, reference.prediction).filter { $0 == $1 }.count) / Double(predicted.count)
-            let p = compare(try model.predictProba(fold.test).values, reference.probability.flatMap { $0 })
-            print(String(format: "trees %@: agreement %.4f with HistGradientBoosting over %d rows; probabilities %@", name, agreement, predicted.count, p.description))
-            XCTAssertGreaterThanOrEqual(agreement, 0.98, name)
+            let folds = try XCTUnwrap(reference.datasets[name])
+            XCTAssertEqual(folds.count, data.folds.count, name)
+            var rows = 0, agreeing = 0, closeRows = 0
+            var worst = compare([0.0], [0.0])
+            var ourValues = [Double](), referenceValues = [Double]()
+            for (index, expected) in folds.enumerated() {
+                let (train, test) = data.split(index)
+                let scaler = try Standardizer().fitStandardizer(data.matrix.selectingRows(train))
+                let model = try head.fitTrees(scaler.transform(data.matrix.selectingRows(train)), labels: train.map { data.labels[$0] },
+                                              sampleWeights: nil)
+                let testMatrix = scaler.transform(data.matrix.selectingRows(test))
+                let predicted = try model.predict(testMatrix)
+                let probabilities = try model.predictProba(testMatrix)
+                XCTAssertEqual(predicted.count, expected.prediction.count, "\(name) fold \(index)")
+                rows += predicted.count
+                agreeing += zip(predicted, expected.prediction).filter { $0 == $1 }.count
+                for (row, expectedRow) in expected.probability.enumerated() {
+                    let ours = (0..<probabilities.columns).map { probabilities[row, $0] }
+                    ourValues += ours
+                    referenceValues += expectedRow
+                    let comparison = compare(ours, expectedRow)
+                    if comparison.maxAbsoluteDifference <= 0.05 { closeRows += 1 }
+                    if comparison.maxAbsoluteDifference > worst.maxAbsoluteDifference { worst = comparison }
+                }
+            }
+            let agreement = Double(agreeing) / Double(rows), close = Double(closeRows) / Double(rows)
+            let pooled = compare(ourValues, referenceValues)
+            let meanDifference = zip(ourValues, referenceValues).reduce(0.0) { $0 + abs($1.0 - $1.1) } / Double(ourValues.count)
+            let message = String(format: "trees %@: agreement %.4f with HistGradientBoosting over %d rows of %d folds; "
+                                 + "probabilities: mean |diff| %.4g, %@; within 0.05 on %.4f of the rows (worst row: %@)",
+                                 name, agreement, rows, folds.count, meanDifference, pooled.description, close, worst.description)
+            print(message)
+            XCTAssertGreaterThanOrEqual(agreement, 0.99, message)
+            XCTAssertLessThanOrEqual(meanDifference, 0.01, message)
+            XCTAssertLessThanOrEqual(pooled.relativeL2Error, 0.05, message)
         }
     }
 
@@ -55,9 +95,15 @@ final class GradientBoostedTreesTests: XCTestCase {
         XCTAssertGreaterThan(training, 0.95)
         // Labels unrelated to the features: the held-out loss stops improving, so boosting stops early.
         let noise = (0..<50).map { $0 % 3 }
-        let stopped = try GradientBoostedTrees(rounds: 500, earlyStopping: .init(validationFraction: 0.2, patience: 5)).fitTrees(x, labels: noise, sampleWeights: nil)
-        XCTAssertLessThan(stopped.trees.count, 500)
-        XCTAssertGreaterThanOrEqual(stopped.trees.count, 1)
+        let stopping = GradientBoostedTrees.EarlyStopping(validationFraction: 0.2, patience: 5)
+        let stopped = try GradientBoostedTrees(rounds: 500, earlyStopping: stopping).fitTrees(x, labels: noise, sampleWeights: nil)
+        XCTAssertLessThanOrEqual(stopped.trees.count + stopping.patience, 500, "stopped only at the round limit")
+        // The kept trees are the best prefix on the held-out rows: the same fit capped at that many rounds grows
+        // the same rounds on the same inner split, finds its best at its last round and keeps them all, the same
+        // trees. (Keeping the rounds up to the stop, or any other prefix, makes the capped fit keep fewer.)
+        let capped = try GradientBoostedTrees(rounds: stopped.trees.count, earlyStopping: stopping).fitTrees(x, labels: noise, sampleWeights: nil)
+        XCTAssertEqual(capped.trees.count, stopped.trees.count, "early stopping did not keep the best prefix of rounds")
+        XCTAssertEqual(try capped.predictProba(x), try stopped.predictProba(x))
     }
 
     func testFeatureSubsamplingIsDeterministicPerSeed() throws {
