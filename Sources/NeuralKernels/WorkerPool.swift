@@ -76,6 +76,8 @@ final class WorkerPool: @unchecked Sendable {
     private let wakeUp = NSCondition()
     private let started = Atomic<Bool>(false)
     private let startLock = NSLock()
+    /// The workers' pthreads (a thread's name is not a reliable mark: Foundation may rename it).
+    private let workerThreads = Mutex<[pthread_t]>([])
 
     init(workers: Int) {
         workerCount = workers
@@ -114,12 +116,19 @@ final class WorkerPool: @unchecked Sendable {
         if started.load(ordering: .relaxed) { return }
         for index in 0..<workerCount {
             let thread = Thread { [unowned self] in
-                Thread.current.name = "carcinoma-pool\(index + 1)"   // from inside (Linux names the running thread), ≤ 15 bytes
+                Thread.current.name = "carcinoma-pool\(index + 1)"   // for debuggers; from inside, ≤ 15 bytes (Linux)
+                self.workerThreads.withLock { $0.append(pthread_self()) }
                 self.workerLoop()
             }
             thread.start()
         }
         started.store(true, ordering: .releasing)
+    }
+
+    /// Whether the calling thread is one of the pool's workers.
+    var onWorkerThread: Bool {
+        let me = pthread_self()
+        return workerThreads.withLock { $0.contains { pthread_equal($0, me) != 0 } }
     }
 
     private func workerLoop() {
@@ -161,3 +170,6 @@ final class WorkerPool: @unchecked Sendable {
         return now
     }
 }
+
+/// Whether the calling thread is one of the kernel pool's workers (for the tests).
+public var onKernelPoolWorker: Bool { WorkerPool.shared.onWorkerThread }
