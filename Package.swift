@@ -2,14 +2,14 @@
 import Foundation
 import PackageDescription
 
-// Two halves that never import each other (see DESIGN.md):
+// Two halves that never import each other (only FeatureStore's cache files pass between them):
 //   embedding half: Imaging, NeuralKernels, Weights, Backbones → FeatureStore (the cache)
 //   learning half:  LinearAlgebra, Heads, Evaluation ← FeatureStore
 /// Checked optimisation (-O keeps preconditions and bounds checks) where input is parsed or wired: images and
 /// backbones. `-Ounchecked` only for the numeric kernels, whose indices are proven by construction once their
 /// shapes are checked at the API (NeuralKernels, LinearAlgebra, and the heads' solvers: fit validates the
 /// training matrix and every predictProba refuses a matrix of another width before a kernel reads it; with
-/// -O the trees' split search took ~1.5x as long on the 62 x 2048 set). Issue 16, class 11.
+/// -O the trees' split search took ~1.5x as long on the 62 x 2048 set).
 let optimise: [SwiftSetting] = [.unsafeFlags(["-O", "-wmo"] + vectorUnits())]
 let optimiseUnchecked: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"] + vectorUnits())]
 /// The kernels also raise LLVM's full-unroll threshold: the GEMM micro-kernel's loops over its tile's rows and

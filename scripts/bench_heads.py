@@ -3,7 +3,7 @@ LightGBM when installed) against `carcinoma bench heads`, on the same folds, pri
 
 Data sets (written into a temporary directory at bench time, never committed):
   breast_cancer  sklearn.datasets.load_breast_cancer (569 x 30), StratifiedKFold(8, shuffle, seed 0)
-  digits         sklearn.datasets.load_digits (1797 x 64, 10 classes: the tile-level size of issue 19), same folds scheme
+  digits         sklearn.datasets.load_digits (1797 x 64, 10 classes: the size of a tile-level problem), same folds scheme
   embedding      make_classification, 62 x 2048, classes 44/9/9 (the OxML shape), same folds scheme
 Every head runs as StandardScaler (+ the same head) fit inside each fold; times are summed over folds.
 Wall seconds are what the goal is about (idle machine). CPU seconds (all threads of the process, Python's

@@ -1,7 +1,8 @@
 // Ensembles scored on exactly the same folds as their members, so they are rows of the same table.
 // Both rules are chosen per outer fold from the members' inner out-of-fold probabilities of the
 // outer training rows only, so the outer test rows stay unseen, and both are built so that an
-// ensemble cannot do much worse than its best member (issue 15: "ensembles that do no harm"):
+// ensemble cannot do much worse than its best member (an ensemble row that trails its members misleads more
+// than it helps):
 //   mean:  the members' class probabilities averaged with weights w_m ∝ max(0, F1_m − chance),
 //          F1_m a member's inner macro F1 and chance the expected macro F1 of a uniform random guess
 //          at the training rows' class frequencies (a member no better than chance is dropped; when
@@ -22,7 +23,7 @@
 //          to the best member on the outer folds, while the score-weighted mean lost 0.008 (the
 //          "forecast combination puzzle": simple averages beat estimated weights, Clemen 1989; Smith &
 //          Wallis 2009). The margin is about half a fold's standard deviation of macro F1 there; it
-//          was picked from {0, 0.02, 0.05, 0.10} on those outer scores (BENCHMARKS.md, issue 15), so
+//          was picked from {0, 0.02, 0.05, 0.10} on those outer scores (BENCHMARKS.md), so
 //          the stack rows' scores on OxML are a little optimistic. The earlier
 //          softmax meta-learner on concatenated probabilities (`stack(…, metaLearner:)`) is kept for
 //          `--stacking softmax`; on OxML it lost to its own members (0.493 vs 0.596).

@@ -10,8 +10,8 @@
 // Hastie, Tibshirani & Friedman, ESL §7.10, with the significance test in place of one standard error:
 // when the folds cannot tell two models apart, the simpler one is the safer bet on new images (the top
 // row is the maximum of many noisy estimates, biased upwards, and ensembles are the rows with the
-// most chances to top the table). A results file written before the test existed has no marker: the
-// best single row is chosen then, as before.
+// most chances to top the table). A results file written before the test existed has no marker: without
+// the test's verdicts, the best single row is chosen.
 
 import Foundation
 

@@ -1,4 +1,4 @@
-// results.json checked on load like any other input (issue 16, class 7): `report` indexes its
+// results.json checked on load like any other input (it may be hand-edited or damaged): `report` indexes its
 // arrays by class and by repeat, so a hand-edited or damaged file (a negative repeat index, a
 // per-class array shorter than the class list) must be refused with the file and the field named,
 // never reach an out-of-range index.

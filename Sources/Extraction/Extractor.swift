@@ -110,19 +110,40 @@ public struct Extractor {
         }
     }
 
+    /// The four stages of the header, in order; `hashes` holds each image's SHA-256 (stage 1's listing and
+    /// hashing is the caller's: ImageFolder).
     public func run(_ loaded: LoadedBackbone, hashes: [String], progress: (ExtractionProgress) -> Void = { _ in }) throws -> ExtractionSummary {
         precondition(hashes.count == images.count, "one hash per image")
         let started = Date()
-        let backbone = loaded.backbone
         let name = cacheName(for: loaded)
+        // 1. Lock the cache folder.
         try Extractor.prepareOutput(output)
         let lock = try CacheLock(directory: output, wait: settings.waitForLock)
         defer { lock.release() }
 
+        let embedder = Embedder(backbone: loaded.backbone, preprocessing: loaded.preprocessing, view: settings.view, tta: settings.tta,
+                                batchSize: settings.batchSize, pooling: settings.pooling)
+        let target = targetManifest(loaded, embedder: embedder, hashes: hashes)
+        let npyURL = output.appendingPathComponent("\(name).npy")
+        let partialURL = output.appendingPathComponent("\(name).partial")
+        // 2. Reuse what is already there.
+        guard var reuse = try reusableRows(target: target, hashes: hashes, npyURL: npyURL, partialURL: partialURL) else {
+            return ExtractionSummary(name: name, output: npyURL.path, images: images.count, extracted: 0,
+                                     reused: images.count, failures: rejected, seconds: Date().timeIntervalSince(started), upToDate: true)
+        }
+        // 3. Embed the rest.
+        let embedded = try embedRemaining(&reuse, embedder: embedder, preprocessing: loaded.preprocessing, hashes: hashes,
+                                          name: name, progress: progress)
+        // 4. Write the cache.
+        try writeCache(rows: reuse.rows, failed: embedded.failedIndices, target: target, hashes: hashes, npyURL: npyURL, partial: reuse.partial)
+        return ExtractionSummary(name: name, output: npyURL.path, images: images.count, extracted: embedded.extracted, reused: reuse.reused,
+                                 failures: embedded.failures, seconds: Date().timeIntervalSince(started), upToDate: false)
+    }
+
+    /// The manifest the cache must carry for these settings, network and images.
+    func targetManifest(_ loaded: LoadedBackbone, embedder: Embedder, hashes: [String]) -> FeatureManifest {
         let preprocessing = loaded.preprocessing
-        let embedder = Embedder(backbone: backbone, preprocessing: preprocessing, view: settings.view, tta: settings.tta, batchSize: settings.batchSize,
-                                pooling: settings.pooling)
-        let target = FeatureManifest(
+        return FeatureManifest(
             toolVersion: settings.toolVersion, dataset: dataset, backbone: loaded.name,
             weightsFile: loaded.weightsFile, weightsSHA256: loaded.weightsSHA256,
             view: settings.view.kind.rawValue, viewParameters: settings.view.parameters(inputSize: preprocessing.inputSize),
@@ -133,19 +154,26 @@ public struct Extractor {
             blocks: embedder.blocks?.map { FeatureBlock(name: $0.name, width: $0.width) },
             blockNormalization: settings.pooling == .final ? nil : (settings.pooling == .stages ? "l2" : "none"),
             imageIDs: images.map(\.id), imageSHA256: hashes)
-        let npyURL = output.appendingPathComponent("\(name).npy")
-        let partialURL = output.appendingPathComponent("\(name).partial")
+    }
 
-        // Rows from the previous complete cache, by image hash, if made under the same settings.
+    /// The rows already made (by image hash), the interrupted run's saved rows, and the images still to embed.
+    struct Reuse {
+        var rows: [String: [Float]]
+        let partial: PartialRows
+        /// Indices into `images` of the images to embed.
+        let todo: [Int]
+        let reused: Int
+    }
+
+    /// Stage 2: rows of the previous complete cache whose settings and image hash still match, and rows saved by
+    /// an interrupted run in <name>.partial/; nil when the cache is complete and matches `target` in everything.
+    func reusableRows(target: FeatureManifest, hashes: [String], npyURL: URL, partialURL: URL) throws -> Reuse? {
         var rows: [String: [Float]] = [:]
         if settings.overwrite {
             try PartialRows(directory: partialURL, settings: target).removeAll()
         } else if let previous = try? FeatureSet.load(npy: npyURL), let manifest = previous.manifest {
-            if manifest.mismatch(with: target) == nil {
-                // Nothing changed: the cache is complete and valid (a corrupt file would have failed to load).
-                return ExtractionSummary(name: name, output: npyURL.path, images: images.count, extracted: 0,
-                                         reused: images.count, failures: rejected, seconds: Date().timeIntervalSince(started), upToDate: true)
-            }
+            // Nothing changed: the cache is complete and valid (a corrupt file would have failed to load).
+            if manifest.mismatch(with: target) == nil { return nil }
             if manifest.settingsMismatch(with: target) == nil {
                 for (index, hash) in manifest.imageSHA256.enumerated() where previous.row(index).allSatisfy(\.isFinite) {
                     rows[hash] = Array(previous.row(index))
@@ -153,7 +181,6 @@ public struct Extractor {
             }
         }
         let partial = try PartialRows(directory: partialURL, settings: target)
-
         var todo: [Int] = []
         var reused = 0
         for (index, hash) in hashes.enumerated() {
@@ -161,7 +188,21 @@ public struct Extractor {
             if let row = partial.row(for: hash) { rows[hash] = row; reused += 1; continue }
             todo.append(index)
         }
+        return Reuse(rows: rows, partial: partial, todo: todo, reused: reused)
+    }
 
+    /// What stage 3 made: the failures (the listing's rejections first) and how many rows it embedded.
+    struct Embedded {
+        let failures: [ImageFailure]
+        let failedIndices: Set<Int>
+        let extracted: Int
+    }
+
+    /// Stage 3: embeds `reuse.todo` in windows of `batchSize` images, saving each row to the partial folder the
+    /// moment it is finished and adding it to `reuse.rows`.
+    func embedRemaining(_ reuse: inout Reuse, embedder: Embedder, preprocessing: Preprocessing, hashes: [String], name: String,
+                        progress: (ExtractionProgress) -> Void) throws -> Embedded {
+        let todo = reuse.todo, reused = reuse.reused, partial = reuse.partial
         var failures = rejected
         var failedIndices = Set<Int>()
         let total = images.count
@@ -217,18 +258,23 @@ public struct Extractor {
                     return
                 }
                 try partial.save(row, for: hashes[index])
-                rows[hashes[index]] = row
+                reuse.rows[hashes[index]] = row
                 extracted += 1
             }
             report()
         }
+        return Embedded(failures: failures, failedIndices: failedIndices, extracted: extracted)
+    }
 
-        // Assemble the valid rows in id order and write the cache.
+    /// Stage 4: the valid rows in id order written as <name>.npy then <name>.json, atomically; then the partial
+    /// folder is removed.
+    func writeCache(rows: [String: [Float]], failed: Set<Int>, target: FeatureManifest, hashes: [String], npyURL: URL,
+                    partial: PartialRows) throws {
         var manifest = target
         var values: [Float] = []
         manifest.imageIDs = []
         manifest.imageSHA256 = []
-        for (index, entry) in images.enumerated() where !failedIndices.contains(index) {
+        for (index, entry) in images.enumerated() where !failed.contains(index) {
             guard let row = rows[hashes[index]] else { continue }
             manifest.imageIDs.append(entry.id)
             manifest.imageSHA256.append(hashes[index])
@@ -237,8 +283,6 @@ public struct Extractor {
         try FeatureSet(manifest: manifest, ids: manifest.imageIDs, shape: [manifest.imageIDs.count, manifest.embeddingWidth], values: values)
             .write(npy: npyURL)
         try partial.removeAll()
-        return ExtractionSummary(name: name, output: npyURL.path, images: images.count, extracted: extracted, reused: reused,
-                                 failures: failures, seconds: Date().timeIntervalSince(started), upToDate: false)
     }
 }
 

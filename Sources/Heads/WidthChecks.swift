@@ -1,5 +1,5 @@
 // The feature width a fitted head expects, checked by every head's `predictProba` before any kernel reads the
-// matrix (issue 16, class 11): a matrix of the wrong width is refused with scikit-learn's message
+// matrix: a matrix of the wrong width is refused with scikit-learn's message
 // ("X has N features, but SoftmaxRegression is expecting M features as input") instead of reaching a
 // precondition, an unchecked read (trees) or a gemm.
 //

@@ -11,7 +11,7 @@
 // stored (method 0), aligned to 64 bytes, so a compressed storage is never torch's own output.
 //
 // Why: a directory whose entries all point at one deflated entry passes any per-entry ratio check
-// and inflates that entry once per name (issue 16: 16 GiB from a 100 KB file).
+// and inflates that entry once per name (16 GiB from a 100 KB file).
 
 import Foundation
 

@@ -1,4 +1,4 @@
-// Issue 16, classes 1, 2 and 10 on checkpoints: integer overflow in tensor metadata, amplification
+// README's hardening rows 1, 2 and 10 on checkpoints: integer overflow in tensor metadata, amplification
 // past a total budget, zip directories that alias or compress storages, values that are accepted
 // but wrong (NaN, negative variance), and safetensors headers with booleans or floats for integers.
 // Fixtures: scripts/fixtures/robustness_fixtures.py (v2). Each case is refused in-process with a

@@ -1,4 +1,4 @@
-// Issue 16, classes 6, 7 and 9 through the real executable: count flags bounded (and negative
+// README's hardening rows 6, 7 and 9 through the real executable: count flags bounded (and negative
 // numbers reported as such, not as "Missing value"), results.json validated on load, and outputs
 // that would overwrite an input refused. Inputs: `CommandInputs` (OutputFaultTests); each run is a
 // child process under an address-space cap and a time limit.

@@ -1,4 +1,4 @@
-// Issue 16, class 11: a feature matrix of the wrong width is refused by `predictProba` itself (and by
+// README's hardening row 11: a feature matrix of the wrong width is refused by `predictProba` itself (and by
 // `checkedPredictProba`, which names the head as the caller knows it) with scikit-learn's message, for every
 // head of the catalogue (each through HeadCatalog, pipeline included) and every bare head, before any kernel
 // reads it. Data: 24 rows x 4 columns, 2 classes, from a fixed linear congruential generator.

@@ -1,4 +1,4 @@
-// Issue 16, classes 3, 4 and 5 on images: views that multiply memory after the decoder's pixel
+// README's hardening rows 3, 4 and 5 on images: views that multiply memory after the decoder's pixel
 // limit (pad squares a 100000 x 1 strip, tiles pad a 1 x 20000000 strip to 224 wide, native runs
 // the network over 36 MP), special files in the images folder (a FIFO, a link to /dev/zero), and a
 // progressive JPEG that repeats one scan 3000 times. Fixtures: scripts/fixtures/robustness_fixtures.py.

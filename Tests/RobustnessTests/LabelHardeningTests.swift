@@ -1,4 +1,4 @@
-// Issue 16, classes 4 and 10 on tables: label ids that only look like image numbers (`tumor1`,
+// README's hardening rows 4 and 10 on tables: label ids that only look like image numbers (`tumor1`,
 // `1.9`, `slide7/1` must not match `img_1.png`), two feature ids claiming one number (both named),
 // a duplicated header column, `--heads softmax,softmax`, and a FIFO given as the labels file.
 // Fixtures: scripts/fixtures/robustness_fixtures.py (tables/).

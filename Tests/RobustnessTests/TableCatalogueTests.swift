@@ -8,7 +8,7 @@ import XCTest
 
 final class TableCatalogueTests: XCTestCase {
     private func table(_ name: String) -> URL { Catalogue.fixture("tables/" + name) }
-    /// OxML's labels: -1 no carcinoma, 0 benign, 1 malignant (DESIGN.md).
+    /// OxML's labels: -1 no carcinoma, 0 benign, 1 malignant.
     private let oxml = LabelsFormat(allowedLabels: [-1, 0, 1])
 
     // MARK: labels CSV
