@@ -40,11 +40,8 @@ public enum Comparison {
             let sortedIDs = order.map { ids[$0] }
             if let expected = unlabelledIDs {
                 if expected != sortedIDs {
-                    let extra = Set(sortedIDs).subtracting(expected).sorted().prefix(5)
-                    let missing = Set(expected).subtracting(sortedIDs).sorted().prefix(5)
                     throw EvaluationError.identifierMismatch(problem: "\(set.name) and \(firstName) hold different unlabelled images"
-                        + (extra.isEmpty ? "" : "; only in \(set.name): \(extra.joined(separator: ", "))")
-                        + (missing.isEmpty ? "" : "; only in \(firstName): \(missing.joined(separator: ", "))"))
+                        + identifierDifference(sortedIDs, onlyInFirst: "only in \(set.name)", expected, onlyInSecond: "only in \(firstName)", limit: 5))
                 }
             } else {
                 unlabelledIDs = sortedIDs

@@ -92,16 +92,26 @@ public struct FoldOutcome: Sendable {
     public var diagnostics: [Diagnostic] = []
 }
 
+/// What a model row is. Stored in results.json as its raw value ("single", "mean", "stack").
+public enum ModelKind: String, Codable, Sendable, CaseIterable {
+    /// One head on one feature set.
+    case single
+    /// The mean of its members' probabilities (Ensembles.mean).
+    case mean
+    /// Its members' probabilities combined by weights or a meta-learner fit on inner out-of-fold probabilities.
+    case stack
+}
+
 /// Every fold of one model (a feature set and a head, or an ensemble of them).
 public struct ModelOutcome: Sendable {
     public let name: String
-    public let kind: String
+    public let kind: ModelKind
     public let head: String
     public let featureSets: [String]
     public let classes: [Int]
     public let folds: [FoldOutcome]
 
-    public init(name: String, kind: String, head: String, featureSets: [String], classes: [Int], folds: [FoldOutcome]) {
+    public init(name: String, kind: ModelKind, head: String, featureSets: [String], classes: [Int], folds: [FoldOutcome]) {
         self.name = name
         self.kind = kind
         self.head = head
@@ -143,7 +153,7 @@ public enum CrossValidation {
                 try runFold(folds[index], head: head, data: data, settings: settings, innerProbabilitiesNeeded: innerProbabilitiesNeeded)
             }
         }
-        return ModelOutcome(name: name, kind: "single", head: head.name, featureSets: [featureSet], classes: data.classes, folds: outcomes)
+        return ModelOutcome(name: name, kind: .single, head: head.name, featureSets: [featureSet], classes: data.classes, folds: outcomes)
     }
 
     /// Whether `run` fits the inner cross-validation of `head`: to choose among several candidates, or for a

@@ -64,7 +64,7 @@ public enum Ensembles {
             folds.append(outcome)
         }
         let heads = Array(Set(members.map(\.head))).sorted()
-        return ModelOutcome(name: name, kind: "mean", head: heads.joined(separator: "+"),
+        return ModelOutcome(name: name, kind: .mean, head: heads.joined(separator: "+"),
                             featureSets: uniqueInOrder(members.flatMap(\.featureSets)), classes: first.classes, folds: folds)
     }
 
@@ -87,7 +87,7 @@ public enum Ensembles {
                                innerProbabilities: nil, unlabelledProbabilities: unlabelled, diagnostics: model.diagnostics)
         }
         let heads = uniqueInOrder(members.map(\.head))
-        return ModelOutcome(name: name, kind: "stack", head: heads.joined(separator: "+"),
+        return ModelOutcome(name: name, kind: .stack, head: heads.joined(separator: "+"),
                             featureSets: uniqueInOrder(members.flatMap(\.featureSets)), classes: classes, folds: folds)
     }
 
@@ -123,7 +123,7 @@ public enum Ensembles {
             outcome.memberWeights = weights
             folds.append(outcome)
         }
-        return ModelOutcome(name: name, kind: "stack", head: uniqueInOrder(members.map(\.head)).joined(separator: "+"),
+        return ModelOutcome(name: name, kind: .stack, head: uniqueInOrder(members.map(\.head)).joined(separator: "+"),
                             featureSets: uniqueInOrder(members.flatMap(\.featureSets)), classes: classes, folds: folds)
     }
 

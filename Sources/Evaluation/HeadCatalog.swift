@@ -13,19 +13,41 @@ import Foundation
 import Heads
 import LinearAlgebra
 
+/// The heads by name, as `--heads` and `--head` spell them and results.json records them.
+public enum HeadName: String, CaseIterable, Codable, Sendable {
+    case softmax, svm, gp, gbt
+
+    /// `softmax,svm`: names checked against the catalogue, none twice (it would run the same model twice).
+    public static func list(_ text: String) throws -> [HeadName] {
+        let parts = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let known = HeadCatalog.names.joined(separator: ", ")
+        guard !parts.isEmpty else { throw EvaluationError.invalidSetting(key: "heads", problem: "no head named; known: \(known)") }
+        if let repeated = parts.enumerated().first(where: { parts[..<$0.offset].contains($0.element) })?.element {
+            throw EvaluationError.invalidSetting(key: "heads", problem: "`\(repeated)` is named twice (it would run the same model twice)")
+        }
+        return try parts.map { part in
+            guard let head = HeadName(rawValue: part) else {
+                throw EvaluationError.invalidSetting(key: "heads", problem: "unknown head `\(part)`; known: \(known)")
+            }
+            return head
+        }
+    }
+}
+
 public enum HeadCatalog {
-    public static let names = ["softmax", "svm", "gp", "gbt"]
+    public static let names = HeadName.allCases.map(\.rawValue)
     /// PCA components in front of the GP and the trees (capped by the rank of the training rows).
     public static let principalComponents = 16
 
-    /// The head called `name` for features of `width` columns; `seed` makes every fit reproducible;
+    /// The head `head` for features of `width` columns; `seed` makes every fit reproducible;
     /// `softmaxSolver` trains the softmax head (L-BFGS to the exact optimum by default, or Adam).
-    public static func specification(_ name: String, featureWidth width: Int, seed: UInt64,
+    public static func specification(_ head: HeadName, featureWidth width: Int, seed: UInt64,
                                      softmaxSolver: SoftmaxRegression.Solver = .lbfgs) throws -> HeadSpecification {
+        let name = head.rawValue
         let standardize: [any FeatureTransform] = [Standardizer()]
         let reduce: [any FeatureTransform] = [Standardizer(), try PCA(components: .count(principalComponents))]
-        switch name {
-        case "softmax":
+        switch head {
+        case .softmax:
             // J = mean weighted cross-entropy + l2/2 ||W||²; l2 = 1/(C n) against scikit-learn's C.
             // The Adam settings apply only with softmaxSolver .adam.
             return HeadSpecification(name: name, candidates: try [0.01, 0.1, 1, 10, 100].map { l2 in
@@ -33,7 +55,7 @@ public enum HeadCatalog {
                     head: try SoftmaxRegression(solver: softmaxSolver, learningRate: 0.05, epochs: 200, batchSize: 32, l2: l2,
                                                 classWeight: .balanced, seed: seed)))
             })
-        case "svm":
+        case .svm:
             // On standardised columns scikit-learn's gamma "scale" is about 1/width: the grid is a multiple of it.
             var candidates: [HeadCandidate] = []
             for C in [0.1, 1, 10] {
@@ -45,12 +67,12 @@ public enum HeadCatalog {
                 }
             }
             return HeadSpecification(name: name, candidates: candidates)
-        case "gp":
+        case .gp:
             return HeadSpecification(name: name, candidates: [
                 HeadCandidate(setting: "PCA \(principalComponents), RBF by marginal likelihood", classifier: Pipeline(steps: reduce,
                     head: try GaussianProcessClassifier(amplitudeSquared: 1, lengthScale: Double(principalComponents).squareRoot(),
                                                         optimize: true, restarts: 2, classWeight: .balanced, seed: seed)))])
-        case "gbt":
+        case .gbt:
             var candidates: [HeadCandidate] = []
             for depth in [2, 3] {
                 for rate in [0.05, 0.2] {
@@ -60,20 +82,13 @@ public enum HeadCatalog {
                 }
             }
             return HeadSpecification(name: name, candidates: candidates)
-        default:
-            throw EvaluationError.invalidSetting(key: "heads", problem: "unknown head `\(name)`; known: \(names.joined(separator: ", "))")
         }
     }
 
     /// Parses `softmax,svm` into specifications.
     public static func specifications(_ list: String, featureWidth: Int, seed: UInt64,
                                       softmaxSolver: SoftmaxRegression.Solver = .lbfgs) throws -> [HeadSpecification] {
-        let names = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        guard !names.isEmpty else { throw EvaluationError.invalidSetting(key: "heads", problem: "no head named; known: \(self.names.joined(separator: ", "))") }
-        if let repeated = names.enumerated().first(where: { names[..<$0.offset].contains($0.element) })?.element {
-            throw EvaluationError.invalidSetting(key: "heads", problem: "`\(repeated)` is named twice (it would run the same model twice)")
-        }
-        return try names.map { try specification($0, featureWidth: featureWidth, seed: seed, softmaxSolver: softmaxSolver) }
+        try HeadName.list(list).map { try specification($0, featureWidth: featureWidth, seed: seed, softmaxSolver: softmaxSolver) }
     }
 
     /// The stacking meta-learner: balanced softmax regression on the members' probabilities.

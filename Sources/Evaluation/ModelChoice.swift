@@ -28,15 +28,19 @@ public struct ModelChoice: Sendable, Equatable {
     /// The feature sets, heads, ensemble kind and decision rule that rebuild the row in `submit`.
     public var featureSets: [String] { row.featureSets }
     public var heads: [String] { row.head.split(separator: "+").map(String.init) }
-    public var ensemble: EnsembleKind? { EnsembleKind(rawValue: "\(row.kind)") }
+    public var ensemble: EnsembleKind? { EnsembleKind(rawValue: row.kind.rawValue) }
     public var decision: DecisionRule { row.decision.flatMap(DecisionRule.init(rawValue:)) ?? .argmax }
 
     /// (models, kind, decision): smaller is simpler. Models: members of an ensemble (feature sets × heads
     /// of the row), 1 for a single model.
     public static func complexity(of row: ResultRow) -> [Int] {
-        let kind = "\(row.kind)"
-        let models = kind == "single" ? 1 : max(1, row.featureSets.count) * max(1, row.head.split(separator: "+").count)
-        let kindRank = kind == "single" ? 0 : kind == "mean" ? 1 : 2
+        let models = row.kind == .single ? 1 : max(1, row.featureSets.count) * max(1, row.head.split(separator: "+").count)
+        let kindRank: Int
+        switch row.kind {
+        case .single: kindRank = 0
+        case .mean: kindRank = 1
+        case .stack: kindRank = 2
+        }
         return [models, kindRank, row.decision == DecisionRule.offsets.rawValue ? 1 : 0]
     }
 
@@ -50,7 +54,7 @@ public struct ModelChoice: Sendable, Equatable {
         guard !rows.isEmpty else { return nil }
         let marked = rows.contains { $0.indistinguishableFromBest != nil }
         if !marked {
-            guard let single = rows.first(where: { "\($0.kind)" == "single" }) ?? rows.first,
+            guard let single = rows.first(where: { $0.kind == .single }) ?? rows.first,
                   let rank = rows.firstIndex(of: single) else { return nil }
             return ModelChoice(row: single, rank: rank + 1, candidates: [single],
                                rule: "the best single-model row (this results file has no significance marker)")

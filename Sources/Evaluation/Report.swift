@@ -60,11 +60,11 @@ public enum Report {
             text += " **+ offsets** rows: per-class offsets added to the log-probabilities before the argmax, chosen in each outer fold "
                 + "on that fold's inner out-of-fold probabilities (grid −3…3 step 0.1) to maximise the inner macro F1; the outer test rows are never used."
         }
-        if results.rows.contains(where: { $0.kind == "mean" }) {
+        if results.rows.contains(where: { $0.kind == .mean }) {
             text += " **mean** rows: members' probabilities averaged with weights ∝ max(0, inner macro F1 − chance) per fold "
                 + "(chance: a uniform random guess at the class frequencies), so members no better than chance are dropped."
         }
-        if results.rows.contains(where: { $0.kind == "stack" }) {
+        if results.rows.contains(where: { $0.kind == .stack }) {
             text += " **stack** rows: per fold, the mean rows' weights, unless the convex combination of the members' probabilities "
                 + "(weights ≥ 0, summing to 1) maximising the class-balanced log-likelihood of their inner out-of-fold probabilities "
                 + "beats them on the inner rows by at least " + String(format: "%.2f", Ensembles.stackMargin) + " macro F1 (weights chosen by "
@@ -356,7 +356,7 @@ public enum Report {
 extension ComparisonResults {
     /// The best row that is one feature set with one head: what `carcinoma report --best-single` prints and
     /// `make run` submits (rows are sorted best first).
-    public var bestSingleRow: ResultRow? { rows.first { $0.kind == "single" } }
+    public var bestSingleRow: ResultRow? { rows.first { $0.kind == .single } }
 
     /// Two standard errors of a row's mean macro F1, at the median fold-to-fold sd of the table: differences
     /// smaller than this are fold noise.

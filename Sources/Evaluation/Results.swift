@@ -45,8 +45,7 @@ public struct FoldScore: Sendable, Codable, Equatable {
 
 public struct ResultRow: Sendable, Codable, Equatable {
     public let name: String
-    /// single, mean or stack.
-    public let kind: String
+    public let kind: ModelKind
     public let head: String
     public let featureSets: [String]
     public let folds: [FoldScore]

@@ -182,7 +182,7 @@ public struct ViewLimits: Sendable, Equatable {
 }
 
 /// How one view image is shown to the network.
-public enum TestTimeAugmentation: String, Sendable {
+public enum TestTimeAugmentation: String, CaseIterable, Sendable {
     /// The 8 symmetries of the square (rotations by 90° and flips), embeddings averaged.
     case d4
 

@@ -31,17 +31,17 @@ struct ExtractCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Input size (the resize view's side) the --weights file was trained at, as --mean.")
     var inputSize: Int?
     @Option(help: "resize | pad | native | tiles")
-    var view: String
+    var view: ViewKind
     @Option(help: "Test-time augmentation: d4 averages the 8 rotations and flips (stored as its own file).")
-    var tta: String?
+    var tta: TestTimeAugmentation?
     @Option(parsing: .unconditional, help: "Tile stride in pixels (tiles view; default half the backbone input size).")
     var tileStride: Int?
     @Option(help: "Tile pooling: mean | mean+max (tiles view).")
-    var tilePool: String = "mean"
+    var tilePool: TilePooling = .mean
     @Option(help: "Drop tiles with a smaller tissue fraction, falling back to all tiles when none pass (tiles view).")
     var minTissue: Double = 0
     @Option(help: "final: the last feature map, pooled | stages: every stage's output pooled, each block L2-normalised, concatenated (blocks named in the manifest; file <backbone>-<view>[-d4]-stages) | stages-raw: the same blocks without the normalisation.")
-    var pooling: String = "final"
+    var pooling: EmbeddingPooling = .final
     @Option(parsing: .unconditional, help: "Extract shard i of n (0-based, every n-th image), e.g. 0/4.")
     var shard: String?
     @Option(help: "Cache folder (default features/<dataset>, or features/<dataset>/shard-i-of-n with --shard).")
@@ -62,10 +62,6 @@ struct ExtractCommand: ParsableCommand {
     func validate() throws {
         try checkCount(batch, "--batch", CountLimits.batch)
         try checkCount(threads, "--threads", CountLimits.threads)
-        guard ViewKind(rawValue: view) != nil else { throw ValidationError("--view must be one of resize, pad, native, tiles") }
-        guard EmbeddingPooling(rawValue: pooling) != nil else { throw ValidationError("--pooling must be final, stages or stages-raw") }
-        guard TilePooling(rawValue: tilePool) != nil else { throw ValidationError("--tile-pool must be mean or mean+max") }
-        if let tta, TestTimeAugmentation(rawValue: tta) == nil { throw ValidationError("--tta must be d4") }
         if let tileStride { try checkCount(tileStride, "--tile-stride", CountLimits.tileStride) }
         guard (0...1).contains(minTissue) else { throw ValidationError("--min-tissue must be between 0 and 1") }
     }
@@ -102,10 +98,8 @@ struct ExtractCommand: ParsableCommand {
         let hashed = hashImages(selected)       // an unreadable image is a failure of its own, not of the run
         let hashes = hashed.hashes
         let settings = ExtractionSettings(
-            view: ViewOptions(kind: ViewKind(rawValue: view) ?? .resize, tileStride: tileStride,
-                              tilePooling: TilePooling(rawValue: tilePool) ?? .mean, minimumTissueFraction: minTissue),
-            tta: tta.flatMap(TestTimeAugmentation.init(rawValue:)), batchSize: batch, overwrite: overwrite,
-            waitForLock: wait, toolVersion: toolVersion, pooling: EmbeddingPooling(rawValue: pooling) ?? .final)
+            view: ViewOptions(kind: view, tileStride: tileStride, tilePooling: tilePool, minimumTissueFraction: minTissue),
+            tta: tta, batchSize: batch, overwrite: overwrite, waitForLock: wait, toolVersion: toolVersion, pooling: pooling)
         let extractor = Extractor(images: hashed.images, rejected: listing.rejected + hashed.rejected, dataset: dataset, output: output, settings: settings)
 
         var summaries: [ExtractionSummary] = []
@@ -136,6 +130,11 @@ struct ExtractCommand: ParsableCommand {
         }
     }
 }
+
+extension ViewKind: ExpressibleByArgument {}
+extension TilePooling: ExpressibleByArgument {}
+extension TestTimeAugmentation: ExpressibleByArgument {}
+extension EmbeddingPooling: ExpressibleByArgument {}
 
 /// Progress on stderr: one rewritten line on a terminal, a line every 10% otherwise.
 final class ProgressPrinter {

@@ -1,25 +1,36 @@
 // Options shared by `compare` and `submit`: where the features and the labels are and how to read them.
+// The reading itself is Evaluation's PreparedComparison.load.
 
 import ArgumentParser
 import Evaluation
-import FeatureStore
 import Foundation
 import Weights
 
+/// Where the features are and which of them to use (`compare`; `submit` declares `--features` itself,
+/// since `submit --check` needs none).
 struct LabelledFeatureOptions: ParsableArguments {
     @Option(help: "A feature cache folder (every .npy with its .json manifest) or one .npy file.")
     var features: String
 
-    @Option(help: "For a bare .npy without a manifest: a text file of image ids, one per line, in row order.")
-    var ids: String?
+    @OptionGroup var selection: FeatureSelectionOptions
+    @OptionGroup var labelling: LabelsOptions
 
+    var format: LabelsFormat { labelling.format }
+
+    func validate() throws { try selection.check(features: features) }
+
+    func prepare() throws -> PreparedComparison { try selection.prepare(features: features, labelling: labelling) }
+}
+
+/// How a labels CSV is read (`compare`, `submit`).
+struct LabelsOptions: ParsableArguments {
     @Option(help: "Labels CSV: one row per labelled image.")
     var labels: String
 
-    @Option(help: "Column of the labels CSV holding the image id.")
+    @Option(help: "Column of the labels CSV holding the image id (also a submission's first column).")
     var idColumn: String = "id"
 
-    @Option(help: "Column of the labels CSV holding the label.")
+    @Option(help: "Column of the labels CSV holding the label (also a submission's second column).")
     var labelColumn: String = "malignant"
 
     @Option(help: "Optional column of group ids: rows sharing one stay in the same fold (e.g. the slide of a tile).")
@@ -31,20 +42,36 @@ struct LabelledFeatureOptions: ParsableArguments {
     @Option(help: "Integer labels accepted, comma-separated (OxML: -1 no carcinoma, 0 benign, 1 malignant), or `any` for every integer. Not used with --label-names.")
     var allowedLabels: String = defaultAllowedLabels
 
+    var format: LabelsFormat {
+        LabelsFormat(idColumn: idColumn, labelColumn: labelColumn, groupColumn: groupColumn,
+                     allowedLabels: (try? parseAllowedLabels(allowedLabels)) ?? nil, namedLabels: labelNames)
+    }
+
+    func validate() throws { _ = try parseAllowedLabels(allowedLabels) }
+}
+
+/// Which rows and sets of the features (`compare`, `submit`).
+struct FeatureSelectionOptions: ParsableArguments {
+    @Option(help: "For a bare .npy without a manifest: a text file of image ids, one per line, in row order.")
+    var ids: String?
+
     @Option(help: "Only these feature sets of the folder (comma-separated names, e.g. efficientnet_lite0-native).")
     var featureSet: String?
 
     @Option(help: "Blocks of multi-stage feature sets (extract --pooling stages) to use: `;`-separated selections, each `all` or block names joined by `+` (e.g. \"all;_blocks.14+_blocks.15+_conv_head\"); each selection is its own feature set named <set>[a+b]. Sets without blocks are used whole.")
     var blocks: String?
 
-    var format: LabelsFormat {
-        LabelsFormat(idColumn: idColumn, labelColumn: labelColumn, groupColumn: groupColumn,
-                     allowedLabels: (try? parseAllowedLabels(allowedLabels)) ?? nil, namedLabels: labelNames)
+    func check(features: String?) throws {
+        if ids != nil, !(features ?? "").hasSuffix(".npy") { throw ValidationError("--ids goes with a single .npy file in --features") }
     }
 
-    func validate() throws {
-        if ids != nil && !features.hasSuffix(".npy") { throw ValidationError("--ids goes with a single .npy file in --features") }
-        _ = try parseAllowedLabels(allowedLabels)
+    /// `featureSet` replaces `--feature-set` (submit --head auto names the chosen row's sets).
+    func prepare(features: String, labelling: LabelsOptions, featureSet: String? = nil) throws -> PreparedComparison {
+        try PreparedComparison.load(
+            features: URL(fileURLWithPath: features), ids: ids.map { URL(fileURLWithPath: $0) }, labels: URL(fileURLWithPath: labelling.labels),
+            format: labelling.format,
+            featureSets: (featureSet ?? self.featureSet).map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } },
+            blocks: blocks)
     }
 }
 
@@ -63,40 +90,6 @@ func parseAllowedLabels(_ text: String) throws -> Set<Int>? {
         labels.insert(value)
     }
     return labels
-}
-
-extension LabelledFeatureOptions {
-
-    func prepare() throws -> PreparedComparison {
-        try loadComparison(features: features, ids: ids, labels: labels, format: format, featureSet: featureSet, blocks: blocks)
-    }
-}
-
-/// Reads the feature sets (a folder, or one .npy with optional ids) and the labels, and aligns them.
-func loadComparison(features: String, ids: String?, labels: String, format: LabelsFormat, featureSet: String?,
-                    blocks: String? = nil) throws -> PreparedComparison {
-    let url = URL(fileURLWithPath: features)
-    var sets = features.hasSuffix(".npy") ? [try FeatureSet.load(npy: url, ids: ids.map { URL(fileURLWithPath: $0) })]
-                                          : try FeatureSet.loadDirectory(url)
-    if let blocks {
-        let selections = blocks.split(separator: ";").map { $0.split(separator: "+").map { $0.trimmingCharacters(in: .whitespaces) } }
-            .filter { !$0.isEmpty }
-        guard !selections.isEmpty else { throw ValidationError("--blocks names no block") }
-        sets = try sets.flatMap { set -> [FeatureSet] in
-            guard set.manifest?.blocks != nil else { return [set] }
-            return try selections.map { try set.selectingBlocks($0) }
-        }
-    }
-    if let featureSet {
-        let wanted = featureSet.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-        let available = sets.map(\.name)
-        for name in wanted where !available.contains(name) {
-            throw ValidationError("no feature set `\(name)` in \(features); available: \(available.joined(separator: ", "))")
-        }
-        sets = sets.filter { wanted.contains($0.name) }
-    }
-    let table = try LabelTable.read(URL(fileURLWithPath: labels), format: format)
-    return try Comparison.prepare(featureSets: sets, labels: table)
 }
 
 struct CrossValidationOptions: ParsableArguments {

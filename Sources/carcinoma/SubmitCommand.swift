@@ -19,29 +19,11 @@ struct SubmitCommand: ParsableCommand {
     @Option(help: "A feature cache folder or one .npy file (not needed with --check).")
     var features: String?
 
-    @Option(help: "For a bare .npy without a manifest: its image ids, one per line.")
-    var ids: String?
-
-    @Option(help: "Labels CSV.")
-    var labels: String
+    @OptionGroup var selection: FeatureSelectionOptions
+    @OptionGroup var labelling: LabelsOptions
 
     @Option(help: "The image folder: the test images are its images minus the labelled ids.")
     var images: String
-
-    @Option(help: "Column of the labels CSV holding the image id (also the submission's first column).")
-    var idColumn: String = "id"
-
-    @Option(help: "Column of the labels CSV holding the label (also the submission's second column).")
-    var labelColumn: String = "malignant"
-
-    @Option(help: "Optional group column of the labels CSV.")
-    var groupColumn: String?
-
-    @Flag(help: "Labels are names, mapped to classes in sorted name order.")
-    var labelNames = false
-
-    @Option(help: "Integer labels accepted, comma-separated (OxML: -1, 0, 1), or `any` for every integer. Not used with --label-names.")
-    var allowedLabels: String = defaultAllowedLabels
 
     @Option(help: "Head (or comma-separated heads with --ensemble): \(HeadCatalog.names.joined(separator: ",")); or `auto` with --results: the row ModelChoice picks (the simplest row indistinguishable from the best).")
     var head: String?
@@ -52,14 +34,8 @@ struct SubmitCommand: ParsableCommand {
     @Option(help: "Solver of the softmax head and the stacking meta-learner: lbfgs (exact optimum) or adam.")
     var softmaxSolver: SoftmaxRegression.Solver = .lbfgs
 
-    @Option(help: "Feature sets to use (comma-separated names); default every set in --features.")
-    var featureSet: String?
-
     @Option(help: "Combine several feature sets (and heads): mean of probabilities, or a stacked softmax meta-learner.")
     var ensemble: EnsembleKind?
-
-    @Option(help: "Blocks of multi-stage feature sets: `all` or block names joined by `+` (as compare --blocks, one selection).")
-    var blocks: String?
 
     @Option(help: "argmax, or offsets: per-class offsets chosen per fold on the inner out-of-fold probabilities (as compare --decision).")
     var decision: DecisionRule = .argmax
@@ -75,25 +51,23 @@ struct SubmitCommand: ParsableCommand {
     @Option(help: "The submission file to write; probabilities.csv goes beside it.")
     var out: String = "submission.csv"
 
-    var format: LabelsFormat {
-        LabelsFormat(idColumn: idColumn, labelColumn: labelColumn, groupColumn: groupColumn,
-                     allowedLabels: (try? parseAllowedLabels(allowedLabels)) ?? nil, namedLabels: labelNames)
-    }
+    var format: LabelsFormat { labelling.format }
 
     func validate() throws {
-        _ = try parseAllowedLabels(allowedLabels)
+        try selection.check(features: features)
         if decision == .both { throw ValidationError("--decision is argmax or offsets for a submission") }
         if check == nil {
             if features == nil { throw ValidationError("--features is required to write a submission") }
             if head == nil { throw ValidationError("--head is required to write a submission") }
             if (head == "auto") != (results != nil) { throw ValidationError("--head auto and --results go together") }
-            if head == "auto" && (featureSet != nil || ensemble != nil || decision != .argmax) {
+            if head == "auto" && (selection.featureSet != nil || ensemble != nil || decision != .argmax) {
                 throw ValidationError("--head auto takes the feature sets, ensemble and decision rule from --results; give none of them")
             }
         }
     }
 
     func run() throws {
+        let labels = labelling.labels
         let table = try LabelTable.read(URL(fileURLWithPath: labels), format: format)
         let imageIDs = try Submission.imageIDs(in: URL(fileURLWithPath: images))
         if let check {
@@ -102,7 +76,7 @@ struct SubmitCommand: ParsableCommand {
             return
         }
         guard let features, var head else { return }
-        var featureSet = self.featureSet, ensemble = self.ensemble, decision = self.decision
+        var featureSet = selection.featureSet, ensemble = self.ensemble, decision = self.decision
         if head == "auto", let results {
             guard let choice = ModelChoice.choose(try ComparisonResults.read(from: URL(fileURLWithPath: results, isDirectory: true))) else {
                 throw ValidationError("\(results): the table has no row")
@@ -111,19 +85,12 @@ struct SubmitCommand: ParsableCommand {
             print("--head auto: row \(choice.rank) `\(choice.row.name)` (macro F1 \(String(format: "%.3f", choice.row.macroF1.mean))), chosen among "
                 + "\(choice.candidates.count) rows as \(choice.rule)")
         }
-        let prepared = try loadComparison(features: features, ids: ids, labels: labels, format: format, featureSet: featureSet, blocks: blocks)
-        let expected = try Submission.expectedIDs(images: imageIDs, labels: table, source: images)
-        if expected != prepared.unlabelledIDs {
-            let missing = Set(expected).subtracting(prepared.unlabelledIDs).sorted()
-            let extra = Set(prepared.unlabelledIDs).subtracting(expected).sorted()
-            throw ValidationError("the features' unlabelled images differ from \(images) minus the labels"
-                + (missing.isEmpty ? "" : "; no features for: \(missing.prefix(8).joined(separator: ", "))")
-                + (extra.isEmpty ? "" : "; not in the folder: \(extra.prefix(8).joined(separator: ", "))"))
-        }
+        let prepared = try selection.prepare(features: features, labelling: labelling, featureSet: featureSet)
+        try prepared.requireUnlabelledIDs(try Submission.expectedIDs(images: imageIDs, labels: table, source: images), imagesFolder: images)
         let url = URL(fileURLWithPath: out)
         // Writing the predictions over --labels would make the next compare train on them.
         try refuseOutputsThatAreInputs([("--out", url), ("--out (probabilities.csv beside it)", Submission.probabilitiesURL(for: url))],
-                                       inputs: [("--labels", labels), ("--features", features), ("--ids", ids)])
+                                       inputs: [("--labels", labels), ("--features", features), ("--ids", selection.ids)])
         try checkOutputFile(url)
         try checkOutputFile(Submission.probabilitiesURL(for: url))
         let settings = crossValidation.settings

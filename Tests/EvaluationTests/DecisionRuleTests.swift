@@ -141,7 +141,7 @@ final class DecisionRuleTests: XCTestCase {
         let settings = CrossValidationSettings(foldCount: 4, repeats: 1, seed: 2, innerFoldCount: 3, threads: 1)
         // A stacking row is possible, so the single-candidate heads keep their inner probabilities.
         let outcomes = try Comparison.run(prepared, heads: [good, useless], settings: settings, metaLearner: NearestCentroid(sharpness: 1))
-            .outcomes.filter { $0.kind == "single" }
+            .outcomes.filter { $0.kind == .single }
         XCTAssertEqual(outcomes.count, 2)
         let mean = try Ensembles.mean(name: "mean", members: outcomes, labels: labels.labels)
         let stack = try Ensembles.convexStack(name: "stack", members: outcomes, labels: labels.labels)

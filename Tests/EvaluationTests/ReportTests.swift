@@ -51,7 +51,7 @@ final class ReportAndPredictionTests: XCTestCase {
                                               metaLearner: NearestCentroid(sharpness: 1))
         let best = try XCTUnwrap(results.bestSingleRow)
         XCTAssertEqual(best.name, "features / centroid")
-        XCTAssertTrue(results.rows.prefix { $0 != best }.allSatisfy { $0.kind != "single" }, "a better single row was passed over")
+        XCTAssertTrue(results.rows.prefix { $0 != best }.allSatisfy { $0.kind != .single }, "a better single row was passed over")
         let majorityRow = try XCTUnwrap(results.rows.first { $0.name == "features / majority" })
         XCTAssertTrue(majorityRow.predictsOneClass(classCount: 3))
         XCTAssertFalse(best.predictsOneClass(classCount: 3))
