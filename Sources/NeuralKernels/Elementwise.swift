@@ -162,7 +162,7 @@ func applyActivation(_ values: UnsafeMutablePointer<Float>, count: Int, _ activa
 func fusedPass(from source: UnsafePointer<Float>, bias: Float, residual: UnsafePointer<Float>?,
                into destination: UnsafeMutablePointer<Float>, count: Int, activation: Activation) {
     // The activation is chosen once per row, not per vector: each case is its own small specialised loop,
-    // where the vector loads and stores inline (in one loop over every case they were calls).
+    // where the vector loads and stores inline (a single loop over every case leaves them out-of-line calls).
     let done: Int
     switch activation {
     case .identity: done = fusedLoop(IdentityLanes.self, source, bias, residual, destination, count)

@@ -127,8 +127,8 @@ func report(_ line: String) {
     FileHandle.standardError.write(Data((line + "\n").utf8))
 }
 
-/// Upper bounds of every count flag (issue 16, class 6): each allocates or loops in proportion,
-/// so `--repeats 1000000000000` is refused by name and number instead of asking for terabytes.
+/// Upper bounds of every count flag: each allocates or loops in proportion, so
+/// `--repeats 1000000000000` is refused by name and number instead of asking for terabytes.
 enum CountLimits {
     static let folds = 2...1000
     static let repeats = 1...1000
@@ -147,8 +147,8 @@ func checkCount<T: BinaryInteger>(_ value: T, _ flag: String, _ range: ClosedRan
     }
 }
 
-/// Refuses an output path that is, or resolves to, one of the command's input files (issue 16,
-/// class 9): naming both flags and the path.
+/// Refuses an output path that is, or resolves to, one of the command's input files (writing it would
+/// destroy the input before it is read), naming both flags and the path.
 func refuseOutputsThatAreInputs(_ outputs: [(flag: String, url: URL)], inputs: [(flag: String, path: String?)]) throws {
     for (outputFlag, output) in outputs {
         for case let (inputFlag, path?) in inputs where sameFile(output, URL(fileURLWithPath: path)) {
