@@ -139,9 +139,7 @@ struct TileCursor {
 }
 
 extension UnsafePointer where Pointee == Float {
-    @inline(always) func tile(at offset: Int) -> Tile {
-        UnsafeRawPointer(self + offset).loadUnaligned(as: Tile.self)
-    }
+    @inline(always) func tile(at offset: Int) -> Tile { vector(at: offset, as: Tile.self) }
 
     @inline(always) func vector<Lanes: SIMD>(at offset: Int, as: Lanes.Type) -> Lanes where Lanes.Scalar == Float {
         UnsafeRawPointer(self + offset).loadUnaligned(as: Lanes.self)
@@ -157,11 +155,11 @@ func loadTile(_ values: UnsafePointer<Float>, count: Int) -> Tile {
     return tile
 }
 
-/// Writes the first `count` (≤ the tile's lanes) lanes.
+/// Writes the first `count` (≤ the vector's lanes) lanes.
 @inline(always)
-func storeTile(_ tile: Tile, to values: UnsafeMutablePointer<Float>, count: Int) {
-    if count == Tile.scalarCount {
-        UnsafeMutableRawPointer(values).storeBytes(of: tile, as: Tile.self)
+func storeTile<Lanes: SIMD>(_ tile: Lanes, to values: UnsafeMutablePointer<Float>, count: Int) where Lanes.Scalar == Float {
+    if count == Lanes.scalarCount {
+        UnsafeMutableRawPointer(values).storeBytes(of: tile, as: Lanes.self)
     } else {
         for lane in 0..<count { values[lane] = tile[lane] }
     }
@@ -232,12 +230,7 @@ func depthwiseTiles<Lanes: SIMD>(_ lanesType: Lanes.Type, source: UnsafePointer<
                 // A tile covers output row `row`, columns column·lanes ..< +lanes.
                 @inline(__always) func store(_ value: Lanes, _ tile: TileCursor) {
                     let column = tile.column * lanes
-                    let destination = output + tile.row * outputWidth + column
-                    if outputWidth - column >= lanes {
-                        UnsafeMutableRawPointer(destination).storeBytes(of: value, as: Lanes.self)
-                    } else {
-                        for lane in 0..<(outputWidth - column) { destination[lane] = value[lane] }
-                    }
+                    storeTile(value, to: output + tile.row * outputWidth + column, count: min(lanes, outputWidth - column))
                 }
 
                 var cursor = TileCursor(tilesPerRow: tilesPerRow)
