@@ -9,11 +9,12 @@
 //     reads phase (kx·dx) mod sx at column x + (kx·dx) div sx, row oy·sy + ky·dy. Padding, TF-SAME
 //     asymmetric padding, stride and dilation all become plain offsets; no edge cases remain.
 //  2. Output rows are cut into tiles of 8 or 16 columns (`Tile`, 8 for planes at most 8 wide; the last one of a
-//     row partial); four tiles are accumulated at once (independent chains), bias first and then taps in
-//     (ky, kx) order, the naive twin's order (taps that read padding add exactly 0), one multiply-add per tap
-//     (fused where the target has FMA, as in the GEMM).
-//  3. Residual and activation are applied to the finished plane in one vector pass (fusedPass) while
-//     it is still in cache.
+//     row partial); up to eight tiles are accumulated at once (independent chains, `DepthwiseGroup`), bias
+//     first and then taps in (ky, kx) order, the naive twin's order (taps that read padding add exactly 0),
+//     one multiply and one add per tap (not fused: bit-exact against the twin).
+//  3. Without a residual, the activation is applied to each tile in registers before its store; with one,
+//     residual and activation are applied to the finished plane in one vector pass (fusedPass) while it is
+//     still in cache.
 //
 // The same phase planes serve max pooling (filled with -inf) and average pooling (Pooling.swift).
 
@@ -187,13 +188,13 @@ func depthwiseConvolution(source: UnsafePointer<Float>, weights: UnsafePointer<F
 }
 
 /// The depthwise kernel on tiles of `Lanes` output columns. Each output is bias + Σ taps in (ky, kx) order, one
-/// multiply-add per tap (fused where the target has FMA), whatever the tile width.
-func depthwiseTiles<Lanes: SIMD>(_ lanesType: Lanes.Type, source: UnsafePointer<Float>, weights: UnsafePointer<Float>,
+/// multiply and one add per tap, whatever the tile width.
+func depthwiseTiles<Lanes: DepthwiseLanes>(_ lanesType: Lanes.Type, source: UnsafePointer<Float>, weights: UnsafePointer<Float>,
                                  bias: UnsafePointer<Float>, residual: UnsafePointer<Float>?,
                                  batch: Int, inChannels: Int, height: Int, width: Int, outChannels: Int, geometry: ConvGeometry,
                                  outputHeight: Int, outputWidth: Int,
                                  outputRow: (Int, Int) -> UnsafeMutablePointer<Float>,
-                                 activation: Activation, context: KernelContext) where Lanes.Scalar == Float {
+                                 activation: Activation, context: KernelContext) {
     let outPerGroup = outChannels / geometry.groups
     let kernelHeight = geometry.kernelHeight, kernelWidth = geometry.kernelWidth, taps = kernelHeight * kernelWidth
     let strideY = geometry.strideY
@@ -221,51 +222,98 @@ func depthwiseTiles<Lanes: SIMD>(_ lanesType: Lanes.Type, source: UnsafePointer<
                                  padTop: geometry.padTop, padLeft: geometry.padLeft, fill: 0, into: planes)
                     builtFor = inputIndex
                 }
-                let base = UnsafePointer(planes)
                 let output = outputRow(image, channel)
-                let residualPlane = residual.map { $0 + item * plane }
-                let kernel = weights + channel * taps
-                let start = Lanes(repeating: bias[channel])
-
-                // A tile covers output row `row`, columns column·lanes ..< +lanes.
-                @inline(__always) func store(_ value: Lanes, _ tile: TileCursor) {
-                    let column = tile.column * lanes
-                    storeTile(value, to: output + tile.row * outputWidth + column, count: min(lanes, outputWidth - column))
-                }
-
+                // Without a residual the activation is applied in registers, before the store; with one, after
+                // the residual, in a pass over the finished plane (the order PyTorch applies them).
+                let tiles = DepthwisePlane<Lanes>(
+                    input: UnsafePointer(planes), output: output, kernel: weights + channel * taps, offsets: offsets, taps: taps,
+                    start: Lanes(repeating: bias[channel]), layout: layout, outputWidth: outputWidth, plane: plane,
+                    activation: residual == nil ? activation : .identity)
                 var cursor = TileCursor(tilesPerRow: tilesPerRow)
-                var tile = 0
-                while tile + 4 <= tileCount {
-                    let tile0 = cursor.next(), tile1 = cursor.next(), tile2 = cursor.next(), tile3 = cursor.next()
-                    let base0 = base + layout.tileBase(tile0), base1 = base + layout.tileBase(tile1)
-                    let base2 = base + layout.tileBase(tile2), base3 = base + layout.tileBase(tile3)
-                    var sum0 = start, sum1 = start, sum2 = start, sum3 = start
-                    for tap in 0..<taps {
-                        let weight = Lanes(repeating: kernel[tap]), offset = offsets[tap]
-                        sum0 = tapAdd(sum0, weight, base0.vector(at: offset, as: Lanes.self))
-                        sum1 = tapAdd(sum1, weight, base1.vector(at: offset, as: Lanes.self))
-                        sum2 = tapAdd(sum2, weight, base2.vector(at: offset, as: Lanes.self))
-                        sum3 = tapAdd(sum3, weight, base3.vector(at: offset, as: Lanes.self))
-                    }
-                    store(sum0, tile0); store(sum1, tile1); store(sum2, tile2); store(sum3, tile3)
-                    tile += 4
+                var remaining = tileCount
+                while remaining >= 8 {
+                    DepthwiseGroup<8, Lanes>.accumulate(tiles, &cursor)
+                    remaining -= 8
                 }
-                while tile < tileCount {
-                    let tile0 = cursor.next()
-                    let base0 = base + layout.tileBase(tile0)
-                    var sum0 = start
-                    for tap in 0..<taps { sum0 = tapAdd(sum0, Lanes(repeating: kernel[tap]), base0.vector(at: offsets[tap], as: Lanes.self)) }
-                    store(sum0, tile0)
-                    tile += 1
+                switch remaining {
+                case 7: DepthwiseGroup<7, Lanes>.accumulate(tiles, &cursor)
+                case 6: DepthwiseGroup<6, Lanes>.accumulate(tiles, &cursor)
+                case 5: DepthwiseGroup<5, Lanes>.accumulate(tiles, &cursor)
+                case 4: DepthwiseGroup<4, Lanes>.accumulate(tiles, &cursor)
+                case 3: DepthwiseGroup<3, Lanes>.accumulate(tiles, &cursor)
+                case 2: DepthwiseGroup<2, Lanes>.accumulate(tiles, &cursor)
+                case 1: DepthwiseGroup<1, Lanes>.accumulate(tiles, &cursor)
+                default: break
                 }
                 // Residual and activation over the finished plane while it is in cache (one vector pass).
-                if residualPlane != nil || activation != .identity {
-                    fusedPass(from: output, bias: 0, residual: residualPlane, into: output, count: plane, activation: activation)
+                if let residual {
+                    fusedPass(from: output, bias: 0, residual: residual + item * plane, into: output, count: plane, activation: activation)
                 }
             }
         }
     }
     }
+}
+
+/// One channel's output plane for DepthwiseGroup: its phase planes, weights, bias and where it goes.
+struct DepthwisePlane<Lanes: DepthwiseLanes> {
+    let input: UnsafePointer<Float>          // the phase planes (PhasePlanes layout)
+    let output: UnsafeMutablePointer<Float>  // OH x OW, row-major
+    let kernel: UnsafePointer<Float>         // KH x KW
+    let offsets: UnsafePointer<Int>          // taps, (ky, kx) order: each tap's offset from a tile's base
+    let taps: Int
+    let start: Lanes                         // the bias in every lane
+    let layout: PhasePlanes
+    let outputWidth: Int
+    let plane: Int                           // OH · OW
+    let activation: Activation
+}
+
+/// `Count` consecutive tiles (row-major, from `cursor`) of one plane at once: Count independent sums, so that
+/// the multiply-adds of a tap are not waiting for the previous tap's add (a lone tile of a 7x7 plane was
+/// bound by the add's latency, 25 taps x 4 cycles). The remainder of a plane runs as one narrower group, not
+/// tile by tile. A tile whose whole vector fits in the plane is stored whole, even where it runs past its row:
+/// the values past the row belong to later tiles, which are stored afterwards; only a tile at the end of the
+/// plane is stored lane by lane.
+enum DepthwiseGroup<let Count: Int, Lanes: DepthwiseLanes> {
+    @inline(__always)
+    static func accumulate(_ p: DepthwisePlane<Lanes>, _ cursor: inout TileCursor) {
+        let lanes = Lanes.scalarCount
+        var bases = InlineArray<Count, UnsafePointer<Float>>(repeating: p.input)
+        var positions = InlineArray<Count, Int>(repeating: 0)
+        for i in 0..<Count {
+            let tile = cursor.next()
+            bases[i] = p.input + p.layout.tileBase(tile)
+            positions[i] = tile.row * p.outputWidth + tile.column * lanes
+        }
+        var sums = InlineArray<Count, Lanes>(repeating: p.start)
+        for tap in 0..<p.taps {
+            let weight = Lanes(repeating: p.kernel[tap]), offset = p.offsets[tap]
+            for i in 0..<Count { sums[i] = tapAdd(sums[i], weight, bases[i].vector(at: offset, as: Lanes.self)) }
+        }
+        for i in 0..<Count {
+            let value = Lanes.activated(sums[i], p.activation), position = positions[i]
+            if position + lanes <= p.plane {
+                UnsafeMutableRawPointer(p.output + position).storeBytes(of: value, as: Lanes.self)
+            } else {
+                storeTile(value, to: p.output + position, count: min(lanes, p.outputWidth - position % p.outputWidth))
+            }
+        }
+    }
+}
+
+/// A tile vector of the depthwise kernel with its activation (SIMD8 and SIMD16 each call their own
+/// Activation.apply: generic SIMD arithmetic would not vectorise the exponential, see `exponential`).
+protocol DepthwiseLanes: SIMD where Scalar == Float {
+    static func activated(_ x: Self, _ activation: Activation) -> Self
+}
+
+extension SIMD8: DepthwiseLanes where Scalar == Float {
+    @inline(always) static func activated(_ x: Self, _ activation: Activation) -> Self { activation.apply(x) }
+}
+
+extension SIMD16: DepthwiseLanes where Scalar == Float {
+    @inline(always) static func activated(_ x: Self, _ activation: Activation) -> Self { activation.apply(x) }
 }
 
 /// sum + weight · input, rounded twice (no fused multiply-add): the naive twin's arithmetic, so the tiles are bit-exact.
