@@ -154,8 +154,8 @@ public struct GaussianProcessClassifier: Classifier {
                 for _ in 0..<restarts { starts.append((0..<2).map { _ in logBounds.0 + uniform(&rng) * (logBounds.1 - logBounds.0) }) }
                 var best: (theta: [Double], value: Double)? = nil
                 for start in starts {
-                    // Minimise -log marginal likelihood (scikit-learn: L-BFGS-B on the same objective).
-                    let result = minimizeInBox(start: start, lower: logBounds.0, upper: logBounds.1) { point in
+                    // Minimise -log marginal likelihood (scikit-learn: scipy's L-BFGS-B on the same objective).
+                    let result = minimizeInBox(start: start, lower: [logBounds.0, logBounds.0], upper: [logBounds.1, logBounds.1]) { point in
                         guard let evaluation = try? problem.evaluate(theta: point, gradient: true) else { return (.infinity, [0, 0]) }
                         return (-evaluation.logMarginalLikelihood, evaluation.gradient.map { -$0 })
                     }
@@ -541,60 +541,4 @@ public func choleskyWithJitter(_ a: Matrix, diagnostics: inout [Diagnostic], sou
         }
         throw lastError
     }
-}
-
-/// scipy.optimize.fmin_l_bfgs_b's default stopping tolerance on the relative decrease (factr 1e7 times eps).
-let relativeDecreaseTolerance = 1e7 * Double.ulpOfOne
-
-/// Minimises `objective` (value, gradient) over the box [lower, upper]^d: projected L-BFGS (memory 10)
-/// with Armijo backtracking by quadratic interpolation; stops, as scipy's L-BFGS-B with its defaults, on
-/// projected gradient < 1e-5 or relative decrease (f_k - f_k+1) / max(|f_k|, |f_k+1|, 1) <= 1e7 eps.
-func minimizeInBox(start: [Double], lower: Double, upper: Double, maximumIterations: Int = 200,
-                   objective: ([Double]) -> (Double, [Double])) -> (point: [Double], value: Double) {
-    func clip(_ x: [Double]) -> [Double] { x.map { min(max($0, lower), upper) } }
-    func dot(_ a: [Double], _ b: [Double]) -> Double { zip(a, b).reduce(0) { $0 + $1.0 * $1.1 } }
-    var x = clip(start)
-    var (f, g) = objective(x)
-    guard f.isFinite else { return (x, f) }
-    var history = [(s: [Double], y: [Double])]()
-    for _ in 0..<maximumIterations {
-        let projected = zip(x, clip(zip(x, g).map { $0 - $1 })).map { $0 - $1 }
-        if projected.map(abs).max() ?? 0 < 1e-5 { break }
-        // Two-loop recursion for d = -H g.
-        var q = g
-        var alphas = [Double]()
-        for (s, y) in history.reversed() { let rho = 1 / dot(y, s); let alpha = rho * dot(s, q); alphas.append(alpha); q = zip(q, y).map { $0 - alpha * $1 } }
-        if let last = history.last { let gamma = dot(last.s, last.y) / dot(last.y, last.y); q = q.map { $0 * gamma } }
-        else { let norm = max(dot(g, g).squareRoot(), 1); q = q.map { $0 / norm } }
-        for ((s, y), alpha) in zip(history, alphas.reversed()) { let rho = 1 / dot(y, s); let beta = rho * dot(y, q); q = zip(q, s).map { $0 + (alpha - beta) * $1 } }
-        var d = q.map { -$0 }
-        // Do not push against an active bound.
-        for i in 0..<d.count where (x[i] <= lower && d[i] < 0) || (x[i] >= upper && d[i] > 0) { d[i] = 0 }
-        if dot(g, d) >= 0 { d = g.map { -$0 }; history.removeAll() }
-        var step = 1.0, accepted = false
-        var next = x, nextF = f, nextG = g
-        for _ in 0..<40 {
-            next = clip(zip(x, d).map { $0 + step * $1 })
-            (nextF, nextG) = objective(next)
-            let slope = dot(g, zip(next, x).map { $0 - $1 })   // directional derivative times the step taken
-            if nextF.isFinite && nextF <= f + 1e-4 * slope { accepted = true; break }
-            // Backtrack to the minimiser of the quadratic through f, the slope and the rejected value
-            // (Nocedal & Wright 2006, eq. 3.57), kept within [0.1, 0.5] of the step (halving when not finite).
-            if nextF.isFinite && slope < 0 {
-                let ratio = -slope / (2 * (nextF - f - slope))
-                step *= min(max(ratio, 0.1), 0.5)
-            } else {
-                step /= 2
-            }
-        }
-        if !accepted { break }
-        let s = zip(next, x).map { $0 - $1 }, y = zip(nextG, g).map { $0 - $1 }
-        if dot(s, y) > 1e-12 { history.append((s, y)); if history.count > 10 { history.removeFirst() } }
-        let decrease = f - nextF
-        let scale = max(abs(f), abs(nextF), 1)
-        x = next; f = nextF; g = nextG
-        // scipy's L-BFGS-B stopping rule at its default factr 1e7: relative decrease <= 1e7 * machine epsilon.
-        if decrease <= relativeDecreaseTolerance * scale { break }
-    }
-    return (x, f)
 }
