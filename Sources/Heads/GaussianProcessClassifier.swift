@@ -287,7 +287,8 @@ func probitApproximation(mean: Double, variance: Double) -> Double {
 /// the first step the search is damped: a step that would lower Psi(f) = -1/2 a^T f + log p(y|f) (concave,
 /// maximised at the mode) is shortened along the Newton direction, so the search cannot overshoot; it ends
 /// when the approximate likelihood changes by less than 1e-10 (scikit-learn's rule) in either direction (its
-/// log-determinant term follows W and may fall while Psi rises), i.e. at the same mode to within that rule.
+/// log-determinant term follows W and may fall while Psi rises), i.e. at the same mode to within that rule, or one
+/// factorization earlier, when the last Newton step bounds the change the rule would still see below 1e-10.
 /// A warm run that runs out of iterations is redone from f = 0, scikit-learn's path. The cold path
 /// (`warmStart` false) is scikit-learn's, undamped, step for step.
 final class BinaryProblem {
@@ -495,6 +496,18 @@ final class BinaryProblem {
                 // Psi rises at every damped step, but the log-determinant term follows W and may fall: only a
                 // change below the rule in either direction ends the search (the mode is where both settle).
                 if abs(value - lml) < 1e-10 { converged = true; break }
+                // Or one factorization earlier: this iteration's Newton step from f_old is (to second order) f_old's
+                // distance to the mode, and `value` used W(f_old), so it is the mode's value once the step moves it
+                // by less than the rule: the log-determinant term's derivative in f_i is
+                // 1/2 (K^-1 + W)^-1_ii W_i (1 - 2 pi_i) and (K^-1 + W)^-1_ii <= min(K_ii, 1 / W_i); Psi is
+                // stationary there. The rule's next iteration would have changed the value by at most that bound.
+                var bound = 0.0, largest = 0.0
+                for i in 0..<n {
+                    let step = abs(f[i] - fOld[i])
+                    largest = max(largest, step)
+                    bound += 0.5 * abs(1 - 2 * pi[i]) * min(K.values[i * n + i] * W[i], 1) * step
+                }
+                if lml > -.infinity && largest <= 1e-6 && bound < 1e-10 { lml = value; converged = true; break }
             } else if value - lml < 1e-10 {
                 // A fall beyond rounding is an overshooting step, not convergence.
                 converged = value - lml > -1e-9 * max(1, abs(lml))
