@@ -278,8 +278,9 @@ func probitApproximation(mean: Double, variance: Double) -> Double {
 @inline(__always) func softplusNegative(_ z: Double) -> Double { z > 0 ? log1p(exp(-z)) : -z + log1p(exp(z)) }
 
 /// One binary Laplace problem at varying hyperparameters, its three n x n work matrices allocated once.
-/// Only lower triangles are formed (K, B, its factor, B^-1, dK/dtheta: all symmetric), LAPACK works on them
-/// in place (`choleskyFactorLowerInPlace`), products are dsymv.
+/// Only upper triangles are formed (K, B, its factor U = L^T, B^-1, dK/dtheta: all symmetric or triangular), LAPACK
+/// works on them in place (`choleskyFactorInPlace`; the row-major upper triangle is the column-major lower one,
+/// whose dpotrf OpenBLAS runs faster), products are dsymv.
 ///
 /// Warm start (`warmStart`, the fit's default): Newton starts from the previous evaluation's mode moved to
 /// first order along the hyperparameter step (f + sum_j df/dtheta_j dtheta_j, the derivatives being Alg. 5.1's
@@ -304,7 +305,8 @@ final class BinaryProblem {
     /// there (GPML Alg. 5.1 line 14's s3 = (I - K R) C_j grad log p(y|f) is exactly that implicit derivative).
     private var previousTheta: [Double]?
     private var previousSlopes: [[Double]]?
-    /// K (lower triangle); B, then L, then B^-1, then R (lower triangles); dK / dlog length (lower triangle).
+    /// K; B, then U = L^T, then B^-1, then R; dK / dlog length: upper triangles (`triangle`).
+    static let triangle = SymmetricTriangle.upper
     private var kernelWorkspace: Matrix
     private var systemWorkspace: Matrix
     private var derivativeWorkspace: Matrix
@@ -354,7 +356,7 @@ final class BinaryProblem {
         let scale = 1 / (2 * length * length)
         K.values.withUnsafeMutableBufferPointer { k in
             distances.values.withUnsafeBufferPointer { d in
-                for i in 0..<n { for j in 0...i { k[i * n + j] = amplitudeSquared * exp(-d[i * n + j] * scale) } }
+                for i in 0..<n { for j in i..<n { k[i * n + j] = amplitudeSquared * exp(-d[i * n + j] * scale) } }
             }
         }
         // Warm start (see the type's comment): Newton from the previous mode moved to first order along the
@@ -373,10 +375,10 @@ final class BinaryProblem {
         let residual = (0..<n).map { weights[$0] * (targets[$0] - pi[$0]) }
         guard wantGradient else {
             return Evaluation(logMarginalLikelihood: mode.logMarginalLikelihood, gradient: [], weightedResidual: residual, sqrtW: sqrtW,
-                              factor: try Cholesky(lowerFactor: system), diagnostics: mode.diagnostics)
+                              factor: try Cholesky(upperFactor: system), diagnostics: mode.diagnostics)
         }
         // GPML Alg. 5.1 (as scikit-learn), line 7: R = W^1/2 B^-1 W^1/2, from B^-1 by dpotri on the factor.
-        try choleskyInverseLowerInPlace(&system)
+        try choleskyInverseInPlace(&system, triangle: Self.triangle)
         // Line 9: s2 = -1/2 diag(K - C^T C) * d^3 log p / df^3 with C = L \ (W^1/2 K). C^T C = K R K, and
         // K - K R K = (K^-1 + W)^-1 = W^-1/2 (I - B^-1) W^-1/2, so diag(K - C^T C)_j = (1 - B^-1_jj) / W_j; the
         // third derivative is -W_j (1 - 2 pi_j) (W_j = w_j pi_j (1 - pi_j)), so W_j cancels and no n^3 solve
@@ -384,14 +386,14 @@ final class BinaryProblem {
         var s2 = [Double](repeating: 0, count: n)
         system.values.withUnsafeMutableBufferPointer { r in
             for j in 0..<n { s2[j] = -0.5 * (1 - r[j * n + j]) * (1 - 2 * pi[j]) }
-            for i in 0..<n { for j in 0...i { r[i * n + j] *= sqrtW[i] * sqrtW[j] } }
+            for i in 0..<n { for j in i..<n { r[i * n + j] *= sqrtW[i] * sqrtW[j] } }
         }
         // dK / dlog length = K * |x - x'|^2 / length^2 (dK / dlog amplitude^2 is K itself).
         let inverseLengthSquared = 1 / (length * length)
         K.values.withUnsafeBufferPointer { k in
             distances.values.withUnsafeBufferPointer { d in
                 derivative.values.withUnsafeMutableBufferPointer { c in
-                    for i in 0..<n { for j in 0...i { c[i * n + j] = k[i * n + j] * (d[i * n + j] * inverseLengthSquared) } }
+                    for i in 0..<n { for j in i..<n { c[i * n + j] = k[i * n + j] * (d[i * n + j] * inverseLengthSquared) } }
                 }
             }
         }
@@ -400,24 +402,24 @@ final class BinaryProblem {
         var product = [Double](repeating: 0, count: n), b = product, Rb = product, KRb = product
         for parameter in 0..<2 {
             let dK = parameter == 0 ? K : derivative                           // Line 11: C = dK / dtheta_j
-            // Line 12: s1 = 1/2 a^T C a - 1/2 tr(R C); tr(R C) = sum R_ij C_ij (both symmetric, lower triangles).
-            if parameter == 0 { product = mode.f } else { try symmetricMultiply(lower: dK, a, into: &product) }   // K a = f
+            // Line 12: s1 = 1/2 a^T C a - 1/2 tr(R C); tr(R C) = sum R_ij C_ij (both symmetric, upper triangles).
+            if parameter == 0 { product = mode.f } else { try symmetricMultiply(dK, triangle: Self.triangle, a, into: &product) }   // K a = f
             var s1 = 0.0
             for i in 0..<n { s1 += a[i] * product[i] }
             let trace = system.values.withUnsafeBufferPointer { r in
                 dK.values.withUnsafeBufferPointer { c in
                     var diagonal = 0.0, offDiagonal = 0.0
                     for i in 0..<n {
-                        for j in 0..<i { offDiagonal += r[i * n + j] * c[i * n + j] }
+                        for j in (i + 1)..<n { offDiagonal += r[i * n + j] * c[i * n + j] }
                         diagonal += r[i * n + i] * c[i * n + i]
                     }
                     return diagonal + 2 * offDiagonal
                 }
             }
             s1 = 0.5 * s1 - 0.5 * trace
-            try symmetricMultiply(lower: dK, residual, into: &b)               // Line 13: b = C grad log p(y|f)
-            try symmetricMultiply(lower: system, b, into: &Rb)                 // Line 14: s3 = b - K R b
-            try symmetricMultiply(lower: K, Rb, into: &KRb)
+            try symmetricMultiply(dK, triangle: Self.triangle, residual, into: &b)   // Line 13: b = C grad log p(y|f)
+            try symmetricMultiply(system, triangle: Self.triangle, b, into: &Rb)     // Line 14: s3 = b - K R b
+            try symmetricMultiply(K, triangle: Self.triangle, Rb, into: &KRb)
             var s2s3 = 0.0
             for i in 0..<n { s2s3 += s2[i] * (b[i] - KRb[i]) }
             gradient[parameter] = s1 + s2s3                                   // Line 15
@@ -429,8 +431,8 @@ final class BinaryProblem {
     }
 
     /// GPML Alg. 3.1: Newton iterations for the posterior mode from `start` (f = 0 when nil), with K in the
-    /// lower triangle of `kernel`. Leaves the factor L of B = I + W^1/2 K W^1/2 at the last iteration's W in the
-    /// lower triangle of `system`.
+    /// upper triangle of `kernel`. Leaves the factor U = L^T of B = I + W^1/2 K W^1/2 at the last iteration's W in
+    /// the upper triangle of `system`.
     private func posteriorMode(kernel K: Matrix, system: inout Matrix, start: [Double]?, damped: Bool) throws -> Mode {
         let n = targets.count
         var diagnostics = [Diagnostic]()
@@ -455,23 +457,23 @@ final class BinaryProblem {
                 sqrtW[i] = W[i].squareRoot()                                    // Line 5: B = I + W^1/2 K W^1/2 = L L^T
             }
             formSystem(kernel: K, sqrtW: sqrtW, into: &system)
-            let info = try choleskyFactorLowerInPlace(&system)
+            let info = try choleskyFactorInPlace(&system, triangle: Self.triangle)
             if info > 0 {
                 // Not positive definite in floating point: the jittered factor of the full B (warning recorded).
                 formSystem(kernel: K, sqrtW: sqrtW, into: &system)
                 var full = system
-                for i in 0..<n { for j in (i + 1)..<n { full.values[i * n + j] = full.values[j * n + i] } }
+                for i in 0..<n { for j in (i + 1)..<n { full.values[j * n + i] = full.values[i * n + j] } }
                 let jittered = try choleskyWithJitter(full, diagnostics: &diagnostics, source: "gaussian-process")
-                system = jittered.lower
+                system = jittered.lower.transposed()
             }
             factored = true
             for i in 0..<n { b[i] = W[i] * f[i] + weights[i] * (targets[i] - pi[i]) }   // Line 6: b = W f + grad log p(y|f)
-            try symmetricMultiply(lower: K, b, into: &kb)                      // Line 7: a = b - W^1/2 B^-1 W^1/2 K b
+            try symmetricMultiply(K, triangle: Self.triangle, b, into: &kb)    // Line 7: a = b - W^1/2 B^-1 W^1/2 K b
             for i in 0..<n { kb[i] *= sqrtW[i] }
-            try choleskySolveInPlace(factor: system, &kb)
+            try choleskySolveInPlace(factor: system, triangle: Self.triangle, &kb)
             for i in 0..<n { a[i] = b[i] - sqrtW[i] * kb[i] }
             let fOld = f
-            try symmetricMultiply(lower: K, a, into: &f)                       // Line 8: f = K a
+            try symmetricMultiply(K, triangle: Self.triangle, a, into: &f)     // Line 8: f = K a
             if damped {
                 if let aOld = previousA, let psiOld = previousPsi {
                     // Backtrack along the Newton direction while Psi falls (a and f move together: f = K a).
@@ -519,13 +521,13 @@ final class BinaryProblem {
         return Mode(logMarginalLikelihood: lml, f: f, a: a, pi: pi, sqrtW: sqrtW, converged: converged, diagnostics: diagnostics)
     }
 
-    /// Lower triangle of B = I + W^1/2 K W^1/2 from the lower triangle of K.
+    /// Upper triangle of B = I + W^1/2 K W^1/2 from the upper triangle of K.
     private func formSystem(kernel K: Matrix, sqrtW: [Double], into system: inout Matrix) {
         let n = targets.count
         K.values.withUnsafeBufferPointer { k in
             system.values.withUnsafeMutableBufferPointer { s in
                 for i in 0..<n {
-                    for j in 0...i { s[i * n + j] = k[i * n + j] * (sqrtW[i] * sqrtW[j]) }
+                    for j in i..<n { s[i * n + j] = k[i * n + j] * (sqrtW[i] * sqrtW[j]) }
                     s[i * n + i] += 1
                 }
             }

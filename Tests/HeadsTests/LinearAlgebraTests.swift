@@ -68,36 +68,42 @@ final class LinearAlgebraTests: XCTestCase {
         XCTAssertEqual(chol.logDeterminant, eigen.values.reduce(0) { $0 + log($1) }, accuracy: 1e-10)
     }
 
-    /// The in-place kernels (lower triangles only, LAPACK column-major on the row-major buffer) against Cholesky,
-    /// its solve, an explicit inverse and a full gemv; the strict upper triangle must stay as it was.
+    /// The in-place kernels (one triangle only, LAPACK column-major on the row-major buffer) against Cholesky,
+    /// its solve, an explicit inverse and a full gemv, on the lower and on the upper triangle; the other strict
+    /// triangle must stay as it was.
     func testInPlaceSymmetricKernelsMatchTheirTwins() throws {
         let n = 9
         let a = try symmetricPositiveDefinite(n, seed: 11)
-        var work = a
-        for i in 0..<n { for j in (i + 1)..<n { work[i, j] = -7 } }   // upper triangle must be neither read nor written
-        XCTAssertEqual(try choleskyFactorLowerInPlace(&work), 0)
         let reference = try Cholesky(a)
-        for i in 0..<n { for j in (i + 1)..<n { XCTAssertEqual(work[i, j], -7) } }
-        let wrapped = try Cholesky(lowerFactor: work)
-        XCTAssert(allClose(wrapped.lower.values, reference.lower.values, relativeTolerance: 1e-12, absoluteTolerance: 1e-13).ok)
         let b = randomMatrix(n, 1, seed: 12).values
-        var x = b
-        try choleskySolveInPlace(factor: work, &x)
-        XCTAssert(allClose(x, try reference.solve(b), relativeTolerance: 1e-10, absoluteTolerance: 1e-13).ok)
-        try choleskyInverseLowerInPlace(&work)
         let inverse = try reference.solve(Matrix.identity(n))
-        for i in 0..<n { for j in 0...i { XCTAssertEqual(work[i, j], inverse[i, j], accuracy: 1e-12 * max(1, abs(inverse[i, j]))) } }
-        for i in 0..<n { for j in (i + 1)..<n { XCTAssertEqual(work[i, j], -7) } }
-        var y = [Double](repeating: 0, count: n)
-        var lowerOnly = a
-        for i in 0..<n { for j in (i + 1)..<n { lowerOnly[i, j] = .nan } }
-        try symmetricMultiply(lower: lowerOnly, b, into: &y)
-        XCTAssert(allClose(y, try multiply(a, b), relativeTolerance: 1e-12, absoluteTolerance: 1e-12).ok)
-        // Not positive definite: LAPACK's info names the failing minor.
-        var indefinite = Matrix(rows: 3, columns: 3, values: [4, 0, 0, 0, 1, 2, 0, 2, 1])
-        XCTAssertEqual(try choleskyFactorLowerInPlace(&indefinite), 3)
+        for triangle in [SymmetricTriangle.lower, .upper] {
+            // (i, j) is in the stored triangle; the other strict triangle must be neither read nor written.
+            func stored(_ i: Int, _ j: Int) -> Bool { triangle == .lower ? j <= i : j >= i }
+            var work = a
+            for i in 0..<n { for j in 0..<n where !stored(i, j) { work[i, j] = -7 } }
+            XCTAssertEqual(try choleskyFactorInPlace(&work, triangle: triangle), 0)
+            for i in 0..<n { for j in 0..<n where !stored(i, j) { XCTAssertEqual(work[i, j], -7) } }
+            let wrapped = triangle == .lower ? try Cholesky(lowerFactor: work) : try Cholesky(upperFactor: work)
+            XCTAssert(allClose(wrapped.lower.values, reference.lower.values, relativeTolerance: 1e-12, absoluteTolerance: 1e-13).ok, "\(triangle)")
+            var x = b
+            try choleskySolveInPlace(factor: work, triangle: triangle, &x)
+            XCTAssert(allClose(x, try reference.solve(b), relativeTolerance: 1e-10, absoluteTolerance: 1e-13).ok, "\(triangle)")
+            try choleskyInverseInPlace(&work, triangle: triangle)
+            for i in 0..<n { for j in 0..<n where stored(i, j) { XCTAssertEqual(work[i, j], inverse[i, j], accuracy: 1e-12 * max(1, abs(inverse[i, j]))) } }
+            for i in 0..<n { for j in 0..<n where !stored(i, j) { XCTAssertEqual(work[i, j], -7) } }
+            var y = [Double](repeating: 0, count: n)
+            var oneTriangle = a
+            for i in 0..<n { for j in 0..<n where !stored(i, j) { oneTriangle[i, j] = .nan } }
+            try symmetricMultiply(oneTriangle, triangle: triangle, b, into: &y)
+            XCTAssert(allClose(y, try multiply(a, b), relativeTolerance: 1e-12, absoluteTolerance: 1e-12).ok, "\(triangle)")
+            // Not positive definite: LAPACK's info names the failing minor.
+            var indefinite = Matrix(rows: 3, columns: 3, values: [4, 0, 0, 0, 1, 2, 0, 2, 1])
+            XCTAssertEqual(try choleskyFactorInPlace(&indefinite, triangle: triangle), 3)
+            XCTAssertThrowsError(try symmetricMultiply(a, triangle: triangle, [1, 2], into: &y))
+        }
         XCTAssertThrowsError(try Cholesky(lowerFactor: Matrix(rows: 2, columns: 2, values: [1, 0, 3, 0])))
-        XCTAssertThrowsError(try symmetricMultiply(lower: a, [1, 2], into: &y))
+        XCTAssertThrowsError(try Cholesky(upperFactor: Matrix(rows: 2, columns: 2, values: [1, 3, 0, 0])))
     }
 
     func testCholeskyOfIndefiniteMatrixNamesTheFailingMinor() {
