@@ -103,8 +103,8 @@ struct PhasePlanes {
                         // even lanes of 32 consecutive input values, while those stay inside the input row.
                         let rowEnd = width - (phase - padLeft)   // inputLine[rowEnd] is past the row
                         while column + 16 <= inside.upperBound && 2 * column + 32 <= rowEnd {
-                            let pairs = UnsafeRawPointer(inputLine + 2 * column).loadUnaligned(as: SIMD32<Float>.self)
-                            UnsafeMutableRawPointer(line + column).storeBytes(of: evenLanes(pairs), as: SIMD16<Float>.self)
+                            UnsafeMutableRawPointer(line + column).storeBytes(of: evenFloats(at: inputLine + 2 * column),
+                                                                              as: SIMD16<Float>.self)
                             column += 16
                         }
                     }
@@ -117,6 +117,15 @@ struct PhasePlanes {
             }
         }
     }
+}
+
+/// Floats 0, 2, 4, … 30 from `pointer`: the low halves of sixteen 64-bit lanes (x86-64 and arm64 are little-endian),
+/// truncated, which compiles to one two-register permute (vpermi2d) on AVX-512. The even lanes of a loaded SIMD32
+/// (evenLanes) became sixteen scalar loads and inserts once inlined into the plane build.
+@inline(__always)
+func evenFloats(at pointer: UnsafePointer<Float>) -> SIMD16<Float> {
+    let pairs = UnsafeRawPointer(pointer).loadUnaligned(as: SIMD16<UInt64>.self)
+    return unsafeBitCast(SIMD16<UInt32>(truncatingIfNeeded: pairs), to: SIMD16<Float>.self)
 }
 
 /// Output tile (row, column-in-tiles) of a plane, walked in row-major order: the next tile's position
@@ -229,22 +238,7 @@ func depthwiseTiles<Lanes: DepthwiseLanes>(_ lanesType: Lanes.Type, source: Unsa
                     input: UnsafePointer(planes), output: output, kernel: weights + channel * taps, offsets: offsets, taps: taps,
                     start: Lanes(repeating: bias[channel]), layout: layout, outputWidth: outputWidth, plane: plane,
                     activation: residual == nil ? activation : .identity)
-                var cursor = TileCursor(tilesPerRow: tilesPerRow)
-                var remaining = tileCount
-                while remaining >= 8 {
-                    DepthwiseGroup<8, Lanes>.accumulate(tiles, &cursor)
-                    remaining -= 8
-                }
-                switch remaining {
-                case 7: DepthwiseGroup<7, Lanes>.accumulate(tiles, &cursor)
-                case 6: DepthwiseGroup<6, Lanes>.accumulate(tiles, &cursor)
-                case 5: DepthwiseGroup<5, Lanes>.accumulate(tiles, &cursor)
-                case 4: DepthwiseGroup<4, Lanes>.accumulate(tiles, &cursor)
-                case 3: DepthwiseGroup<3, Lanes>.accumulate(tiles, &cursor)
-                case 2: DepthwiseGroup<2, Lanes>.accumulate(tiles, &cursor)
-                case 1: DepthwiseGroup<1, Lanes>.accumulate(tiles, &cursor)
-                default: break
-                }
+                tiles.run(tileCount: tileCount)
                 // Residual and activation over the finished plane while it is in cache (one vector pass).
                 if let residual {
                     fusedPass(from: output, bias: 0, residual: residual + item * plane, into: output, count: plane, activation: activation)
@@ -267,6 +261,29 @@ struct DepthwisePlane<Lanes: DepthwiseLanes> {
     let outputWidth: Int
     let plane: Int                           // OH · OW
     let activation: Activation
+}
+
+extension DepthwisePlane {
+    /// Every tile of the plane: groups of eight, then the rest as one group.
+    @inline(__always)
+    func run(tileCount: Int) {
+        var cursor = TileCursor(tilesPerRow: layout.tilesPerRow)
+        var remaining = tileCount
+        while remaining >= 8 {
+            DepthwiseGroup<8, Lanes>.accumulate(self, &cursor)
+            remaining -= 8
+        }
+        switch remaining {
+        case 7: DepthwiseGroup<7, Lanes>.accumulate(self, &cursor)
+        case 6: DepthwiseGroup<6, Lanes>.accumulate(self, &cursor)
+        case 5: DepthwiseGroup<5, Lanes>.accumulate(self, &cursor)
+        case 4: DepthwiseGroup<4, Lanes>.accumulate(self, &cursor)
+        case 3: DepthwiseGroup<3, Lanes>.accumulate(self, &cursor)
+        case 2: DepthwiseGroup<2, Lanes>.accumulate(self, &cursor)
+        case 1: DepthwiseGroup<1, Lanes>.accumulate(self, &cursor)
+        default: break
+        }
+    }
 }
 
 /// `Count` consecutive tiles (row-major, from `cursor`) of one plane at once: Count independent sums, so that
