@@ -16,8 +16,8 @@ struct Carcinoma: ParsableCommand {
 
     /// ArgumentParser's `help X` prints the top-level help and exits 0 when X is no command; a script asking
     /// `help X` to learn whether X exists would be told yes: unknown topics are refused with a usage error.
-    /// Then OpenBLAS gets the core that matches this CPU (a re-exec when it chose a generic one), and the
-    /// command line is parsed as usual.
+    /// Then OpenBLAS gets the core that matches this CPU (a re-exec when it chose a generic one), freed tensor
+    /// memory is kept for the next layer (TensorMemory), and the command line is parsed as usual.
     static func main() {
         let arguments = Array(CommandLine.arguments.dropFirst())
         if arguments.first == "help", let problem = unknownHelpTopic(Array(arguments.dropFirst())) {
@@ -25,6 +25,7 @@ struct Carcinoma: ParsableCommand {
             Foundation.exit(ExitCode.validationFailure.rawValue)
         }
         OpenBLASCore.useTheMatchingCore()
+        TensorMemory.keepFreedTensorMemory()
         main(nil)
     }
 
