@@ -1,0 +1,83 @@
+// The banded expansion + depthwise pass (InvertedBottleneck.swift) against its naive twin, two naive convolutions
+// one after the other: random shapes, band heights from one row to the whole plane (so bands that keep halo rows,
+// that recompute them at a run's start, and a shorter last band), kernels 3 and 5, strides 1 and 2, symmetric and
+// TF-SAME padding, batches of 1 and 2, thread counts 1–3. The banded result must also equal the separate fast
+// layers bit for bit, whatever the bands and the threads.
+
+import XCTest
+import NeuralKernels
+import TestSupport
+
+final class InvertedBottleneckTests: XCTestCase {
+    let contexts = [KernelContext(threadCount: 1), KernelContext(threadCount: 2), KernelContext(threadCount: 3)]
+
+    /// Bit-identical tensors; names the first value that differs (not the whole storage).
+    func assertIdentical(_ actual: Tensor, _ expected: Tensor, _ label: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(actual.shape, expected.shape, "\(label): shape", file: file, line: line)
+        guard actual.shape == expected.shape else { return }
+        if let index = actual.storage.indices.first(where: { actual.storage[$0] != expected.storage[$0] }) {
+            XCTFail("\(label): value \(index) is \(actual.storage[index]), expected \(expected.storage[index]) bit for bit",
+                    file: file, line: line)
+        }
+    }
+
+    func layers(_ random: inout TestGenerator, inChannels: Int, expanded: Int, geometry: ConvGeometry) -> (Conv2D, Conv2D) {
+        let expand = Conv2D(inChannels: inChannels, outChannels: expanded, geometry: ConvGeometry(kernel: 1),
+                            weight: random.floats(inChannels * expanded), bias: random.floats(expanded))
+        let depthwise = Conv2D(inChannels: expanded, outChannels: expanded, geometry: geometry,
+                               weight: random.floats(expanded * geometry.kernelHeight * geometry.kernelWidth),
+                               bias: random.floats(expanded))
+        return (expand, depthwise)
+    }
+
+    func testBandsMatchTwinAndSeparateLayers() {
+        var random = TestGenerator(seed: 71)
+        let activations: [Activation] = [.relu6, .silu, .identity, .relu]
+        for trial in 0..<60 {
+            let kernel = [3, 5][random.integer(0...1)], stride = random.integer(1...2)
+            let height = random.integer(1...29), width = random.integer(1...37)
+            let inChannels = random.integer(1...9), expanded = random.integer(2...21)
+            let geometry: ConvGeometry
+            if random.bool() {
+                geometry = ConvGeometry(kernel: kernel, stride: stride, padding: kernel / 2, groups: expanded)
+            } else {   // TF SAME: the odd pixel of padding at the bottom/right
+                func same(_ size: Int) -> (Int, Int) {
+                    let total = max(((size + stride - 1) / stride - 1) * stride + kernel - size, 0)
+                    return (total / 2, total - total / 2)
+                }
+                let (top, bottom) = same(height), (left, right) = same(width)
+                geometry = ConvGeometry(kernel: (kernel, kernel), stride: (stride, stride), padding: (top, left, bottom, right),
+                                        groups: expanded)
+            }
+            let (outputHeight, _) = geometry.outputSize(height: height, width: width)
+            guard outputHeight > 0 else { continue }
+            let (expand, depthwise) = layers(&random, inChannels: inChannels, expanded: expanded, geometry: geometry)
+            let input = random.tensor([random.integer(1...2), inChannels, height, width])
+            let first = activations[trial % activations.count], second = activations[(trial / 2) % activations.count]
+            let context = contexts[trial % contexts.count]
+            let bandRows = random.integer(1...outputHeight)
+            let label = "trial \(trial) input \(input.shape) expanded \(expanded) \(geometry) bands of \(bandRows) threads \(context.threadCount)"
+            let banded = expandedDepthwise(input, expand: expand, expandActivation: first, depthwise: depthwise, activation: second,
+                                           banding: .rows(bandRows), context: context)
+            assertMatchesTwin(banded, Naive.conv2d(Naive.conv2d(input, expand, activation: first), depthwise, activation: second), label)
+            let separate = conv2d(conv2d(input, expand, activation: first, context: context), depthwise, activation: second,
+                                  context: context)
+            assertIdentical(banded, separate, "\(label), against the separate layers")
+        }
+    }
+
+    /// A shape `.automatic` bands (stride 2, 2^20 expanded floats): the same bits as the separate layers at 1 and 2 threads.
+    func testAutomaticBandsOnALargeInput() {
+        var random = TestGenerator(seed: 73)
+        let geometry = ConvGeometry(kernel: (3, 3), stride: (2, 2), padding: (0, 0, 1, 1), groups: 64)
+        let (expand, depthwise) = layers(&random, inChannels: 5, expanded: 64, geometry: geometry)
+        let input = random.tensor([1, 5, 128, 128])
+        let separate = expandedDepthwise(input, expand: expand, expandActivation: .relu6, depthwise: depthwise, activation: .relu6,
+                                         banding: .separate, context: contexts[0])
+        for context in contexts.prefix(2) {
+            let banded = expandedDepthwise(input, expand: expand, expandActivation: .relu6, depthwise: depthwise, activation: .relu6,
+                                           context: context)
+            assertIdentical(banded, separate, "threads \(context.threadCount)")
+        }
+    }
+}
