@@ -26,6 +26,39 @@ public func dot(_ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, count: I
     return sum
 }
 
+/// The dots of a with b0 ... b3 (each `count` doubles), each with `dot`'s arithmetic in `dot`'s order, so every
+/// lane equals `dot(a, b_k, count:)` bit for bit; a is loaded once for the four (a Gram matrix's inner loop).
+public func dot4(_ a: UnsafePointer<Double>, _ b0: UnsafePointer<Double>, _ b1: UnsafePointer<Double>, _ b2: UnsafePointer<Double>,
+                 _ b3: UnsafePointer<Double>, count: Int) -> SIMD4<Double> {
+    typealias V = SIMD8<Double>
+    var s00 = V(), s01 = V(), s10 = V(), s11 = V(), s20 = V(), s21 = V(), s30 = V(), s31 = V()
+    var t = 0
+    let ra = UnsafeRawPointer(a), r0 = UnsafeRawPointer(b0), r1 = UnsafeRawPointer(b1), r2 = UnsafeRawPointer(b2), r3 = UnsafeRawPointer(b3)
+    let stride = MemoryLayout<Double>.stride
+    while t + 16 <= count {
+        let o0 = t * stride, o1 = (t + 8) * stride
+        let a0 = ra.loadUnaligned(fromByteOffset: o0, as: V.self), a1 = ra.loadUnaligned(fromByteOffset: o1, as: V.self)
+        s00 += a0 * r0.loadUnaligned(fromByteOffset: o0, as: V.self); s01 += a1 * r0.loadUnaligned(fromByteOffset: o1, as: V.self)
+        s10 += a0 * r1.loadUnaligned(fromByteOffset: o0, as: V.self); s11 += a1 * r1.loadUnaligned(fromByteOffset: o1, as: V.self)
+        s20 += a0 * r2.loadUnaligned(fromByteOffset: o0, as: V.self); s21 += a1 * r2.loadUnaligned(fromByteOffset: o1, as: V.self)
+        s30 += a0 * r3.loadUnaligned(fromByteOffset: o0, as: V.self); s31 += a1 * r3.loadUnaligned(fromByteOffset: o1, as: V.self)
+        t += 16
+    }
+    if t + 8 <= count {
+        let o0 = t * stride
+        let a0 = ra.loadUnaligned(fromByteOffset: o0, as: V.self)
+        s00 += a0 * r0.loadUnaligned(fromByteOffset: o0, as: V.self); s10 += a0 * r1.loadUnaligned(fromByteOffset: o0, as: V.self)
+        s20 += a0 * r2.loadUnaligned(fromByteOffset: o0, as: V.self); s30 += a0 * r3.loadUnaligned(fromByteOffset: o0, as: V.self)
+        t += 8
+    }
+    var sum = SIMD4((s00 + s01).sum(), (s10 + s11).sum(), (s20 + s21).sum(), (s30 + s31).sum())
+    while t < count {
+        sum[0] += a[t] * b0[t]; sum[1] += a[t] * b1[t]; sum[2] += a[t] * b2[t]; sum[3] += a[t] * b3[t]
+        t += 1
+    }
+    return sum
+}
+
 /// a_i . b_j for every row pair: a is m x d, b is n x d → m x n, on the calling thread.
 public func rowDotProducts(_ a: Matrix, _ b: Matrix) throws -> Matrix {
     guard a.columns == b.columns else {

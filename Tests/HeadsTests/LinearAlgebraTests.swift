@@ -106,6 +106,21 @@ final class LinearAlgebraTests: XCTestCase {
         XCTAssertThrowsError(try Cholesky(upperFactor: Matrix(rows: 2, columns: 2, values: [1, 3, 0, 0])))
     }
 
+    /// dot4 (four dots sharing the loads of a) against dot, lane by lane, bit for bit, at lengths covering every
+    /// tail (16-blocks, an 8-block, scalars); the SVM builds its Gram matrix with it and relies on that equality.
+    func testDot4EqualsDotBitForBit() {
+        for count in [0, 1, 7, 8, 9, 15, 16, 17, 24, 31, 64, 100] {
+            let m = randomMatrix(5, max(count, 1), seed: UInt64(40 + count))
+            m.values.withUnsafeBufferPointer { p in
+                let x = p.baseAddress!, d = max(count, 1)
+                let four = dot4(x, x + d, x + 2 * d, x + 3 * d, x + 4 * d, count: count)
+                for lane in 0..<4 {
+                    XCTAssertEqual(four[lane].bitPattern, dot(x, x + (lane + 1) * d, count: count).bitPattern, "count \(count) lane \(lane)")
+                }
+            }
+        }
+    }
+
     func testCholeskyOfIndefiniteMatrixNamesTheFailingMinor() {
         let a = Matrix(rows: 3, columns: 3, values: [4, 0, 0, 0, 1, 2, 0, 2, 1])   // minor of order 3 is negative
         XCTAssertThrowsError(try Cholesky(a)) { error in
