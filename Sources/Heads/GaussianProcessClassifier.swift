@@ -307,6 +307,8 @@ final class BinaryProblem {
     private var previousSlopes: [[Double]]?
     /// K; B, then U = L^T, then B^-1, then R; dK / dlog length: upper triangles (`triangle`).
     static let triangle = SymmetricTriangle.upper
+    /// Rows from which B is factored by blocks on two cores when they are free (`choleskyFactorUpperByBlocks`).
+    static let blockedFactorizationRows = 256
     private var kernelWorkspace: Matrix
     private var systemWorkspace: Matrix
     private var derivativeWorkspace: Matrix
@@ -457,7 +459,11 @@ final class BinaryProblem {
                 sqrtW[i] = W[i].squareRoot()                                    // Line 5: B = I + W^1/2 K W^1/2 = L L^T
             }
             formSystem(kernel: K, sqrtW: sqrtW, into: &system)
-            let info = try choleskyFactorInPlace(&system, triangle: Self.triangle)
+            // With two cores free, a few hundred rows and up: the factorization by blocks on both (OpenBLAS's own
+            // threaded dpotrf gains nothing at that size); inside a caller's parallel loop, dpotrf on one thread.
+            let info = n >= Self.blockedFactorizationRows && blasThreadCount() >= 2
+                ? try choleskyFactorUpperByBlocks(&system, parallel: true)
+                : try choleskyFactorInPlace(&system, triangle: Self.triangle)
             if info > 0 {
                 // Not positive definite in floating point: the jittered factor of the full B (warning recorded).
                 formSystem(kernel: K, sqrtW: sqrtW, into: &system)

@@ -121,6 +121,33 @@ final class LinearAlgebraTests: XCTestCase {
         }
     }
 
+    /// The blocked two-core factorization against dpotrf on the same triangle (rounding apart), with the halves
+    /// side by side and one after the other (bit for bit the same), several blocks and a remainder; the strict
+    /// lower triangle untouched; an indefinite matrix names its failing minor.
+    func testBlockedCholeskyMatchesDpotrf() throws {
+        let n = 150
+        let a = try symmetricPositiveDefinite(n, seed: 21)
+        var reference = a
+        XCTAssertEqual(try choleskyFactorInPlace(&reference, triangle: .upper), 0)
+        var results = [Matrix]()
+        for parallel in [true, false] {
+            var work = a
+            for i in 0..<n { for j in 0..<i { work[i, j] = -7 } }
+            XCTAssertEqual(try choleskyFactorUpperByBlocks(&work, blockSize: 32, parallel: parallel), 0)
+            for i in 0..<n { for j in 0..<i { XCTAssertEqual(work[i, j], -7) } }
+            var upper = [Double](), expected = [Double]()
+            for i in 0..<n { for j in i..<n { upper.append(work[i, j]); expected.append(reference[i, j]) } }
+            let check = allClose(upper, expected, relativeTolerance: 1e-12, absoluteTolerance: 1e-13)
+            XCTAssert(check.ok, "parallel \(parallel): \(check.message)")
+            results.append(work)
+        }
+        XCTAssertEqual(results[0].values.map(\.bitPattern), results[1].values.map(\.bitPattern))
+        // A negative pivot in the third block (row 70): info is its order.
+        var indefinite = Matrix.identity(100)
+        indefinite[70, 70] = -1
+        XCTAssertEqual(try choleskyFactorUpperByBlocks(&indefinite, blockSize: 32, parallel: true), 71)
+    }
+
     func testCholeskyOfIndefiniteMatrixNamesTheFailingMinor() {
         let a = Matrix(rows: 3, columns: 3, values: [4, 0, 0, 0, 1, 2, 0, 2, 1])   // minor of order 3 is negative
         XCTAssertThrowsError(try Cholesky(a)) { error in
