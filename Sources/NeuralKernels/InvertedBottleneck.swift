@@ -106,6 +106,7 @@ private func expandedDepthwiseBands<Lanes: DepthwiseLanes>(
         for ky in 0..<g.kernelHeight { for kx in 0..<g.kernelWidth { offsets.append(layout.tapOffset(ky: ky, kx: kx, dilationY: g.dilationY)) } }
         return offsets
     }
+    let rowBlockedWindow = DepthwisePlane<Lanes>.rowBlockedWindow(g)
     let lastRows = outputHeight - (bands - 1) * bandRows
     let fullLayout = layout(bandRows), lastLayout = layout(lastRows)
     let fullOffsets = tapOffsets(fullLayout), lastOffsets = tapOffsets(lastLayout)
@@ -173,7 +174,7 @@ private func expandedDepthwiseBands<Lanes: DepthwiseLanes>(
                         output: destination + ((image * expanded + channel) * outputHeight + first) * outputWidth,
                         kernel: depthwiseWeights.baseAddress! + channel * taps, offsets: offsets, taps: taps,
                         start: Lanes(repeating: depthwiseBias[channel]), layout: layout, outputWidth: outputWidth,
-                        plane: bandHeight * outputWidth, activation: activation)
+                        plane: bandHeight * outputWidth, activation: activation, window: rowBlockedWindow)
                     tiles.run(tileCount: bandHeight * layout.tilesPerRow)
                 }
             }
