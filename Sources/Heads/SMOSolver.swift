@@ -147,8 +147,13 @@ struct SMOSolver {
                     let gradientDifference = Gmax + G[t]
                     if G[t] >= Gmax2 { Gmax2 = G[t] }
                     if gradientDifference > 0 {
-                        let quadratic = QDi + QD[t] - 2 * Ki[t]
-                        let difference = -(gradientDifference * gradientDifference) / (quadratic > 0 ? quadratic : Self.tau)
+                        let quadratic = QDi + QD[t] - 2 * Ki[t], a = quadratic > 0 ? quadratic : Self.tau
+                        let squared = gradientDifference * gradientDifference
+                        // Division-free screen: b^2 < -min a (1 - 1e-12) means -b^2 / a > min even after rounding
+                        // (products and quotient are each within an ulp; off below 1e-200, where subnormals would
+                        // break that), so t cannot win; the rest take the exact test: the same j as without it.
+                        if objectiveDifferenceMin < -1e-200 && squared < -objectiveDifferenceMin * a * (1 - 1e-12) { continue }
+                        let difference = -squared / a
                         if difference <= objectiveDifferenceMin { j = t; objectiveDifferenceMin = difference }
                     }
                 } else {
@@ -156,8 +161,13 @@ struct SMOSolver {
                     let gradientDifference = Gmax - G[t]
                     if -G[t] >= Gmax2 { Gmax2 = -G[t] }
                     if gradientDifference > 0 {
-                        let quadratic = QDi + QD[t] - 2 * Ki[t]
-                        let difference = -(gradientDifference * gradientDifference) / (quadratic > 0 ? quadratic : Self.tau)
+                        let quadratic = QDi + QD[t] - 2 * Ki[t], a = quadratic > 0 ? quadratic : Self.tau
+                        let squared = gradientDifference * gradientDifference
+                        // Division-free screen: b^2 < -min a (1 - 1e-12) means -b^2 / a > min even after rounding
+                        // (products and quotient are each within an ulp; off below 1e-200, where subnormals would
+                        // break that), so t cannot win; the rest take the exact test: the same j as without it.
+                        if objectiveDifferenceMin < -1e-200 && squared < -objectiveDifferenceMin * a * (1 - 1e-12) { continue }
+                        let difference = -squared / a
                         if difference <= objectiveDifferenceMin { j = t; objectiveDifferenceMin = difference }
                     }
                 }
