@@ -76,7 +76,9 @@ let package = Package(
 
         // Embedding half.
         .target(name: "Imaging", dependencies: ["CPNG", "CJPEG"], swiftSettings: optimise),
-        .target(name: "NeuralKernels", dependencies: ["COpenBLAS", "BLASThreads"], swiftSettings: optimiseKernels),
+        // Intel AMX tile instructions for the opt-in bfloat16 GEMM (Swift cannot spell them).
+        .target(name: "CAMX", path: "Sources/CAMX", cSettings: [.unsafeFlags(["-O2"])]),
+        .target(name: "NeuralKernels", dependencies: ["COpenBLAS", "BLASThreads", "CAMX"], swiftSettings: optimiseKernels),
         .target(name: "Weights", dependencies: [.product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         .target(name: "Backbones", dependencies: ["NeuralKernels", "Weights", "Imaging"], swiftSettings: optimise),
         .target(name: "FeatureStore"),

@@ -7,6 +7,8 @@
 //   one input channel per group → direct depthwise kernel (Depthwise.swift)
 //   3x3 stride 1, big enough    → Winograd F(2x2, 3x3) on blocks of tile rows (Winograd.swift)
 //   otherwise                   → im2col of a block of output pixels into a cache-sized buffer, then GEMM
+//   --precision bf16 / bf16x3   → every ungrouped, non-depthwise one: im2col (unless 1x1) and a bfloat16 GEMM
+//                                 on Intel AMX tiles, float32 sums (AMXGemm.swift; opt-in, AMX machines only)
 // Bias, residual add and activation are applied to each block right after its GEMM, while it is in cache.
 //
 // GEMM: ungrouped convolutions multiply by their weights packed once, at the layer's first call, with
@@ -64,7 +66,9 @@ public func conv2d(_ input: Tensor, _ layer: Conv2D, activation: Activation = .i
     let depthwise = layer.inChannels / groups == 1 && groups > 1 && !pointwise
     let winogradValid = geometry.kernelHeight == 3 && geometry.kernelWidth == 3 && geometry.strideY == 1 && geometry.strideX == 1
         && geometry.dilationY == 1 && geometry.dilationX == 1 && groups == 1
-    let useWinograd = winogradValid && !depthwise && algorithm != .direct
+    // The reduced precisions run every ungrouped, non-depthwise convolution on AMX (AMXGemm.swift).
+    let onAMX = context.precision != .float32 && groups == 1 && !depthwise
+    let useWinograd = winogradValid && !depthwise && !onAMX && algorithm != .direct
         && (algorithm == .winograd
             || (context.winograd && winogradApplies(geometry, inChannels: layer.inChannels, outChannels: layer.outChannels,
                                                     outputHeight: outputHeight, outputWidth: outputWidth)))
@@ -79,7 +83,12 @@ public func conv2d(_ input: Tensor, _ layer: Conv2D, activation: Activation = .i
         }
         : []
     // One packed matrix for the GEMM paths of ungrouped convolutions (grouped ones call OpenBLAS per group).
-    let packedWeights: PackedMatrix? = !useWinograd && !depthwise && groups == 1
+    let amxWeights: AMXPackedMatrix? = onAMX
+        ? layer.amxWeights.values(for: context.precision) {
+            AMXPackedMatrix(layer.weight, rows: layer.outChannels, depth: layer.inChannels * kernelArea, precision: context.precision)
+        }
+        : nil
+    let packedWeights: PackedMatrix? = !useWinograd && !depthwise && !onAMX && groups == 1
         ? layer.packedWeights.values(for: context.gemmKernel) {
             PackedMatrix(layer.weight, rows: layer.outChannels, depth: layer.inChannels * kernelArea, kernel: context.gemmKernel)
         }
@@ -104,6 +113,8 @@ public func conv2d(_ input: Tensor, _ layer: Conv2D, activation: Activation = .i
                                  outChannels: problem.outChannels, geometry: geometry,
                                  outputHeight: outputHeight, outputWidth: outputWidth,
                                  outputRow: problem.outputRow, activation: activation, context: context)
+        } else if let amxWeights {
+            amxConvolution(problem, weights: amxWeights, pointwise: pointwise)
         } else if useWinograd {
             winogradConvolution(problem, filters: filters)
         } else {

@@ -61,10 +61,12 @@ public struct Conv2D: Sendable {
     public let weight: [Float]
     public let bias: [Float]
     /// The weights as OC x (IC·KH·KW) packed for packedGemm (groups == 1), made at the first GEMM call per kernel.
-    let packedWeights = PreparedWeights<PackedMatrix>()
+    let packedWeights = PreparedWeights<GemmKernel, PackedMatrix>()
     /// U = G g G^T of every filter as 16 packed OC x IC matrices, made at the first Winograd call.
     /// Both are shared by copies of this layer.
-    let winogradFilters = PreparedWeights<[PackedMatrix]>()
+    let winogradFilters = PreparedWeights<GemmKernel, [PackedMatrix]>()
+    /// The weights packed as bfloat16 for the AMX GEMM (AMXGemm.swift), per reduced precision, at the first call.
+    let amxWeights = PreparedWeights<Precision, AMXPackedMatrix>()
 
     public init(inChannels: Int, outChannels: Int, geometry: ConvGeometry, weight: [Float], bias: [Float]? = nil) {
         precondition(inChannels % geometry.groups == 0 && outChannels % geometry.groups == 0, "channels not divisible by groups")
@@ -93,19 +95,19 @@ public struct Conv2D: Sendable {
     }
 }
 
-/// Weights rearranged once for a fast path (packed, transformed), per GEMM kernel, built on first use under
-/// a lock and read-only afterwards; the layer that owns it never changes its weights.
-final class PreparedWeights<Value: Sendable>: @unchecked Sendable {
+/// Weights rearranged once for a fast path (packed, transformed), per GEMM kernel or precision, built on first
+/// use under a lock and read-only afterwards; the layer that owns it never changes its weights.
+final class PreparedWeights<Key: Hashable, Value: Sendable>: @unchecked Sendable {
     private let lock = NSLock()
-    private var values: [GemmKernel: Value] = [:]
+    private var values: [Key: Value] = [:]
 
-    /// The prepared values for `kernel`, made by `prepare` the first time (concurrent callers wait for it).
-    func values(for kernel: GemmKernel, _ prepare: () -> Value) -> Value {
+    /// The prepared values for `key`, made by `prepare` the first time (concurrent callers wait for it).
+    func values(for key: Key, _ prepare: () -> Value) -> Value {
         lock.lock()
         defer { lock.unlock() }
-        if let prepared = values[kernel] { return prepared }
+        if let prepared = values[key] { return prepared }
         let made = prepare()
-        values[kernel] = made
+        values[key] = made
         return made
     }
 }

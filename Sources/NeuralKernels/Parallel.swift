@@ -17,13 +17,17 @@ public struct KernelContext: Sendable, Equatable {
     public var winograd: Bool
     /// The packed GEMM's register tile (the machine's own by default; tests run every supported one).
     public var gemmKernel: GemmKernel
+    /// The convolutions' GEMM arithmetic: float32 (the default), or bfloat16 on AMX (AMXGemm.swift).
+    public var precision: Precision
 
     public init(threadCount: Int = ProcessInfo.processInfo.activeProcessorCount, winograd: Bool = true,
-                gemmKernel: GemmKernel = .native) {
+                gemmKernel: GemmKernel = .native, precision: Precision = .float32) {
         precondition(threadCount >= 1, "threadCount must be at least 1")
+        precondition(precision.isSupported, precision.unsupportedReason ?? "")
         self.threadCount = threadCount
         self.winograd = winograd
         self.gemmKernel = gemmKernel
+        self.precision = precision
     }
 
     /// All cores of this machine.

@@ -16,6 +16,7 @@ struct BenchCommand: ParsableCommand {
 }
 
 extension GemmKernel: ExpressibleByArgument {}
+extension Precision: ExpressibleByArgument {}
 
 private func printJSON<T: Encodable>(_ value: T) throws {
     let encoder = JSONEncoder()
@@ -35,6 +36,8 @@ struct BenchBackbone: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Winograd F(2x2, 3x3) for eligible 3x3 convolutions.") var winograd = true
     @Option(help: "The packed GEMM's register tile: \(GemmKernel.allCases.map(\.rawValue).joined(separator: ", ")) (default: this machine's).")
     var kernel: GemmKernel = .native
+    @Option(help: "The convolutions' arithmetic: fp32, or bf16 / bf16x3 on Intel AMX (see `extract --precision`).")
+    var precision: Precision = .float32
     @Flag(help: "Build the network and run one pass only (for peak-memory measurements).") var singlePass = false
     @Flag(help: "Print one JSON object.") var json = false
 
@@ -43,16 +46,17 @@ struct BenchBackbone: ParsableCommand {
         try checkCount(size, "--size", CountLimits.benchSize)
         try checkCount(batch, "--batch", CountLimits.batch)
         try checkCount(threads, "--threads", CountLimits.threads)
+        if let reason = precision.unsupportedReason { throw ValidationError(reason) }
     }
 
     func run() throws {
         guard let backbone = BackboneName(rawValue: name) else { throw ValidationError("unknown backbone '\(name)'") }
         if singlePass {
-            let embedding = try runBackboneOnce(backbone, size: size, batch: batch, context: KernelContext(threadCount: threads, winograd: winograd, gemmKernel: kernel))
+            let embedding = try runBackboneOnce(backbone, size: size, batch: batch, context: KernelContext(threadCount: threads, winograd: winograd, gemmKernel: kernel, precision: precision))
             print("\(name) \(size)x\(size) batch \(batch): one pass, embedding \(embedding.shape)")
             return
         }
-        let result = try measureBackbone(backbone, size: size, batch: batch, context: KernelContext(threadCount: threads, winograd: winograd, gemmKernel: kernel))
+        let result = try measureBackbone(backbone, size: size, batch: batch, context: KernelContext(threadCount: threads, winograd: winograd, gemmKernel: kernel, precision: precision))
         if json { try printJSON(result); return }
         print(String(format: "%@ %dx%d batch %d, %d threads: %.2f images/s (median %.4f s over %d runs; %.4f CPU s/image)",
                      result.name, size, size, batch, threads, result.imagesPerSecond, result.medianSeconds, result.runs,

@@ -1,0 +1,182 @@
+// Intel AMX bfloat16 GEMM pieces (see include/camx.h). Tile registers, as configured by configure_tiles:
+//   tmm0..tmm3  C: a 32 x 32 block of float32 as four 16 x 16 tiles (rows 0-15 / 16-31, columns 0-15 / 16-31)
+//   tmm4, tmm5  A: rows 0-15 and 16-31 of a 32-row panel, one chunk (32 bfloat16 a row)
+//   tmm6, tmm7  B: columns 0-15 and 16-31 of a 32-column panel, one chunk (16 rows of 16 bfloat16 pairs)
+// Intel 64 and IA-32 Architectures Software Developer's Manual, vol. 1 ch. 18 (AMX) and vol. 2 (TDPBF16PS,
+// LDTILECFG); the 32 x 32 block of four C tiles is the register blocking of oneDNN's brgemm AMX kernels.
+#include "camx.h"
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__linux__)
+#include <immintrin.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define ARCH_REQ_XCOMP_PERM 0x1023
+#define XFEATURE_XTILEDATA 18
+
+int carcinoma_amx_request_permission(void) {
+    return syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0 ? 0 : -1;
+}
+
+#define AMX_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,amx-tile,amx-bf16")))
+
+// bfloat16 of x, rounded to nearest, ties to even (finite inputs; the networks' weights and activations are).
+static inline uint16_t bf16_scalar(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    u += 0x7FFF + ((u >> 16) & 1);
+    return (uint16_t)(u >> 16);
+}
+
+static inline float float_of_bf16(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float x;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+// Part t of x's expansion: 0 = hi, 1 = lo (for A: hi, lo, hi; for B: hi, hi, lo — chosen by the caller).
+static inline uint16_t part_scalar(float x, int low) {
+    uint16_t hi = bf16_scalar(x);
+    return low ? bf16_scalar(x - float_of_bf16(hi)) : hi;
+}
+
+void carcinoma_amx_pack_a(const float *a, long lda, long rows, long depth, int terms, uint16_t *out) {
+    long expanded = terms * depth, chunks = (expanded + 31) / 32, panels = (rows + 31) / 32;
+    for (long p = 0; p < panels; p++) {
+        for (long q = 0; q < chunks; q++) {
+            uint16_t *block = out + (p * chunks + q) * 1024;
+            for (long r = 0; r < 32; r++) {
+                long row = p * 32 + r;
+                for (long e = 0; e < 32; e++) {
+                    long kk = q * 32 + e;
+                    uint16_t value = 0;
+                    if (row < rows && kk < expanded) {
+                        long k = kk / terms;
+                        int low = terms == 3 && kk % 3 == 1;
+                        value = part_scalar(a[row * lda + k], low);
+                    }
+                    block[r * 32 + e] = value;
+                }
+            }
+        }
+    }
+}
+
+// 16 columns of row k of B as bfloat16 in the low halves of 32-bit lanes: the hi part, or the lo part.
+AMX_TARGET static inline __m512i part_vector(const float *row, long valid, int low) {
+    __mmask16 mask = valid >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << valid) - 1);
+    __m512 x = _mm512_maskz_loadu_ps(mask, row);
+    __m256bh hi = _mm512_cvtneps_pbh(x);
+    if (low) {
+        __m512 back = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32((__m256i)hi), 16));
+        __m256bh lo = _mm512_cvtneps_pbh(_mm512_sub_ps(x, back));
+        return _mm512_cvtepu16_epi32((__m256i)lo);
+    }
+    return _mm512_cvtepu16_epi32((__m256i)hi);
+}
+
+AMX_TARGET void carcinoma_amx_pack_b_avx512(const float *b, long ldb, long depth, long columns, int terms, uint16_t *out) {
+    long expanded = terms * depth, chunks = (expanded + 31) / 32, panels = (columns + 31) / 32;
+    for (long p = 0; p < panels; p++) {
+        for (long q = 0; q < chunks; q++) {
+            uint16_t *block = out + (p * chunks + q) * 1024;
+            for (long i = 0; i < 16; i++) {
+                long k0 = q * 32 + 2 * i;
+                for (int half = 0; half < 2; half++) {
+                    long column = p * 32 + 16 * half;
+                    long valid = columns - column;
+                    __m512i pair = _mm512_setzero_si512();
+                    if (valid > 0) {
+                        for (int j = 0; j < 2; j++) {
+                            long kk = k0 + j;
+                            if (kk >= expanded) continue;
+                            long k = kk / terms;
+                            int low = terms == 3 && kk % 3 == 2;
+                            __m512i part = part_vector(b + k * ldb + column, valid, low);
+                            pair = _mm512_or_si512(pair, j == 0 ? part : _mm512_slli_epi32(part, 16));
+                        }
+                    }
+                    _mm512_storeu_si512((void *)(block + i * 64 + 32 * half), pair);
+                }
+            }
+        }
+    }
+}
+
+void carcinoma_amx_pack_b(const float *b, long ldb, long depth, long columns, int terms, uint16_t *out) {
+    carcinoma_amx_pack_b_avx512(b, ldb, depth, columns, terms, out);
+}
+
+struct tile_config {
+    uint8_t palette, start_row;
+    uint8_t reserved[14];
+    uint16_t bytes_per_row[16];
+    uint8_t rows[16];
+} __attribute__((packed));
+
+AMX_TARGET static void configure_tiles(void) {
+    struct tile_config config;
+    memset(&config, 0, sizeof config);
+    config.palette = 1;
+    for (int t = 0; t < 8; t++) {
+        config.rows[t] = 16;
+        config.bytes_per_row[t] = 64;
+    }
+    _tile_loadconfig(&config);
+}
+
+AMX_TARGET void carcinoma_amx_gemm(const uint16_t *a, long rowPanels, const uint16_t *b, long columnPanels, long panelChunks,
+                                   long firstChunk, long chunkCount, float *c, long ldc, int accumulate) {
+    configure_tiles();
+    long stride = ldc * (long)sizeof(float);
+    for (long j = 0; j < columnPanels; j++) {
+        const uint16_t *bPanel = b + (j * panelChunks + firstChunk) * 1024;
+        for (long i = 0; i < rowPanels; i++) {
+            const uint16_t *aPanel = a + (i * panelChunks + firstChunk) * 1024;
+            float *block = c + i * 32 * ldc + j * 32;
+            if (accumulate) {
+                _tile_loadd(0, block, stride);
+                _tile_loadd(1, block + 16, stride);
+                _tile_loadd(2, block + 16 * ldc, stride);
+                _tile_loadd(3, block + 16 * ldc + 16, stride);
+            } else {
+                _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
+            }
+            for (long q = 0; q < chunkCount; q++) {
+                const uint16_t *aq = aPanel + q * 1024, *bq = bPanel + q * 1024;
+                _tile_loadd(4, aq, 64);
+                _tile_loadd(5, aq + 16 * 32, 64);
+                _tile_loadd(6, bq, 128);
+                _tile_loadd(7, bq + 32, 128);
+                _tile_dpbf16ps(0, 4, 6);
+                _tile_dpbf16ps(1, 4, 7);
+                _tile_dpbf16ps(2, 5, 6);
+                _tile_dpbf16ps(3, 5, 7);
+            }
+            _tile_stored(0, block, stride);
+            _tile_stored(1, block + 16, stride);
+            _tile_stored(2, block + 16 * ldc, stride);
+            _tile_stored(3, block + 16 * ldc + 16, stride);
+        }
+    }
+    _tile_release();
+}
+
+#else
+
+int carcinoma_amx_request_permission(void) { return -1; }
+void carcinoma_amx_pack_a(const float *a, long lda, long rows, long depth, int terms, uint16_t *out) {
+    (void)a; (void)lda; (void)rows; (void)depth; (void)terms; (void)out;
+}
+void carcinoma_amx_pack_b(const float *b, long ldb, long depth, long columns, int terms, uint16_t *out) {
+    (void)b; (void)ldb; (void)depth; (void)columns; (void)terms; (void)out;
+}
+void carcinoma_amx_gemm(const uint16_t *a, long rowPanels, const uint16_t *b, long columnPanels, long panelChunks,
+                        long firstChunk, long chunkCount, float *c, long ldc, int accumulate) {
+    (void)a; (void)rowPanels; (void)b; (void)columnPanels; (void)panelChunks; (void)firstChunk; (void)chunkCount;
+    (void)c; (void)ldc; (void)accumulate;
+}
+
+#endif

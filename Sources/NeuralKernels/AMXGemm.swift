@@ -1,0 +1,176 @@
+// The opt-in reduced-precision path: convolutions as GEMMs on Intel AMX's bfloat16 tiles (Sources/CAMX).
+//
+// `Precision.float32` is the engine everywhere else in this module and the default. On a CPU with AMX
+// (amx_tile, amx_bf16: Intel Xeon 4th generation and later), ungrouped convolutions may instead multiply
+// bfloat16 operands with float32 sums (TDPBF16PS, 16 x 16 x 32 per instruction, about ten times the
+// float32 FMA rate of the same core):
+//   .bfloat16    weights and inputs rounded to bfloat16 (8 significant bits): the fastest; an embedding
+//                differs from float32's by a cosine of about 0.9997 (Lite0 on OxML crops).
+//   .bfloat16x3  each value split into hi = bf16(x) and lo = bf16(x - hi), and a·b summed as
+//                hi·hi + lo(a)·hi(b) + hi(a)·lo(b) (the "bf16x3" split of oneDNN / Henry, Tang & Heinecke,
+//                "Leveraging the bfloat16 Artificial Intelligence Datatype For Higher-Precision Computations",
+//                ARITH 2019): 16 significant bits, three times the tile work of .bfloat16.
+// Depthwise convolutions, pooling, elementwise passes and fully connected layers stay float32. Winograd is
+// not used (its transforms would add their rounding to bfloat16's).
+//
+// As on the float32 path, the result does not depend on the thread count or the batch: each element is
+// summed over the same chunks of the expanded depth in the same order, whichever worker computes its tile.
+
+import CAMX
+import Foundation
+
+/// The arithmetic of the convolutions' GEMMs.
+public enum Precision: String, Sendable, Codable, CaseIterable {
+    case float32 = "fp32"
+    case bfloat16 = "bf16"
+    case bfloat16x3 = "bf16x3"
+
+    /// bfloat16 products per float32 product (1 or 3); 0 for float32.
+    var terms: Int32 {
+        switch self {
+        case .float32: return 0
+        case .bfloat16: return 1
+        case .bfloat16x3: return 3
+        }
+    }
+
+    /// Whether this machine runs it: float32 everywhere; the bfloat16 kinds on a CPU with AMX tiles whose OS
+    /// grants the tile state to this process (Linux ≥ 5.16).
+    public var isSupported: Bool { self == .float32 || AMX.isAvailable }
+
+    /// Why this machine cannot run it, for an error message (nil when it can).
+    public var unsupportedReason: String? {
+        if isSupported { return nil }
+        let cpu = CPUFeatures.current
+        if !(cpu.hasAMX && cpu.flags.contains("amx_bf16") && cpu.hasAVX512 && cpu.hasAVX512BF16) {
+            return "--precision \(rawValue) needs Intel AMX (amx_tile, amx_bf16) and AVX512-BF16; this CPU (\(cpu.modelName)) has \(cpu.vectorUnit) without them"
+        }
+        return "--precision \(rawValue): the operating system did not grant this process the AMX tile state (arch_prctl ARCH_REQ_XCOMP_PERM; Linux ≥ 5.16 is needed)"
+    }
+}
+
+/// AMX on this machine: the CPU's flags, then Linux's permission for the tile state, asked once.
+enum AMX {
+    static let isAvailable: Bool = {
+        #if CARCINOMA_AVX512
+        let cpu = CPUFeatures.current
+        guard cpu.hasAMX, cpu.flags.contains("amx_bf16"), cpu.hasAVX512, cpu.hasAVX512BF16 else { return false }
+        return carcinoma_amx_request_permission() == 0
+        #else
+        return false
+        #endif
+    }()
+
+    /// Columns per panel and rows per panel of the packed operands; expanded depth per chunk.
+    static let panel = 32
+    /// Chunks of the expanded depth summed in the tiles before C goes back to memory (768 values: a 48 KiB
+    /// slice of an A panel and of a B panel).
+    static let chunksPerBlock = 24
+}
+
+/// A row-major M x K matrix (a convolution's weights) packed once for the AMX GEMM: 32-row panels of
+/// bfloat16 chunks (see camx.h), with `terms` bfloat16 values per float.
+public struct AMXPackedMatrix: Sendable {
+    public let rows: Int
+    public let depth: Int
+    let terms: Int32
+    let chunks: Int
+    let values: [UInt16]
+
+    var panelCount: Int { (rows + AMX.panel - 1) / AMX.panel }
+
+    init(_ a: [Float], rows: Int, depth: Int, precision: Precision) {
+        precondition(precision != .float32 && a.count >= rows * depth, "AMXPackedMatrix: \(a.count) values for \(rows) x \(depth)")
+        let terms = precision.terms
+        let chunks = (Int(terms) * depth + 31) / 32
+        let panels = (rows + AMX.panel - 1) / AMX.panel
+        var values = [UInt16](repeating: 0, count: panels * chunks * 1024)
+        a.withUnsafeBufferPointer { source in
+            values.withUnsafeMutableBufferPointer { carcinoma_amx_pack_a(source.baseAddress!, depth, rows, depth, terms, $0.baseAddress!) }
+        }
+        self.rows = rows
+        self.depth = depth
+        self.terms = terms
+        self.chunks = chunks
+        self.values = values
+    }
+}
+
+/// Buffers of one worker of amxGemm for up to `columns` columns.
+struct AMXWorkspace {
+    let columns: Int
+    let packedB: UnsafeMutablePointer<UInt16>
+    /// C for every row panel x every column panel, leading dimension `paddedColumns`.
+    let product: UnsafeMutablePointer<Float>
+    var paddedColumns: Int { (columns + AMX.panel - 1) / AMX.panel * AMX.panel }
+
+    init(for a: AMXPackedMatrix, columns: Int) {
+        self.columns = columns
+        let panels = (columns + AMX.panel - 1) / AMX.panel
+        packedB = .allocate(capacity: panels * a.chunks * 1024)
+        product = .allocate(capacity: a.panelCount * AMX.panel * panels * AMX.panel)
+    }
+
+    func deallocate() { packedB.deallocate(); product.deallocate() }
+}
+
+/// product[rows of panels p0..<p1, 0..<columns] = A[p0·32 ..< p1·32, 0..<K] · B[K x columns] (B row-major with
+/// leading dimension ldb), in workspace.product (leading dimension workspace.paddedColumns, row 0 = row p0·32).
+/// Rows past A's and columns past `columns` hold values to ignore.
+func amxGemm(_ a: AMXPackedMatrix, panels: Range<Int>, b: UnsafePointer<Float>, ldb: Int, columns: Int, workspace: AMXWorkspace) {
+    precondition(columns <= workspace.columns && panels.upperBound <= a.panelCount, "amxGemm: \(columns) columns, panels \(panels)")
+    guard columns > 0, !panels.isEmpty else { return }
+    let columnPanels = (columns + AMX.panel - 1) / AMX.panel
+    carcinoma_amx_pack_b(b, ldb, a.depth, columns, a.terms, workspace.packedB)
+    a.values.withUnsafeBufferPointer { packed in
+        let first = packed.baseAddress! + panels.lowerBound * a.chunks * 1024
+        var chunk = 0
+        while chunk < a.chunks {
+            let count = min(AMX.chunksPerBlock, a.chunks - chunk)
+            carcinoma_amx_gemm(first, panels.count, workspace.packedB, columnPanels, a.chunks, chunk, count,
+                               workspace.product, workspace.paddedColumns, chunk > 0 ? 1 : 0)
+            chunk += count
+        }
+    }
+}
+
+/// A convolution (groups == 1, not depthwise) on AMX: per image, pieces of output pixels (im2col unless 1x1),
+/// each multiplied by every output channel's packed weights; when there are fewer pieces than workers (small
+/// planes at batch 1) the output channels are split too, each worker packing the piece's columns itself.
+/// Then bias, residual and activation on the way from the product buffer to the output.
+func amxConvolution(_ problem: ConvolutionProblem, weights: AMXPackedMatrix, pointwise: Bool) {
+    let geometry = problem.geometry, plane = problem.plane, threads = problem.context.threadCount
+    let depth = weights.depth, outChannels = problem.outChannels
+    // Pieces of about 1 MiB of im2col columns and of products, in whole panels; shape-dependent only.
+    let budget = max(2 * AMX.panel, (1 << 18) / max(depth, outChannels) / AMX.panel * AMX.panel)
+    // (at least 64 columns: a 7x7 plane is one piece whose output channels the workers share)
+    let pieces = (plane + budget - 1) / budget
+    let columnsPerPiece = ((plane + pieces - 1) / pieces + AMX.panel - 1) / AMX.panel * AMX.panel
+    let rowPanels = weights.panelCount
+    let rowGroups = problem.batch * pieces >= threads ? 1 : min(rowPanels, (threads + problem.batch * pieces - 1) / (problem.batch * pieces))
+    parallelChunks(problem.batch * pieces * rowGroups, problem.context) { items in
+        let buffer = pointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: depth * columnsPerPiece)
+        let workspace = AMXWorkspace(for: weights, columns: columnsPerPiece)
+        defer { buffer?.deallocate(); workspace.deallocate() }
+        for item in items {
+            let group = item % rowGroups, image = item / rowGroups / pieces, piece = item / rowGroups % pieces
+            let columns = min(plane, piece * columnsPerPiece)..<min(plane, (piece + 1) * columnsPerPiece)
+            if columns.isEmpty { continue }
+            let input = problem.inputImage(image)
+            if let buffer {
+                im2col(source: input, channels: problem.inChannels, height: problem.height, width: problem.width,
+                       geometry: geometry, outputWidth: problem.outputWidth, pixels: columns, columns: buffer)
+            }
+            let panels = (group * rowPanels / rowGroups)..<((group + 1) * rowPanels / rowGroups)
+            amxGemm(weights, panels: panels, b: buffer.map { UnsafePointer($0) } ?? input + columns.lowerBound,
+                    ldb: buffer == nil ? plane : columns.count, columns: columns.count, workspace: workspace)
+            let firstChannel = panels.lowerBound * AMX.panel
+            for channel in firstChannel..<min(outChannels, panels.upperBound * AMX.panel) {
+                fusedPass(from: workspace.product + (channel - firstChannel) * workspace.paddedColumns, bias: problem.bias[channel],
+                          residual: problem.residual.map { $0 + (image * outChannels + channel) * plane + columns.lowerBound },
+                          into: problem.outputRow(image, channel) + columns.lowerBound, count: columns.count,
+                          activation: problem.activation)
+            }
+        }
+    }
+}
