@@ -42,13 +42,13 @@ public func resolveWeightsFile(for weightSet: WeightSet, explicit: URL?, weights
 /// file for the manifest. The hash is computed on another thread while the weights are parsed and folded
 /// (both read the file; neither needs the other). `statement` is what `extract --mean/--std/--input-size` say.
 public func loadBackbone(_ weightSet: WeightSet, weightsFile: URL, statement: PreprocessingStatement? = nil,
-                         threadCount: Int) throws -> LoadedBackbone {
+                         threadCount: Int, precision: Precision = .float32) throws -> LoadedBackbone {
     let hashing = Concurrently { try SHA256.hexDigest(ofFile: weightsFile) }
     let store = try loadWeights(from: weightsFile)
     let settled = try settlePreprocessing(weightSet, weightsFile: weightsFile, metadata: store.metadata, statement: statement)
-    let backbone = try makeBackbone(settled, weights: store, context: KernelContext(threadCount: max(1, threadCount)))
+    let backbone = try makeBackbone(settled, weights: store, context: KernelContext(threadCount: max(1, threadCount), precision: precision))
     return LoadedBackbone(backbone: backbone, name: settled.name, preprocessing: settled.preprocessing,
-                          weightsFile: weightsFile.lastPathComponent, weightsSHA256: try hashing.value())
+                          weightsFile: weightsFile.lastPathComponent, weightsSHA256: try hashing.value(), precision: precision)
 }
 
 /// The preprocessing `weightsFile` is used with under `--backbone weightSet.name`, in order of precedence:

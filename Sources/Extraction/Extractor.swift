@@ -11,6 +11,7 @@
 import Foundation
 import Backbones
 import FeatureStore
+import NeuralKernels
 import Imaging
 import Weights
 
@@ -48,13 +49,17 @@ public struct LoadedBackbone: Sendable {
     /// File name only.
     public var weightsFile: String
     public var weightsSHA256: String
+    /// The arithmetic of the network's convolutions (the cache name and the manifest say when it is not float32).
+    public var precision: Precision
 
-    public init(backbone: any Backbone, name: String? = nil, preprocessing: Preprocessing, weightsFile: String, weightsSHA256: String) {
+    public init(backbone: any Backbone, name: String? = nil, preprocessing: Preprocessing, weightsFile: String, weightsSHA256: String,
+                precision: Precision = .float32) {
         self.backbone = backbone
         self.name = name ?? backbone.name
         self.preprocessing = preprocessing
         self.weightsFile = weightsFile
         self.weightsSHA256 = weightsSHA256
+        self.precision = precision
     }
 }
 
@@ -97,7 +102,8 @@ public struct Extractor {
 
     public func cacheName(for backbone: LoadedBackbone) -> String {
         FeatureStore.cacheName(backbone: backbone.name, view: settings.view.kind.rawValue, tta: settings.tta?.rawValue,
-                                 pooling: settings.pooling == .final ? nil : settings.pooling.rawValue)
+                                 pooling: settings.pooling == .final ? nil : settings.pooling.rawValue,
+                                 precision: backbone.precision == .float32 ? nil : backbone.precision.rawValue)
     }
 
     /// Creates the output folder and checks it is writable, before any work is done.
@@ -153,6 +159,7 @@ public struct Extractor {
             embeddingWidth: embedder.rowWidth,
             blocks: embedder.blocks?.map { FeatureBlock(name: $0.name, width: $0.width) },
             blockNormalization: settings.pooling == .final ? nil : (settings.pooling == .stages ? "l2" : "none"),
+            precision: loaded.precision == .float32 ? nil : loaded.precision.rawValue,
             imageIDs: images.map(\.id), imageSHA256: hashes)
     }
 

@@ -49,6 +49,8 @@ public struct FeatureManifest: Codable, Equatable, Sendable {
     public var blocks: [FeatureBlock]?
     /// How each block was scaled: "l2" (unit length) or "none"; nil without blocks.
     public var blockNormalization: String?
+    /// The convolutions' arithmetic when it was not float32: "bf16" or "bf16x3" (`extract --precision`); nil for float32.
+    public var precision: String?
     /// Row order of the matrix; an image id is the file name without its extension.
     public var imageIDs: [String]
     /// SHA-256 of each image file, same order as `imageIDs`.
@@ -57,7 +59,7 @@ public struct FeatureManifest: Codable, Equatable, Sendable {
     public init(formatVersion: Int = featureFormatVersion, toolVersion: String, dataset: String, backbone: String,
                 weightsFile: String, weightsSHA256: String, view: String, viewParameters: [String: String] = [:],
                 tta: String? = nil, preprocessing: Preprocessing, embeddingWidth: Int, blocks: [FeatureBlock]? = nil,
-                blockNormalization: String? = nil, imageIDs: [String], imageSHA256: [String]) {
+                blockNormalization: String? = nil, precision: String? = nil, imageIDs: [String], imageSHA256: [String]) {
         self.formatVersion = formatVersion
         self.toolVersion = toolVersion
         self.dataset = dataset
@@ -71,6 +73,7 @@ public struct FeatureManifest: Codable, Equatable, Sendable {
         self.embeddingWidth = embeddingWidth
         self.blocks = blocks
         self.blockNormalization = blockNormalization
+        self.precision = precision
         self.imageIDs = imageIDs
         self.imageSHA256 = imageSHA256
     }

@@ -62,7 +62,8 @@ public struct PartialRows {
     }
 }
 
-/// The cache file name for a backbone, view and TTA: "<backbone>-<view>[-d4]".
-public func cacheName(backbone: String, view: String, tta: String?, pooling: String? = nil) -> String {
-    [backbone, view, tta, pooling].compactMap { $0 }.joined(separator: "-")
+/// The cache file name for a backbone, view and TTA: "<backbone>-<view>[-d4][-<pooling>][-<precision>]" (the
+/// precision only when it is not float32's: its rows are another feature set, compared beside float32's).
+public func cacheName(backbone: String, view: String, tta: String?, pooling: String? = nil, precision: String? = nil) -> String {
+    [backbone, view, tta, pooling, precision].compactMap { $0 }.joined(separator: "-")
 }

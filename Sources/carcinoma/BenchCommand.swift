@@ -16,7 +16,6 @@ struct BenchCommand: ParsableCommand {
 }
 
 extension GemmKernel: ExpressibleByArgument {}
-extension Precision: ExpressibleByArgument {}
 
 private func printJSON<T: Encodable>(_ value: T) throws {
     let encoder = JSONEncoder()

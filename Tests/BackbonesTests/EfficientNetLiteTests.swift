@@ -86,4 +86,33 @@ final class EfficientNetLiteTests: XCTestCase {
                                                 "efficientnet_lite0 \(entry.file) native \(entry.height)x\(entry.width)")
         }
     }
+
+    /// The opt-in bfloat16 convolutions on AMX (NeuralKernels/AMXGemm.swift), REAL weights, the same 3 OxML images at
+    /// native size against the reference package's float32 embeddings: bf16x3 within a cosine of 0.9999 (the
+    /// bar for a precision that may stand in for float32); bf16 within 0.999 (it measures ~0.9997: printed).
+    func testReducedPrecisionEmbeddingsOnOxMLImages() throws {
+        if let reason = Precision.bfloat16.unsupportedReason { throw XCTSkip("skipped: no AMX: \(reason)") }
+        let weightsURL = try liteWeightsOrSkip()
+        guard let shared = sharedDirectory() else { throw XCTSkip("../shared is absent: the OxML images are not available") }
+        let reference = try JSONDecoder().decode(OxMLReference.self,
+                                                 from: Data(contentsOf: BackboneFixtures2.url("efficientnet_lite0_oxml.json")))
+        let natives = try BackboneFixtures2.numpy("efficientnet_lite0_oxml_native.npy")
+        let preprocessing = WeightSet.reference(for: .efficientnetLite0).preprocessing
+        for (precision, bar) in [(Precision.bfloat16x3, 0.9999), (.bfloat16, 0.999)] {
+            let network = try EfficientNetLite(weights: loadWeights(from: weightsURL), context: KernelContext(precision: precision))
+            for (index, entry) in reference.images.enumerated() {
+                let url = shared.appendingPathComponent("data/oxml").appendingPathComponent(entry.file)
+                guard FileManager.default.fileExists(atPath: url.path) else { throw XCTSkip("\(url.path) is absent") }
+                let image = try decodeImage(at: url)
+                let input = Tensor(shape: [1, 3, image.height, image.width],
+                                   storage: normalizedPlanes(image, mean: preprocessing.mean, std: preprocessing.std))
+                let embedding = network.embed(input).storage.map(Double.init)
+                let expected = natives.values[(index * 1280)..<((index + 1) * 1280)].map(Double.init)
+                let dot = zip(embedding, expected).reduce(0) { $0 + $1.0 * $1.1 }
+                let cosine = dot / (embedding.reduce(0) { $0 + $1 * $1 }.squareRoot() * expected.reduce(0) { $0 + $1 * $1 }.squareRoot())
+                print("\(precision.rawValue) \(entry.file) native \(entry.height)x\(entry.width): cosine to float32 \(cosine)")
+                XCTAssertGreaterThanOrEqual(cosine, bar, "\(precision.rawValue) \(entry.file)")
+            }
+        }
+    }
 }
