@@ -64,49 +64,60 @@ void carcinoma_amx_pack_a(const float *a, long lda, long rows, long depth, int t
     }
 }
 
-// 16 columns of row k of B as bfloat16 in the low halves of 32-bit lanes: the hi part, or the lo part.
-AMX_TARGET static inline __m512i part_vector(const float *row, long valid, int low) {
-    __mmask16 mask = valid >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << valid) - 1);
+// hi = bf16(x) and lo = bf16(x - hi) of 16 columns, each in the low half of a 32-bit lane.
+AMX_TARGET static inline void split_vector(const float *row, long valid, __m512i *hi, __m512i *lo) {
+    __mmask16 mask = valid >= 16 ? (__mmask16)0xFFFF : valid <= 0 ? (__mmask16)0 : (__mmask16)((1u << valid) - 1);
     __m512 x = _mm512_maskz_loadu_ps(mask, row);
-    __m256bh hi = _mm512_cvtneps_pbh(x);
-    if (low) {
-        __m512 back = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32((__m256i)hi), 16));
-        __m256bh lo = _mm512_cvtneps_pbh(_mm512_sub_ps(x, back));
-        return _mm512_cvtepu16_epi32((__m256i)lo);
+    *hi = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(x));
+    if (lo) {
+        __m512 back = _mm512_castsi512_ps(_mm512_slli_epi32(*hi, 16));
+        *lo = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(_mm512_sub_ps(x, back)));
     }
-    return _mm512_cvtepu16_epi32((__m256i)hi);
 }
 
-AMX_TARGET void carcinoma_amx_pack_b_avx512(const float *b, long ldb, long depth, long columns, int terms, uint16_t *out) {
-    long expanded = terms * depth, chunks = (expanded + 31) / 32, panels = (columns + 31) / 32;
+AMX_TARGET static inline void store_pair(uint16_t *out, long chunks, long panel, long pairRow, int half, __m512i first, __m512i second) {
+    uint16_t *target = out + (panel * chunks + pairRow / 16) * 1024 + (pairRow % 16) * 64 + 32 * half;
+    _mm512_storeu_si512((void *)target, _mm512_or_si512(first, _mm512_slli_epi32(second, 16)));
+}
+
+AMX_TARGET void carcinoma_amx_pack_b_rows_avx512(const float *row0, const float *row1, long k0, long columns, int terms,
+                                                 long chunks, uint16_t *out) {
+    long panels = (columns + 31) / 32;
+    __m512i zero = _mm512_setzero_si512();
     for (long p = 0; p < panels; p++) {
-        for (long q = 0; q < chunks; q++) {
-            uint16_t *block = out + (p * chunks + q) * 1024;
-            for (long i = 0; i < 16; i++) {
-                long k0 = q * 32 + 2 * i;
-                for (int half = 0; half < 2; half++) {
-                    long column = p * 32 + 16 * half;
-                    long valid = columns - column;
-                    __m512i pair = _mm512_setzero_si512();
-                    if (valid > 0) {
-                        for (int j = 0; j < 2; j++) {
-                            long kk = k0 + j;
-                            if (kk >= expanded) continue;
-                            long k = kk / terms;
-                            int low = terms == 3 && kk % 3 == 2;
-                            __m512i part = part_vector(b + k * ldb + column, valid, low);
-                            pair = _mm512_or_si512(pair, j == 0 ? part : _mm512_slli_epi32(part, 16));
-                        }
-                    }
-                    _mm512_storeu_si512((void *)(block + i * 64 + 32 * half), pair);
-                }
+        for (int half = 0; half < 2; half++) {
+            long column = p * 32 + 16 * half, valid = columns - column;
+            __m512i hi0, lo0, hi1 = zero, lo1 = zero;
+            split_vector(row0 + column, valid, &hi0, terms == 3 ? &lo0 : NULL);
+            if (row1) split_vector(row1 + column, valid, &hi1, terms == 3 ? &lo1 : NULL);
+            if (terms == 1) {
+                store_pair(out, chunks, p, k0 / 2, half, hi0, hi1);
+            } else {
+                // expanded 3k0 ... 3k0 + 5 = hi0, hi0, lo0, hi1, hi1, lo1: three pair rows from 3k0 / 2.
+                long first = 3 * k0 / 2;
+                store_pair(out, chunks, p, first, half, hi0, hi0);
+                store_pair(out, chunks, p, first + 1, half, lo0, hi1);
+                store_pair(out, chunks, p, first + 2, half, hi1, lo1);
             }
         }
     }
 }
 
+void carcinoma_amx_pack_b_rows(const float *row0, const float *row1, long k0, long columns, int terms, long chunks, uint16_t *out) {
+    carcinoma_amx_pack_b_rows_avx512(row0, row1, k0, columns, terms, chunks, out);
+}
+
+void carcinoma_amx_clear_last_chunks(long columns, long chunks, uint16_t *out) {
+    long panels = (columns + 31) / 32;
+    for (long p = 0; p < panels; p++) memset(out + (p * chunks + chunks - 1) * 1024, 0, 2048);
+}
+
 void carcinoma_amx_pack_b(const float *b, long ldb, long depth, long columns, int terms, uint16_t *out) {
-    carcinoma_amx_pack_b_avx512(b, ldb, depth, columns, terms, out);
+    long chunks = (terms * depth + 31) / 32;
+    carcinoma_amx_clear_last_chunks(columns, chunks, out);
+    for (long k = 0; k < depth; k += 2) {
+        carcinoma_amx_pack_b_rows(b + k * ldb, k + 1 < depth ? b + (k + 1) * ldb : NULL, k, columns, terms, chunks, out);
+    }
 }
 
 struct tile_config {
@@ -173,6 +184,10 @@ void carcinoma_amx_pack_a(const float *a, long lda, long rows, long depth, int t
 void carcinoma_amx_pack_b(const float *b, long ldb, long depth, long columns, int terms, uint16_t *out) {
     (void)b; (void)ldb; (void)depth; (void)columns; (void)terms; (void)out;
 }
+void carcinoma_amx_pack_b_rows(const float *row0, const float *row1, long k0, long columns, int terms, long chunks, uint16_t *out) {
+    (void)row0; (void)row1; (void)k0; (void)columns; (void)terms; (void)chunks; (void)out;
+}
+void carcinoma_amx_clear_last_chunks(long columns, long chunks, uint16_t *out) { (void)columns; (void)chunks; (void)out; }
 void carcinoma_amx_gemm(const uint16_t *a, long rowPanels, const uint16_t *b, long columnPanels, long panelChunks,
                         long firstChunk, long chunkCount, float *c, long ldc, int accumulate) {
     (void)a; (void)rowPanels; (void)b; (void)columnPanels; (void)panelChunks; (void)firstChunk; (void)chunkCount;

@@ -126,14 +126,27 @@ struct AMXWorkspace {
     func deallocate() { UnsafeMutableRawPointer(packedB).deallocate(); UnsafeMutableRawPointer(product).deallocate() }
 }
 
-/// product[rows of panels p0..<p1, 0..<columns] = A[p0·32 ..< p1·32, 0..<K] · B[K x columns] (B row-major with
-/// leading dimension ldb), in workspace.product (leading dimension workspace.paddedColumns, row 0 = row p0·32).
-/// Rows past A's and columns past `columns` hold values to ignore.
-func amxGemm(_ a: AMXPackedMatrix, panels: Range<Int>, b: UnsafePointer<Float>, ldb: Int, columns: Int, workspace: AMXWorkspace) {
-    precondition(columns <= workspace.columns && panels.upperBound <= a.panelCount, "amxGemm: \(columns) columns, panels \(panels)")
+/// Packs B[K x columns] for amxMultiply, two rows at a time: `rows(k)` gives rows k and k + 1 (nil past the last).
+@inline(__always)
+func amxPackColumns(_ a: AMXPackedMatrix, columns: Int, workspace: AMXWorkspace,
+                    rows: (Int) -> (UnsafePointer<Float>, UnsafePointer<Float>?)) {
+    precondition(columns <= workspace.columns, "amxPackColumns: \(columns) columns for \(workspace.columns)")
+    carcinoma_amx_clear_last_chunks(columns, a.chunks, workspace.packedB)
+    var k = 0
+    while k < a.depth {
+        let (first, second) = rows(k)
+        carcinoma_amx_pack_b_rows(first, second, k, columns, a.terms, a.chunks, workspace.packedB)
+        k += 2
+    }
+}
+
+/// product[rows of panels p0..<p1, 0..<columns] = A[p0·32 ..< p1·32, 0..<K] · B, B packed in the workspace by
+/// amxPackColumns; the product has leading dimension workspace.paddedColumns, row 0 = row p0·32. Rows past A's
+/// and columns past `columns` hold values to ignore.
+func amxMultiply(_ a: AMXPackedMatrix, panels: Range<Int>, columns: Int, workspace: AMXWorkspace) {
+    precondition(columns <= workspace.columns && panels.upperBound <= a.panelCount, "amxMultiply: \(columns) columns, panels \(panels)")
     guard columns > 0, !panels.isEmpty else { return }
     let columnPanels = (columns + AMX.panel - 1) / AMX.panel
-    carcinoma_amx_pack_b(b, ldb, a.depth, columns, a.terms, workspace.packedB)
     a.values.withUnsafeBufferPointer { packed in
         let first = AMX.cacheLineAligned(UnsafeMutablePointer(mutating: packed.baseAddress!)) + panels.lowerBound * a.chunks * 1024
         var chunk = 0
@@ -153,7 +166,7 @@ func amxGemm(_ a: AMXPackedMatrix, panels: Range<Int>, b: UnsafePointer<Float>, 
 func amxConvolution(_ problem: ConvolutionProblem, weights: AMXPackedMatrix, pointwise: Bool) {
     let geometry = problem.geometry, plane = problem.plane, threads = problem.context.threadCount
     let depth = weights.depth, outChannels = problem.outChannels
-    // Pieces of about 1 MiB of im2col columns and of products, in whole panels; shape-dependent only.
+    // Pieces of about 1 MiB of packed columns and of products, in whole panels; shape-dependent only.
     let budget = max(2 * AMX.panel, (1 << 18) / max(depth, outChannels) / AMX.panel * AMX.panel)
     // (at least 64 columns: a 7x7 plane is one piece whose output channels the workers share)
     let pieces = (plane + budget - 1) / budget
@@ -161,26 +174,31 @@ func amxConvolution(_ problem: ConvolutionProblem, weights: AMXPackedMatrix, poi
     let rowPanels = weights.panelCount
     let rowGroups = problem.batch * pieces >= threads ? 1 : min(rowPanels, (threads + problem.batch * pieces - 1) / (problem.batch * pieces))
     parallelChunks(problem.batch * pieces * rowGroups, problem.context) { items in
-        let buffer = pointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: depth * columnsPerPiece)
+        // im2col two rows at a time into a small buffer, packed at once (no piece-sized float copy of the columns).
+        let rowPair = pointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: 2 * columnsPerPiece)
         let workspace = AMXWorkspace(for: weights, columns: columnsPerPiece)
-        defer { buffer?.deallocate(); workspace.deallocate() }
+        defer { rowPair?.deallocate(); workspace.deallocate() }
         for item in items {
             let group = item % rowGroups, image = item / rowGroups / pieces, piece = item / rowGroups % pieces
             let columns = min(plane, piece * columnsPerPiece)..<min(plane, (piece + 1) * columnsPerPiece)
             if columns.isEmpty { continue }
-            let input = problem.inputImage(image)
-            if let buffer {
-                im2col(source: input, channels: problem.inChannels, height: problem.height, width: problem.width,
-                       geometry: geometry, outputWidth: problem.outputWidth, pixels: columns, columns: buffer)
+            let input = problem.inputImage(image), count = columns.count
+            amxPackColumns(weights, columns: count, workspace: workspace) { k in
+                let second = k + 1 < depth
+                guard let rowPair else {
+                    return (input + k * plane + columns.lowerBound, second ? input + (k + 1) * plane + columns.lowerBound : nil)
+                }
+                im2col(source: input, channels: problem.inChannels, height: problem.height, width: problem.width, geometry: geometry,
+                       outputWidth: problem.outputWidth, pixels: columns, columns: rowPair, rows: k..<(second ? k + 2 : k + 1))
+                return (UnsafePointer(rowPair), second ? UnsafePointer(rowPair + count) : nil)
             }
             let panels = (group * rowPanels / rowGroups)..<((group + 1) * rowPanels / rowGroups)
-            amxGemm(weights, panels: panels, b: buffer.map { UnsafePointer($0) } ?? input + columns.lowerBound,
-                    ldb: buffer == nil ? plane : columns.count, columns: columns.count, workspace: workspace)
+            amxMultiply(weights, panels: panels, columns: count, workspace: workspace)
             let firstChannel = panels.lowerBound * AMX.panel
             for channel in firstChannel..<min(outChannels, panels.upperBound * AMX.panel) {
                 fusedPass(from: workspace.product + (channel - firstChannel) * workspace.paddedColumns, bias: problem.bias[channel],
                           residual: problem.residual.map { $0 + (image * outChannels + channel) * plane + columns.lowerBound },
-                          into: problem.outputRow(image, channel) + columns.lowerBound, count: columns.count,
+                          into: problem.outputRow(image, channel) + columns.lowerBound, count: count,
                           activation: problem.activation)
             }
         }

@@ -271,14 +271,16 @@ func validRange(outputCount: Int, stride: Int, offset: Int, inputCount: Int) -> 
 
 /// source C x H x W → columns (C·KH·KW) x pixels.count: row (c, ky, kx), column p - pixels.lowerBound holds
 /// input[c, oy*sy - pt + ky*dy, ox*sx - pl + kx*dx] for output pixel p = oy·OW + ox, zero where it reads padding.
+/// With `rows`, only those rows, written from `columns` on (the AMX path makes two at a time).
 func im2col(source: UnsafePointer<Float>, channels: Int, height: Int, width: Int, geometry: ConvGeometry,
-            outputWidth: Int, pixels: Range<Int>, columns: UnsafeMutablePointer<Float>) {
+            outputWidth: Int, pixels: Range<Int>, columns: UnsafeMutablePointer<Float>, rows: Range<Int>? = nil) {
     let kernelArea = geometry.kernelHeight * geometry.kernelWidth, count = pixels.count
     let strideY = geometry.strideY, strideX = geometry.strideX
-    for row in 0..<(channels * kernelArea) {
+    let rows = rows ?? 0..<(channels * kernelArea)
+    for row in rows {
         let channel = row / kernelArea, ky = (row % kernelArea) / geometry.kernelWidth, kx = row % geometry.kernelWidth
         let channelPlane = source + channel * height * width
-        let destination = columns + row * count - pixels.lowerBound
+        let destination = columns + (row - rows.lowerBound) * count - pixels.lowerBound
         let offsetX = kx * geometry.dilationX - geometry.padLeft
         let inside = validRange(outputCount: outputWidth, stride: strideX, offset: offsetX, inputCount: width)
         var pixel = pixels.lowerBound

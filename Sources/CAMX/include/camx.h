@@ -25,6 +25,13 @@ void carcinoma_amx_pack_a(const float *a, long lda, long rows, long depth, int t
 /// `out` holds ceil(columns/32) * chunks * 1024 values; columns past `columns` are zero.
 void carcinoma_amx_pack_b(const float *b, long ldb, long depth, long columns, int terms, uint16_t *out);
 
+/// Rows k0 and k0 + 1 of B (k0 even; row1 NULL past the last row), `columns` floats each, into `out` laid out
+/// as carcinoma_amx_pack_b's with `chunks` chunks per panel: B packed row pair by row pair, as im2col makes them.
+void carcinoma_amx_pack_b_rows(const float *row0, const float *row1, long k0, long columns, int terms, long chunks, uint16_t *out);
+
+/// Zeroes the last chunk of every column panel (its padding past the expanded depth; rows then overwrite the rest).
+void carcinoma_amx_clear_last_chunks(long columns, long chunks, uint16_t *out);
+
 /// C[32·rowPanels x 32·columnPanels] (+)= A · B over chunks [firstChunk, firstChunk + chunkCount) of the packed
 /// operands (a: the first row panel, panelChunks chunks per panel; b: the first column panel, panelChunks chunks
 /// per panel). c is float, row-major with leading dimension ldc (a multiple of 16 floats is not required).
