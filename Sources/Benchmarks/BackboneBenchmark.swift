@@ -15,6 +15,8 @@ public struct BackboneMeasurement: Sendable, Codable {
     public var threads: Int
     public var winograd: Bool
     public var gemmKernel: GemmKernel
+    /// The convolutions' arithmetic (fp32, or bf16 / bf16x3 on AMX).
+    public var precision: Precision
     public var runs: Int
     public var medianSeconds: Double
     public var imagesPerSecond: Double
@@ -46,7 +48,7 @@ public func measureBackbone(_ name: BackboneName, size: Int, batch: Int, context
     while times.count < minimumRuns || times.reduce(0, +) < minimumSeconds { times.append(once()) }
     let median = medianOf(times)
     return BackboneMeasurement(name: name.rawValue, size: size, batch: batch, threads: context.threadCount,
-                               winograd: context.winograd, gemmKernel: context.gemmKernel, runs: times.count, medianSeconds: median, imagesPerSecond: Double(batch) / median,
+                               winograd: context.winograd, gemmKernel: context.gemmKernel, precision: context.precision, runs: times.count, medianSeconds: median, imagesPerSecond: Double(batch) / median,
                                cpuSecondsPerImage: medianOf(cpuTimes) / Double(batch))
 }
 

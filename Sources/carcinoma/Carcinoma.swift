@@ -51,10 +51,12 @@ struct Carcinoma: ParsableCommand {
     }
 }
 
-/// The vector unit, GEMM kernel and OpenBLAS core in use, for --version and the bench.
+/// The vector unit, GEMM kernel, OpenBLAS core and whether the opt-in bfloat16 precisions can run (AMX), for
+/// --version and the bench.
 var machineSummary: String {
     let cpu = CPUFeatures.current
-    return "\(cpu.modelName); \(cpu.vectorUnit); GEMM kernel \(GemmKernel.native.rawValue); \(OpenBLASCore.summary)"
+    let amx = Precision.bfloat16.isSupported ? "AMX bf16 available (--precision bf16, bf16x3)" : "no AMX (--precision fp32 only)"
+    return "\(cpu.modelName); \(cpu.vectorUnit); GEMM kernel \(GemmKernel.native.rawValue); \(OpenBLASCore.summary); \(amx)"
 }
 
 let toolVersion = "0.1.0"
