@@ -130,8 +130,12 @@ struct SMOSolver {
         } else {
             for a in 0..<activeSize {
                 let t = active[a]
-                if y[t] > 0 { if !isUpper(t) && -G[t] >= Gmax { Gmax = -G[t]; i = t } }
-                else { if !isLower(t) && G[t] >= Gmax { Gmax = G[t]; i = t } }
+                // -y_t G_t and t in I_up(alpha), as selects rather than a branch on the sign of y_t (the rows' classes
+                // interleave, so that branch mispredicts about half the time); the same values and comparisons.
+                let positive = y[t] > 0
+                let value = positive ? -G[t] : G[t]
+                let inUp = positive ? !(alpha[t] >= upper[t]) : !(alpha[t] <= 0)
+                if inUp && value >= Gmax { Gmax = value; i = t }
             }
         }
         // Step 2: j = argmin over t in I_low(alpha) with -y_t G_t < -y_i G_i of -b_it^2 / a_it,
@@ -142,34 +146,22 @@ struct SMOSolver {
             let QDi = QD[i]
             for a in 0..<activeSize {
                 let t = active[a]
-                if y[t] > 0 {
-                    guard !isLower(t) else { continue }
-                    let gradientDifference = Gmax + G[t]
-                    if G[t] >= Gmax2 { Gmax2 = G[t] }
-                    if gradientDifference > 0 {
-                        let quadratic = QDi + QD[t] - 2 * Ki[t], a = quadratic > 0 ? quadratic : Self.tau
-                        let squared = gradientDifference * gradientDifference
-                        // Division-free screen: b^2 < -min a (1 - 1e-12) means -b^2 / a > min even after rounding
-                        // (products and quotient are each within an ulp; off below 1e-200, where subnormals would
-                        // break that), so t cannot win; the rest take the exact test: the same j as without it.
-                        if objectiveDifferenceMin < -1e-200 && squared < -objectiveDifferenceMin * a * (1 - 1e-12) { continue }
-                        let difference = -squared / a
-                        if difference <= objectiveDifferenceMin { j = t; objectiveDifferenceMin = difference }
-                    }
-                } else {
-                    guard !isUpper(t) else { continue }
-                    let gradientDifference = Gmax - G[t]
-                    if -G[t] >= Gmax2 { Gmax2 = -G[t] }
-                    if gradientDifference > 0 {
-                        let quadratic = QDi + QD[t] - 2 * Ki[t], a = quadratic > 0 ? quadratic : Self.tau
-                        let squared = gradientDifference * gradientDifference
-                        // Division-free screen: b^2 < -min a (1 - 1e-12) means -b^2 / a > min even after rounding
-                        // (products and quotient are each within an ulp; off below 1e-200, where subnormals would
-                        // break that), so t cannot win; the rest take the exact test: the same j as without it.
-                        if objectiveDifferenceMin < -1e-200 && squared < -objectiveDifferenceMin * a * (1 - 1e-12) { continue }
-                        let difference = -squared / a
-                        if difference <= objectiveDifferenceMin { j = t; objectiveDifferenceMin = difference }
-                    }
+                // y_t G_t and t in I_low(alpha) as selects (see step 1); Gmax - G_t is Gmax + (-G_t) exactly.
+                let positive = y[t] > 0
+                let value = positive ? G[t] : -G[t]
+                let inLow = positive ? !(alpha[t] <= 0) : !(alpha[t] >= upper[t])
+                guard inLow else { continue }
+                if value >= Gmax2 { Gmax2 = value }
+                let gradientDifference = Gmax + value
+                if gradientDifference > 0 {
+                    let quadratic = QDi + QD[t] - 2 * Ki[t], denominator = quadratic > 0 ? quadratic : Self.tau
+                    let squared = gradientDifference * gradientDifference
+                    // Division-free screen: b^2 < -min a (1 - 1e-12) means -b^2 / a > min even after rounding
+                    // (products and quotient are each within an ulp; off below 1e-200, where subnormals would
+                    // break that), so t cannot win; the rest take the exact test: the same j as without it.
+                    if objectiveDifferenceMin < -1e-200 && squared < -objectiveDifferenceMin * denominator * (1 - 1e-12) { continue }
+                    let difference = -squared / denominator
+                    if difference <= objectiveDifferenceMin { j = t; objectiveDifferenceMin = difference }
                 }
             }
         }
@@ -216,8 +208,10 @@ struct SMOSolver {
         for a in 0..<activeSize {
             let t = active[a]
             G[t] += y[t] * (Ki[t] * deltaI + Kj[t] * deltaJ)
-            if y[t] > 0 { if !isUpper(t) && -G[t] >= Gmax { Gmax = -G[t]; first = t } }
-            else { if !isLower(t) && G[t] >= Gmax { Gmax = G[t]; first = t } }
+            let positive = y[t] > 0   // as selectWorkingSet's step 1
+            let value = positive ? -G[t] : G[t]
+            let inUp = positive ? !(alpha[t] >= upper[t]) : !(alpha[t] <= 0)
+            if inUp && value >= Gmax { Gmax = value; first = t }
         }
         // G_bar follows the variables that reach or leave their upper bound (all l entries).
         if wasUpperI != isUpper(i) {
