@@ -1,52 +1,103 @@
-// EfficientNet-Lite0.
+// EfficientNet-Lite0 … Lite4.
 //
 // Paper: Tan, Le, "EfficientNet: Rethinking Model Scaling for Convolutional Neural
 // Networks", ICML 2019, arXiv:1905.11946; the Lite variants are from the TensorFlow
 // TPU repository (models/official/efficientnet/lite, efficientnet_lite_builder.py):
 // ReLU6 instead of swish, no squeeze-and-excitation, stem and head not scaled.
 // Mirrors the PyPI package `efficientnet-lite-pytorch` 0.1.0 (model.py, utils.py:
-// `EfficientNet.from_name("efficientnet-lite0")`), whose state_dict names are used
+// `EfficientNet.from_name("efficientnet-lite0")` … "efficientnet-lite4"), whose state_dict names are used
 // verbatim (`_blocks.3._depthwise_conv.weight`, `_bn1.running_var`, `_fc.weight`):
 // TensorFlow "SAME" padding (output ceil(in / stride), the odd extra pixel at the
 // bottom/right) recomputed for every input size, BatchNorm eps 1e-3 folded at load,
 // skip connections where stride is 1 and the width is unchanged, drop-connect
 // inactive at inference. Normalisation is the TF Lite one, (255 x - 127) / 128.
 //
-// Any input size works; shape comments are for 224 x 224.
+// Any input size works; shape comments are for Lite0 at 224 x 224.
 
 import NeuralKernels
 import Weights
 
 public struct EfficientNetLite: Backbone {
     /// One row of the package's `efficientnet_lite` block strings ('r1_k3_s11_e1_i32_o16', …).
-    public struct StageConfiguration: Sendable {
+    public struct StageConfiguration: Sendable, Equatable {
         public var repeats: Int
         public var kernel: Int
         public var stride: Int
         public var expandRatio: Int
         public var inChannels: Int
         public var outChannels: Int
+
+        public init(repeats: Int, kernel: Int, stride: Int, expandRatio: Int, inChannels: Int, outChannels: Int) {
+            self.repeats = repeats
+            self.kernel = kernel
+            self.stride = stride
+            self.expandRatio = expandRatio
+            self.inChannels = inChannels
+            self.outChannels = outChannels
+        }
     }
 
-    public enum Variant: String, Sendable {
+    /// Lite0 … Lite4. Each variant's stages are Lite0's block strings scaled by the package's rules (utils.py
+    /// `efficientnet_params`, `round_filters`, `round_repeats`; model.py `EfficientNet.__init__`): every stage's
+    /// widths are scaled by the width coefficient, the repeats of every stage but the first and the last by the
+    /// depth coefficient, and — the Lite rule `fix_head_stem` — the stem (32), the first stage's input and repeats,
+    /// the last stage's repeats and the head (1280) are not scaled.
+    public enum Variant: String, CaseIterable, Sendable {
         case lite0 = "efficientnet_lite0"
+        case lite1 = "efficientnet_lite1"
+        case lite2 = "efficientnet_lite2"
+        case lite3 = "efficientnet_lite3"
+        case lite4 = "efficientnet_lite4"
 
-        /// Width and depth coefficients are 1.0 for Lite0, so the block strings are used as written.
-        public var stages: [StageConfiguration] {
+        /// utils.py `efficientnet_params` (from efficientnet_lite_builder.py): width, depth, resolution.
+        var coefficients: (width: Double, depth: Double, resolution: Int) {
             switch self {
-            case .lite0: return [
-                StageConfiguration(repeats: 1, kernel: 3, stride: 1, expandRatio: 1, inChannels: 32, outChannels: 16),
-                StageConfiguration(repeats: 2, kernel: 3, stride: 2, expandRatio: 6, inChannels: 16, outChannels: 24),
-                StageConfiguration(repeats: 2, kernel: 5, stride: 2, expandRatio: 6, inChannels: 24, outChannels: 40),
-                StageConfiguration(repeats: 3, kernel: 3, stride: 2, expandRatio: 6, inChannels: 40, outChannels: 80),
-                StageConfiguration(repeats: 3, kernel: 5, stride: 1, expandRatio: 6, inChannels: 80, outChannels: 112),
-                StageConfiguration(repeats: 4, kernel: 5, stride: 2, expandRatio: 6, inChannels: 112, outChannels: 192),
-                StageConfiguration(repeats: 1, kernel: 3, stride: 1, expandRatio: 6, inChannels: 192, outChannels: 320),
-            ]
+            case .lite0: return (1.0, 1.0, 224)
+            case .lite1: return (1.0, 1.1, 240)
+            case .lite2: return (1.1, 1.2, 260)
+            case .lite3: return (1.2, 1.4, 280)
+            case .lite4: return (1.4, 1.8, 300)
             }
         }
 
-        public var inputSize: Int { 224 }
+        /// The package's `efficientnet_lite` block strings, i.e. Lite0 ('r1_k3_s11_e1_i32_o16', …).
+        static let blockStrings: [StageConfiguration] = [
+            StageConfiguration(repeats: 1, kernel: 3, stride: 1, expandRatio: 1, inChannels: 32, outChannels: 16),
+            StageConfiguration(repeats: 2, kernel: 3, stride: 2, expandRatio: 6, inChannels: 16, outChannels: 24),
+            StageConfiguration(repeats: 2, kernel: 5, stride: 2, expandRatio: 6, inChannels: 24, outChannels: 40),
+            StageConfiguration(repeats: 3, kernel: 3, stride: 2, expandRatio: 6, inChannels: 40, outChannels: 80),
+            StageConfiguration(repeats: 3, kernel: 5, stride: 1, expandRatio: 6, inChannels: 80, outChannels: 112),
+            StageConfiguration(repeats: 4, kernel: 5, stride: 2, expandRatio: 6, inChannels: 112, outChannels: 192),
+            StageConfiguration(repeats: 1, kernel: 3, stride: 1, expandRatio: 6, inChannels: 192, outChannels: 320),
+        ]
+
+        /// utils.py `round_filters` (depth_divisor 8, min_depth None → 8): the scaled width rounded to the
+        /// nearest multiple of 8, plus 8 when that lost more than 10 %.
+        static func roundFilters(_ filters: Int, width: Double) -> Int {
+            let divisor = 8
+            let scaled = Double(filters) * width
+            var rounded = max(divisor, Int(scaled + Double(divisor) / 2) / divisor * divisor)
+            if Double(rounded) < 0.9 * scaled { rounded += divisor }
+            return rounded
+        }
+
+        /// utils.py `round_repeats`: ceil(depth x repeats), in Double as the package computes it in Python floats.
+        static func roundRepeats(_ repeats: Int, depth: Double) -> Int { Int((depth * Double(repeats)).rounded(.up)) }
+
+        public var stages: [StageConfiguration] {
+            let (width, depth, _) = coefficients
+            let last = Self.blockStrings.count - 1
+            return Self.blockStrings.enumerated().map { index, stage in
+                var scaled = stage
+                scaled.inChannels = index == 0 ? stage.inChannels : Self.roundFilters(stage.inChannels, width: width)
+                scaled.outChannels = Self.roundFilters(stage.outChannels, width: width)
+                scaled.repeats = index == 0 || index == last ? stage.repeats : Self.roundRepeats(stage.repeats, depth: depth)
+                return scaled
+            }
+        }
+
+        /// The resolution the ImageNet weights were trained at (224, 240, 260, 280, 300).
+        public var inputSize: Int { coefficients.resolution }
     }
 
     public let variant: Variant
@@ -59,7 +110,7 @@ public struct EfficientNetLite: Backbone {
     public static let classCount = 1000
 
     let stem: Conv2D                    // _conv_stem + _bn0, padding left to `samePadding`
-    let blocks: [EfficientNetLiteBlock] // _blocks.0 … _blocks.15
+    let blocks: [EfficientNetLiteBlock] // _blocks.0 … _blocks.15 (Lite0; 20, 20, 23, 29 for Lite1 … Lite4)
     let head: Conv2D                    // _conv_head + _bn1
     /// `_fc`, the ImageNet classifier, when the checkpoint has it.
     public let classifier: Linear?

@@ -12,6 +12,10 @@ public enum BackboneName: String, CaseIterable, Codable, Sendable {
     case inceptionV3 = "inception_v3"
     case efficientnetV2S = "efficientnet_v2_s"
     case efficientnetLite0 = "efficientnet_lite0"
+    /// Lite1 and Lite2: the Lite variants with published PyTorch weights (WeightCatalog); Lite3 and Lite4 are
+    /// built by `EfficientNetLite` but have no weights to fetch, so they are not names here.
+    case efficientnetLite1 = "efficientnet_lite1"
+    case efficientnetLite2 = "efficientnet_lite2"
 
     /// What the architecture's reference (ImageNet) weights were trained with (inputs are RGB scaled to
     /// [0, 1], then (x - mean) / std). A weight set states no other unless its training differed.
@@ -26,11 +30,16 @@ public enum BackboneName: String, CaseIterable, Codable, Sendable {
             return Preprocessing(inputSize: InceptionV3.inputSize, mean: imageNet.mean, std: imageNet.std, transformInput: true)
         case .efficientnetV2S:
             return Preprocessing(inputSize: EfficientNetV2.Variant.small.inputSize, mean: imageNet.mean, std: imageNet.std)
-        case .efficientnetLite0:
-            // TF Lite's (x * 255 - 127) / 128 written as (x - 127/255) / (128/255).
-            return Preprocessing(inputSize: EfficientNetLite.Variant.lite0.inputSize,
-                                 mean: [Float](repeating: 127 / 255, count: 3), std: [Float](repeating: 128 / 255, count: 3))
+        case .efficientnetLite0: return Self.tfLite(.lite0)
+        case .efficientnetLite1: return Self.tfLite(.lite1)
+        case .efficientnetLite2: return Self.tfLite(.lite2)
         }
+    }
+
+    /// TF Lite's (x * 255 - 127) / 128 written as (x - 127/255) / (128/255), at the variant's resolution.
+    static func tfLite(_ variant: EfficientNetLite.Variant) -> Preprocessing {
+        Preprocessing(inputSize: variant.inputSize,
+                      mean: [Float](repeating: 127 / 255, count: 3), std: [Float](repeating: 128 / 255, count: 3))
     }
 }
 
@@ -58,5 +67,9 @@ public func makeBackbone(_ weightSet: WeightSet, weights: WeightStore,
         return try EfficientNetV2(weights: weights, variant: .small, context: context)
     case .efficientnetLite0:
         return try EfficientNetLite(weights: weights, variant: .lite0, context: context)
+    case .efficientnetLite1:
+        return try EfficientNetLite(weights: weights, variant: .lite1, context: context)
+    case .efficientnetLite2:
+        return try EfficientNetLite(weights: weights, variant: .lite2, context: context)
     }
 }

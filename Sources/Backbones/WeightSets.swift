@@ -6,7 +6,7 @@
 //
 // torchvision: the `transforms` of ResNet50_Weights.IMAGENET1K_V2, GoogLeNet_Weights.IMAGENET1K_V1,
 // Inception_V3_Weights.IMAGENET1K_V1 (transform_input=True for both), EfficientNet_V2_S_Weights.IMAGENET1K_V1
-// (torchvision/models/*.py), resize-then-crop collapsed to one size. EfficientNet-Lite0: TF Lite's
+// (torchvision/models/*.py), resize-then-crop collapsed to one size. EfficientNet-Lite0, -Lite1, -Lite2: TF Lite's
 // (x * 255 - 127) / 128 (efficientnet-lite-pytorch 0.1.0). Lunit: Kang, Song, Kim, Jang, Yoo, Pereira, Ko,
 // Park, Kim, Lee, "Benchmarking Self-Supervised Learning on Diverse Pathology Datasets", CVPR 2023;
 // ResNet-50 trunks (torchvision names, no `fc`) and the mean/std of lunit-io/benchmark-ssl-pathology's README.

