@@ -93,7 +93,7 @@ final class EfficientNetLiteVariantTests: XCTestCase {
             let fileName = try WeightCatalog.entry(named: name.rawValue).fileName
             let weightsURL: URL
             do { weightsURL = try realWeightsOrSkip(fileName: fileName, name: name.rawValue) } catch let skip as XCTSkip {
-                print("\(name.rawValue) skipped: \(skip)")
+                print("\(name.rawValue) skipped: \(skip.message ?? "no reason given")")
                 continue
             }
             guard manifest.variants[name.rawValue]?.weights == fileName else {
