@@ -112,13 +112,6 @@ void carcinoma_amx_clear_last_chunks(long columns, long chunks, uint16_t *out) {
     for (long p = 0; p < panels; p++) memset(out + (p * chunks + chunks - 1) * 1024, 0, 2048);
 }
 
-void carcinoma_amx_pack_b(const float *b, long ldb, long depth, long columns, int terms, uint16_t *out) {
-    long chunks = (terms * depth + 31) / 32;
-    carcinoma_amx_clear_last_chunks(columns, chunks, out);
-    for (long k = 0; k < depth; k += 2) {
-        carcinoma_amx_pack_b_rows(b + k * ldb, k + 1 < depth ? b + (k + 1) * ldb : NULL, k, columns, terms, chunks, out);
-    }
-}
 
 struct tile_config {
     uint8_t palette, start_row;
@@ -180,9 +173,6 @@ AMX_TARGET void carcinoma_amx_gemm(const uint16_t *a, long rowPanels, const uint
 int carcinoma_amx_request_permission(void) { return -1; }
 void carcinoma_amx_pack_a(const float *a, long lda, long rows, long depth, int terms, uint16_t *out) {
     (void)a; (void)lda; (void)rows; (void)depth; (void)terms; (void)out;
-}
-void carcinoma_amx_pack_b(const float *b, long ldb, long depth, long columns, int terms, uint16_t *out) {
-    (void)b; (void)ldb; (void)depth; (void)columns; (void)terms; (void)out;
 }
 void carcinoma_amx_pack_b_rows(const float *row0, const float *row1, long k0, long columns, int terms, long chunks, uint16_t *out) {
     (void)row0; (void)row1; (void)k0; (void)columns; (void)terms; (void)chunks; (void)out;

@@ -103,7 +103,7 @@ public struct Extractor {
     public func cacheName(for backbone: LoadedBackbone) -> String {
         FeatureStore.cacheName(backbone: backbone.name, view: settings.view.kind.rawValue, tta: settings.tta?.rawValue,
                                  pooling: settings.pooling == .final ? nil : settings.pooling.rawValue,
-                                 precision: backbone.precision == .float32 ? nil : backbone.precision.rawValue)
+                                 precision: backbone.precision.recordedName)
     }
 
     /// Creates the output folder and checks it is writable, before any work is done.
@@ -159,7 +159,7 @@ public struct Extractor {
             embeddingWidth: embedder.rowWidth,
             blocks: embedder.blocks?.map { FeatureBlock(name: $0.name, width: $0.width) },
             blockNormalization: settings.pooling == .final ? nil : (settings.pooling == .stages ? "l2" : "none"),
-            precision: loaded.precision == .float32 ? nil : loaded.precision.rawValue,
+            precision: loaded.precision.recordedName,
             imageIDs: images.map(\.id), imageSHA256: hashes)
     }
 

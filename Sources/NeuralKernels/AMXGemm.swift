@@ -34,6 +34,9 @@ public enum Precision: String, Sendable, Codable, CaseIterable {
         }
     }
 
+    /// How a cache name and a feature manifest record it: nil for float32 (as before the option existed), else the raw value.
+    public var recordedName: String? { self == .float32 ? nil : rawValue }
+
     /// Whether this machine runs it: float32 everywhere; the bfloat16 kinds on a CPU with AMX tiles whose OS
     /// grants the tile state to this process (Linux ≥ 5.16).
     public var isSupported: Bool { self == .float32 || AMX.isAvailable }
@@ -67,12 +70,11 @@ enum AMX {
     static let panel = 32
     /// Tile rows are 64 bytes: on 64-byte boundaries each is one cache line, not two (measured: ResNet-50 at 224,
     /// one thread, 25.7 → 31.3 images/s with bf16). An array's storage (which never moves while it is not
-    /// mutated) is over-allocated by this many values and used from its first boundary.
+    /// mutated) is over-allocated by this many values and used from its first boundary (GemmBlocking.cacheLineAligned).
     static let alignmentSlack = 32
 
-    static func cacheLineAligned<T>(_ pointer: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<T> {
-        UnsafeMutablePointer(bitPattern: (Int(bitPattern: pointer) + 63) & ~63)!
-    }
+    /// Panels of `AMX.panel` needed for `count` rows or columns.
+    static func panels(_ count: Int) -> Int { (count + panel - 1) / panel }
 
     /// Chunks of the expanded depth summed in the tiles before C goes back to memory (512 values: a 32 KiB
     /// slice of an A panel and of a B panel; 12 to 24 measured the same on ResNet-50, 8 and fewer slower).
@@ -88,17 +90,17 @@ public struct AMXPackedMatrix: Sendable {
     let chunks: Int
     let values: [UInt16]
 
-    var panelCount: Int { (rows + AMX.panel - 1) / AMX.panel }
+    var panelCount: Int { AMX.panels(rows) }
 
     init(_ a: [Float], rows: Int, depth: Int, precision: Precision) {
         precondition(precision != .float32 && a.count >= rows * depth, "AMXPackedMatrix: \(a.count) values for \(rows) x \(depth)")
         let terms = precision.terms
         let chunks = (Int(terms) * depth + 31) / 32
-        let panels = (rows + AMX.panel - 1) / AMX.panel
+        let panels = AMX.panels(rows)
         var values = [UInt16](repeating: 0, count: panels * chunks * 1024 + AMX.alignmentSlack)
         a.withUnsafeBufferPointer { source in
             values.withUnsafeMutableBufferPointer {
-                carcinoma_amx_pack_a(source.baseAddress!, depth, rows, depth, terms, AMX.cacheLineAligned($0.baseAddress!))
+                carcinoma_amx_pack_a(source.baseAddress!, depth, rows, depth, terms, GemmBlocking.cacheLineAligned($0.baseAddress!))
             }
         }
         self.rows = rows
@@ -118,11 +120,11 @@ struct AMXWorkspace {
     let product: UnsafeMutablePointer<Float>
     /// Two rows of im2col columns.
     let rowPair: UnsafeMutablePointer<Float>
-    var paddedColumns: Int { (columns + AMX.panel - 1) / AMX.panel * AMX.panel }
+    var paddedColumns: Int { AMX.panels(columns) * AMX.panel }
 
     init(for a: AMXPackedMatrix, columns: Int) {
         self.columns = columns
-        let panels = (columns + AMX.panel - 1) / AMX.panel
+        let panels = AMX.panels(columns)
         let packedBytes = panels * a.chunks * 2048, productBytes = a.panelCount * AMX.panel * panels * AMX.panel * 4
         let base = ThreadScratch.bytes(packedBytes + productBytes + 2 * panels * AMX.panel * 4)
         packedB = base.assumingMemoryBound(to: UInt16.self)
@@ -189,9 +191,9 @@ func amxPackColumns(_ a: AMXPackedMatrix, columns: Int, workspace: AMXWorkspace,
 func amxMultiply(_ a: AMXPackedMatrix, panels: Range<Int>, columns: Int, workspace: AMXWorkspace) {
     precondition(columns <= workspace.columns && panels.upperBound <= a.panelCount, "amxMultiply: \(columns) columns, panels \(panels)")
     guard columns > 0, !panels.isEmpty else { return }
-    let columnPanels = (columns + AMX.panel - 1) / AMX.panel
+    let columnPanels = AMX.panels(columns)
     a.values.withUnsafeBufferPointer { packed in
-        let first = AMX.cacheLineAligned(UnsafeMutablePointer(mutating: packed.baseAddress!)) + panels.lowerBound * a.chunks * 1024
+        let first = GemmBlocking.cacheLineAligned(UnsafeMutablePointer(mutating: packed.baseAddress!)) + panels.lowerBound * a.chunks * 1024
         var chunk = 0
         while chunk < a.chunks {
             let count = min(AMX.chunksPerBlock, a.chunks - chunk)
@@ -213,7 +215,7 @@ func amxConvolution(_ problem: ConvolutionProblem, weights: AMXPackedMatrix, poi
     let budget = max(2 * AMX.panel, (1 << 18) / max(depth, outChannels) / AMX.panel * AMX.panel)
     // (at least 64 columns: a 7x7 plane is one piece whose output channels the workers share)
     let pieces = (plane + budget - 1) / budget
-    let columnsPerPiece = ((plane + pieces - 1) / pieces + AMX.panel - 1) / AMX.panel * AMX.panel
+    let columnsPerPiece = AMX.panels((plane + pieces - 1) / pieces) * AMX.panel
     let rowPanels = weights.panelCount
     let rowGroups = problem.batch * pieces >= threads ? 1 : min(rowPanels, (threads + problem.batch * pieces - 1) / (problem.batch * pieces))
     parallelChunks(problem.batch * pieces * rowGroups, problem.context) { items in
@@ -236,13 +238,8 @@ func amxConvolution(_ problem: ConvolutionProblem, weights: AMXPackedMatrix, poi
             }
             let panels = (group * rowPanels / rowGroups)..<((group + 1) * rowPanels / rowGroups)
             amxMultiply(weights, panels: panels, columns: count, workspace: workspace)
-            let firstChannel = panels.lowerBound * AMX.panel
-            for channel in firstChannel..<min(outChannels, panels.upperBound * AMX.panel) {
-                fusedPass(from: workspace.product + (channel - firstChannel) * workspace.paddedColumns, bias: problem.bias[channel],
-                          residual: problem.residual.map { $0 + (image * outChannels + channel) * plane + columns.lowerBound },
-                          into: problem.outputRow(image, channel) + columns.lowerBound, count: count,
-                          activation: problem.activation)
-            }
+            problem.finish(image: image, channels: (panels.lowerBound * AMX.panel)..<min(outChannels, panels.upperBound * AMX.panel),
+                           columns: columns, from: workspace.product, sourceStride: workspace.paddedColumns)
         }
     }
 }

@@ -146,13 +146,15 @@ struct ConvolutionProblem {
     @inline(__always)
     func inputImage(_ image: Int) -> UnsafePointer<Float> { source + image * inChannels * height * width }
 
-    /// bias, residual and activation on output values columns of rows `channels` of `image`.
+    /// bias, residual and activation on output values columns of rows `channels` of `image`: in place, or taken
+    /// from `source` (row i of it for channel channels.lowerBound + i, rows `sourceStride` floats apart).
     @inline(__always)
-    func finish(image: Int, channels: Range<Int>, columns: Range<Int>) {
+    func finish(image: Int, channels: Range<Int>, columns: Range<Int>, from source: UnsafePointer<Float>? = nil, sourceStride: Int = 0) {
         for channel in channels {
-            finishRow(outputRow(image, channel) + columns.lowerBound, count: columns.count, bias: bias[channel],
+            let row = outputRow(image, channel) + columns.lowerBound
+            fusedPass(from: source.map { $0 + (channel - channels.lowerBound) * sourceStride } ?? UnsafePointer(row), bias: bias[channel],
                       residual: residual.map { $0 + (image * outChannels + channel) * plane + columns.lowerBound },
-                      activation: activation)
+                      into: row, count: columns.count, activation: activation)
         }
     }
 }

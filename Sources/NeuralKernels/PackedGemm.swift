@@ -121,7 +121,7 @@ enum GemmBlocking {
 
     /// The first 64-byte boundary at or after `pointer`.
     @inline(__always)
-    static func cacheLineAligned(_ pointer: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<Float> {
+    static func cacheLineAligned<T>(_ pointer: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<T> {
         UnsafeMutablePointer(bitPattern: (Int(bitPattern: pointer) + 63) & ~63)!
     }
 }

@@ -35,6 +35,15 @@ final class AMXGemmTests: XCTestCase {
         (16, 24, 30, 30, ConvGeometry(kernel: 3, padding: 1)),
     ]
 
+    /// A convolution of `shape` with random weights, then random biases.
+    func randomLayer(_ shape: (inChannels: Int, outChannels: Int, height: Int, width: Int, geometry: ConvGeometry),
+                     _ random: inout TestGenerator) -> Conv2D {
+        let geometry = shape.geometry
+        return Conv2D(inChannels: shape.inChannels, outChannels: shape.outChannels, geometry: geometry,
+                      weight: random.floats(shape.outChannels * shape.inChannels * geometry.kernelHeight * geometry.kernelWidth),
+                      bias: random.floats(shape.outChannels))
+    }
+
     /// conv(|x|, |w|) without bias: each output's sum of absolute products.
     func magnitudes(_ input: Tensor, _ layer: Conv2D) -> Tensor {
         var absolute = input
@@ -55,9 +64,7 @@ final class AMXGemmTests: XCTestCase {
         try requireAMX()
         var random = TestGenerator(seed: 61)
         for (index, shape) in cases.enumerated() {
-            let layer = Conv2D(inChannels: shape.inChannels, outChannels: shape.outChannels, geometry: shape.geometry,
-                               weight: random.floats(shape.outChannels * shape.inChannels * shape.geometry.kernelHeight * shape.geometry.kernelWidth),
-                               bias: random.floats(shape.outChannels))
+            let layer = randomLayer(shape, &random)
             let input = random.tensor([2, shape.inChannels, shape.height, shape.width])
             var roundedInput = input
             roundedInput.storage = input.storage.map(bfloat16)
@@ -80,9 +87,7 @@ final class AMXGemmTests: XCTestCase {
         try requireAMX()
         var random = TestGenerator(seed: 62)
         for (index, shape) in cases.enumerated() {
-            let layer = Conv2D(inChannels: shape.inChannels, outChannels: shape.outChannels, geometry: shape.geometry,
-                               weight: random.floats(shape.outChannels * shape.inChannels * shape.geometry.kernelHeight * shape.geometry.kernelWidth),
-                               bias: random.floats(shape.outChannels))
+            let layer = randomLayer(shape, &random)
             let input = random.tensor([1, shape.inChannels, shape.height, shape.width])
             let twin = Naive.conv2d(input, layer, activation: .relu)
             let fast = conv2d(input, layer, activation: .relu, context: KernelContext(threadCount: 2, precision: .bfloat16x3))
@@ -97,9 +102,7 @@ final class AMXGemmTests: XCTestCase {
         var random = TestGenerator(seed: 63)
         for precision in [Precision.bfloat16, .bfloat16x3] {
             for (index, shape) in cases.enumerated() {
-                let layer = Conv2D(inChannels: shape.inChannels, outChannels: shape.outChannels, geometry: shape.geometry,
-                                   weight: random.floats(shape.outChannels * shape.inChannels * shape.geometry.kernelHeight * shape.geometry.kernelWidth),
-                                   bias: random.floats(shape.outChannels))
+                let layer = randomLayer(shape, &random)
                 let batch = random.tensor([3, shape.inChannels, shape.height, shape.width])
                 let reference = conv2d(batch, layer, context: KernelContext(threadCount: 1, precision: precision))
                 for threads in [2, 3] {

@@ -18,15 +18,12 @@ int carcinoma_amx_request_permission(void);
 /// chunks = ceil(terms * depth / 32).
 void carcinoma_amx_pack_a(const float *a, long lda, long rows, long depth, int terms, uint16_t *out);
 
-/// Packs depth x columns of B (row-major, leading dimension ldb) for carcinoma_amx_gemm: panels of 32 columns,
-/// each a run of chunks; a chunk is 16 rows of pairs (expanded depth 2i, 2i+1) for 32 columns, 128 bytes a row:
-/// columns 0-15 then 16-31, each column's pair adjacent (the VNNI layout TDPBF16PS reads). terms 3 expands depth k
-/// to hi(b), hi(b), lo(b), so that the dot product over the expanded depth is hi·hi + lo(a)·hi(b) + hi(a)·lo(b).
+/// Rows k0 and k0 + 1 of B (k0 even; row1 NULL past the last row), `columns` floats each, into `out`: B[depth x
+/// columns] is packed row pair by row pair (as im2col makes them) for carcinoma_amx_gemm in panels of 32 columns,
+/// each a run of `chunks` chunks; a chunk is 16 rows of pairs (expanded depth 2i, 2i+1) for 32 columns, 128 bytes a
+/// row: columns 0-15 then 16-31, each column's pair adjacent (the VNNI layout TDPBF16PS reads). terms 3 expands depth
+/// k to hi(b), hi(b), lo(b), so that the dot product over the expanded depth is hi·hi + lo(a)·hi(b) + hi(a)·lo(b).
 /// `out` holds ceil(columns/32) * chunks * 1024 values; columns past `columns` are zero.
-void carcinoma_amx_pack_b(const float *b, long ldb, long depth, long columns, int terms, uint16_t *out);
-
-/// Rows k0 and k0 + 1 of B (k0 even; row1 NULL past the last row), `columns` floats each, into `out` laid out
-/// as carcinoma_amx_pack_b's with `chunks` chunks per panel: B packed row pair by row pair, as im2col makes them.
 void carcinoma_amx_pack_b_rows(const float *row0, const float *row1, long k0, long columns, int terms, long chunks, uint16_t *out);
 
 /// Zeroes the last chunk of every column panel (its padding past the expanded depth; rows then overwrite the rest).
