@@ -159,19 +159,16 @@ extension UnsafePointer where Pointee == Float {
 /// Reads `count` (≤ the tile's lanes) floats, zeros after.
 @inline(always)
 func loadTile(_ values: UnsafePointer<Float>, count: Int) -> Tile {
-    if count == Tile.scalarCount { return values.tile(at: 0) }
-    var tile = Tile()
-    for lane in 0..<count { tile[lane] = values[lane] }
-    return tile
+    loadPrefix(values, count: count)
 }
 
 /// Writes the first `count` (≤ the vector's lanes) lanes.
 @inline(always)
 func storeTile<Lanes: SIMD>(_ tile: Lanes, to values: UnsafeMutablePointer<Float>, count: Int) where Lanes.Scalar == Float {
-    if count == Lanes.scalarCount {
-        UnsafeMutableRawPointer(values).storeBytes(of: tile, as: Lanes.self)
-    } else {
-        for lane in 0..<count { values[lane] = tile[lane] }
+    switch Lanes.scalarCount {   // resolved when the caller is specialised
+    case 16: storePrefix(unsafeBitCast(tile, to: SIMD16<Float>.self), to: values, count: count)
+    case 8: storePrefix(unsafeBitCast(tile, to: SIMD8<Float>.self), to: values, count: count)
+    default: for lane in 0..<count { values[lane] = tile[lane] }
     }
 }
 

@@ -133,9 +133,7 @@ extension Activation {
 @inline(always)
 func loadVector(_ values: UnsafePointer<Float>, at offset: Int, count: Int) -> Vector {
     if offset + Vector.scalarCount <= count { return values.vector(at: offset) }
-    var tail = Vector()
-    for lane in 0..<(count - offset) { tail[lane] = values[offset + lane] }
-    return tail
+    return loadPrefix(values + offset, count: count - offset)
 }
 
 // MARK: - Output pass
@@ -175,7 +173,7 @@ func fusedPass(from source: UnsafePointer<Float>, bias: Float, residual: UnsafeP
     var value = loadVector(source, at: done, count: count) + Vector(repeating: bias)
     if let residual { value = value + loadVector(residual, at: done, count: count) }
     let result = activation.apply(value)
-    for lane in 0..<(count - done) { destination[done + lane] = result[lane] }
+    storePrefix(result, to: destination + done, count: count - done)
 }
 
 /// The whole vectors of fusedPass for one activation; returns how many values it wrote.

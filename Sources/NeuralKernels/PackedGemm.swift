@@ -255,10 +255,14 @@ func packColumns(_ b: UnsafePointer<Float>, ldb: Int, depth: Int, columns: Int, 
                 target += panelColumns
             }
         } else {
-            for k in 0..<depth {
+            for k in 0..<depth {   // eight columns at a time, zeros past `width` (PartialVectors.swift)
                 let source = b + k * ldb + j
-                for q in 0..<width { target[q] = source[q] }
-                for q in width..<stride { target[q] = 0 }
+                var q = 0
+                while q < stride {
+                    let chunk: Lanes = loadPrefix(source + q, count: max(0, min(Lanes.scalarCount, width - q)))
+                    UnsafeMutableRawPointer(target + q).storeBytes(of: chunk, as: Lanes.self)
+                    q += Lanes.scalarCount
+                }
                 target += stride
             }
         }

@@ -40,6 +40,9 @@ public func avgPool2d(_ input: Tensor, _ geometry: PoolGeometry, context: Kernel
 /// the sum divided by `divisors` (OH x OW). No closures on the vector path (see fusedPass).
 private func windowPool(_ input: Tensor, _ geometry: PoolGeometry, maximum: Bool, divisors: UnsafePointer<Float>?,
                         context: KernelContext) -> Tensor {
+    if geometry.strideX <= 2 {
+        return separablePool(input, geometry, maximum: maximum, divisors: divisors, context: context)
+    }
     let fill: Float = maximum ? -.infinity : 0
     @inline(__always) func combine(_ value: Tile, _ tap: Tile) -> Tile {
         maximum ? value.replacing(with: tap, where: tap .> value) : value + tap
@@ -105,6 +108,106 @@ private func windowPool(_ input: Tensor, _ geometry: PoolGeometry, maximum: Bool
         }
     } } }
     return output
+}
+
+/// A window pool with a horizontal stride of 1 or 2, separably: per input row, the maximum (or sum) over each
+/// window's columns, then per output row the maximum (or sum) of those over the window's rows: KH + KW
+/// operations per output instead of KH · KW, and one row at a time copied into a padded line instead of
+/// the whole plane into phase planes. A stride-2 row is read as double-width vectors split into even and
+/// odd lanes. The maximum keeps the first of equal values in each pass, so it is the first maximum in
+/// (ky, kx) order, as the tap-by-tap loop (and PyTorch) finds it, bit for bit; sums are added row by row
+/// (within a row in kx order, then the rows in ky order), a different rounding from the tap-by-tap order.
+private func separablePool(_ input: Tensor, _ geometry: PoolGeometry, maximum: Bool, divisors: UnsafePointer<Float>?,
+                           context: KernelContext) -> Tensor {
+    let (outputHeight, outputWidth) = geometry.outputSize(height: input.height, width: input.width)
+    let planes = input.batch * input.channels, plane = outputHeight * outputWidth
+    var output = Tensor(shape: [input.batch, input.channels, outputHeight, outputWidth], storage: uninitialisedFloats(planes * plane))
+    input.storage.withUnsafeBufferPointer { inputBuffer in
+    output.storage.withUnsafeMutableBufferPointer { outputBuffer in
+        let source = inputBuffer.baseAddress!, destination = outputBuffer.baseAddress!
+        parallelChunks(planes, context, minimumChunk: max(1, 2048 / max(1, plane))) { range in
+            if maximum {
+                separablePlanes(MaximumLanes.self, source, destination, range, geometry, height: input.height, width: input.width, divisors: nil)
+            } else {
+                separablePlanes(SumLanes.self, source, destination, range, geometry, height: input.height, width: input.width, divisors: divisors)
+            }
+        }
+    } }
+    return output
+}
+
+/// How a window pool combines its taps: a specialised loop per operation, with no test of which one inside it.
+private protocol PoolLanes {
+    static var fill: Float { get }
+    static func combine(_ value: Tile, _ tap: Tile) -> Tile
+}
+/// A tap replaces the running maximum only when strictly greater (padding, -inf, never wins).
+private enum MaximumLanes: PoolLanes {
+    static var fill: Float { -.infinity }
+    @inline(__always) static func combine(_ value: Tile, _ tap: Tile) -> Tile { value.replacing(with: tap, where: tap .> value) }
+}
+private enum SumLanes: PoolLanes {
+    static var fill: Float { 0 }
+    @inline(__always) static func combine(_ value: Tile, _ tap: Tile) -> Tile { value + tap }
+}
+
+/// separablePool's work on the planes `range` (N·C planes of H x W → OH x OW), with buffers of its own.
+@inline(never)
+private func separablePlanes<Operation: PoolLanes>(_: Operation.Type, _ source: UnsafePointer<Float>, _ destination: UnsafeMutablePointer<Float>,
+                                                   _ range: Range<Int>, _ geometry: PoolGeometry, height: Int, width: Int,
+                                                   divisors: UnsafePointer<Float>?) {
+    typealias Line = WinogradLine   // twice Tile's lanes (Winograd.swift), for stride-2 rows
+    let (outputHeight, outputWidth) = geometry.outputSize(height: height, width: width)
+    let lanes = Tile.scalarCount, plane = outputHeight * outputWidth
+    let strideX = geometry.strideX, strideY = geometry.strideY, padX = geometry.padX, padY = geometry.padY
+    let kernelWidth = geometry.kernelWidth, kernelHeight = geometry.kernelHeight
+    let rowLength = (outputWidth + lanes - 1) / lanes * lanes                  // a row of window columns
+    let lineLength = rowLength * strideX + kernelWidth + 2 * lanes + padX + width   // every load stays inside
+    let start = Tile(repeating: Operation.fill)
+    // The plane's rows, each inside a line of fill (padding, and past the right edge), built before they are read.
+    let lines = UnsafeMutablePointer<Float>.allocate(capacity: height * lineLength)
+    let rows = UnsafeMutablePointer<Float>.allocate(capacity: height * rowLength)
+    defer { lines.deallocate(); rows.deallocate() }
+    lines.initialize(repeating: Operation.fill, count: height * lineLength)   // each plane overwrites only the inside
+    for index in range {
+        let inputPlane = source + index * height * width, outputPlane = destination + index * plane
+        for y in 0..<height { copyFloats(from: inputPlane + y * width, to: lines + y * lineLength + padX, count: width) }
+        // Along the rows: rows[y][ox] = combination of line[ox · strideX + kx], kx in order.
+        for y in 0..<height {
+            let line = UnsafePointer(lines + y * lineLength), row = rows + y * rowLength
+            var column = 0
+            while column < outputWidth {
+                var value = start
+                if strideX == 1 {
+                    for kx in 0..<kernelWidth { value = Operation.combine(value, line.tile(at: column + kx)) }
+                } else {
+                    for kx in 0..<kernelWidth {
+                        value = Operation.combine(value, evenLanes(UnsafeRawPointer(line + 2 * column + kx).loadUnaligned(as: Line.self)))
+                    }
+                }
+                UnsafeMutableRawPointer(row + column).storeBytes(of: value, as: Tile.self)
+                column += lanes
+            }
+        }
+        // Down the rows: the window's input rows inside the plane, in ky order.
+        for oy in 0..<outputHeight {
+            let firstRow = oy * strideY - padY
+            let taps = max(0, -firstRow)..<min(kernelHeight, height - firstRow)
+            var column = 0
+            while column < outputWidth {
+                var value = start
+                for ky in taps { value = Operation.combine(value, UnsafePointer(rows).tile(at: (firstRow + ky) * rowLength + column)) }
+                let position = oy * outputWidth + column, valid = min(lanes, outputWidth - column)
+                if let divisors { value = value / loadTile(divisors + position, count: valid) }
+                if position + lanes <= plane {   // a vector running past its row is overwritten by the next row's
+                    UnsafeMutableRawPointer(outputPlane + position).storeBytes(of: value, as: Tile.self)
+                } else {
+                    storeTile(value, to: outputPlane + position, count: valid)
+                }
+                column += lanes
+            }
+        }
+    }
 }
 
 /// N x C x H x W → N x C x 1 x 1: each plane summed in 16 lanes (then across them), divided by H·W.

@@ -175,8 +175,7 @@ func winogradInputTransform(_ problem: ConvolutionProblem, image: Int, tileRows:
                     if count == lanes {
                         destination.storeBytes(of: value, toByteOffset: position * byteStride, as: WinogradTiles.self)
                     } else {
-                        let target = (rowTiles + tx) + position * stride
-                        for lane in 0..<count { target[lane] = value[lane] }
+                        storePrefix(value, to: (rowTiles + tx) + position * stride, count: count)
                     }
                 }
                 @inline(__always) func storeRow(_ r: Int, _ s0: WinogradTiles, _ s1: WinogradTiles, _ s2: WinogradTiles, _ s3: WinogradTiles) {
@@ -217,11 +216,7 @@ func winogradOutputTransform(_ problem: ConvolutionProblem, image: Int, tileRows
                 let columns = min(2 * lanes, outputWidth - 2 * tx)
                 @inline(__always) func store(_ values: WinogradLine, row: Int) {
                     let target = output + row * outputWidth + 2 * tx
-                    if columns == 2 * lanes {
-                        UnsafeMutableRawPointer(target).storeBytes(of: values, as: WinogradLine.self)
-                    } else {
-                        for lane in 0..<columns { target[lane] = values[lane] }
-                    }
+                    storePrefix(values, to: target, count: columns)
                 }
                 // t = A^T M (2 x 4), then Y = t A (2 x 2).
                 let t00 = m(0) + m(4) + m(8), t01 = m(1) + m(5) + m(9), t02 = m(2) + m(6) + m(10), t03 = m(3) + m(7) + m(11)

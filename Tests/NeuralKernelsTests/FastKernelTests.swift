@@ -176,6 +176,63 @@ final class FastKernelTests: XCTestCase {
         }
     }
 
+    /// Rows wider than a vector with every tail length: the pools' separable path (strides 1 and 2) and the
+    /// Winograd transforms store a row's last vector in pieces (PartialVectors.swift), 1 to 31 lanes.
+    func testPoolingAndWinogradOnEveryRowTail() {
+        var random = TestGenerator(seed: 33)
+        for width in 13...47 {
+            let kernel = random.integer(1...4), stride = [1, 2, 2, 3][random.integer(0...3)]
+            let geometry = PoolGeometry(kernel: kernel, stride: stride, padding: random.integer(0...(kernel / 2)),
+                                        ceilMode: random.bool(), countIncludePad: random.bool())
+            let input = random.tensor([random.integer(1...2), random.integer(1...3), random.integer(kernel...9), width])
+            let context = contexts[width % 2]
+            assertMatchesTwin(maxPool2d(input, geometry, context: context), Naive.maxPool2d(input, geometry), "max pool width \(width) \(geometry)")
+            assertMatchesTwin(avgPool2d(input, geometry, context: context), Naive.avgPool2d(input, geometry), "avg pool width \(width) \(geometry)")
+            let channels = random.integer(1...5), outChannels = random.integer(1...4)
+            let layer = Conv2D(inChannels: channels, outChannels: outChannels, geometry: ConvGeometry(kernel: 3, padding: random.integer(0...1)),
+                               weight: random.floats(outChannels * channels * 9), bias: random.floats(outChannels))
+            let image = random.tensor([1, channels, random.integer(3...6), width])
+            assertMatchesTwin(conv2d(image, layer, activation: .relu, algorithm: .winograd, context: context),
+                              Naive.conv2d(image, layer, activation: .relu), "winograd width \(width)")
+        }
+    }
+
+    /// The maximum is exact, so the separable max pool equals a tap-by-tap scan bit for bit, ties included: a
+    /// later tap replaces the running maximum only when strictly greater (PyTorch's CPU max_pool2d rule), so of
+    /// +0 and -0 the first in (ky, kx) order is kept. (Naive.maxPool2d uses Swift.max, which keeps the last.)
+    func testMaxPoolIsExactWithTies() {
+        var random = TestGenerator(seed: 35)
+        func firstMaximumScan(_ input: Tensor, _ g: PoolGeometry) -> [Float] {
+            let (oh, ow) = g.outputSize(height: input.height, width: input.width)
+            var result = [Float]()
+            for plane in 0..<(input.batch * input.channels) { for y in 0..<oh { for x in 0..<ow {
+                var best = -Float.infinity
+                for ky in 0..<g.kernelHeight { for kx in 0..<g.kernelWidth {
+                    let iy = y * g.strideY - g.padY + ky, ix = x * g.strideX - g.padX + kx
+                    guard iy >= 0 && iy < input.height && ix >= 0 && ix < input.width else { continue }
+                    let value = input.storage[(plane * input.height + iy) * input.width + ix]
+                    if value > best { best = value }
+                } }
+                result.append(best)
+            } } }
+            return result
+        }
+        var negativeZeros = 0, positiveZeros = 0
+        for geometry in [PoolGeometry(kernel: 3, stride: 1, padding: 1, ceilMode: true), PoolGeometry(kernel: 3, stride: 2, ceilMode: true),
+                         PoolGeometry(kernel: 3, stride: 2, padding: 1)] {
+            // Few distinct values, zeros of both signs among them, so windows hold ties.
+            let values: [Float] = [0, -0.0, 1, -1, 0.5]
+            let input = Tensor(shape: [2, 3, 11, 37], storage: (0..<(2 * 3 * 11 * 37)).map { _ in values[random.integer(0...4)] })
+            let fast = maxPool2d(input, geometry).storage, expected = firstMaximumScan(input, geometry)
+            let differing = zip(fast, expected).filter { $0.bitPattern != $1.bitPattern }.count
+            XCTAssertEqual(fast.count, expected.count)
+            XCTAssertEqual(differing, 0, "\(geometry): \(differing) values differ from the scan's bits")
+            negativeZeros += fast.filter { $0 == 0 && $0.sign == .minus }.count
+            positiveZeros += fast.filter { $0 == 0 && $0.sign == .plus }.count
+        }
+        XCTAssertTrue(negativeZeros > 0 && positiveZeros > 0, "the inputs should give zeros of both signs (\(negativeZeros), \(positiveZeros))")
+    }
+
     func testPoolingCeilModeEdges() {
         var random = TestGenerator(seed: 4)
         // GoogLeNet's ceil-mode 3/2 pools on odd and even sizes, and a window hanging past the padded input.
