@@ -133,3 +133,28 @@ func oddLanes(_ v: SIMD32<Float>) -> SIMD16<Float> {
 /// Lanes 0, 2, 4, … and 1, 3, 5, … of a 16-lane vector (the standard library's halves inline at this width).
 @inline(__always) func evenLanes(_ v: SIMD16<Float>) -> SIMD8<Float> { v.evenHalf }
 @inline(__always) func oddLanes(_ v: SIMD16<Float>) -> SIMD8<Float> { v.oddHalf }
+
+/// even[0], odd[0], even[1], odd[1], … to p[0 ..< count] (count ≤ twice the lanes): the inverse of
+/// evenLanes/oddLanes, as two vectors of the input's width, each built lane by lane with the initializer LLVM folds
+/// into a two-register shuffle. Not inlined: where the lanes came straight from loads, LLVM turned the shuffles into
+/// 4-lane gathers from the loads' addresses (and SIMD32's evenHalf/oddHalf setters into lane-by-lane code); behind
+/// a call they stay two vpermt2ps on registers.
+@inline(never)
+func storeInterleaved(_ even: SIMD16<Float>, _ odd: SIMD16<Float>, to p: UnsafeMutablePointer<Float>, count: Int) {
+    let low = SIMD16(even[0], odd[0], even[1], odd[1], even[2], odd[2], even[3], odd[3],
+                     even[4], odd[4], even[5], odd[5], even[6], odd[6], even[7], odd[7])
+    if count <= 16 { storePrefix(low, to: p, count: count); return }
+    let high = SIMD16(even[8], odd[8], even[9], odd[9], even[10], odd[10], even[11], odd[11],
+                      even[12], odd[12], even[13], odd[13], even[14], odd[14], even[15], odd[15])
+    UnsafeMutableRawPointer(p).storeBytes(of: low, as: SIMD16<Float>.self)
+    storePrefix(high, to: p + 16, count: count - 16)
+}
+
+@inline(never)
+func storeInterleaved(_ even: SIMD8<Float>, _ odd: SIMD8<Float>, to p: UnsafeMutablePointer<Float>, count: Int) {
+    let low = SIMD8(even[0], odd[0], even[1], odd[1], even[2], odd[2], even[3], odd[3])
+    if count <= 8 { storePrefix(low, to: p, count: count); return }
+    let high = SIMD8(even[4], odd[4], even[5], odd[5], even[6], odd[6], even[7], odd[7])
+    UnsafeMutableRawPointer(p).storeBytes(of: low, as: SIMD8<Float>.self)
+    storePrefix(high, to: p + 8, count: count - 8)
+}

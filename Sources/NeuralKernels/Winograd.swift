@@ -205,33 +205,34 @@ func winogradOutputTransform(_ problem: ConvolutionProblem, image: Int, tileRows
         for ty in tileRows {
             let oy = 2 * ty, rowTile = (ty - tileRows.lowerBound) * tilesX
             let secondRow = oy + 1 < outputHeight
-            var tx = 0
-            // WinogradTiles.scalarCount tiles at a time (twice as many output columns), one SIMD lane per tile;
-            // the last group of a row may be partial (lanes past the row's tiles are computed from whatever
-            // follows and never stored).
-            let lanes = WinogradTiles.scalarCount
-            while tx < tilesX {
-                let source = UnsafeRawPointer(base + rowTile + tx), byteStride = stride * MemoryLayout<Float>.stride
-                @inline(__always) func m(_ k: Int) -> WinogradTiles { source.loadUnaligned(fromByteOffset: k * byteStride, as: WinogradTiles.self) }
-                let columns = min(2 * lanes, outputWidth - 2 * tx)
-                @inline(__always) func store(_ values: WinogradLine, row: Int) {
-                    let target = output + row * outputWidth + 2 * tx
-                    storePrefix(values, to: target, count: columns)
-                }
-                // t = A^T M (2 x 4), then Y = t A (2 x 2).
-                let t00 = m(0) + m(4) + m(8), t01 = m(1) + m(5) + m(9), t02 = m(2) + m(6) + m(10), t03 = m(3) + m(7) + m(11)
-                var top = WinogradLine()
-                top.evenHalf = t00 + t01 + t02; top.oddHalf = t01 - t02 - t03
-                store(top, row: oy)
-                if secondRow {
-                    let t10 = m(4) - m(8) - m(12), t11 = m(5) - m(9) - m(13), t12 = m(6) - m(10) - m(14), t13 = m(7) - m(11) - m(15)
-                    var bottom = WinogradLine()
-                    bottom.evenHalf = t10 + t11 + t12; bottom.oddHalf = t11 - t12 - t13
-                    store(bottom, row: oy + 1)
-                }
-                tx += lanes
-            }
+            winogradOutputRow(base + rowTile, stride: stride, tilesX: tilesX, output: output + oy * outputWidth,
+                              outputWidth: outputWidth, secondRow: secondRow)
         }
     }
     problem.finish(image: image, channels: channels, columns: (firstRow * outputWidth)..<(endRow * outputWidth))
+}
+
+/// One tile row of the output transform: Y = A^T M A for tilesX tiles whose 16 products lie `stride` floats apart,
+/// written to the output row (and the next one when secondRow). WinogradTiles.scalarCount tiles at a time (twice as
+/// many output columns), one SIMD lane per tile; the last group may be partial (lanes past the row's tiles are
+/// computed from whatever follows and never stored). A function of its own, on plain pointers: inside the
+/// per-channel loops LLVM turned this into 4-lane code with gathers.
+@inline(never)
+func winogradOutputRow(_ products: UnsafePointer<Float>, stride: Int, tilesX: Int, output: UnsafeMutablePointer<Float>,
+                       outputWidth: Int, secondRow: Bool) {
+    let lanes = WinogradTiles.scalarCount
+    var tx = 0
+    while tx < tilesX {
+        let source = products + tx
+        @inline(__always) func m(_ k: Int) -> WinogradTiles { UnsafeRawPointer(source + k * stride).loadUnaligned(as: WinogradTiles.self) }
+        let columns = min(2 * lanes, outputWidth - 2 * tx)
+        // t = A^T M (2 x 4), then Y = t A (2 x 2).
+        let t00 = m(0) + m(4) + m(8), t01 = m(1) + m(5) + m(9), t02 = m(2) + m(6) + m(10), t03 = m(3) + m(7) + m(11)
+        storeInterleaved(t00 + t01 + t02, t01 - t02 - t03, to: output + 2 * tx, count: columns)
+        if secondRow {
+            let t10 = m(4) - m(8) - m(12), t11 = m(5) - m(9) - m(13), t12 = m(6) - m(10) - m(14), t13 = m(7) - m(11) - m(15)
+            storeInterleaved(t10 + t11 + t12, t11 - t12 - t13, to: output + outputWidth + 2 * tx, count: columns)
+        }
+        tx += lanes
+    }
 }
