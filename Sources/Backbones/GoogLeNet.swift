@@ -37,7 +37,7 @@ public struct GoogLeNet: Backbone {
 
         /// x: N x C x H x W → N x outChannels x H x W; each branch writes its own channel slice.
         func callAsFunction(_ x: Tensor, context: KernelContext) -> Tensor {
-            var output = Tensor(shape: [x.batch, outChannels, x.height, x.width])
+            var output = Tensor.uninitialised(shape: [x.batch, outChannels, x.height, x.width])
             var offset = 0
             conv2d(x, branch1, activation: .relu, into: &output, channelOffset: offset, context: context)
             offset += branch1.outChannels

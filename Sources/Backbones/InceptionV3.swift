@@ -142,7 +142,7 @@ struct InceptionA: Sendable {
 
     // x: N x C x H x W → N x (64 + 64 + 96 + poolFeatures) x H x W, branches written in place
     func forward(_ x: Tensor, _ c: KernelContext) -> Tensor {
-        var out = Tensor(shape: [x.batch, 224 + branchPool.outChannels, x.height, x.width])
+        var out = Tensor.uninitialised(shape: [x.batch, 224 + branchPool.outChannels, x.height, x.width])
         conv2d(x, branch1x1, activation: .relu, into: &out, channelOffset: 0, context: c)
         conv2d(conv2d(x, branch5x5_1, activation: .relu, context: c), branch5x5_2, activation: .relu,
                into: &out, channelOffset: 64, context: c)
@@ -168,7 +168,7 @@ struct InceptionB: Sendable {
     // x: N x 288 x 35 x 35 → N x (384 + 96 + 288) x 17 x 17
     func forward(_ x: Tensor, _ c: KernelContext) -> Tensor {
         let pooled = maxPool2d(x, PoolGeometry(kernel: 3, stride: 2), context: c)
-        var out = Tensor(shape: [x.batch, 480 + x.channels, pooled.height, pooled.width])
+        var out = Tensor.uninitialised(shape: [x.batch, 480 + x.channels, pooled.height, pooled.width])
         conv2d(x, branch3x3, activation: .relu, into: &out, channelOffset: 0, context: c)
         let double = conv2d(conv2d(x, branch3x3dbl_1, activation: .relu, context: c), branch3x3dbl_2, activation: .relu, context: c)
         conv2d(double, branch3x3dbl_3, activation: .relu, into: &out, channelOffset: 384, context: c)
@@ -203,7 +203,7 @@ struct InceptionC: Sendable {
 
     // x: N x 768 x 17 x 17 → N x (4 · 192) x 17 x 17
     func forward(_ x: Tensor, _ c: KernelContext) -> Tensor {
-        var out = Tensor(shape: [x.batch, 768, x.height, x.width])
+        var out = Tensor.uninitialised(shape: [x.batch, 768, x.height, x.width])
         conv2d(x, branch1x1, activation: .relu, into: &out, channelOffset: 0, context: c)
         let b = branch7x7.dropLast().reduce(x) { conv2d($0, $1, activation: .relu, context: c) }
         conv2d(b, branch7x7[branch7x7.count - 1], activation: .relu, into: &out, channelOffset: 192, context: c)
@@ -236,7 +236,7 @@ struct InceptionD: Sendable {
     // x: N x 768 x 17 x 17 → N x (320 + 192 + 768) x 8 x 8
     func forward(_ x: Tensor, _ c: KernelContext) -> Tensor {
         let pooled = maxPool2d(x, PoolGeometry(kernel: 3, stride: 2), context: c)
-        var out = Tensor(shape: [x.batch, 512 + x.channels, pooled.height, pooled.width])
+        var out = Tensor.uninitialised(shape: [x.batch, 512 + x.channels, pooled.height, pooled.width])
         let a = conv2d(x, branch3x3[0], activation: .relu, context: c)
         conv2d(a, branch3x3[1], activation: .relu, into: &out, channelOffset: 0, context: c)
         let b = branch7x7x3.dropLast().reduce(x) { conv2d($0, $1, activation: .relu, context: c) }
@@ -266,7 +266,7 @@ struct InceptionE: Sendable {
     // x: N x C x 8 x 8 → N x (320 + 768 + 768 + 192) x 8 x 8, in torchvision's order
     // [1x1, 3x3 (1x3 ‖ 3x1), 3x3dbl (1x3 ‖ 3x1), pool]
     func forward(_ x: Tensor, _ c: KernelContext) -> Tensor {
-        var out = Tensor(shape: [x.batch, 2048, x.height, x.width])
+        var out = Tensor.uninitialised(shape: [x.batch, 2048, x.height, x.width])
         conv2d(x, branch1x1, activation: .relu, into: &out, channelOffset: 0, context: c)
         let single = conv2d(x, branch3x3_1, activation: .relu, context: c)
         conv2d(single, branch3x3_2a, activation: .relu, into: &out, channelOffset: 320, context: c)

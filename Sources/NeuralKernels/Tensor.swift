@@ -21,6 +21,13 @@ public struct Tensor: Sendable {
         self.storage = storage
     }
 
+    /// A tensor whose values are left unset, for an output whose every value is written before it is read (the
+    /// concatenation of branches that write their channel slices): no pass over memory to zero it first.
+    public static func uninitialised(shape: [Int]) -> Tensor {
+        precondition(shape.count == 4, "Tensor is NCHW")
+        return Tensor(shape: shape, storage: uninitialisedFloats(shape.reduce(1, *)))
+    }
+
     public var batch: Int { shape[0] }
     public var channels: Int { shape[1] }
     public var height: Int { shape[2] }
