@@ -61,7 +61,7 @@ public enum Comparison {
     /// probabilities on the unlabelled rows (for a submission).
     public static func run(_ input: PreparedComparison, heads: [HeadSpecification], settings: CrossValidationSettings,
                            metaLearner: (any Classifier)?, ensembles: Bool = true, predictUnlabelled: Bool = false,
-                           decision: DecisionRule = .argmax, stacking: StackingMethod = .convex,
+                           decision: DecisionRule = .argmax, stacking: StackingMethod = .selection,
                            labelsFormat: LabelsFormat = LabelsFormat(), toolVersion: String = "",
                            progress: (String) -> Void = { _ in }) throws -> (results: ComparisonResults, outcomes: [ModelOutcome]) {
         try run(input, headsFor: { _ in heads }, settings: settings, metaLearner: metaLearner, ensembles: ensembles,
@@ -72,7 +72,7 @@ public enum Comparison {
     /// As above with heads built per feature set (grids may depend on the feature width).
     public static func run(_ input: PreparedComparison, headsFor: (PreparedFeatures) throws -> [HeadSpecification], settings: CrossValidationSettings,
                            metaLearner: (any Classifier)?, ensembles: Bool = true, predictUnlabelled: Bool = false,
-                           decision: DecisionRule = .argmax, stacking: StackingMethod = .convex,
+                           decision: DecisionRule = .argmax, stacking: StackingMethod = .selection,
                            labelsFormat: LabelsFormat = LabelsFormat(), toolVersion: String = "",
                            progress: (String) -> Void = { _ in }) throws -> (results: ComparisonResults, outcomes: [ModelOutcome]) {
         let start = Date()
@@ -141,7 +141,8 @@ public enum Comparison {
             rows: markingSignificance(rows.enumerated().sorted { a, b in
                 a.element.macroF1.mean != b.element.macroF1.mean ? a.element.macroF1.mean > b.element.macroF1.mean : a.offset < b.offset
             }.map(\.element), labelledCount: labels.labels.count),
-            wallSeconds: Date().timeIntervalSince(start))
+            wallSeconds: Date().timeIntervalSince(start),
+            stacking: outcomes.contains { $0.kind == .stack } ? stacking : nil)
         return (results, outcomes)
     }
 
@@ -167,7 +168,7 @@ public enum Comparison {
     /// The ensemble rows: per head, the mean across all feature sets, and (with several backbones) the
     /// mean across backbones for each view; a stack of all single models, and per head a stack across feature sets.
     static func ensembleOutcomes(singles: [ModelOutcome], featureSets: [FeatureSetInfo], heads: [String], labels: [Int],
-                                 metaLearner: (any Classifier)?, stacking: StackingMethod = .convex, threads: Int,
+                                 metaLearner: (any Classifier)?, stacking: StackingMethod = .selection, threads: Int,
                                  record: (ModelOutcome, Date) -> Void) throws -> [ModelOutcome] {
         var made: [ModelOutcome] = []
         func add(_ build: () throws -> ModelOutcome) throws {
@@ -179,7 +180,7 @@ public enum Comparison {
         let canStack = singles.allSatisfy { $0.folds.allSatisfy { $0.innerProbabilities != nil } }
         func stack(_ name: String, _ members: [ModelOutcome]) throws -> ModelOutcome {
             switch stacking {
-            case .convex: return try Ensembles.convexStack(name: name, members: members, labels: labels)
+            case .selection, .convex: return try Ensembles.weightedStack(name: name, members: members, labels: labels, method: stacking)
             case .softmax:
                 guard let metaLearner else { throw EvaluationError.invalidSetting(key: "stacking", problem: "softmax stacking needs a meta-learner") }
                 return try Ensembles.stack(name: name, members: members, labels: labels, metaLearner: metaLearner, threads: threads)

@@ -1,32 +1,39 @@
 // Ensembles scored on exactly the same folds as their members, so they are rows of the same table.
-// Both rules are chosen per outer fold from the members' inner out-of-fold probabilities of the
-// outer training rows only, so the outer test rows stay unseen, and both are built so that an
-// ensemble cannot do much worse than its best member (an ensemble row that trails its members misleads more
-// than it helps):
+// Every rule chooses its member weights per outer fold from the members' inner out-of-fold
+// probabilities of the outer training rows only (what the inner cross-validation of each member
+// already produced), so the outer test rows stay unseen; no constant of these rules was tuned on
+// outer scores.
 //   mean:  the members' class probabilities averaged with weights w_m ∝ max(0, F1_m − chance),
 //          F1_m a member's inner macro F1 and chance the expected macro F1 of a uniform random guess
 //          at the training rows' class frequencies (a member no better than chance is dropped; when
 //          no member beats chance, or without inner probabilities, the plain mean). Every head fits
 //          with balanced class weights, so the averaged probabilities already respect the class
 //          balance (ANCHORS: an argmax of unbalanced probabilities collapses to the majority class).
-//   stack: the mean's weights, unless a convex combination (linear opinion pool) Σ w_m p_m, w ≥ 0,
-//          Σ w = 1, beats them on the inner rows by a clear margin: its inner macro F1 at least
-//          `stackMargin` (0.10) above the mean's. The convex weights maximise the class-balanced
-//          log-likelihood of the members' inner out-of-fold probabilities, by the EM iteration for
-//          mixture weights (w_m ← Σ_i s_i r_im / Σ_i s_i, r_im = w_m p_m(y_i | x_i) / Σ_k w_k p_k(y_i | x_i);
-//          s_i balanced class weights), which increases the likelihood at every step and converges to
-//          the global optimum of this concave problem. (Constrained stacking as in Breiman 1996,
-//          "Stacked Regressions", and Ting & Witten 1999, "Issues in Stacked Generalization".)
-//          Why the margin: on ~54 inner rows, weights chosen by any inner score are mostly noise. On
-//          OxML (Lite0, 8 members) choosing per fold the inner-best member, or the likelihood weights
-//          (with or without a guard that fell back to the inner-best member), lost 0.05–0.07 macro F1
-//          to the best member on the outer folds, while the score-weighted mean lost 0.008 (the
-//          "forecast combination puzzle": simple averages beat estimated weights, Clemen 1989; Smith &
-//          Wallis 2009). The margin is about half a fold's standard deviation of macro F1 there; it
-//          was picked from {0, 0.02, 0.05, 0.10} on those outer scores (BENCHMARKS.md), so
-//          the stack rows' scores on OxML are a little optimistic. The earlier
-//          softmax meta-learner on concatenated probabilities (`stack(…, metaLearner:)`) is kept for
-//          `--stacking softmax`; on OxML it lost to its own members (0.493 vs 0.596).
+//   stack (`--stacking selection`, the default): ensemble selection, Caruana, Niculescu-Mizil, Crew
+//          & Ksikes 2004, "Ensemble Selection from Libraries of Models" (ICML): forward selection with
+//          replacement from the empty ensemble; each of `selectionSteps` (50, auto-sklearn's default
+//          ensemble size, Feurer et al. 2015) steps adds the member whose addition gives the plain
+//          average of the selected multiset the highest inner macro F1 (ties: the lower class-balanced
+//          inner log loss, then the earlier member); the weights are the selection counts of the best
+//          prefix of that sequence (Caruana et al. §2.1: the ensemble with the best hillclimb score;
+//          ties: the shorter prefix). The first step is the inner-best member alone, so a member that
+//          never improves the average keeps weight 0, and members of unequal quality degenerate to the
+//          best of them; members of equal quality end up near the plain mean.
+//   stack (`--stacking convex`): the convex combination (linear opinion pool) Σ w_m p_m, w ≥ 0,
+//          Σ w = 1, maximising the class-balanced log-likelihood of the members' inner out-of-fold
+//          probabilities, by the EM iteration for mixture weights (w_m ← Σ_i s_i r_im / Σ_i s_i,
+//          r_im = w_m p_m(y_i | x_i) / Σ_k w_k p_k(y_i | x_i); s_i balanced class weights), which
+//          increases the likelihood at every step and converges to the global optimum of this concave
+//          problem (constrained stacking: Breiman 1996, "Stacked Regressions"; Ting & Witten 1999,
+//          "Issues in Stacked Generalization").
+//   stack (`--stacking softmax`): a softmax meta-learner on the concatenated inner probabilities
+//          (`stack(…, metaLearner:)`); on OxML it lost to its own members (0.493 vs 0.596).
+// What the data say (BENCHMARKS.md, "ensembles that do no harm"): on OxML's ~54 inner rows per fold,
+// every rule that selects or weights members by inner scores (the inner-best member, ensemble
+// selection, the likelihood weights, a choice among them) lost more to the outer-best member than
+// the plain or score-weighted mean did, on average over heads, backbones and fold seeds (the
+// "forecast combination puzzle", Clemen 1989; Smith & Wallis 2009). So the mean rows stay the robust
+// default and the stack rows are the rule that drops a clearly worse member.
 
 import Foundation
 import Heads
@@ -34,7 +41,9 @@ import LinearAlgebra
 
 /// How `stack` rows combine their members.
 public enum StackingMethod: String, Sendable, CaseIterable, Codable {
-    /// Convex combination with weights from the inner out-of-fold probabilities (the default).
+    /// Ensemble selection (Caruana et al. 2004) on the inner out-of-fold probabilities (the default).
+    case selection
+    /// The convex combination maximising the class-balanced likelihood of the inner out-of-fold probabilities.
     case convex
     /// The softmax meta-learner on the concatenated member probabilities.
     case softmax
@@ -102,10 +111,12 @@ public enum Ensembles {
         return inner
     }
 
-    /// Stacking by a convex combination of the members' probabilities, its weights chosen per fold on
-    /// the members' inner out-of-fold probabilities (see the header). labels: all labelled rows' labels.
-    public static func convexStack(name: String, members: [ModelOutcome], labels: [Int]) throws -> ModelOutcome {
+    /// Stacking by weights on the members' probabilities, chosen per fold on the members' inner
+    /// out-of-fold probabilities by `method` (`.selection` or `.convex`; see the header). labels: all labelled rows' labels.
+    public static func weightedStack(name: String, members: [ModelOutcome], labels: [Int],
+                                     method: StackingMethod = .selection) throws -> ModelOutcome {
         guard let first = members.first else { throw EvaluationError.invalidSetting(key: "ensemble", problem: "no members to stack") }
+        guard method != .softmax else { throw EvaluationError.invalidSetting(key: "stacking", problem: "softmax stacking needs a meta-learner (Ensembles.stack)") }
         try checkSameFolds(members)
         let classes = first.classes
         var folds: [FoldOutcome] = []
@@ -113,7 +124,10 @@ public enum Ensembles {
             let parts = members.map { $0.folds[index] }
             let fold = parts[0].fold
             let inner = try innerProbabilities(of: parts)
-            let weights = stackWeights(inner, labels: fold.trainRows.map { labels[$0] }, classes: classes).weights
+            let trainLabels = fold.trainRows.map { labels[$0] }
+            let weights = method == .convex
+                ? convexWeights(inner, labels: trainLabels, classes: classes)
+                : selectionWeights(inner, labels: trainLabels, classes: classes)
             var outcome = FoldOutcome(
                 fold: fold, setting: "stack of \(members.count)",
                 testProbabilities: weightedSum(parts.map(\.testProbabilities), weights: weights),
@@ -127,6 +141,62 @@ public enum Ensembles {
                             featureSets: uniqueInOrder(members.flatMap(\.featureSets)), classes: classes, folds: folds)
     }
 
+    /// Steps of ensemble selection (auto-sklearn's default ensemble size; not tuned here).
+    public static let selectionSteps = 50
+
+    /// Ensemble selection with replacement (Caruana et al. 2004; see the header): member weights (the
+    /// selection counts of the best prefix, divided by its length) for `probabilities` (one matrix per
+    /// member, rows × classes) against `labels` (values from `classes`).
+    public static func selectionWeights(_ probabilities: [Matrix], labels: [Int], classes: [Int],
+                                        steps: Int = selectionSteps) -> [Double] {
+        let count = probabilities.count
+        guard count > 1, let first = probabilities.first, steps > 0 else { return [Double](repeating: 1 / Double(max(count, 1)), count: count) }
+        let sampleWeights = balancedSampleWeights(labels)
+        let position = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1, $0) })
+        let truth = labels.map { position[$0] ?? 0 }
+        // Better: higher macro F1; equal macro F1 (within 1e-12): lower balanced log loss.
+        func better(_ a: (f1: Double, logLoss: Double), than b: (f1: Double, logLoss: Double)) -> Bool {
+            a.f1 > b.f1 + 1e-12 || (abs(a.f1 - b.f1) <= 1e-12 && a.logLoss < b.logLoss - 1e-12)
+        }
+        var counts = [Int](repeating: 0, count: count)
+        var sum = Matrix(rows: first.rows, columns: first.columns)   // Σ of the selected members' probabilities
+        var best: (score: (f1: Double, logLoss: Double), counts: [Int])?
+        for step in 1...steps {
+            var chosen: (member: Int, score: (f1: Double, logLoss: Double))?
+            for m in 0..<count {
+                var candidate = sum
+                for i in candidate.values.indices { candidate.values[i] = (candidate.values[i] + probabilities[m].values[i]) / Double(step) }
+                let score = (f1: ClassificationMetrics(classes: classes, truth: labels, probabilities: candidate).macroF1,
+                             logLoss: balancedLogLoss(candidate, truth: truth, sampleWeights: sampleWeights))
+                if chosen.map({ better(score, than: $0.score) }) ?? true { chosen = (m, score) }
+            }
+            guard let chosen else { break }
+            counts[chosen.member] += 1
+            for i in sum.values.indices { sum.values[i] += probabilities[chosen.member].values[i] }
+            if best.map({ better(chosen.score, than: $0.score) }) ?? true { best = (chosen.score, counts) }
+        }
+        let selected = best?.counts ?? counts
+        let total = Double(selected.reduce(0, +))
+        return selected.map { Double($0) / total }
+    }
+
+    /// s_i = n / (k n_{y_i}): every class weighs the same in total (k the classes present).
+    static func balancedSampleWeights(_ labels: [Int]) -> [Double] {
+        var classCounts: [Int: Int] = [:]
+        for label in labels { classCounts[label, default: 0] += 1 }
+        return labels.map { Double(labels.count) / Double(classCounts.count * (classCounts[$0] ?? 1)) }
+    }
+
+    /// −Σ_i s_i log max(P[i, y_i], 1e-12) / Σ_i s_i (truth: column indices).
+    static func balancedLogLoss(_ probabilities: Matrix, truth: [Int], sampleWeights: [Double]) -> Double {
+        var loss = 0.0, total = 0.0
+        for (i, column) in truth.enumerated() {
+            loss -= sampleWeights[i] * Foundation.log(max(probabilities[i, column], 1e-12))
+            total += sampleWeights[i]
+        }
+        return total > 0 ? loss / total : 0
+    }
+
     /// Weights on the simplex maximising Σ_i s_i log Σ_m w_m P_m[i, y_i] (s_i balanced class weights):
     /// EM for mixture weights from the uniform start, 1000 iterations at most, stopping when no weight
     /// moves by more than 1e-10. Probabilities are floored at 1e-12.
@@ -135,9 +205,7 @@ public enum Ensembles {
         var weights = [Double](repeating: 1 / Double(count), count: count)
         guard count > 1 else { return weights }
         let position = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1, $0) })
-        var classCounts: [Int: Int] = [:]
-        for label in labels { classCounts[label, default: 0] += 1 }
-        let sampleWeights = labels.map { Double(labels.count) / Double(classCounts.count * (classCounts[$0] ?? 1)) }
+        let sampleWeights = balancedSampleWeights(labels)
         let totalWeight = sampleWeights.reduce(0, +)
         // likelihood[i][m] = P_m[i, y_i]
         let likelihood = labels.indices.map { i in probabilities.map { max($0[i, position[labels[i]] ?? 0], 1e-12) } }
@@ -155,22 +223,6 @@ public enum Ensembles {
         }
         return weights
     }
-
-    /// The stack's weights from the members' inner out-of-fold probabilities (see the header): the
-    /// score weights of the mean rows, or the convex likelihood weights when their inner macro F1 is at
-    /// least `stackMargin` above the score weights'. `convex` says which.
-    public static func stackWeights(_ probabilities: [Matrix], labels: [Int], classes: [Int]) -> (weights: [Double], convex: Bool) {
-        let score = scoreWeights(probabilities, labels: labels, classes: classes)
-        guard probabilities.count > 1 else { return (score, false) }
-        let convex = convexWeights(probabilities, labels: labels, classes: classes)
-        let macroF1 = { (weights: [Double]) in
-            ClassificationMetrics(classes: classes, truth: labels, probabilities: weightedSum(probabilities, weights: weights)).macroF1
-        }
-        return macroF1(convex) >= macroF1(score) + stackMargin ? (convex, true) : (score, false)
-    }
-
-    /// How far the convex weights' inner macro F1 must beat the score weights' for a stack to use them.
-    public static let stackMargin = 0.10
 
     /// Chance level of macro F1: a guess drawn uniformly from the k classes has precision π_c (the
     /// class frequency) and recall 1/k on class c, so F1_c = 2 π_c (1/k) / (π_c + 1/k); averaged.

@@ -21,7 +21,7 @@ public enum Predictions {
     public static func predict(_ input: PreparedComparison, heads: (PreparedFeatures) throws -> [HeadSpecification],
                                ensemble: EnsembleKind?, refit: Bool, settings: CrossValidationSettings,
                                metaLearner: any Classifier, decision: DecisionRule = .argmax,
-                               stacking: StackingMethod = .convex) throws -> SubmissionPrediction {
+                               stacking: StackingMethod = .selection) throws -> SubmissionPrediction {
         guard !input.unlabelledIDs.isEmpty else {
             throw EvaluationError.identifierMismatch(problem: "every feature row is labelled: nothing to predict (the unlabelled images are the feature ids not in the labels)")
         }
@@ -48,8 +48,8 @@ public enum Predictions {
         case nil: outcome = members[0]
         case .mean?: outcome = try Ensembles.mean(name: "mean of \(members.count) models", members: members, labels: labels.labels)
         case .stack?:
-            outcome = stacking == .convex
-                ? try Ensembles.convexStack(name: "stack of \(members.count) models", members: members, labels: labels.labels)
+            outcome = stacking != .softmax
+                ? try Ensembles.weightedStack(name: "stack of \(members.count) models", members: members, labels: labels.labels, method: stacking)
                 : try Ensembles.stack(name: "stack of \(members.count) models", members: members, labels: labels.labels,
                                       metaLearner: metaLearner, threads: settings.threads)
         }

@@ -65,12 +65,29 @@ public enum Report {
                 + "(chance: a uniform random guess at the class frequencies), so members no better than chance are dropped."
         }
         if results.rows.contains(where: { $0.kind == .stack }) {
-            text += " **stack** rows: per fold, the mean rows' weights, unless the convex combination of the members' probabilities "
-                + "(weights ≥ 0, summing to 1) maximising the class-balanced log-likelihood of their inner out-of-fold probabilities "
-                + "beats them on the inner rows by at least " + String(format: "%.2f", Ensembles.stackMargin) + " macro F1 (weights chosen by "
-                + "inner scores on a few dozen rows are mostly noise: picking the inner-best member lost to the members on the outer folds)."
+            text += " **stack** rows: " + stackRuleText(results.stacking)
         }
         return text
+    }
+
+    /// How the stack rows chose their weights, for the rules paragraph.
+    static func stackRuleText(_ method: StackingMethod?) -> String {
+        let never = " The outer test rows are never used."
+        switch method {
+        case .selection?:
+            return "ensemble selection (Caruana et al. 2004) per fold on the members' inner out-of-fold probabilities: "
+                + "\(Ensembles.selectionSteps) steps of forward selection with replacement, each adding the member that gives the average the "
+                + "highest inner macro F1 (ties: lower class-balanced log loss), weights = the selection counts of the best prefix; "
+                + "it starts from the inner-best member alone, so a member that never improves the average gets weight 0." + never
+                + " Weights chosen by inner scores on a few dozen rows are noisy: on OxML no such rule beat the plain mean on average."
+        case .convex?:
+            return "per fold, the convex combination of the members' probabilities (weights ≥ 0, summing to 1) maximising the "
+                + "class-balanced log-likelihood of their inner out-of-fold probabilities (Ting & Witten 1999)." + never
+        case .softmax?:
+            return "per fold, a softmax meta-learner fit on the members' inner out-of-fold probabilities." + never
+        case nil:
+            return "weights chosen per fold on the members' inner out-of-fold probabilities (this results file does not record the rule)." + never
+        }
     }
 
     public static func html(_ results: ComparisonResults, heldOut: HeldOutScore? = nil) -> String {

@@ -176,6 +176,8 @@ public struct ComparisonResults: Sendable, Codable, Equatable {
     /// Sorted by pooled-fold mean macro F1, best first.
     public let rows: [ResultRow]
     public let wallSeconds: Double
+    /// How the stack rows combined their members; nil without stack rows (and in results written before it was kept).
+    public var stacking: StackingMethod? = nil
 
     public static let fileName = "results.json"
 

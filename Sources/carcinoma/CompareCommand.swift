@@ -22,8 +22,8 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "argmax | offsets (per-class offsets on the log-probabilities, chosen per fold on the inner out-of-fold probabilities to maximise inner macro F1) | both (each row twice).")
     var decision: DecisionRule = .argmax
 
-    @Option(help: "Stack rows: convex (weights on the members' probabilities from their inner out-of-fold probabilities) | softmax (a softmax meta-learner).")
-    var stacking: StackingMethod = .convex
+    @Option(help: "Stack rows, each fold from the members' inner out-of-fold probabilities: selection (ensemble selection, Caruana et al. 2004: forward selection with replacement on inner macro F1) | convex (weights maximising the inner likelihood) | softmax (a softmax meta-learner).")
+    var stacking: StackingMethod = .selection
 
     @Flag(help: "Skip the ensemble rows (mean across feature sets, stacking).")
     var noEnsembles = false

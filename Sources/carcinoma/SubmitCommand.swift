@@ -40,8 +40,8 @@ struct SubmitCommand: ParsableCommand {
     @Option(help: "argmax, or offsets: per-class offsets chosen per fold on the inner out-of-fold probabilities (as compare --decision).")
     var decision: DecisionRule = .argmax
 
-    @Option(help: "With --ensemble stack: convex (weights from the inner out-of-fold probabilities) or softmax (meta-learner).")
-    var stacking: StackingMethod = .convex
+    @Option(help: "With --ensemble stack: selection (ensemble selection on the inner out-of-fold probabilities), convex (inner likelihood weights) or softmax (meta-learner). With --head auto: the results' own.")
+    var stacking: StackingMethod = .selection
 
     @Flag(help: "Fit once on all labelled images instead of averaging the fold models.")
     var refit = false
@@ -76,12 +76,14 @@ struct SubmitCommand: ParsableCommand {
             return
         }
         guard let features, var head else { return }
-        var featureSet = selection.featureSet, ensemble = self.ensemble, decision = self.decision
+        var featureSet = selection.featureSet, ensemble = self.ensemble, decision = self.decision, stacking = self.stacking
         if head == "auto", let results {
-            guard let choice = ModelChoice.choose(try ComparisonResults.read(from: URL(fileURLWithPath: results, isDirectory: true))) else {
+            let comparison = try ComparisonResults.read(from: URL(fileURLWithPath: results, isDirectory: true))
+            guard let choice = ModelChoice.choose(comparison) else {
                 throw ValidationError("\(results): the table has no row")
             }
             (featureSet, head, ensemble, decision) = (choice.featureSets.joined(separator: ","), choice.heads.joined(separator: ","), choice.ensemble, choice.decision)
+            stacking = comparison.stacking ?? stacking
             print("--head auto: row \(choice.rank) `\(choice.row.name)` (macro F1 \(String(format: "%.3f", choice.row.macroF1.mean))), chosen among "
                 + "\(choice.candidates.count) rows as \(choice.rule)")
         }

@@ -1,6 +1,7 @@
 // Decision offsets against a brute-force search (scripts/fixtures/decision_fixtures.py, scikit-learn's
-// macro F1), convex stacking weights against scipy's SLSQP on the same objective, and the nested
-// use of both in a comparison: offsets and weights are chosen without the outer test rows.
+// macro F1), convex stacking weights against scipy's SLSQP on the same objective, ensemble selection
+// (the default stack rule) against its numpy transcription, and the nested use of them in a
+// comparison: offsets and weights are chosen without the outer test rows.
 
 import XCTest
 import Evaluation
@@ -18,16 +19,16 @@ final class DecisionRuleTests: XCTestCase {
             var name: String; var classes: [Int]; var labels: [Int]; var members: [[[Double]]]
             var weights: [Double]; var meanLogLikelihood: Double
         }
-        struct StackCase: Decodable {
+        struct SelectionCase: Decodable {
             var name: String; var classes: [Int]; var labels: [Int]; var members: [[[Double]]]
-            var scoreWeights: [Double]; var convexWeights: [Double]; var convex: Bool
+            var scoreWeights: [Double]; var selectionWeights: [Double]; var noiseMember: Int?
         }
         var version: Int
         var grid: [Double]
-        var stackMargin: Double
+        var selectionSteps: Int
         var offsets: [OffsetCase]
         var convex: [ConvexCase]
-        var stack: [StackCase]
+        var selection: [SelectionCase]
     }
 
     func fixture() throws -> Fixture {
@@ -41,7 +42,7 @@ final class DecisionRuleTests: XCTestCase {
 
     func testOffsetsMatchTheBruteForceSearch() throws {
         let fixture = try fixture()
-        XCTAssertEqual(fixture.version, 2)
+        XCTAssertEqual(fixture.version, 3)
         XCTAssertEqual(DecisionOffsets.grid, fixture.grid)
         for item in fixture.offsets {
             let probabilities = matrix(item.probabilities)
@@ -89,24 +90,32 @@ final class DecisionRuleTests: XCTestCase {
         }
     }
 
-    /// The stack's rule against its numpy transcription: the score weights of the mean rows, or the
-    /// convex likelihood weights (scipy SLSQP) when their macro F1 beats the score weights' by the margin.
-    /// The fixture has cases of both outcomes (its generator asserts it).
-    func testStackWeightsFollowTheMarginRule() throws {
+    /// Ensemble selection and the mean rows' score weights against their numpy transcriptions; the
+    /// pure-noise member of the fixture is never selected (its generator asserts the same of numpy).
+    func testSelectionWeightsMatchTheNumpyTranscription() throws {
         let fixture = try fixture()
-        XCTAssertEqual(Ensembles.stackMargin, fixture.stackMargin)
-        XCTAssertTrue(fixture.stack.contains { $0.convex } && fixture.stack.contains { !$0.convex })
-        for item in fixture.stack {
+        XCTAssertEqual(Ensembles.selectionSteps, fixture.selectionSteps)
+        XCTAssertTrue(fixture.selection.contains { $0.noiseMember != nil })
+        for item in fixture.selection {
             let members = item.members.map(matrix)
             let score = Ensembles.scoreWeights(members, labels: item.labels, classes: item.classes)
             let scoreCheck = allClose(score, item.scoreWeights, relativeTolerance: 1e-12, absoluteTolerance: 1e-12)
             XCTAssertTrue(scoreCheck.ok, "\(item.name): score weights \(scoreCheck.message)")
-            let chosen = Ensembles.stackWeights(members, labels: item.labels, classes: item.classes)
-            XCTAssertEqual(chosen.convex, item.convex, item.name)
-            let expected = item.convex ? item.convexWeights : item.scoreWeights
-            let check = allClose(chosen.weights, expected, relativeTolerance: 0, absoluteTolerance: 2e-4)
-            XCTAssertTrue(check.ok, "\(item.name): \(chosen.weights) vs \(expected): \(check.message)")
+            let weights = Ensembles.selectionWeights(members, labels: item.labels, classes: item.classes)
+            let check = allClose(weights, item.selectionWeights, relativeTolerance: 0, absoluteTolerance: 1e-12)
+            XCTAssertTrue(check.ok, "\(item.name): \(weights) vs \(item.selectionWeights): \(check.message)")
+            XCTAssertEqual(weights.reduce(0, +), 1, accuracy: 1e-12)
+            if let noise = item.noiseMember { XCTAssertEqual(weights[noise], 0, "\(item.name): the noise member was selected") }
         }
+    }
+
+    /// Members that are copies of one another: selection stops at the first (ties go to the earlier
+    /// member and the shorter prefix), and a single member keeps weight 1.
+    func testSelectionOfEqualMembersKeepsTheFirst() throws {
+        let item = try XCTUnwrap(try fixture().selection.first)
+        let member = matrix(item.members[0])
+        XCTAssertEqual(Ensembles.selectionWeights([member, member, member], labels: item.labels, classes: item.classes), [1, 0, 0])
+        XCTAssertEqual(Ensembles.selectionWeights([member], labels: item.labels, classes: item.classes), [1])
     }
 
     /// In a comparison, each fold's offsets come from its inner probabilities: a row with offsets
@@ -131,8 +140,10 @@ final class DecisionRuleTests: XCTestCase {
         }
     }
 
-    /// A mean with a useless member gives it no weight, and so does the stack of a good and a useless
-    /// member; each fold's stack weights are the ones `stackWeights` picks from that fold's inner rows.
+    /// A mean with a useless member (a constant majority guess) gives it no weight, and so do the convex
+    /// likelihood weights. Ensemble selection may add it where it improves the inner macro F1 (a constant
+    /// shifts the average like a class offset), never so that the inner macro F1 falls below the
+    /// inner-best member's; each fold's stack weights are the ones `selectionWeights` picks from that fold's inner rows.
     func testEnsemblesGiveNoWeightToAUselessMember() throws {
         let (set, labels) = blobs(separation: 2)
         let prepared = try Comparison.prepare(featureSets: [set], labels: labels)
@@ -144,11 +155,14 @@ final class DecisionRuleTests: XCTestCase {
             .outcomes.filter { $0.kind == .single }
         XCTAssertEqual(outcomes.count, 2)
         let mean = try Ensembles.mean(name: "mean", members: outcomes, labels: labels.labels)
-        let stack = try Ensembles.convexStack(name: "stack", members: outcomes, labels: labels.labels)
+        let stack = try Ensembles.weightedStack(name: "stack", members: outcomes, labels: labels.labels)
+        let convex = try Ensembles.weightedStack(name: "convex", members: outcomes, labels: labels.labels, method: .convex)
+        for fold in convex.folds { XCTAssertGreaterThan(try XCTUnwrap(fold.memberWeights)[0], 0.9) }
+        XCTAssertThrowsError(try Ensembles.weightedStack(name: "softmax", members: outcomes, labels: labels.labels, method: .softmax))
         for fold in mean.folds { XCTAssertEqual(fold.memberWeights?[1], 0, "the majority head is no better than chance") }
         for (index, fold) in stack.folds.enumerated() {
             let weights = try XCTUnwrap(fold.memberWeights)
-            XCTAssertGreaterThan(weights[0], 0.9, "\(weights)")
+            XCTAssertGreaterThan(weights[0], 0.5, "\(weights)")
             let trainLabels = fold.fold.trainRows.map { labels.labels[$0] }
             let member = try XCTUnwrap(outcomes[0].folds[index].innerProbabilities)
             let combined = try XCTUnwrap(fold.innerProbabilities)
@@ -161,10 +175,9 @@ final class DecisionRuleTests: XCTestCase {
             }
             XCTAssertTrue(balancedLogLikelihood(combined).isFinite)
             let inner = try outcomes.map { try XCTUnwrap($0.folds[index].innerProbabilities) }
-            XCTAssertEqual(weights, Ensembles.stackWeights(inner, labels: trainLabels, classes: [-1, 0, 1]).weights)
-            XCTAssertEqual(ClassificationMetrics(classes: [-1, 0, 1], truth: trainLabels, probabilities: combined).macroF1,
-                           ClassificationMetrics(classes: [-1, 0, 1], truth: trainLabels, probabilities: member).macroF1, accuracy: 1e-12)
-            _ = member
+            XCTAssertEqual(weights, Ensembles.selectionWeights(inner, labels: trainLabels, classes: [-1, 0, 1]))
+            XCTAssertGreaterThanOrEqual(ClassificationMetrics(classes: [-1, 0, 1], truth: trainLabels, probabilities: combined).macroF1,
+                                        ClassificationMetrics(classes: [-1, 0, 1], truth: trainLabels, probabilities: member).macroF1)
         }
     }
 }

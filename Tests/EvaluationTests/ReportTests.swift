@@ -17,6 +17,8 @@ final class ReportAndPredictionTests: XCTestCase {
                                               settings: CrossValidationSettings(foldCount: 4, repeats: 2, threads: 1),
                                               metaLearner: NearestCentroid(sharpness: 1))
         let html = Report.html(results)
+        XCTAssertEqual(results.stacking, .selection, "the default stack rule is recorded in results.json")
+        XCTAssertTrue(Report.markdown(results).contains("ensemble selection (Caruana et al. 2004)"), "the report states the stack rule")
         for required in ["<svg", "Fold noise", "features / centroid", "features / majority", "stack of all 2 models",
                          "Pooled confusion matrices", "Class counts per test fold", "seed 0"] {
             XCTAssertTrue(html.contains(required), "report.html lacks \(required)")
