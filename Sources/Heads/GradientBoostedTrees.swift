@@ -13,6 +13,8 @@
 // distinct values when there are few enough, else the 'midpoint' percentiles at 1/maxBins steps; a row
 // goes left when its raw value <= the split threshold. Early stopping, when asked, holds out a
 // stratified inner split of the TRAINING rows only, never the scored fold.
+// Split search: histograms per node (below), or, for fits with few rows per bin (an embedding set: 54 rows,
+// 2048 features), presorted rank lists scanned eight features at a time (PresortedSplitSearch.swift); same trees.
 
 import Foundation
 import LinearAlgebra
@@ -29,6 +31,15 @@ public struct GradientBoostedTrees: Classifier {
         }
     }
 
+    /// How a node's best split is found. The same trees either way (PresortedSplitSearch.swift says why); `histograms`
+    /// is the plain path the tests hold the presorted one to.
+    public enum SplitSearch: Sendable, Equatable {
+        /// Presorted rank lists for fits with few rows per bin and every feature a candidate, histograms otherwise.
+        case automatic
+        /// Histograms of (G, H, count) per bin at every node.
+        case histograms
+    }
+
     public let learningRate: Double
     public let rounds: Int
     public let maxLeafNodes: Int
@@ -41,12 +52,14 @@ public struct GradientBoostedTrees: Classifier {
     public let classWeight: ClassWeight
     public let earlyStopping: EarlyStopping?
     public let seed: UInt64
+    public let splitSearch: SplitSearch
     public var name: String { "gradient-boosted-trees" }
 
     /// Defaults learn on ~50 rows: scikit-learn's min_samples_leaf 20 stops a 55-row fold from splitting.
     public init(learningRate: Double = 0.1, rounds: Int = 100, maxLeafNodes: Int = 31, maxDepth: Int? = nil,
                 minSamplesLeaf: Int = 3, l2: Double = 1, maxBins: Int = 255, featureFraction: Double = 1,
-                classWeight: ClassWeight = .balanced, earlyStopping: EarlyStopping? = nil, seed: UInt64 = 0) throws {
+                classWeight: ClassWeight = .balanced, earlyStopping: EarlyStopping? = nil, seed: UInt64 = 0,
+                splitSearch: SplitSearch = .automatic) throws {
         func bad(_ name: String, _ detail: String) -> HeadsError { .invalidHyperparameter(head: "gradient-boosted-trees", name: name, detail: detail) }
         guard learningRate > 0, learningRate.isFinite else { throw bad("learningRate", "\(learningRate) must be positive") }
         guard rounds >= 1 else { throw bad("rounds", "\(rounds) must be at least 1") }
@@ -71,6 +84,7 @@ public struct GradientBoostedTrees: Classifier {
         self.classWeight = classWeight
         self.earlyStopping = earlyStopping
         self.seed = seed
+        self.splitSearch = splitSearch
     }
 
     /// A fitted tree in flat arrays: node i splits on feature[i] at threshold[i] (left when x <= threshold)
@@ -171,7 +185,8 @@ public struct GradientBoostedTrees: Classifier {
         let workers = outputs > 1 ? min(outputs, max(1, ProcessInfo.processInfo.activeProcessorCount)) : 1
         let sideBySide = outputs - outputs % workers
         let grower = TreeGrower(binner: binner, maxLeafNodes: maxLeafNodes, maxDepth: maxDepth, minSamplesLeaf: minSamplesLeaf,
-                                l2: l2, learningRate: learningRate, featureFraction: featureFraction, parallelScan: workers == 1)
+                                l2: l2, learningRate: learningRate, featureFraction: featureFraction, parallelScan: workers == 1,
+                                presorted: featureFraction == 1 && splitSearch == .automatic ? PresortedColumns(binner) : nil)
         var splitScanGrower = grower
         splitScanGrower.parallelScan = true
         for _ in 0..<rounds {
@@ -318,6 +333,8 @@ struct TreeGrower {
     let featureFraction: Double
     /// Large nodes scan their features in two halves on two threads (when the trees are not already grown in parallel).
     var parallelScan = true
+    /// The fit's presorted rank lists when it has few rows per bin and every feature is a candidate (PresortedSplitSearch.swift).
+    var presorted: PresortedColumns? = nil
     let minimumHessian = 1e-3
 
     struct Split { var gain: Double; var feature: Int; var bin: Int }
@@ -538,6 +555,7 @@ struct TreeGrower {
     }
 
     func grow(gradient: [Double], hessian: [Double], rng: inout SplitMix64) -> GradientBoostedTrees.Tree {
+        if let presorted, featureFraction == 1 { return growPresorted(presorted, gradient: gradient, hessian: hessian) }
         let all = Array(0..<binner.rows)
         var nodes = [Node]()
         // Histogram subtraction (LightGBM; scikit-learn's histogram.py): a node whose histogram was built over every

@@ -115,3 +115,72 @@ final class GradientBoostedTreesTests: XCTestCase {
         XCTAssertNotEqual(try a.predictProba(fold.test), try c.predictProba(fold.test))
     }
 }
+
+/// The presorted split search (PresortedSplitSearch.swift) against the histogram scan, its plain twin: the same trees,
+/// split for split and leaf value for leaf value, on every kind of fit that takes it (at most 64 rows: node masks over
+/// the root's lists; more rows: partitioned lists; continuous features or ties within bins; binary and multi-class;
+/// maxDepth, minSamplesLeaf, early stopping) and on fits that do not (many rows per bin, featureFraction < 1).
+final class PresortedSplitSearchTests: XCTestCase {
+    /// rows x features of Gaussian-ish values from a seeded generator, labels from a few of the features plus noise;
+    /// `levels` > 0 rounds every value to one of about that many levels (ties within bins).
+    func synthetic(rows: Int, features: Int, classes: Int, levels: Int, seed: UInt64) -> (Matrix, [Int]) {
+        var rng = SplitMix64(seed: seed)
+        func uniform() -> Double { Double(rng.next() >> 11) / Double(1 << 53) }
+        var x = Matrix(rows: rows, columns: features)
+        var labels = [Int]()
+        for r in 0..<rows {
+            for f in 0..<features {
+                var v = (uniform() + uniform() + uniform() - 1.5) * 2
+                if levels > 0 { v = (v * Double(levels) / 6).rounded() }
+                x[r, f] = v
+            }
+            let score = x[r, 0] + 0.5 * x[r, 1] - x[r, 2] + 0.8 * (uniform() - 0.5)
+            labels.append(r < classes ? r : min(classes - 1, max(0, Int((score + 1.5) / 3 * Double(classes)))))
+        }
+        return (x, labels)
+    }
+
+    func assertSameTrees(_ a: GradientBoostedTrees.Fitted, _ b: GradientBoostedTrees.Fitted, _ message: String) {
+        XCTAssertEqual(a.trees.count, b.trees.count, message)
+        var splits = 0
+        for (roundA, roundB) in zip(a.trees, b.trees) {
+            for (treeA, treeB) in zip(roundA, roundB) {
+                XCTAssertEqual(treeA.feature, treeB.feature, message)
+                XCTAssertEqual(treeA.threshold.map(\.bitPattern), treeB.threshold.map(\.bitPattern), message)
+                XCTAssertEqual(treeA.left, treeB.left, message)
+                XCTAssertEqual(treeA.value.map(\.bitPattern), treeB.value.map(\.bitPattern), message)
+                splits += treeA.left.filter { $0 >= 0 }.count
+            }
+        }
+        XCTAssertGreaterThan(splits, a.trees.count, "\(message): the trees hardly split, the comparison shows little")
+    }
+
+    func testSameTreesAsTheHistogramScan() throws {
+        struct Case { let name: String; let rows: Int; let features: Int; let classes: Int; let levels: Int }
+        let cases = [
+            Case(name: "54 x 512 continuous, 3 classes (masks; large nodes on two threads)", rows: 54, features: 512, classes: 3, levels: 0),
+            Case(name: "60 x 203 continuous, binary (masks; padded block)", rows: 60, features: 203, classes: 2, levels: 0),
+            Case(name: "56 x 300 ties, 3 classes (masks, runs of equal bins)", rows: 56, features: 300, classes: 3, levels: 40),
+            Case(name: "90 x 301 continuous, 3 classes (partitioned lists)", rows: 90, features: 301, classes: 3, levels: 0),
+            Case(name: "120 x 150 ties, binary (partitioned lists, runs of equal bins)", rows: 120, features: 150, classes: 2, levels: 90),
+            Case(name: "200 x 20 ties, 3 classes (histograms: many rows per bin)", rows: 200, features: 20, classes: 3, levels: 8),
+        ]
+        for (index, c) in cases.enumerated() {
+            let (x, labels) = synthetic(rows: c.rows, features: c.features, classes: c.classes, levels: c.levels, seed: UInt64(index + 1))
+            let settings: [(String, (GradientBoostedTrees.SplitSearch) throws -> GradientBoostedTrees)] = [
+                ("defaults", { try GradientBoostedTrees(rounds: 12, splitSearch: $0) }),
+                ("maxDepth 3, minSamplesLeaf 1, no class weights", {
+                    try GradientBoostedTrees(rounds: 8, maxLeafNodes: 8, maxDepth: 3, minSamplesLeaf: 1, classWeight: .none, splitSearch: $0) }),
+                ("early stopping", { try GradientBoostedTrees(rounds: 15, earlyStopping: .init(validationFraction: 0.2, patience: 3), splitSearch: $0) }),
+                ("featureFraction 0.5", { try GradientBoostedTrees(rounds: 6, featureFraction: 0.5, seed: 3, splitSearch: $0) }),
+            ]
+            for (setting, make) in settings {
+                let message = "\(c.name), \(setting)"
+                let presorted = try make(.automatic).fitTrees(x, labels: labels, sampleWeights: nil)
+                let histograms = try make(.histograms).fitTrees(x, labels: labels, sampleWeights: nil)
+                assertSameTrees(presorted, histograms, message)
+                XCTAssertEqual(try presorted.predictProba(x), try histograms.predictProba(x), message)
+            }
+        }
+    }
+}

@@ -1,0 +1,556 @@
+// Split search on presorted rank lists, for fits with few rows per bin (an embedding set: 54 training rows,
+// 2048 continuous features, every row its own bin). The same splits as the histogram scan of
+// GradientBoostedTrees.swift, bit for bit, at a fraction of its cost there.
+//
+// Why: with about one row per bin a node's histogram is a permutation of its rows, and the histogram scan pays
+// a scattered store per row and feature, then a dependent scalar chain of sums and gain tests per occupied bin
+// (~19 cycles per row and feature on the 62 x 2048 set). Here each feature's training rows are sorted once per
+// fit by (bin, row), as the exact greedy splitters of XGBoost (Chen & Guestrin 2016, Alg. 1) and scikit-learn's
+// DecisionTree presort them; a node keeps its rows in that order for every feature, and a split partitions the
+// lists stably into its children (LightGBM's DataPartition, applied to sorted lists). The lists are stored by blocks of
+// eight features, rank by rank within a block, the eight side by side (ids[(b * ranks + k) * 8 + j]: the row of rank k
+// in feature 8 b + j), so one step of the scan advances eight features at once in SIMD lanes over contiguous memory,
+// and the partition writes each child list in one pass. Fits of at most 64 rows (an OxML fold) skip the partitions:
+// every node walks the root's lists and counts only its own rows, named by a 64-bit mask (see `growMasked`).
+//
+// Exactness (why the splits are those of `TreeGrower.scanFeatures`):
+//   - the histogram's bin b holds (0 + g_a) + g_b + ... over the node's rows in the bin in ascending row order, and
+//     the scan adds the bins in ascending order; the lists hold a node's rows by (bin, row), so summing a run of
+//     equal bins from zero and adding it to the running sums at the run's end repeats those additions exactly. When
+//     no training row shares a bin with another (`tieFree`) every run is one row, and (0 + g) + s = g + s bit for bit
+//     (only -0 + 0 differs, and a running sum that starts at +0 never is -0);
+//   - a split is tested at the end of each run, i.e. at each occupied bin, except the last (its right side empty);
+//     the tests (row counts, hessians >= 1e-3, the division-free screen, gain > best) are the same expressions in
+//     the same order per lane; "break" there (right count or right hessian too small) is a mask here, the same
+//     thing because both only shrink as the left side grows;
+//   - the winner is the first (feature, bin) of largest gain: each lane keeps its first best under `>`, lanes and
+//     blocks are combined in feature order under `>`. The screen's floor is the best gain so far over every lane;
+//     it only skips candidates of smaller gain (see `screenFloor`), never one that ties the best.
+// Used when every feature is a candidate at every node (featureFraction 1) and the fit has fewer than ~2 rows per
+// bin (the histogram scan's own threshold for building histograms row-wise; the fits above it never take this path
+// and the fits below it never subtract histograms, so their sums are the direct sums computed here).
+
+import Foundation
+
+/// Every feature's training rows in ascending (bin, row) order, in blocks of eight features (ids[(b * rows + k) * 8 + j]:
+/// rank k of feature 8 b + j), the features padded to a multiple of eight. Built once per fit, shared by every tree and thread.
+struct PresortedColumns: @unchecked Sendable {
+    static let lanes = 8
+    let rows: Int
+    let features: Int
+    /// features rounded up to a multiple of `lanes`; padding columns hold row 0 in bin 0 at every rank.
+    let width: Int
+    /// The root's lists: ranks 0 ..< rows.
+    let root: RankLists
+    /// No two training rows share a bin in any feature (every run of equal bins is one row long).
+    let tieFree: Bool
+
+    /// nil when the fit has many rows per bin (n * features >= 2 * total bins), more rows than a UInt16 names,
+    /// or lists too large to keep (n * width > 2^22 entries).
+    init?(_ binner: FeatureBinner) {
+        let n = binner.rows, features = binner.features
+        let totalBins = binner.binCounts.reduce(0, +)
+        let width = (features + PresortedColumns.lanes - 1) / PresortedColumns.lanes * PresortedColumns.lanes
+        guard n >= 1, features >= 1, n <= Int(UInt16.max) + 1, n * features < 2 * totalBins, n * width <= 1 << 22 else { return nil }
+        let root = RankLists(ranks: n, width: width)
+        root.ids.initialize(repeating: 0, count: n * width)
+        root.bins.initialize(repeating: 0, count: n * width)
+        var tieFree = true
+        var start = [Int](repeating: 0, count: 257)
+        binner.binned.withUnsafeBufferPointer { binned in
+            for f in 0..<features {
+                // Counting sort by bin, stable in row order.
+                for b in 0..<257 { start[b] = 0 }
+                for r in 0..<n { start[Int(binned[f * n + r]) + 1] += 1 }
+                for b in 0..<256 { if start[b + 1] > 1 { tieFree = false }; start[b + 1] += start[b] }
+                for r in 0..<n {
+                    let b = Int(binned[f * n + r]), k = start[b]
+                    start[b] = k + 1
+                    root.ids[root.slot(f, k)] = UInt16(r)
+                    root.bins[root.slot(f, k)] = UInt8(b)
+                }
+            }
+        }
+        self.rows = n
+        self.features = features
+        self.width = width
+        self.root = root
+        self.tieFree = tieFree
+    }
+}
+
+/// Rank lists of one node, or of both children of a split (left child's ranks first, then the right's):
+/// ids[slot(f, k)] is the row of rank k in feature f, bins[slot(f, k)] its bin. Written once (by the fit or by one
+/// partition, each thread its own columns), then only read.
+final class RankLists: @unchecked Sendable {
+    let ids: UnsafeMutablePointer<UInt16>
+    let bins: UnsafeMutablePointer<UInt8>
+    /// Ranks per block of eight features.
+    let ranks: Int
+    /// Rank k of feature f: block f / 8, then rank, then lane f % 8.
+    @inline(__always) func slot(_ feature: Int, _ rank: Int) -> Int {
+        ((feature / PresortedColumns.lanes) * ranks + rank) * PresortedColumns.lanes + feature % PresortedColumns.lanes
+    }
+    init(ranks: Int, width: Int) {
+        self.ranks = ranks
+        ids = .allocate(capacity: max(ranks * width, 1))
+        bins = .allocate(capacity: max(ranks * width, 1))
+    }
+    deinit { ids.deallocate(); bins.deallocate() }
+}
+
+/// Lane-wise zero extension (one vpmovzx; the generic `init(truncatingIfNeeded:)` compiles to a loop over the lanes).
+@inline(__always) func widen<Scalar: FixedWidthInteger & UnsignedInteger>(_ v: SIMD8<Scalar>) -> SIMD8<UInt64> {
+    SIMD8<UInt64>(UInt64(v[0]), UInt64(v[1]), UInt64(v[2]), UInt64(v[3]), UInt64(v[4]), UInt64(v[5]), UInt64(v[6]), UInt64(v[7]))
+}
+
+/// `v` in the lanes where `select` is all ones, +0 where it is zero (a masked add is then exact: x + +0 = x for every
+/// x a sum from +0 can be). Bit operations instead of `replace(with:where:)`, which compiles to a loop over the lanes.
+@inline(__always) func keep(_ v: SIMD8<Double>, _ select: SIMD8<UInt64>) -> SIMD8<Double> {
+    unsafeBitCast(unsafeBitCast(v, to: SIMD8<UInt64>.self) & select, to: SIMD8<Double>.self)
+}
+
+/// The lanes of a comparison's mask as bits (all ones where true): SIMDMask's public storage.
+@inline(__always) func bitsOf(_ mask: SIMDMask<SIMD8<Int64>>) -> SIMD8<UInt64> { unsafeBitCast(mask._storage, to: SIMD8<UInt64>.self) }
+
+/// All ones in the lanes where two bins (0 ... 255) differ: a run of equal bins ends there.
+@inline(__always) func runEnds(_ current: SIMD8<UInt64>, _ next: SIMD8<UInt64>) -> SIMD8<UInt64> {
+    let differs = (current ^ next) &+ SIMD8<UInt64>(repeating: 255)   // >= 256 exactly when they differ
+    let bit = SIMD8<UInt64>(differs[0] &>> 8, differs[1] &>> 8, differs[2] &>> 8, differs[3] &>> 8,
+                            differs[4] &>> 8, differs[5] &>> 8, differs[6] &>> 8, differs[7] &>> 8)
+    return SIMD8<UInt64>() &- bit
+}
+
+extension TreeGrower {
+    typealias Lanes = SIMD8<Double>
+    typealias Candidate = (gain: Double, feature: Int, bin: Int)
+
+    /// The best split (gain > 0; feature -1 when none) of a node of `rankCount` rows whose lists are ranks
+    /// first ..< first + rankCount of `lists`, over the feature blocks `blocks` (features 8 b ..< 8 b + 8), from the
+    /// per-row `gradient` and `hessian` and the node's sums G, H.
+    func scanPresorted(_ columns: PresortedColumns, lists: RankLists, first: Int, rankCount r: Int, blocks: Range<Int>,
+                       gradient: UnsafePointer<Double>, hessian: UnsafePointer<Double>, G: Double, H: Double) -> Candidate {
+        let features = columns.features, msl = minSamplesLeaf, stride = lists.ranks
+        var best: Candidate = (0, -1, -1)
+        // Each side keeps >= minSamplesLeaf rows: the left side's last rank k is in msl - 1 ... r - 1 - msl.
+        guard r >= 2 * msl, r >= 2 else { return best }
+        let parentLoss = G * G / (H + l2)
+        let screenSafe = abs(G) < 1e100 && H + l2 < 1e100
+        var bestSoFar = 0.0
+        var floor = Self.screenFloor(bestGain: 0, parentLoss: parentLoss, screenSafe: screenSafe)
+        let gVector = Lanes(repeating: G), hVector = Lanes(repeating: H), l2Vector = Lanes(repeating: l2)
+        let minimumHessianVector = Lanes(repeating: minimumHessian), parentVector = Lanes(repeating: parentLoss)
+        let laneIndex = SIMD8<Int64>(0, 1, 2, 3, 4, 5, 6, 7)
+        // Each lane's best gain and its rank, and room for one vector of gains and one of pass bits.
+        let scratch = UnsafeMutableRawPointer.allocate(byteCount: 128, alignment: 64)
+        let laneGain = UnsafeMutablePointer<Double>.allocate(capacity: PresortedColumns.lanes)
+        let laneRank = UnsafeMutablePointer<Int>.allocate(capacity: PresortedColumns.lanes)
+        defer { scratch.deallocate(); laneGain.deallocate(); laneRank.deallocate() }
+        let idBase = UnsafePointer(lists.ids), binBase = UnsafePointer(lists.bins)
+        for block in blocks {
+            let f0 = block * PresortedColumns.lanes
+            let real = laneIndex .< SIMD8<Int64>(repeating: Int64(features - f0))   // padding lanes never split
+            var gl = Lanes(), hl = Lanes()
+            for lane in 0..<PresortedColumns.lanes { laneGain[lane] = 0; laneRank[lane] = -1 }
+            // Eight features' (g, h) at rank k, gathered by row.
+            @inline(__always) func load(_ k: Int) -> (g: Lanes, h: Lanes) {
+                let p = idBase + (block * stride + first + k) * PresortedColumns.lanes
+                let i0 = Int(p[0]), i1 = Int(p[1]), i2 = Int(p[2]), i3 = Int(p[3]), i4 = Int(p[4]), i5 = Int(p[5]), i6 = Int(p[6]), i7 = Int(p[7])
+                return (Lanes(gradient[i0], gradient[i1], gradient[i2], gradient[i3], gradient[i4], gradient[i5], gradient[i6], gradient[i7]),
+                        Lanes(hessian[i0], hessian[i1], hessian[i2], hessian[i3], hessian[i4], hessian[i5], hessian[i6], hessian[i7]))
+            }
+            // One candidate per lane (left side: the ranks up to k), `open` where its row counts allow it: the
+            // hessian tests, the screen, then the exact gain against the lane's best.
+            @inline(__always) func test(_ k: Int, _ open: SIMDMask<SIMD8<Int64>>) {
+                let hr = hVector - hl, gr = gVector - gl
+                let hlL = hl + l2Vector, hrL = hr + l2Vector, gl2 = gl * gl, gr2 = gr * gr
+                let screen = Lanes(repeating: floor) * (hlL * hrL)
+                let pass = open .& .!(hl .< minimumHessianVector) .& .!(hr .< minimumHessianVector) .& .!(gl2 * hrL + gr2 * hlL .< screen)
+                if !any(pass) { return }
+                let gain = gl2 / hlL + gr2 / hrL - parentVector
+                // Rare: the passing lanes one by one, through memory (as vectors carried by the loop, the lanes' bests
+                // make LLVM split the sums too into 128-bit pieces).
+                scratch.storeBytes(of: gain, as: Lanes.self)
+                scratch.storeBytes(of: bitsOf(pass), toByteOffset: 64, as: SIMD8<UInt64>.self)
+                for lane in 0..<PresortedColumns.lanes where scratch.load(fromByteOffset: 64 + 8 * lane, as: UInt64.self) != 0 {
+                    let candidate = scratch.load(fromByteOffset: 8 * lane, as: Double.self)
+                    if candidate > laneGain[lane] {
+                        laneGain[lane] = candidate; laneRank[lane] = k
+                        if candidate > bestSoFar {
+                            bestSoFar = candidate
+                            floor = Self.screenFloor(bestGain: candidate, parentLoss: parentLoss, screenSafe: screenSafe)
+                        }
+                    }
+                }
+            }
+            if columns.tieFree {
+                // Every rank ends a run: cl = k + 1 and cr = r - k - 1, the same in every lane.
+                for k in 0..<(msl - 1) { let s = load(k); gl += s.g; hl += s.h }
+                for k in (msl - 1)...(r - 1 - msl) {
+                    let s = load(k)
+                    gl += s.g; hl += s.h
+                    test(k, real)
+                }
+            } else {
+                // Runs of equal bins summed from zero and added at the run's end (the histogram's per-bin sums).
+                var runG = Lanes(), runH = Lanes(), runCount = Lanes(), cl = Lanes()
+                let one = Lanes(repeating: 1), mslVector = Lanes(repeating: Double(msl)), rVector = Lanes(repeating: Double(r))
+                let binRow = UnsafeRawPointer(binBase + (block * stride + first) * PresortedColumns.lanes)
+                let firstBins: SIMD8<UInt8> = binRow.loadUnaligned(as: SIMD8<UInt8>.self)
+                var current = widen(firstBins)
+                for k in 0..<(r - 1) {
+                    let s = load(k)
+                    runG += s.g; runH += s.h; runCount += one
+                    let nextBins: SIMD8<UInt8> = binRow.loadUnaligned(fromByteOffset: (k + 1) * PresortedColumns.lanes, as: SIMD8<UInt8>.self)
+                    let next = widen(nextBins)
+                    let ends = runEnds(current, next)
+                    current = next
+                    gl += keep(runG, ends); hl += keep(runH, ends); cl += keep(runCount, ends)
+                    runG = keep(runG, ~ends); runH = keep(runH, ~ends); runCount = keep(runCount, ~ends)
+                    test(k, real .& (ends .!= SIMD8<UInt64>()) .& .!(cl .< mslVector) .& .!(rVector - cl .< mslVector))
+                }
+            }
+            for lane in 0..<PresortedColumns.lanes where laneGain[lane] > best.gain {
+                let f = f0 + lane, row = Int(idBase[lists.slot(f, first + laneRank[lane])])
+                best = (laneGain[lane], f, Int(binner.binned[f * columns.rows + row]))
+            }
+        }
+        return best
+    }
+
+    /// Partitions a node's lists (ranks first ..< first + r of `lists`) into `children`, columns `columnRange` only:
+    /// in every column the rows going left (goesLeft[row] == 1; leftCount of them) to ranks 0 ..< leftCount, the
+    /// others to ranks leftCount ..< r, each side in the parent's order. Padding columns get row 0 in bin 0.
+    func partitionPresorted(_ columns: PresortedColumns, lists: RankLists, first: Int, rankCount r: Int, goesLeft: UnsafePointer<UInt8>,
+                            leftCount: Int, columnRange: Range<Int>, into children: RankLists) {
+        let lower = columnRange.lowerBound, realEnd = max(lower, min(columnRange.upperBound, columns.features))
+        guard lower < columnRange.upperBound else { return }
+        let ids = children.ids, bins = children.bins, source = UnsafePointer(lists.ids), sourceBins = UnsafePointer(lists.bins)
+        for f in lower..<realEnd {
+            // One column: its left rows to ranks 0 ..< leftCount in order, the others after them.
+            var left = 0
+            for k in 0..<r {
+                let from = lists.slot(f, first + k)
+                let id = source[from], isLeft = Int(goesLeft[Int(id)])
+                let rightRank = leftCount + k - left
+                let destination = children.slot(f, rightRank + (left - rightRank) * isLeft)   // branch-free: left ? left : rightRank
+                ids[destination] = id
+                bins[destination] = sourceBins[from]
+                left += isLeft
+            }
+        }
+        for f in realEnd..<columnRange.upperBound { for k in 0..<r { ids[children.slot(f, k)] = 0; bins[children.slot(f, k)] = 0 } }
+    }
+
+    /// `grow` for fits with presorted columns: the same best-first growth, the same trees.
+    func growPresorted(_ columns: PresortedColumns, gradient: [Double], hessian: [Double]) -> GradientBoostedTrees.Tree {
+        if columns.rows <= 64 { return growMasked(columns, gradient: gradient, hessian: hessian) }
+        let n = binner.rows, width = columns.width, blockCount = width / PresortedColumns.lanes
+        var nodes = [Node]()
+        // Open leaves' lists (node index → lists and first rank), dropped when the leaf is split.
+        var openLists = [Int: (lists: RankLists, first: Int)]()
+        func sums(_ rows: [Int]) -> (G: Double, H: Double) {
+            var G = 0.0, H = 0.0
+            for r in rows { G += gradient[r]; H += hessian[r] }
+            return (G, H)
+        }
+        func splittable(_ rows: [Int], depth: Int) -> Bool { (maxDepth.map { depth < $0 } ?? true) && rows.count >= 2 * minSamplesLeaf }
+        func node(_ rows: [Int], depth: Int, _ G: Double, _ H: Double, best: Candidate?) -> Node {
+            var node = Node(rows: rows, depth: depth, G: G, H: H)
+            if let best, best.feature >= 0 { node.split = Split(gain: best.gain, feature: best.feature, bin: best.bin) }
+            return node
+        }
+        // Large nodes: the feature blocks in two halves on two threads (the first half wins ties, as in feature order).
+        func threads(_ rows: Int) -> Int { parallelScan && rows * width >= 1 << 14 && blockCount >= 2 ? 2 : 1 }
+        func halves(_ count: Int) -> [Range<Int>] { count == 1 ? [0..<blockCount] : [0..<(blockCount / 2), (blockCount / 2)..<blockCount] }
+        gradient.withUnsafeBufferPointer { gradientBuffer in
+        hessian.withUnsafeBufferPointer { hessianBuffer in
+        withExtendedLifetime(columns.root) {
+            guard let gradientBase = gradientBuffer.baseAddress, let hessianBase = hessianBuffer.baseAddress else { return }
+            let all = Array(0..<n)
+            let (rootG, rootH) = sums(all)
+            var rootBest: Candidate? = nil
+            if splittable(all, depth: 0) {
+                let parts = halves(threads(n))
+                var found = [Candidate](repeating: (0, -1, -1), count: parts.count)
+                found.withUnsafeMutableBufferPointer { found in
+                    DispatchQueue.concurrentPerform(iterations: parts.count) { part in
+                        found[part] = scanPresorted(columns, lists: columns.root, first: 0, rankCount: n, blocks: parts[part],
+                                                    gradient: gradientBase, hessian: hessianBase, G: rootG, H: rootH)
+                    }
+                }
+                rootBest = found.count == 2 && found[1].gain > found[0].gain ? found[1] : found[0]
+            }
+            nodes.append(node(all, depth: 0, rootG, rootH, best: rootBest))
+            if nodes[0].split != nil { openLists[0] = (columns.root, 0) }
+            let goesLeft = UnsafeMutablePointer<UInt8>.allocate(capacity: n)
+            defer { goesLeft.deallocate() }
+            goesLeft.initialize(repeating: 0, count: n)
+            var leaves = 1
+            while leaves < maxLeafNodes {
+                // Best-first: the open leaf with the largest gain (ties to the earliest node).
+                var chosen = -1
+                for i in 0..<nodes.count where nodes[i].left < 0 && nodes[i].split != nil {
+                    if chosen < 0 || nodes[i].split!.gain > nodes[chosen].split!.gain { chosen = i }
+                }
+                if chosen < 0 { break }
+                let split = nodes[chosen].split!
+                let base = split.feature * binner.rows
+                var leftRows = [Int](), rightRows = [Int]()
+                for r in nodes[chosen].rows {
+                    let left = Int(binner.binned[base + r]) <= split.bin
+                    goesLeft[r] = left ? 1 : 0
+                    if left { leftRows.append(r) } else { rightRows.append(r) }
+                }
+                let depth = nodes[chosen].depth + 1
+                let parent = openLists.removeValue(forKey: chosen)
+                let (leftG, leftH) = sums(leftRows), (rightG, rightH) = sums(rightRows)
+                let scanLeft = splittable(leftRows, depth: depth), scanRight = splittable(rightRows, depth: depth)
+                var leftBest: Candidate? = nil, rightBest: Candidate? = nil
+                var children: RankLists? = nil
+                if let parent, scanLeft || scanRight {
+                    // Both children's lists in one pass over the parent's, then their scans; on two threads each
+                    // thread partitions and scans its own columns.
+                    let r = nodes[chosen].rows.count, leftCount = leftRows.count
+                    let lists = RankLists(ranks: r, width: width)
+                    let parts = halves(threads(r))
+                    var found = [(left: Candidate, right: Candidate)](repeating: ((0, -1, -1), (0, -1, -1)), count: parts.count)
+                    found.withUnsafeMutableBufferPointer { found in
+                        DispatchQueue.concurrentPerform(iterations: parts.count) { part in
+                            let blocks = parts[part]
+                            partitionPresorted(columns, lists: parent.lists, first: parent.first, rankCount: r, goesLeft: goesLeft,
+                                               leftCount: leftCount,
+                                               columnRange: (blocks.lowerBound * PresortedColumns.lanes)..<(blocks.upperBound * PresortedColumns.lanes),
+                                               into: lists)
+                            if scanLeft {
+                                found[part].left = scanPresorted(columns, lists: lists, first: 0, rankCount: leftCount, blocks: blocks,
+                                                                 gradient: gradientBase, hessian: hessianBase, G: leftG, H: leftH)
+                            }
+                            if scanRight {
+                                found[part].right = scanPresorted(columns, lists: lists, first: leftCount, rankCount: r - leftCount,
+                                                                  blocks: blocks, gradient: gradientBase, hessian: hessianBase, G: rightG, H: rightH)
+                            }
+                        }
+                    }
+                    let last = found.count - 1
+                    leftBest = found[last].left.gain > found[0].left.gain ? found[last].left : found[0].left
+                    rightBest = found[last].right.gain > found[0].right.gain ? found[last].right : found[0].right
+                    children = lists
+                }
+                nodes[chosen].feature = split.feature
+                nodes[chosen].threshold = binner.thresholds[split.feature][split.bin]
+                nodes[chosen].left = nodes.count
+                nodes[chosen].right = nodes.count + 1
+                nodes[chosen].rows = []
+                let leftIndex = nodes.count
+                nodes.append(node(leftRows, depth: depth, leftG, leftH, best: leftBest))
+                nodes.append(node(rightRows, depth: depth, rightG, rightH, best: rightBest))
+                if let children {
+                    if nodes[leftIndex].split != nil { openLists[leftIndex] = (children, 0) }
+                    if nodes[leftIndex + 1].split != nil { openLists[leftIndex + 1] = (children, leftRows.count) }
+                }
+                leaves += 1
+            }
+        } } }
+        return GradientBoostedTrees.Tree(
+            feature: nodes.map(\.feature), threshold: nodes.map(\.threshold), left: nodes.map(\.left), right: nodes.map(\.right),
+            value: nodes.map { $0.left < 0 ? -learningRate * $0.G / ($0.H + l2 + Double.ulpOfOne) : 0 })
+    }
+
+    // Fits of at most 64 rows (an OxML fold: 54): no partitions. Every node walks the root's lists, rank by rank,
+    // and counts only its own rows, named by a 64-bit mask: lane j's row (ids[slot(f, k)], f = 8 b + j) is in the
+    // node when that bit of the mask is set, one variable shift for eight lanes. The tree's (g, h) are laid out in the
+    // lists' order once per tree (per block and rank: eight g, then eight h), so a step loads them whole.
+    // Adding nothing for another node's row leaves the sums as they are, so a node's sums at each rank are the sums
+    // over its own rows up to that rank, in the same order as from its own lists.
+
+    /// `scanPresorted` for a node given by `members` (bit r: row r is in the node; `memberCount` rows) over the
+    /// root's lists, with the tree's gradient and hessian in the lists' layout (`statistics`, see `growMasked`).
+    func scanMasked(_ columns: PresortedColumns, members: UInt64, memberCount r: Int, blocks: Range<Int>,
+                    statistics: UnsafePointer<Double>, G: Double, H: Double) -> Candidate {
+        let features = columns.features, n = columns.rows, msl = minSamplesLeaf
+        var best: Candidate = (0, -1, -1)
+        guard r >= 2 * msl, r >= 2 else { return best }
+        let parentLoss = G * G / (H + l2)
+        let screenSafe = abs(G) < 1e100 && H + l2 < 1e100
+        var bestSoFar = 0.0
+        var floor = Self.screenFloor(bestGain: 0, parentLoss: parentLoss, screenSafe: screenSafe)
+        let gVector = Lanes(repeating: G), hVector = Lanes(repeating: H), l2Vector = Lanes(repeating: l2)
+        let minimumHessianVector = Lanes(repeating: minimumHessian), parentVector = Lanes(repeating: parentLoss)
+        let one = Lanes(repeating: 1), mslVector = Lanes(repeating: Double(msl)), rVector = Lanes(repeating: Double(r))
+        // Lane-wise shifts and vector-to-vector compares written out: the generic SIMD `&>>` and compares with a
+        // scalar compile to loops over the lanes, these to one vpsrlvq and one vptestmq.
+        let oneBit = SIMD8<UInt64>(repeating: 1), noBits = SIMD8<UInt64>()
+        let laneIndex = SIMD8<Int64>(0, 1, 2, 3, 4, 5, 6, 7)
+        // Each lane's best gain and its rank, and room for one vector of gains and one of pass bits.
+        let scratch = UnsafeMutableRawPointer.allocate(byteCount: 128, alignment: 64)
+        let laneGain = UnsafeMutablePointer<Double>.allocate(capacity: PresortedColumns.lanes)
+        let laneRank = UnsafeMutablePointer<Int>.allocate(capacity: PresortedColumns.lanes)
+        defer { scratch.deallocate(); laneGain.deallocate(); laneRank.deallocate() }
+        let idBase = UnsafeRawPointer(columns.root.ids), binBase = UnsafeRawPointer(columns.root.bins)
+        let statisticsBase = UnsafeRawPointer(statistics)
+        for block in blocks {
+            let f0 = block * PresortedColumns.lanes
+            let real = laneIndex .< SIMD8<Int64>(repeating: Int64(features - f0))   // padding lanes never split
+            var gl = Lanes(), hl = Lanes(), cl = Lanes()
+            for lane in 0..<PresortedColumns.lanes { laneGain[lane] = 0; laneRank[lane] = -1 }
+            // All ones in the lanes whose row at rank k is in the node, else zero.
+            @inline(__always) func member(_ k: Int) -> SIMD8<UInt64> {
+                let ids: SIMD8<UInt16> = idBase.loadUnaligned(fromByteOffset: 2 * (block * n + k) * PresortedColumns.lanes, as: SIMD8<UInt16>.self)
+                let shift = widen(ids)
+                let bits = SIMD8<UInt64>(members &>> shift[0], members &>> shift[1], members &>> shift[2], members &>> shift[3],
+                                         members &>> shift[4], members &>> shift[5], members &>> shift[6], members &>> shift[7])
+                return noBits &- (bits & oneBit)
+            }
+            @inline(__always) func load(_ k: Int, _ select: SIMD8<UInt64>) -> (g: Lanes, h: Lanes, count: Lanes) {
+                (keep(statisticsBase.loadUnaligned(fromByteOffset: 128 * (block * n + k), as: Lanes.self), select),
+                 keep(statisticsBase.loadUnaligned(fromByteOffset: 128 * (block * n + k) + 64, as: Lanes.self), select),
+                 keep(one, select))
+            }
+            @inline(__always) func test(_ k: Int, _ open: SIMDMask<SIMD8<Int64>>) {
+                let hr = hVector - hl, gr = gVector - gl
+                let hlL = hl + l2Vector, hrL = hr + l2Vector, gl2 = gl * gl, gr2 = gr * gr
+                let screen = Lanes(repeating: floor) * (hlL * hrL)
+                let pass = open .& .!(hl .< minimumHessianVector) .& .!(hr .< minimumHessianVector) .& .!(gl2 * hrL + gr2 * hlL .< screen)
+                if !any(pass) { return }
+                let gain = gl2 / hlL + gr2 / hrL - parentVector
+                // Rare: the passing lanes one by one, through memory (as vectors carried by the loop, the lanes' bests
+                // make LLVM split the sums too into 128-bit pieces).
+                scratch.storeBytes(of: gain, as: Lanes.self)
+                scratch.storeBytes(of: bitsOf(pass), toByteOffset: 64, as: SIMD8<UInt64>.self)
+                for lane in 0..<PresortedColumns.lanes where scratch.load(fromByteOffset: 64 + 8 * lane, as: UInt64.self) != 0 {
+                    let candidate = scratch.load(fromByteOffset: 8 * lane, as: Double.self)
+                    if candidate > laneGain[lane] {
+                        laneGain[lane] = candidate; laneRank[lane] = k
+                        if candidate > bestSoFar {
+                            bestSoFar = candidate
+                            floor = Self.screenFloor(bestGain: candidate, parentLoss: parentLoss, screenSafe: screenSafe)
+                        }
+                    }
+                }
+            }
+            if columns.tieFree {
+                // Each of the node's rows ends a run; the candidate after it has cl of the node's rows on the left.
+                for k in 0..<(n - 1) {
+                    let select = member(k), s = load(k, select)
+                    gl += s.g; hl += s.h; cl += s.count
+                    test(k, real .& (select .!= noBits) .& .!(cl .< mslVector) .& .!(rVector - cl .< mslVector))
+                }
+            } else {
+                // Runs of equal bins (over all rows) summed from zero over the node's rows, added at the run's end; a run
+                // without the node's rows adds zeros and repeats the previous candidate, which cannot win under `>`.
+                var runG = Lanes(), runH = Lanes(), runCount = Lanes()
+                let firstBins: SIMD8<UInt8> = binBase.loadUnaligned(fromByteOffset: block * n * PresortedColumns.lanes, as: SIMD8<UInt8>.self)
+                var current = widen(firstBins)
+                for k in 0..<(n - 1) {
+                    let s = load(k, member(k))
+                    runG += s.g; runH += s.h; runCount += s.count
+                    let nextBins: SIMD8<UInt8> = binBase.loadUnaligned(fromByteOffset: (block * n + k + 1) * PresortedColumns.lanes, as: SIMD8<UInt8>.self)
+                    let next = widen(nextBins)
+                    let ends = runEnds(current, next)
+                    current = next
+                    gl += keep(runG, ends); hl += keep(runH, ends); cl += keep(runCount, ends)
+                    runG = keep(runG, ~ends); runH = keep(runH, ~ends); runCount = keep(runCount, ~ends)
+                    test(k, real .& (ends .!= noBits) .& .!(cl .< mslVector) .& .!(rVector - cl .< mslVector))
+                }
+            }
+            for lane in 0..<PresortedColumns.lanes where laneGain[lane] > best.gain {
+                let f = f0 + lane
+                best = (laneGain[lane], f, Int(columns.root.bins[columns.root.slot(f, laneRank[lane])]))
+            }
+        }
+        return best
+    }
+
+    /// `grow` for fits of at most 64 rows: the same best-first growth, the same trees.
+    func growMasked(_ columns: PresortedColumns, gradient: [Double], hessian: [Double]) -> GradientBoostedTrees.Tree {
+        let n = columns.rows, width = columns.width, blockCount = width / PresortedColumns.lanes
+        var nodes = [Node]()
+        func sums(_ rows: [Int]) -> (G: Double, H: Double) {
+            var G = 0.0, H = 0.0
+            for r in rows { G += gradient[r]; H += hessian[r] }
+            return (G, H)
+        }
+        func mask(_ rows: [Int]) -> UInt64 { rows.reduce(0) { $0 | UInt64(1) << UInt64($1) } }
+        func splittable(_ rows: [Int], depth: Int) -> Bool { (maxDepth.map { depth < $0 } ?? true) && rows.count >= 2 * minSamplesLeaf }
+        func node(_ rows: [Int], depth: Int, _ G: Double, _ H: Double, best: Candidate?) -> Node {
+            var node = Node(rows: rows, depth: depth, G: G, H: H)
+            if let best, best.feature >= 0 { node.split = Split(gain: best.gain, feature: best.feature, bin: best.bin) }
+            return node
+        }
+        // The tree's (g, h) in the lists' layout, and the scans: feature blocks in two halves on two threads when the
+        // grower scans in parallel (the first half wins ties, as in feature order), each thread laying out its own columns.
+        let parts: [Range<Int>] = parallelScan && n * width >= 1 << 14 && blockCount >= 2
+            ? [0..<(blockCount / 2), (blockCount / 2)..<blockCount] : [0..<blockCount]
+        // statistics[(b * n + k) * 16 + j] = g and [... + 8 + j] = h of the row of rank k in feature 8 b + j.
+        let statistics = UnsafeMutablePointer<Double>.allocate(capacity: 2 * n * width)
+        defer { statistics.deallocate() }
+        func inParts(_ body: (Range<Int>) -> (Candidate, Candidate)) -> (Candidate, Candidate) {
+            if parts.count == 1 { return body(parts[0]) }
+            var found = [(Candidate, Candidate)](repeating: ((0, -1, -1), (0, -1, -1)), count: parts.count)
+            found.withUnsafeMutableBufferPointer { found in
+                DispatchQueue.concurrentPerform(iterations: parts.count) { part in found[part] = body(parts[part]) }
+            }
+            return (found[1].0.gain > found[0].0.gain ? found[1].0 : found[0].0, found[1].1.gain > found[0].1.gain ? found[1].1 : found[0].1)
+        }
+        let all = Array(0..<n)
+        let (rootG, rootH) = sums(all)
+        let rootSplittable = splittable(all, depth: 0)
+        let (rootBest, _) = inParts { blocks in
+            let ids = columns.root.ids, lanes = PresortedColumns.lanes
+            for step in (blocks.lowerBound * n)..<(blocks.upperBound * n) {
+                for lane in 0..<lanes {
+                    let row = Int(ids[step * lanes + lane])
+                    statistics[2 * step * lanes + lane] = gradient[row]
+                    statistics[(2 * step + 1) * lanes + lane] = hessian[row]
+                }
+            }
+            if !rootSplittable { return ((0, -1, -1), (0, -1, -1)) }
+            return (scanMasked(columns, members: mask(all), memberCount: n, blocks: blocks, statistics: statistics,
+                               G: rootG, H: rootH), (0, -1, -1))
+        }
+        nodes.append(node(all, depth: 0, rootG, rootH, best: rootBest))
+        var leaves = 1
+        while leaves < maxLeafNodes {
+            // Best-first: the open leaf with the largest gain (ties to the earliest node).
+            var chosen = -1
+            for i in 0..<nodes.count where nodes[i].left < 0 && nodes[i].split != nil {
+                if chosen < 0 || nodes[i].split!.gain > nodes[chosen].split!.gain { chosen = i }
+            }
+            if chosen < 0 { break }
+            let split = nodes[chosen].split!
+            let base = split.feature * binner.rows
+            var leftRows = [Int](), rightRows = [Int]()
+            for r in nodes[chosen].rows { if Int(binner.binned[base + r]) <= split.bin { leftRows.append(r) } else { rightRows.append(r) } }
+            let depth = nodes[chosen].depth + 1
+            let (leftG, leftH) = sums(leftRows), (rightG, rightH) = sums(rightRows)
+            let scanLeft = splittable(leftRows, depth: depth), scanRight = splittable(rightRows, depth: depth)
+            let leftMask = mask(leftRows), rightMask = mask(rightRows)
+            var leftBest: Candidate = (0, -1, -1), rightBest: Candidate = (0, -1, -1)
+            if scanLeft || scanRight {
+                (leftBest, rightBest) = inParts { blocks -> (Candidate, Candidate) in
+                    let left: Candidate = scanLeft
+                        ? scanMasked(columns, members: leftMask, memberCount: leftRows.count, blocks: blocks,
+                                     statistics: statistics, G: leftG, H: leftH)
+                        : (0, -1, -1)
+                    let right: Candidate = scanRight
+                        ? scanMasked(columns, members: rightMask, memberCount: rightRows.count, blocks: blocks,
+                                     statistics: statistics, G: rightG, H: rightH)
+                        : (0, -1, -1)
+                    return (left, right)
+                }
+            }
+            nodes[chosen].feature = split.feature
+            nodes[chosen].threshold = binner.thresholds[split.feature][split.bin]
+            nodes[chosen].left = nodes.count
+            nodes[chosen].right = nodes.count + 1
+            nodes[chosen].rows = []
+            nodes.append(node(leftRows, depth: depth, leftG, leftH, best: leftBest))
+            nodes.append(node(rightRows, depth: depth, rightG, rightH, best: rightBest))
+            leaves += 1
+        }
+        return GradientBoostedTrees.Tree(
+            feature: nodes.map(\.feature), threshold: nodes.map(\.threshold), left: nodes.map(\.left), right: nodes.map(\.right),
+            value: nodes.map { $0.left < 0 ? -learningRate * $0.G / ($0.H + l2 + Double.ulpOfOne) : 0 })
+    }
+}
