@@ -359,13 +359,14 @@ extension TreeGrower {
 
     // Fits of at most 64 rows (an OxML fold: 54): no partitions. Every node walks the root's lists, rank by rank,
     // and counts only its own rows, named by a 64-bit mask: lane j's row (ids[slot(f, k)], f = 8 b + j) is in the
-    // node when that bit of the mask is set, one variable shift for eight lanes. The tree's (g, h) are laid out in the
-    // lists' order once per tree (per block and rank: eight g, then eight h), so a step loads them whole.
+    // node when that bit of the mask is set, one variable shift for eight lanes; the lanes' (g, h) are gathered by row
+    // from 2 x 64 doubles that stay in L1 (laying them out in the lists' order once per tree instead, 2 x 8 x n x width
+    // bytes, was slower: the scans then stream that from L2/L3).
     // Adding nothing for another node's row leaves the sums as they are, so a node's sums at each rank are the sums
     // over its own rows up to that rank, in the same order as from its own lists.
 
     /// `scanPresorted` for a node given by `members` (bit r: row r is in the node; `memberCount` rows) over the
-    /// root's lists, with the tree's gradient and hessian in the lists' layout (`statistics`, see `growMasked`).
+    /// root's lists, with the tree's gradient in statistics[0 ..< n] and its hessian in statistics[n ..< 2 n].
     func scanMasked(_ columns: PresortedColumns, members: UInt64, memberCount r: Int, blocks: Range<Int>,
                     statistics: UnsafePointer<Double>, G: Double, H: Double) -> Candidate {
         let features = columns.features, n = columns.rows, msl = minSamplesLeaf
@@ -388,7 +389,7 @@ extension TreeGrower {
         let laneRank = UnsafeMutablePointer<Int>.allocate(capacity: PresortedColumns.lanes)
         defer { scratch.deallocate(); laneGain.deallocate(); laneRank.deallocate() }
         let idBase = UnsafeRawPointer(columns.root.ids), binBase = UnsafeRawPointer(columns.root.bins)
-        let statisticsBase = UnsafeRawPointer(statistics)
+        let rowIds = UnsafePointer(columns.root.ids)
         for block in blocks {
             let f0 = block * PresortedColumns.lanes
             let real = laneIndex .< SIMD8<Int64>(repeating: Int64(features - f0))   // padding lanes never split
@@ -403,9 +404,11 @@ extension TreeGrower {
                 return noBits &- (bits & oneBit)
             }
             @inline(__always) func load(_ k: Int, _ select: SIMD8<UInt64>) -> (g: Lanes, h: Lanes, count: Lanes) {
-                (keep(statisticsBase.loadUnaligned(fromByteOffset: 128 * (block * n + k), as: Lanes.self), select),
-                 keep(statisticsBase.loadUnaligned(fromByteOffset: 128 * (block * n + k) + 64, as: Lanes.self), select),
-                 keep(one, select))
+                let p = rowIds + (block * n + k) * PresortedColumns.lanes
+                let i0 = Int(p[0]), i1 = Int(p[1]), i2 = Int(p[2]), i3 = Int(p[3]), i4 = Int(p[4]), i5 = Int(p[5]), i6 = Int(p[6]), i7 = Int(p[7])
+                let g = Lanes(statistics[i0], statistics[i1], statistics[i2], statistics[i3], statistics[i4], statistics[i5], statistics[i6], statistics[i7])
+                let h = statistics + n
+                return (keep(g, select), keep(Lanes(h[i0], h[i1], h[i2], h[i3], h[i4], h[i5], h[i6], h[i7]), select), keep(one, select))
             }
             @inline(__always) func test(_ k: Int, _ open: SIMDMask<SIMD8<Int64>>) {
                 let hr = hVector - hl, gr = gVector - gl
@@ -482,9 +485,9 @@ extension TreeGrower {
         // grower scans in parallel (the first half wins ties, as in feature order), each thread laying out its own columns.
         let parts: [Range<Int>] = parallelScan && n * width >= 1 << 14 && blockCount >= 2
             ? [0..<(blockCount / 2), (blockCount / 2)..<blockCount] : [0..<blockCount]
-        // statistics[(b * n + k) * 16 + j] = g and [... + 8 + j] = h of the row of rank k in feature 8 b + j.
-        let statistics = UnsafeMutablePointer<Double>.allocate(capacity: 2 * n * width)
+        let statistics = UnsafeMutablePointer<Double>.allocate(capacity: 2 * n)
         defer { statistics.deallocate() }
+        for r in 0..<n { statistics[r] = gradient[r]; statistics[n + r] = hessian[r] }
         func inParts(_ body: (Range<Int>) -> (Candidate, Candidate)) -> (Candidate, Candidate) {
             if parts.count == 1 { return body(parts[0]) }
             var found = [(Candidate, Candidate)](repeating: ((0, -1, -1), (0, -1, -1)), count: parts.count)
@@ -497,14 +500,6 @@ extension TreeGrower {
         let (rootG, rootH) = sums(all)
         let rootSplittable = splittable(all, depth: 0)
         let (rootBest, _) = inParts { blocks in
-            let ids = columns.root.ids, lanes = PresortedColumns.lanes
-            for step in (blocks.lowerBound * n)..<(blocks.upperBound * n) {
-                for lane in 0..<lanes {
-                    let row = Int(ids[step * lanes + lane])
-                    statistics[2 * step * lanes + lane] = gradient[row]
-                    statistics[(2 * step + 1) * lanes + lane] = hessian[row]
-                }
-            }
             if !rootSplittable { return ((0, -1, -1), (0, -1, -1)) }
             return (scanMasked(columns, members: mask(all), memberCount: n, blocks: blocks, statistics: statistics,
                                G: rootG, H: rootH), (0, -1, -1))
