@@ -465,6 +465,92 @@ extension TreeGrower {
         return best
     }
 
+    /// `scanMasked` for both children of a split at once, when no training rows share a bin: one walk of the lists
+    /// loads each step's rows and their (g, h) once for the two (each child's own sums, tests and bests as in
+    /// `scanMasked`, in the same order, so the same candidates).
+    func scanMaskedPair(_ columns: PresortedColumns, members: (UInt64, UInt64), memberCounts: (Int, Int), blocks: Range<Int>,
+                        statistics: UnsafePointer<Double>, G: (Double, Double), H: (Double, Double)) -> (Candidate, Candidate) {
+        precondition(columns.tieFree, "scanMaskedPair: runs of equal bins need scanMasked")
+        let features = columns.features, n = columns.rows, msl = minSamplesLeaf
+        var best: [Candidate] = [(0, -1, -1), (0, -1, -1)]
+        let parentLoss = [G.0 * G.0 / (H.0 + l2), G.1 * G.1 / (H.1 + l2)]
+        let screenSafe = [abs(G.0) < 1e100 && H.0 + l2 < 1e100, abs(G.1) < 1e100 && H.1 + l2 < 1e100]
+        var bestSoFar = [0.0, 0.0]
+        var floor = [Self.screenFloor(bestGain: 0, parentLoss: parentLoss[0], screenSafe: screenSafe[0]),
+                     Self.screenFloor(bestGain: 0, parentLoss: parentLoss[1], screenSafe: screenSafe[1])]
+        let gVector = (Lanes(repeating: G.0), Lanes(repeating: G.1)), hVector = (Lanes(repeating: H.0), Lanes(repeating: H.1))
+        let parentVector = (Lanes(repeating: parentLoss[0]), Lanes(repeating: parentLoss[1]))
+        let rVector = (Lanes(repeating: Double(memberCounts.0)), Lanes(repeating: Double(memberCounts.1)))
+        let l2Vector = Lanes(repeating: l2), minimumHessianVector = Lanes(repeating: minimumHessian)
+        let one = Lanes(repeating: 1), mslVector = Lanes(repeating: Double(msl))
+        let oneBit = SIMD8<UInt64>(repeating: 1), noBits = SIMD8<UInt64>()
+        let laneIndex = SIMD8<Int64>(0, 1, 2, 3, 4, 5, 6, 7)
+        let lanes = PresortedColumns.lanes
+        let scratch = UnsafeMutableRawPointer.allocate(byteCount: 128, alignment: 64)
+        let laneGain = UnsafeMutablePointer<Double>.allocate(capacity: 2 * lanes)
+        let laneRank = UnsafeMutablePointer<Int>.allocate(capacity: 2 * lanes)
+        defer { scratch.deallocate(); laneGain.deallocate(); laneRank.deallocate() }
+        let idBase = UnsafeRawPointer(columns.root.ids), rowIds = UnsafePointer(columns.root.ids)
+        floor.withUnsafeMutableBufferPointer { floor in
+        bestSoFar.withUnsafeMutableBufferPointer { bestSoFar in
+        for block in blocks {
+            let f0 = block * lanes
+            let real = laneIndex .< SIMD8<Int64>(repeating: Int64(features - f0))   // padding lanes never split
+            var gl0 = Lanes(), hl0 = Lanes(), cl0 = Lanes(), gl1 = Lanes(), hl1 = Lanes(), cl1 = Lanes()
+            for lane in 0..<(2 * lanes) { laneGain[lane] = 0; laneRank[lane] = -1 }
+            // Node `node`'s candidates at rank k (its sums gl, hl, cl; `open` where its row counts allow a split).
+            @inline(__always) func test(_ node: Int, _ k: Int, _ open: SIMDMask<SIMD8<Int64>>, _ gl: Lanes, _ hl: Lanes,
+                                        _ gVector: Lanes, _ hVector: Lanes, _ parentVector: Lanes) {
+                let hr = hVector - hl, gr = gVector - gl
+                let hlL = hl + l2Vector, hrL = hr + l2Vector, gl2 = gl * gl, gr2 = gr * gr
+                let screen = Lanes(repeating: floor[node]) * (hlL * hrL)
+                let pass = open .& .!(hl .< minimumHessianVector) .& .!(hr .< minimumHessianVector) .& .!(gl2 * hrL + gr2 * hlL .< screen)
+                if !any(pass) { return }
+                let gain = gl2 / hlL + gr2 / hrL - parentVector
+                scratch.storeBytes(of: gain, as: Lanes.self)
+                scratch.storeBytes(of: bitsOf(pass), toByteOffset: 64, as: SIMD8<UInt64>.self)
+                for lane in 0..<lanes where scratch.load(fromByteOffset: 64 + 8 * lane, as: UInt64.self) != 0 {
+                    let candidate = scratch.load(fromByteOffset: 8 * lane, as: Double.self)
+                    if candidate > laneGain[node * lanes + lane] {
+                        laneGain[node * lanes + lane] = candidate; laneRank[node * lanes + lane] = k
+                        if candidate > bestSoFar[node] {
+                            bestSoFar[node] = candidate
+                            floor[node] = Self.screenFloor(bestGain: candidate, parentLoss: parentLoss[node], screenSafe: screenSafe[node])
+                        }
+                    }
+                }
+            }
+            for k in 0..<(n - 1) {
+                let ids: SIMD8<UInt16> = idBase.loadUnaligned(fromByteOffset: 2 * (block * n + k) * lanes, as: SIMD8<UInt16>.self)
+                let shift = widen(ids)
+                let bits0 = SIMD8<UInt64>(members.0 &>> shift[0], members.0 &>> shift[1], members.0 &>> shift[2], members.0 &>> shift[3],
+                                          members.0 &>> shift[4], members.0 &>> shift[5], members.0 &>> shift[6], members.0 &>> shift[7])
+                let bits1 = SIMD8<UInt64>(members.1 &>> shift[0], members.1 &>> shift[1], members.1 &>> shift[2], members.1 &>> shift[3],
+                                          members.1 &>> shift[4], members.1 &>> shift[5], members.1 &>> shift[6], members.1 &>> shift[7])
+                let select0 = noBits &- (bits0 & oneBit), select1 = noBits &- (bits1 & oneBit)
+                let p = rowIds + (block * n + k) * lanes
+                let i0 = Int(p[0]), i1 = Int(p[1]), i2 = Int(p[2]), i3 = Int(p[3]), i4 = Int(p[4]), i5 = Int(p[5]), i6 = Int(p[6]), i7 = Int(p[7])
+                let g = Lanes(statistics[i0], statistics[i1], statistics[i2], statistics[i3], statistics[i4], statistics[i5], statistics[i6], statistics[i7])
+                let hs = statistics + n
+                let h = Lanes(hs[i0], hs[i1], hs[i2], hs[i3], hs[i4], hs[i5], hs[i6], hs[i7])
+                gl0 += keep(g, select0); hl0 += keep(h, select0); cl0 += keep(one, select0)
+                gl1 += keep(g, select1); hl1 += keep(h, select1); cl1 += keep(one, select1)
+                test(0, k, real .& (select0 .!= noBits) .& .!(cl0 .< mslVector) .& .!(rVector.0 - cl0 .< mslVector), gl0, hl0,
+                     gVector.0, hVector.0, parentVector.0)
+                test(1, k, real .& (select1 .!= noBits) .& .!(cl1 .< mslVector) .& .!(rVector.1 - cl1 .< mslVector), gl1, hl1,
+                     gVector.1, hVector.1, parentVector.1)
+            }
+            for node in 0..<2 {
+                for lane in 0..<lanes where laneGain[node * lanes + lane] > best[node].gain {
+                    let f = f0 + lane
+                    best[node] = (laneGain[node * lanes + lane], f, Int(columns.root.bins[columns.root.slot(f, laneRank[node * lanes + lane])]))
+                }
+            }
+        }
+        } }
+        return (best[0], best[1])
+    }
+
     /// `grow` for fits of at most 64 rows: the same best-first growth, the same trees.
     func growMasked(_ columns: PresortedColumns, gradient: [Double], hessian: [Double]) -> GradientBoostedTrees.Tree {
         let n = columns.rows, width = columns.width, blockCount = width / PresortedColumns.lanes
@@ -524,6 +610,10 @@ extension TreeGrower {
             var leftBest: Candidate = (0, -1, -1), rightBest: Candidate = (0, -1, -1)
             if scanLeft || scanRight {
                 (leftBest, rightBest) = inParts { blocks -> (Candidate, Candidate) in
+                    if scanLeft && scanRight && columns.tieFree {
+                        return scanMaskedPair(columns, members: (leftMask, rightMask), memberCounts: (leftRows.count, rightRows.count),
+                                              blocks: blocks, statistics: statistics, G: (leftG, rightG), H: (leftH, rightH))
+                    }
                     let left: Candidate = scanLeft
                         ? scanMasked(columns, members: leftMask, memberCount: leftRows.count, blocks: blocks,
                                      statistics: statistics, G: leftG, H: leftH)
