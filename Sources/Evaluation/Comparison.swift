@@ -276,3 +276,51 @@ public func sortedIdentifierOrder(_ ids: [String]) -> [Int] {
 func csvField(_ text: String) -> String {
     text.contains(",") || text.contains("\"") || text.contains("\n") ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
 }
+
+/// Every single model's probabilities per outer fold: its inner out-of-fold probabilities (the rows
+/// the ensemble rules choose weights on) and its test probabilities, for replaying ensemble rules
+/// outside the toolkit (`compare --member-probabilities FILE`, read by scripts/ensemble_replay.py).
+public struct MemberProbabilities: Codable, Sendable {
+    public struct FoldProbabilities: Codable, Sendable {
+        public let repeatIndex: Int
+        public let foldIndex: Int
+        /// Labelled rows (positions in `labels`) the fold trained on and tested on.
+        public let trainRows: [Int]
+        public let testRows: [Int]
+        public let setting: String
+        /// trainRows × classes, nil without inner cross-validation.
+        public let inner: [[Double]]?
+        /// testRows × classes.
+        public let test: [[Double]]
+    }
+    public struct Member: Codable, Sendable {
+        public let name: String
+        public let head: String
+        public let featureSet: String
+        public let folds: [FoldProbabilities]
+    }
+    public let classes: [Int]
+    /// Every labelled row's label, in labels-file order.
+    public let labels: [Int]
+    public let members: [Member]
+
+    /// The single models of `outcomes` with argmax probabilities (rows with decision offsets are left out).
+    public init(outcomes: [ModelOutcome], labels: [Int]) {
+        func rows(_ matrix: Matrix) -> [[Double]] { (0..<matrix.rows).map { Array(matrix.row($0)) } }
+        self.labels = labels
+        classes = outcomes.first?.classes ?? []
+        members = outcomes.filter { $0.kind == .single && $0.folds.allSatisfy { $0.offsets == nil } }.map { outcome in
+            Member(name: outcome.name, head: outcome.head, featureSet: outcome.featureSets.first ?? "", folds: outcome.folds.map { fold in
+                FoldProbabilities(repeatIndex: fold.fold.repeatIndex, foldIndex: fold.fold.foldIndex, trainRows: fold.fold.trainRows,
+                                  testRows: fold.fold.testRows, setting: fold.setting, inner: fold.innerProbabilities.map(rows),
+                                  test: rows(fold.testProbabilities))
+            })
+        }
+    }
+
+    public func encoded() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return try encoder.encode(self)
+    }
+}

@@ -2,6 +2,7 @@
 
 import ArgumentParser
 import Evaluation
+import FeatureStore
 import Foundation
 import Heads
 
@@ -31,6 +32,9 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "Output folder.")
     var out: String = "runs/compare"
 
+    @Option(help: "Also write every single model's inner out-of-fold and test probabilities per fold to this JSON file (for replaying ensemble rules, scripts/ensemble_replay.py).")
+    var memberProbabilities: String?
+
     func run() throws {
         let prepared = try input.prepare()
         let directory = URL(fileURLWithPath: out)
@@ -44,6 +48,12 @@ struct CompareCommand: ParsableCommand {
             settings: settings, metaLearner: try HeadCatalog.metaLearner(seed: settings.seed, softmaxSolver: softmaxSolver), ensembles: !noEnsembles,
             decision: decision, stacking: stacking, labelsFormat: input.format, toolVersion: toolVersion, progress: report)
         try Comparison.writeOutputs(results, outcomes: outcomes, labels: prepared.labels, to: directory)
+        if let memberProbabilities {
+            let url = URL(fileURLWithPath: memberProbabilities)
+            do { try writeAtomically(try MemberProbabilities(outcomes: outcomes, labels: prepared.labels.labels).encoded(), to: url) } catch {
+                throw ValidationError("--member-probabilities \(url.path): cannot write: \(error.localizedDescription)")
+            }
+        }
         print(results.table())
         print(results.diagnosticsFooter())
         fflush(stdout)

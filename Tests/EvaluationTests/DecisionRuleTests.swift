@@ -154,6 +154,17 @@ final class DecisionRuleTests: XCTestCase {
         let outcomes = try Comparison.run(prepared, heads: [good, useless], settings: settings, metaLearner: NearestCentroid(sharpness: 1))
             .outcomes.filter { $0.kind == .single }
         XCTAssertEqual(outcomes.count, 2)
+        // What `compare --member-probabilities` writes: every single model's inner and test rows per fold, as computed.
+        let dump = try JSONDecoder().decode(MemberProbabilities.self, from: MemberProbabilities(outcomes: outcomes, labels: labels.labels).encoded())
+        XCTAssertEqual(dump.members.map(\.name), outcomes.map(\.name))
+        XCTAssertEqual(dump.labels, labels.labels)
+        for (member, outcome) in zip(dump.members, outcomes) {
+            for (fold, original) in zip(member.folds, outcome.folds) {
+                XCTAssertEqual(fold.trainRows, original.fold.trainRows)
+                XCTAssertEqual(fold.test.flatMap { $0 }, original.testProbabilities.values)
+                XCTAssertEqual(fold.inner?.flatMap { $0 }, original.innerProbabilities?.values)
+            }
+        }
         let mean = try Ensembles.mean(name: "mean", members: outcomes, labels: labels.labels)
         let stack = try Ensembles.weightedStack(name: "stack", members: outcomes, labels: labels.labels)
         let convex = try Ensembles.weightedStack(name: "convex", members: outcomes, labels: labels.labels, method: .convex)
