@@ -16,12 +16,7 @@
 // A is a convolution's weights (or Winograd-transformed filters): it is packed once, when the layer is
 // first run, into mr-row panels per depth block (`PackedMatrix`). OpenBLAS repacks A on every call, which
 // cost ~12% of a ResNet-50 pass and much more on late layers with few pixels, where A is large.
-// B (im2col columns, input planes or Winograd tiles) is not packed: the micro-kernel reads each nr-column panel
-// where it lies, row k at b + k·ldb, and only a last, partial panel is copied (zero-padded) into the workspace.
-// Packing B (a copy of it per call) was repaid only by reuse across many row panels; reading in place measured
-// faster for every convolution shape tried, from 16 x 784 x 192 (107 vs 56 GFLOP/s, one core) to 1024 x 196 x 256
-// (158 vs 157). Where ldb is a multiple of 128 floats (512 bytes), B's rows would share a quarter or fewer of the
-// L1 sets, and the panels are packed as before (a 4096² product, rows 16 KiB apart, would use one set).
+// B (im2col columns, input planes or Winograd tiles) is packed per call into nr-column panels.
 //
 // Each element of C is the sum over k in ascending order, one fused multiply-add per k: in registers within
 // a depth block, then added to C block after block. The depth blocks depend on K only, so the result depends
@@ -96,7 +91,7 @@ public struct CPUFeatures: Sendable {
     }()
 }
 
-typealias MicroKernel = (_ depth: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ ldb: Int,
+typealias MicroKernel = (_ depth: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
                          _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool) -> Void
 
 /// Cache-block sizes (AVX2 / AVX-512 machines with ≥ 32 KiB L1 and ≥ 512 KiB L2). The depth blocks are the
@@ -194,36 +189,30 @@ func packedGemm(_ a: PackedMatrix, rows: Range<Int>, columns n: Int, b: UnsafePo
         var jc = 0
         while jc < n {
             let nc = min(GemmBlocking.columnBlock, n - jc)
-            // B's full panels are read where they lie, unless its rows fall into few cache sets (see the header).
-            let direct = ldb % 128 != 0
-            let fullColumns = direct ? nc / panelColumns * panelColumns : 0
             for (index, block) in a.depthBlocks.enumerated() {
                 let kc = block.count
                 let add = accumulate || index > 0
-                let bBlock = b + block.lowerBound * ldb + jc
-                packColumns(bBlock + fullColumns, ldb: ldb, depth: kc, columns: nc - fullColumns, panelColumns: panelColumns, into: workspace)
+                packColumns(b + block.lowerBound * ldb + jc, ldb: ldb, depth: kc, columns: nc, panelColumns: panelColumns, into: workspace)
                 let aBlock = packed + block.lowerBound * panels * panelRows
                 var ic = firstPanel
                 while ic < endPanel {
                     let icEnd = min(endPanel, ic + rowBlockPanels)
                     var jr = 0
                     while jr < nc {
+                        let bPanel = UnsafePointer(workspace + jr * kc)
                         let width = min(panelColumns, nc - jr)
                         let narrow = width <= narrowColumns   // the last panel, half as wide: the narrow kernel
                         let microKernel = narrow ? narrowTile : fullTile
                         let tileColumns = narrow ? narrowColumns : panelColumns
-                        let inPlace = jr < fullColumns
-                        let bPanel = inPlace ? bBlock + jr : UnsafePointer(workspace + (jr - fullColumns) * kc)
-                        let bStride = inPlace ? ldb : tileColumns
                         for panel in ic..<icEnd {
                             let aPanel = aBlock + panel * kc * panelRows
                             let firstRow = panel * panelRows
                             let height = min(panelRows, rows.upperBound - firstRow)
                             let cTile = c + (firstRow - rows.lowerBound) * ldc + jc + jr
                             if height == panelRows && width == tileColumns {
-                                microKernel(kc, aPanel, bPanel, bStride, cTile, ldc, add)
+                                microKernel(kc, aPanel, bPanel, cTile, ldc, add)
                             } else {
-                                microKernel(kc, aPanel, bPanel, bStride, tile, tileColumns, false)
+                                microKernel(kc, aPanel, bPanel, tile, tileColumns, false)
                                 for r in 0..<height {
                                     let source = tile + r * tileColumns, destination = cTile + r * ldc
                                     if add {
@@ -290,7 +279,7 @@ func packColumns(_ b: UnsafePointer<Float>, ldb: Int, depth: Int, columns: Int, 
 /// the numeric targets; a shape that spilled would show in `bench sgemm --engine packed`).
 enum GemmTile<let Rows: Int, let Vectors: Int, Lanes: SIMD> where Lanes.Scalar == Float {
     @inline(never)
-    static func multiply(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, ldb: Int,
+    static func multiply(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
                          c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
         let lanes = Lanes.scalarCount
         var sums = InlineArray<Rows, InlineArray<Vectors, Lanes>>(repeating: InlineArray(repeating: Lanes()))
@@ -303,7 +292,7 @@ enum GemmTile<let Rows: Int, let Vectors: Int, Lanes: SIMD> where Lanes.Scalar =
                 let broadcast = Lanes(repeating: pa[r])
                 for v in 0..<Vectors { sums[r][v] = multiplyAdd(sums[r][v], broadcast, column[v]) }
             }
-            pa += Rows; pb += ldb
+            pa += Rows; pb += Vectors * lanes
         }
         repeatUnrolledByFour(depth, rankOneUpdate)
         for r in 0..<Rows {
@@ -320,7 +309,7 @@ enum GemmTile<let Rows: Int, let Vectors: Int, Lanes: SIMD> where Lanes.Scalar =
 /// C[6 x 16] (+)= A panel (depth x 6) · B panel (depth x 16) for AVX2: twelve 8-lane accumulators, one
 /// broadcast of A and two loads of B per k, the same multiply-add per k and lane as GemmTile.
 @inline(never)
-func avx2MicroKernel(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, ldb: Int,
+func avx2MicroKernel(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
                      c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
     typealias Lanes = SIMD8<Float>
     @inline(__always) func load(_ pointer: UnsafePointer<Float>) -> Lanes { UnsafeRawPointer(pointer).loadUnaligned(as: Lanes.self) }
@@ -339,7 +328,7 @@ func avx2MicroKernel(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float
         s = Lanes(repeating: pa[3]); c30 = multiplyAdd(c30, s, b0); c31 = multiplyAdd(c31, s, b1)
         s = Lanes(repeating: pa[4]); c40 = multiplyAdd(c40, s, b0); c41 = multiplyAdd(c41, s, b1)
         s = Lanes(repeating: pa[5]); c50 = multiplyAdd(c50, s, b0); c51 = multiplyAdd(c51, s, b1)
-        pa += 6; pb += ldb
+        pa += 6; pb += 16
     }
     repeatUnrolledByFour(depth, rankOneUpdate)
     let r1 = c + ldc, r2 = c + 2 * ldc, r3 = c + 3 * ldc, r4 = c + 4 * ldc, r5 = c + 5 * ldc
@@ -355,7 +344,7 @@ func avx2MicroKernel(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float
 
 /// C[6 x 8] (+)= A panel (depth x 6) · B panel (depth x 8): AVX2's kernel for a last panel of at most 8 columns.
 @inline(never)
-func avx2NarrowKernel(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, ldb: Int,
+func avx2NarrowKernel(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
                       c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
     typealias Lanes = SIMD8<Float>
     @inline(__always) func load(_ pointer: UnsafePointer<Float>) -> Lanes { UnsafeRawPointer(pointer).loadUnaligned(as: Lanes.self) }
@@ -369,7 +358,7 @@ func avx2NarrowKernel(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Floa
         c0 = multiplyAdd(c0, Lanes(repeating: pa[0]), b0); c1 = multiplyAdd(c1, Lanes(repeating: pa[1]), b0)
         c2 = multiplyAdd(c2, Lanes(repeating: pa[2]), b0); c3 = multiplyAdd(c3, Lanes(repeating: pa[3]), b0)
         c4 = multiplyAdd(c4, Lanes(repeating: pa[4]), b0); c5 = multiplyAdd(c5, Lanes(repeating: pa[5]), b0)
-        pa += 6; pb += ldb
+        pa += 6; pb += 8
     }
     let r1 = c + ldc, r2 = c + 2 * ldc, r3 = c + 3 * ldc, r4 = c + 4 * ldc, r5 = c + 5 * ldc
     if accumulate {

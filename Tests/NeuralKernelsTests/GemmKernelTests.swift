@@ -19,14 +19,12 @@ final class GemmKernelTests: XCTestCase {
 
     /// Shapes around each kernel's panel edges: rows (output channels) 1, mr - 1, mr + 1 and 2 mr + 5;
     /// columns (pixels) under half a panel, between half and one, several panels plus a narrow tail; depth
-    /// under one block, several blocks with a ragged last one. Planes of a multiple of 128 pixels (the last two)
-    /// take the packed-B path, every other plane the in-place one (PackedGemm.swift).
+    /// under one block, several blocks with a ragged last one.
     func shapes(_ kernel: GemmKernel) -> [(rows: Int, depth: Int, height: Int, width: Int)] {
         let mr = kernel.panelRows, nr = kernel.panelColumns
         return [
             (1, 3, 1, 1), (mr - 1, 17, 1, nr / 2 - 1), (mr + 1, 64, 1, nr / 2 + 3), (2 * mr + 5, 300, 3, nr + 1),
             (3 * mr, 257, 5, 2 * nr + nr / 2), (mr, 600, 7, 7), (4 * mr + 1, 529, 13, 11), (2 * mr - 3, 8, 2, 3 * nr),
-            (mr + 2, 40, 4, 2 * nr), (2 * mr + 1, 280, 16, 16),
         ]
     }
 
