@@ -43,9 +43,9 @@ private func windowPool(_ input: Tensor, _ geometry: PoolGeometry, maximum: Bool
     if geometry.strideX <= 2 {
         return separablePool(input, geometry, maximum: maximum, divisors: divisors, context: context)
     }
-    let fill: Float = maximum ? -.infinity : 0
+    let fill = maximum ? MaximumLanes.fill : SumLanes.fill
     @inline(__always) func combine(_ value: Tile, _ tap: Tile) -> Tile {
-        maximum ? value.replacing(with: tap, where: tap .> value) : value + tap
+        maximum ? MaximumLanes.combine(value, tap) : SumLanes.combine(value, tap)
     }
     let (outputHeight, outputWidth) = geometry.outputSize(height: input.height, width: input.width)
     let height = input.height, width = input.width
