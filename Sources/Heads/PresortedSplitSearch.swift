@@ -99,6 +99,8 @@ final class RankLists: @unchecked Sendable {
     deinit { ids.deallocate(); bins.deallocate() }
 }
 
+typealias Lanes8 = SIMD8<Double>
+
 /// Lane-wise zero extension (one vpmovzx; the generic `init(truncatingIfNeeded:)` compiles to a loop over the lanes).
 @inline(__always) func widen<Scalar: FixedWidthInteger & UnsignedInteger>(_ v: SIMD8<Scalar>) -> SIMD8<UInt64> {
     SIMD8<UInt64>(UInt64(v[0]), UInt64(v[1]), UInt64(v[2]), UInt64(v[3]), UInt64(v[4]), UInt64(v[5]), UInt64(v[6]), UInt64(v[7]))
@@ -108,6 +110,11 @@ final class RankLists: @unchecked Sendable {
 /// x a sum from +0 can be). Bit operations instead of `replace(with:where:)`, which compiles to a loop over the lanes.
 @inline(__always) func keep(_ v: SIMD8<Double>, _ select: SIMD8<UInt64>) -> SIMD8<Double> {
     unsafeBitCast(unsafeBitCast(v, to: SIMD8<UInt64>.self) & select, to: SIMD8<Double>.self)
+}
+
+/// `a` in the lanes where `select` is all ones, `b` where it is zero (bit operations: one vpternlogq).
+@inline(__always) func choose(_ select: SIMD8<UInt64>, _ a: Lanes8, _ b: Lanes8) -> Lanes8 {
+    unsafeBitCast((unsafeBitCast(a, to: SIMD8<UInt64>.self) & select) | (unsafeBitCast(b, to: SIMD8<UInt64>.self) & ~select), to: Lanes8.self)
 }
 
 /// The lanes of a comparison's mask as bits (all ones where true): SIMDMask's public storage.
@@ -466,60 +473,43 @@ extension TreeGrower {
     }
 
     /// `scanMasked` for both children of a split at once, when no training rows share a bin: one walk of the lists
-    /// loads each step's rows and their (g, h) once for the two (each child's own sums, tests and bests as in
-    /// `scanMasked`, in the same order, so the same candidates).
+    /// loads each step's rows and their (g, h) once for the two, and tests each lane once, for the child its row is in
+    /// (the children split the parent's rows, so a lane's row is in one of them or in neither; the other child's
+    /// candidate there has no row of its own and is not tested in `scanMasked` either). Each child keeps its own sums,
+    /// floor and bests, and the lane's test takes that child's sums and constants: the same expressions in the same
+    /// order as in `scanMasked`, so the same candidates.
     func scanMaskedPair(_ columns: PresortedColumns, members: (UInt64, UInt64), memberCounts: (Int, Int), blocks: Range<Int>,
                         statistics: UnsafePointer<Double>, G: (Double, Double), H: (Double, Double)) -> (Candidate, Candidate) {
         precondition(columns.tieFree, "scanMaskedPair: runs of equal bins need scanMasked")
+        precondition(members.0 & members.1 == 0, "scanMaskedPair: the children share a row")
         let features = columns.features, n = columns.rows, msl = minSamplesLeaf
-        var best: [Candidate] = [(0, -1, -1), (0, -1, -1)]
-        let parentLoss = [G.0 * G.0 / (H.0 + l2), G.1 * G.1 / (H.1 + l2)]
-        let screenSafe = [abs(G.0) < 1e100 && H.0 + l2 < 1e100, abs(G.1) < 1e100 && H.1 + l2 < 1e100]
-        var bestSoFar = [0.0, 0.0]
-        var floor = [Self.screenFloor(bestGain: 0, parentLoss: parentLoss[0], screenSafe: screenSafe[0]),
-                     Self.screenFloor(bestGain: 0, parentLoss: parentLoss[1], screenSafe: screenSafe[1])]
-        let gVector = (Lanes(repeating: G.0), Lanes(repeating: G.1)), hVector = (Lanes(repeating: H.0), Lanes(repeating: H.1))
-        let parentVector = (Lanes(repeating: parentLoss[0]), Lanes(repeating: parentLoss[1]))
-        let rVector = (Lanes(repeating: Double(memberCounts.0)), Lanes(repeating: Double(memberCounts.1)))
+        var best0: Candidate = (0, -1, -1), best1: Candidate = (0, -1, -1)
+        let parentLoss0 = G.0 * G.0 / (H.0 + l2), parentLoss1 = G.1 * G.1 / (H.1 + l2)
+        let screenSafe0 = abs(G.0) < 1e100 && H.0 + l2 < 1e100, screenSafe1 = abs(G.1) < 1e100 && H.1 + l2 < 1e100
+        var bestSoFar0 = 0.0, bestSoFar1 = 0.0
+        var floor0 = Self.screenFloor(bestGain: 0, parentLoss: parentLoss0, screenSafe: screenSafe0)
+        var floor1 = Self.screenFloor(bestGain: 0, parentLoss: parentLoss1, screenSafe: screenSafe1)
+        let gVector0 = Lanes(repeating: G.0), gVector1 = Lanes(repeating: G.1)
+        let hVector0 = Lanes(repeating: H.0), hVector1 = Lanes(repeating: H.1)
+        let parentVector0 = Lanes(repeating: parentLoss0), parentVector1 = Lanes(repeating: parentLoss1)
+        let rVector0 = Lanes(repeating: Double(memberCounts.0)), rVector1 = Lanes(repeating: Double(memberCounts.1))
         let l2Vector = Lanes(repeating: l2), minimumHessianVector = Lanes(repeating: minimumHessian)
         let one = Lanes(repeating: 1), mslVector = Lanes(repeating: Double(msl))
         let oneBit = SIMD8<UInt64>(repeating: 1), noBits = SIMD8<UInt64>()
         let laneIndex = SIMD8<Int64>(0, 1, 2, 3, 4, 5, 6, 7)
         let lanes = PresortedColumns.lanes
-        let scratch = UnsafeMutableRawPointer.allocate(byteCount: 128, alignment: 64)
+        // Gains and pass bits of one step, and each child's per-lane bests (child c's lane j at c * 8 + j).
+        let scratch = UnsafeMutableRawPointer.allocate(byteCount: 192, alignment: 64)
         let laneGain = UnsafeMutablePointer<Double>.allocate(capacity: 2 * lanes)
         let laneRank = UnsafeMutablePointer<Int>.allocate(capacity: 2 * lanes)
         defer { scratch.deallocate(); laneGain.deallocate(); laneRank.deallocate() }
         let idBase = UnsafeRawPointer(columns.root.ids), rowIds = UnsafePointer(columns.root.ids)
-        floor.withUnsafeMutableBufferPointer { floor in
-        bestSoFar.withUnsafeMutableBufferPointer { bestSoFar in
+        let hessians = statistics + n
         for block in blocks {
             let f0 = block * lanes
             let real = laneIndex .< SIMD8<Int64>(repeating: Int64(features - f0))   // padding lanes never split
             var gl0 = Lanes(), hl0 = Lanes(), cl0 = Lanes(), gl1 = Lanes(), hl1 = Lanes(), cl1 = Lanes()
             for lane in 0..<(2 * lanes) { laneGain[lane] = 0; laneRank[lane] = -1 }
-            // Node `node`'s candidates at rank k (its sums gl, hl, cl; `open` where its row counts allow a split).
-            @inline(__always) func test(_ node: Int, _ k: Int, _ open: SIMDMask<SIMD8<Int64>>, _ gl: Lanes, _ hl: Lanes,
-                                        _ gVector: Lanes, _ hVector: Lanes, _ parentVector: Lanes) {
-                let hr = hVector - hl, gr = gVector - gl
-                let hlL = hl + l2Vector, hrL = hr + l2Vector, gl2 = gl * gl, gr2 = gr * gr
-                let screen = Lanes(repeating: floor[node]) * (hlL * hrL)
-                let pass = open .& .!(hl .< minimumHessianVector) .& .!(hr .< minimumHessianVector) .& .!(gl2 * hrL + gr2 * hlL .< screen)
-                if !any(pass) { return }
-                let gain = gl2 / hlL + gr2 / hrL - parentVector
-                scratch.storeBytes(of: gain, as: Lanes.self)
-                scratch.storeBytes(of: bitsOf(pass), toByteOffset: 64, as: SIMD8<UInt64>.self)
-                for lane in 0..<lanes where scratch.load(fromByteOffset: 64 + 8 * lane, as: UInt64.self) != 0 {
-                    let candidate = scratch.load(fromByteOffset: 8 * lane, as: Double.self)
-                    if candidate > laneGain[node * lanes + lane] {
-                        laneGain[node * lanes + lane] = candidate; laneRank[node * lanes + lane] = k
-                        if candidate > bestSoFar[node] {
-                            bestSoFar[node] = candidate
-                            floor[node] = Self.screenFloor(bestGain: candidate, parentLoss: parentLoss[node], screenSafe: screenSafe[node])
-                        }
-                    }
-                }
-            }
             for k in 0..<(n - 1) {
                 let ids: SIMD8<UInt16> = idBase.loadUnaligned(fromByteOffset: 2 * (block * n + k) * lanes, as: SIMD8<UInt16>.self)
                 let shift = widen(ids)
@@ -531,24 +521,56 @@ extension TreeGrower {
                 let p = rowIds + (block * n + k) * lanes
                 let i0 = Int(p[0]), i1 = Int(p[1]), i2 = Int(p[2]), i3 = Int(p[3]), i4 = Int(p[4]), i5 = Int(p[5]), i6 = Int(p[6]), i7 = Int(p[7])
                 let g = Lanes(statistics[i0], statistics[i1], statistics[i2], statistics[i3], statistics[i4], statistics[i5], statistics[i6], statistics[i7])
-                let hs = statistics + n
-                let h = Lanes(hs[i0], hs[i1], hs[i2], hs[i3], hs[i4], hs[i5], hs[i6], hs[i7])
+                let h = Lanes(hessians[i0], hessians[i1], hessians[i2], hessians[i3], hessians[i4], hessians[i5], hessians[i6], hessians[i7])
                 gl0 += keep(g, select0); hl0 += keep(h, select0); cl0 += keep(one, select0)
                 gl1 += keep(g, select1); hl1 += keep(h, select1); cl1 += keep(one, select1)
-                test(0, k, real .& (select0 .!= noBits) .& .!(cl0 .< mslVector) .& .!(rVector.0 - cl0 .< mslVector), gl0, hl0,
-                     gVector.0, hVector.0, parentVector.0)
-                test(1, k, real .& (select1 .!= noBits) .& .!(cl1 .< mslVector) .& .!(rVector.1 - cl1 .< mslVector), gl1, hl1,
-                     gVector.1, hVector.1, parentVector.1)
-            }
-            for node in 0..<2 {
-                for lane in 0..<lanes where laneGain[node * lanes + lane] > best[node].gain {
-                    let f = f0 + lane
-                    best[node] = (laneGain[node * lanes + lane], f, Int(columns.root.bins[columns.root.slot(f, laneRank[node * lanes + lane])]))
+                // Each lane's child: its sums and constants (child 0 where select0, else child 1).
+                let gl = choose(select0, gl0, gl1), hl = choose(select0, hl0, hl1), cl = choose(select0, cl0, cl1)
+                let gV = choose(select0, gVector0, gVector1), hV = choose(select0, hVector0, hVector1)
+                let rV = choose(select0, rVector0, rVector1)
+                let floorV = choose(select0, Lanes(repeating: floor0), Lanes(repeating: floor1))
+                let open = real .& ((select0 | select1) .!= noBits) .& .!(cl .< mslVector) .& .!(rV - cl .< mslVector)
+                let hr = hV - hl, gr = gV - gl
+                let hlL = hl + l2Vector, hrL = hr + l2Vector, gl2 = gl * gl, gr2 = gr * gr
+                let screen = floorV * (hlL * hrL)
+                let pass = open .& .!(hl .< minimumHessianVector) .& .!(hr .< minimumHessianVector) .& .!(gl2 * hrL + gr2 * hlL .< screen)
+                if !any(pass) { continue }
+                // Rare: the passing lanes one by one, through memory, child 0's lanes first (the children's bests
+                // and floors are independent, so the order between them does not matter; within a child it is
+                // the lanes' order, as in `scanMasked`).
+                let gain = gl2 / hlL + gr2 / hrL - choose(select0, parentVector0, parentVector1)
+                scratch.storeBytes(of: gain, as: Lanes.self)
+                scratch.storeBytes(of: bitsOf(pass), toByteOffset: 64, as: SIMD8<UInt64>.self)
+                scratch.storeBytes(of: select0, toByteOffset: 128, as: SIMD8<UInt64>.self)
+                for lane in 0..<lanes where scratch.load(fromByteOffset: 64 + 8 * lane, as: UInt64.self) != 0 {
+                    let candidate = scratch.load(fromByteOffset: 8 * lane, as: Double.self)
+                    if scratch.load(fromByteOffset: 128 + 8 * lane, as: UInt64.self) != 0 {
+                        if candidate > laneGain[lane] {
+                            laneGain[lane] = candidate; laneRank[lane] = k
+                            if candidate > bestSoFar0 {
+                                bestSoFar0 = candidate
+                                floor0 = Self.screenFloor(bestGain: candidate, parentLoss: parentLoss0, screenSafe: screenSafe0)
+                            }
+                        }
+                    } else if candidate > laneGain[lanes + lane] {
+                        laneGain[lanes + lane] = candidate; laneRank[lanes + lane] = k
+                        if candidate > bestSoFar1 {
+                            bestSoFar1 = candidate
+                            floor1 = Self.screenFloor(bestGain: candidate, parentLoss: parentLoss1, screenSafe: screenSafe1)
+                        }
+                    }
                 }
             }
+            for lane in 0..<lanes where laneGain[lane] > best0.gain {
+                let f = f0 + lane
+                best0 = (laneGain[lane], f, Int(columns.root.bins[columns.root.slot(f, laneRank[lane])]))
+            }
+            for lane in 0..<lanes where laneGain[lanes + lane] > best1.gain {
+                let f = f0 + lane
+                best1 = (laneGain[lanes + lane], f, Int(columns.root.bins[columns.root.slot(f, laneRank[lanes + lane])]))
+            }
         }
-        } }
-        return (best[0], best[1])
+        return (best0, best1)
     }
 
     /// `grow` for fits of at most 64 rows: the same best-first growth, the same trees.
@@ -587,8 +609,9 @@ extension TreeGrower {
         let rootSplittable = splittable(all, depth: 0)
         let (rootBest, _) = inParts { blocks in
             if !rootSplittable { return ((0, -1, -1), (0, -1, -1)) }
-            return (scanMasked(columns, members: mask(all), memberCount: n, blocks: blocks, statistics: statistics,
-                               G: rootG, H: rootH), (0, -1, -1))
+            // Every row is in the root: its lists are the root's, walked without a mask.
+            return (scanPresorted(columns, lists: columns.root, first: 0, rankCount: n, blocks: blocks, gradient: statistics,
+                                  hessian: statistics + n, G: rootG, H: rootH), (0, -1, -1))
         }
         nodes.append(node(all, depth: 0, rootG, rootH, best: rootBest))
         var leaves = 1
