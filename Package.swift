@@ -87,7 +87,9 @@ let package = Package(
 
         // Learning half.
         .target(name: "LinearAlgebra", dependencies: ["COpenBLAS", "BLASThreads"], swiftSettings: optimiseUnchecked),
-        .target(name: "Heads", dependencies: ["LinearAlgebra"], swiftSettings: optimiseUnchecked),
+        // AVX-512 byte compress for the trees' presorted rank lists (Swift cannot spell it), with a plain loop beside it.
+        .target(name: "CRankLists", path: "Sources/CRankLists", cSettings: [.unsafeFlags(["-O2"])]),
+        .target(name: "Heads", dependencies: ["LinearAlgebra", "CRankLists"], swiftSettings: optimiseUnchecked),
         .target(name: "Evaluation", dependencies: ["Heads", "FeatureStore"]),
 
         // Timing harnesses of `carcinoma bench` (GEMM, backbones, heads): beside the command line, outside the libraries.

@@ -16,6 +16,7 @@
 // Split search: histograms per node (below), or, for fits with few rows per bin (an embedding set: 54 rows,
 // 2048 features), presorted rank lists scanned eight features at a time (PresortedSplitSearch.swift); same trees.
 
+import CRankLists
 import Foundation
 import LinearAlgebra
 
@@ -36,6 +37,9 @@ public struct GradientBoostedTrees: Classifier {
     public enum SplitSearch: Sendable, Equatable {
         /// Presorted rank lists for fits with few rows per bin and every feature a candidate, histograms otherwise.
         case automatic
+        /// `automatic` with the plain loop partitioning the lists of fits of at most 64 rows, also where the CPU has
+        /// AVX-512 byte compress (so that the tests hold that path too on such a machine).
+        case automaticWithoutVectorCompress
         /// Histograms of (G, H, count) per bin at every node.
         case histograms
     }
@@ -54,6 +58,8 @@ public struct GradientBoostedTrees: Classifier {
     public let seed: UInt64
     public let splitSearch: SplitSearch
     public var name: String { "gradient-boosted-trees" }
+    /// Whether this CPU partitions the presorted lists of small fits with AVX-512 byte compress (VBMI2, BITALG).
+    public static var hasVectorCompress: Bool { carcinoma_rank_lists_have_compress() != 0 }
 
     /// Defaults learn on ~50 rows: scikit-learn's min_samples_leaf 20 stops a 55-row fold from splitting.
     public init(learningRate: Double = 0.1, rounds: Int = 100, maxLeafNodes: Int = 31, maxDepth: Int? = nil,
@@ -186,7 +192,8 @@ public struct GradientBoostedTrees: Classifier {
         let sideBySide = outputs - outputs % workers
         let grower = TreeGrower(binner: binner, maxLeafNodes: maxLeafNodes, maxDepth: maxDepth, minSamplesLeaf: minSamplesLeaf,
                                 l2: l2, learningRate: learningRate, featureFraction: featureFraction, parallelScan: workers == 1,
-                                presorted: featureFraction == 1 && splitSearch == .automatic ? PresortedColumns(binner) : nil)
+                                presorted: featureFraction == 1 && splitSearch != .histograms ? PresortedColumns(binner) : nil,
+                                presortedCompress: splitSearch != .automaticWithoutVectorCompress)
         var splitScanGrower = grower
         splitScanGrower.parallelScan = true
         for _ in 0..<rounds {
@@ -335,6 +342,8 @@ struct TreeGrower {
     var parallelScan = true
     /// The fit's presorted rank lists when it has few rows per bin and every feature is a candidate (PresortedSplitSearch.swift).
     var presorted: PresortedColumns? = nil
+    /// Partition fits of at most 64 rows with AVX-512 byte compress where the CPU has it (false: the plain loop).
+    var presortedCompress = true
     let minimumHessian = 1e-3
 
     struct Split { var gain: Double; var feature: Int; var bin: Int }

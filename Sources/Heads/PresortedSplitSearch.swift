@@ -10,8 +10,10 @@
 // lists stably into its children (LightGBM's DataPartition, applied to sorted lists). The lists are stored by blocks of
 // eight features, rank by rank within a block, the eight side by side (ids[(b * ranks + k) * 8 + j]: the row of rank k
 // in feature 8 b + j), so one step of the scan advances eight features at once in SIMD lanes over contiguous memory,
-// and the partition writes each child list in one pass. Fits of at most 64 rows (an OxML fold) skip the partitions:
-// every node walks the root's lists and counts only its own rows, named by a 64-bit mask (see `growMasked`).
+// and the partition writes each child list in one pass. Fits of at most 64 rows (an OxML fold) keep one-byte row ids,
+// each feature's list contiguous, and partition them with AVX-512 byte compress (CRankLists; a plain loop without it):
+// a scan then walks only the node's own rows (see `growCompacted`). With ties they instead skip the partitions: every
+// node walks the root's lists and counts only its own rows, named by a 64-bit mask (see `growMasked`).
 //
 // Exactness (why the splits are those of `TreeGrower.scanFeatures`):
 //   - the histogram's bin b holds (0 + g_a) + g_b + ... over the node's rows in the bin in ascending row order, and
@@ -30,6 +32,7 @@
 // bin (the histogram scan's own threshold for building histograms row-wise; the fits above it never take this path
 // and the fits below it never subtract histograms, so their sums are the direct sums computed here).
 
+import CRankLists
 import Foundation
 
 /// Every feature's training rows in ascending (bin, row) order, in blocks of eight features (ids[(b * rows + k) * 8 + j]:
@@ -44,6 +47,11 @@ struct PresortedColumns: @unchecked Sendable {
     let root: RankLists
     /// No two training rows share a bin in any feature (every run of equal bins is one row long).
     let tieFree: Bool
+    /// Fits of at most 64 rows without ties: the root's lists again, one byte a row, feature by feature (`growCompacted`);
+    /// padding features list the rows in order.
+    let compactRoot: CompactLists?
+    /// Bytes from one feature's compact list to the next.
+    let compactStride: Int
 
     /// nil when the fit has many rows per bin (n * features >= 2 * total bins), more rows than a UInt16 names,
     /// or lists too large to keep (n * width > 2^22 entries).
@@ -76,6 +84,16 @@ struct PresortedColumns: @unchecked Sendable {
         self.width = width
         self.root = root
         self.tieFree = tieFree
+        compactStride = CompactLists.stride(n)
+        if n <= 64 && tieFree {
+            let compact = CompactLists(bytes: width * compactStride)
+            for f in 0..<width {
+                for k in 0..<n { compact.ids[f * compactStride + k] = f < features ? UInt8(root.ids[root.slot(f, k)]) : UInt8(k) }
+            }
+            compactRoot = compact
+        } else {
+            compactRoot = nil
+        }
     }
 }
 
@@ -251,7 +269,10 @@ extension TreeGrower {
 
     /// `grow` for fits with presorted columns: the same best-first growth, the same trees.
     func growPresorted(_ columns: PresortedColumns, gradient: [Double], hessian: [Double]) -> GradientBoostedTrees.Tree {
-        if columns.rows <= 64 { return growMasked(columns, gradient: gradient, hessian: hessian) }
+        if columns.rows <= 64 {
+            if let compact = columns.compactRoot { return growCompacted(columns, root: compact, gradient: gradient, hessian: hessian) }
+            return growMasked(columns, gradient: gradient, hessian: hessian)
+        }
         let n = binner.rows, width = columns.width, blockCount = width / PresortedColumns.lanes
         var nodes = [Node]()
         // Open leaves' lists (node index → lists and first rank), dropped when the leaf is split.
@@ -655,6 +676,216 @@ extension TreeGrower {
             nodes[chosen].rows = []
             nodes.append(node(leftRows, depth: depth, leftG, leftH, best: leftBest))
             nodes.append(node(rightRows, depth: depth, rightG, rightH, best: rightBest))
+            leaves += 1
+        }
+        return GradientBoostedTrees.Tree(
+            feature: nodes.map(\.feature), threshold: nodes.map(\.threshold), left: nodes.map(\.left), right: nodes.map(\.right),
+            value: nodes.map { $0.left < 0 ? -learningRate * $0.G / ($0.H + l2 + Double.ulpOfOne) : 0 })
+    }
+}
+
+/// Rank lists of one node, or of both children of a split, for fits of at most 64 rows without ties: one byte a row,
+/// each feature's list contiguous (`growCompacted`). Written once (by the fit or by one partition, each thread its own
+/// features), then only read.
+final class CompactLists: @unchecked Sendable {
+    let ids: UnsafeMutablePointer<UInt8>
+    /// Room for `bytes` plus the eight a scan's last word load may reach past them.
+    init(bytes: Int) {
+        ids = .allocate(capacity: bytes + 8)
+        ids.initialize(repeating: 0, count: bytes + 8)
+    }
+    deinit { ids.deallocate() }
+    /// The stride of lists of `count` rows: room for one more byte (the plain partition writes one past a list's end),
+    /// rounded up to a whole word.
+    static func stride(_ count: Int) -> Int { (count + 8) & ~7 }
+}
+
+extension TreeGrower {
+    // Fits of at most 64 rows without ties (an OxML fold: 54 rows, 2048 continuous features): every node keeps its own
+    // lists, one byte a row, feature after feature, and a split partitions them into its children's (with AVX-512
+    // byte compress where the CPU has it, CRankLists). A scan then walks only the node's own rows, eight features a
+    // step, with no mask: every rank ends a run (no ties), so the left side's row count after rank k is k + 1 in
+    // every lane, as in `scanPresorted`, whose sums, tests and order these are.
+
+    /// `scanPresorted` over compact lists: features 8 b ..< 8 b + 8 for b in `blocks`, feature f's rows (ranks
+    /// 0 ..< rankCount) at lists[f * stride ...]; the tree's gradient in statistics[0 ..< n], its hessian in
+    /// statistics[n ..< 2 n].
+    func scanCompacted(_ columns: PresortedColumns, lists: UnsafePointer<UInt8>, stride: Int, rankCount r: Int, blocks: Range<Int>,
+                       statistics: UnsafePointer<Double>, G: Double, H: Double) -> Candidate {
+        let features = columns.features, n = columns.rows, msl = minSamplesLeaf
+        var best: Candidate = (0, -1, -1)
+        // Each side keeps >= minSamplesLeaf rows: the left side's last rank k is in msl - 1 ... r - 1 - msl.
+        guard r >= 2 * msl, r >= 2 else { return best }
+        let first = msl - 1, last = r - 1 - msl
+        let parentLoss = G * G / (H + l2)
+        let screenSafe = abs(G) < 1e100 && H + l2 < 1e100
+        var bestSoFar = 0.0
+        var floor = Self.screenFloor(bestGain: 0, parentLoss: parentLoss, screenSafe: screenSafe)
+        let gVector = Lanes(repeating: G), hVector = Lanes(repeating: H), l2Vector = Lanes(repeating: l2)
+        let minimumHessianVector = Lanes(repeating: minimumHessian), parentVector = Lanes(repeating: parentLoss)
+        let laneIndex = SIMD8<Int64>(0, 1, 2, 3, 4, 5, 6, 7), byte = SIMD8<UInt64>(repeating: 0xFF)
+        let scratch = UnsafeMutableRawPointer.allocate(byteCount: 128, alignment: 64)
+        let laneGain = UnsafeMutablePointer<Double>.allocate(capacity: PresortedColumns.lanes)
+        let laneRank = UnsafeMutablePointer<Int>.allocate(capacity: PresortedColumns.lanes)
+        defer { scratch.deallocate(); laneGain.deallocate(); laneRank.deallocate() }
+        let hessians = statistics + n
+        for block in blocks {
+            let f0 = block * PresortedColumns.lanes
+            let real = laneIndex .< SIMD8<Int64>(repeating: Int64(features - f0))   // padding lanes never split
+            let base = UnsafeRawPointer(lists + f0 * stride)
+            var gl = Lanes(), hl = Lanes()
+            for lane in 0..<PresortedColumns.lanes { laneGain[lane] = 0; laneRank[lane] = -1 }
+            @inline(__always) func test(_ k: Int) {
+                let hr = hVector - hl, gr = gVector - gl
+                let hlL = hl + l2Vector, hrL = hr + l2Vector, gl2 = gl * gl, gr2 = gr * gr
+                let screen = Lanes(repeating: floor) * (hlL * hrL)
+                let pass = real .& .!(hl .< minimumHessianVector) .& .!(hr .< minimumHessianVector) .& .!(gl2 * hrL + gr2 * hlL .< screen)
+                if !any(pass) { return }
+                let gain = gl2 / hlL + gr2 / hrL - parentVector
+                scratch.storeBytes(of: gain, as: Lanes.self)
+                scratch.storeBytes(of: bitsOf(pass), toByteOffset: 64, as: SIMD8<UInt64>.self)
+                for lane in 0..<PresortedColumns.lanes where scratch.load(fromByteOffset: 64 + 8 * lane, as: UInt64.self) != 0 {
+                    let candidate = scratch.load(fromByteOffset: 8 * lane, as: Double.self)
+                    if candidate > laneGain[lane] {
+                        laneGain[lane] = candidate; laneRank[lane] = k
+                        if candidate > bestSoFar {
+                            bestSoFar = candidate
+                            floor = Self.screenFloor(bestGain: candidate, parentLoss: parentLoss, screenSafe: screenSafe)
+                        }
+                    }
+                }
+            }
+            var k0 = 0
+            while k0 <= last {
+                // Ranks k0 ..< k0 + 8 of the eight features, a word each; step j takes byte j of every word.
+                let words = SIMD8<UInt64>(base.loadUnaligned(fromByteOffset: k0, as: UInt64.self),
+                                          base.loadUnaligned(fromByteOffset: stride + k0, as: UInt64.self),
+                                          base.loadUnaligned(fromByteOffset: 2 * stride + k0, as: UInt64.self),
+                                          base.loadUnaligned(fromByteOffset: 3 * stride + k0, as: UInt64.self),
+                                          base.loadUnaligned(fromByteOffset: 4 * stride + k0, as: UInt64.self),
+                                          base.loadUnaligned(fromByteOffset: 5 * stride + k0, as: UInt64.self),
+                                          base.loadUnaligned(fromByteOffset: 6 * stride + k0, as: UInt64.self),
+                                          base.loadUnaligned(fromByteOffset: 7 * stride + k0, as: UInt64.self))
+                for step in 0..<PresortedColumns.lanes {
+                    let k = k0 + step
+                    if k > last { break }
+                    let shift = UInt64(8 * step)
+                    let rows = SIMD8<UInt64>(words[0] &>> shift, words[1] &>> shift, words[2] &>> shift, words[3] &>> shift,
+                                             words[4] &>> shift, words[5] &>> shift, words[6] &>> shift, words[7] &>> shift) & byte
+                    let i0 = Int(rows[0]), i1 = Int(rows[1]), i2 = Int(rows[2]), i3 = Int(rows[3])
+                    let i4 = Int(rows[4]), i5 = Int(rows[5]), i6 = Int(rows[6]), i7 = Int(rows[7])
+                    gl += Lanes(statistics[i0], statistics[i1], statistics[i2], statistics[i3], statistics[i4], statistics[i5], statistics[i6], statistics[i7])
+                    hl += Lanes(hessians[i0], hessians[i1], hessians[i2], hessians[i3], hessians[i4], hessians[i5], hessians[i6], hessians[i7])
+                    if k >= first { test(k) }
+                }
+                k0 += PresortedColumns.lanes
+            }
+            for lane in 0..<PresortedColumns.lanes where laneGain[lane] > best.gain {
+                let f = f0 + lane, row = Int(lists[f * stride + laneRank[lane]])
+                best = (laneGain[lane], f, Int(binner.binned[f * n + row]))
+            }
+        }
+        return best
+    }
+
+    /// `grow` for fits of at most 64 rows without ties: the same best-first growth, the same trees.
+    func growCompacted(_ columns: PresortedColumns, root: CompactLists, gradient: [Double], hessian: [Double]) -> GradientBoostedTrees.Tree {
+        let n = columns.rows, width = columns.width, blockCount = width / PresortedColumns.lanes
+        var nodes = [Node]()
+        // Open leaves' lists (node index → lists, the byte where they start, stride), dropped when the leaf is split.
+        var openLists = [Int: (lists: CompactLists, start: Int, stride: Int)]()
+        func sums(_ rows: [Int]) -> (G: Double, H: Double) {
+            var G = 0.0, H = 0.0
+            for r in rows { G += gradient[r]; H += hessian[r] }
+            return (G, H)
+        }
+        func splittable(_ rows: [Int], depth: Int) -> Bool { (maxDepth.map { depth < $0 } ?? true) && rows.count >= 2 * minSamplesLeaf }
+        func node(_ rows: [Int], depth: Int, _ G: Double, _ H: Double, best: Candidate?) -> Node {
+            var node = Node(rows: rows, depth: depth, G: G, H: H)
+            if let best, best.feature >= 0 { node.split = Split(gain: best.gain, feature: best.feature, bin: best.bin) }
+            return node
+        }
+        // Feature blocks in two halves on two threads when the grower scans in parallel (the first half wins ties, as
+        // in feature order); each thread partitions and scans its own features.
+        let parts: [Range<Int>] = parallelScan && n * width >= 1 << 14 && blockCount >= 2
+            ? [0..<(blockCount / 2), (blockCount / 2)..<blockCount] : [0..<blockCount]
+        let statistics = UnsafeMutablePointer<Double>.allocate(capacity: 2 * n)
+        defer { statistics.deallocate() }
+        for r in 0..<n { statistics[r] = gradient[r]; statistics[n + r] = hessian[r] }
+        func inParts(_ body: (Range<Int>) -> (Candidate, Candidate)) -> (Candidate, Candidate) {
+            if parts.count == 1 { return body(parts[0]) }
+            var found = [(Candidate, Candidate)](repeating: ((0, -1, -1), (0, -1, -1)), count: parts.count)
+            found.withUnsafeMutableBufferPointer { found in
+                DispatchQueue.concurrentPerform(iterations: parts.count) { part in found[part] = body(parts[part]) }
+            }
+            return (found[1].0.gain > found[0].0.gain ? found[1].0 : found[0].0, found[1].1.gain > found[0].1.gain ? found[1].1 : found[0].1)
+        }
+        let all = Array(0..<n)
+        let (rootG, rootH) = sums(all)
+        var rootBest: Candidate? = nil
+        if splittable(all, depth: 0) {
+            rootBest = inParts { blocks in
+                (scanCompacted(columns, lists: root.ids, stride: columns.compactStride, rankCount: n, blocks: blocks,
+                               statistics: statistics, G: rootG, H: rootH), (0, -1, -1))
+            }.0
+        }
+        nodes.append(node(all, depth: 0, rootG, rootH, best: rootBest))
+        if nodes[0].split != nil { openLists[0] = (root, 0, columns.compactStride) }
+        var leaves = 1
+        while leaves < maxLeafNodes {
+            // Best-first: the open leaf with the largest gain (ties to the earliest node).
+            var chosen = -1
+            for i in 0..<nodes.count where nodes[i].left < 0 && nodes[i].split != nil {
+                if chosen < 0 || nodes[i].split!.gain > nodes[chosen].split!.gain { chosen = i }
+            }
+            if chosen < 0 { break }
+            let split = nodes[chosen].split!
+            let base = split.feature * binner.rows
+            var leftRows = [Int](), rightRows = [Int]()
+            var leftMask: UInt64 = 0
+            for r in nodes[chosen].rows {
+                if Int(binner.binned[base + r]) <= split.bin { leftRows.append(r); leftMask |= UInt64(1) << UInt64(r) } else { rightRows.append(r) }
+            }
+            let depth = nodes[chosen].depth + 1
+            let parent = openLists.removeValue(forKey: chosen)
+            let (leftG, leftH) = sums(leftRows), (rightG, rightH) = sums(rightRows)
+            let scanLeft = splittable(leftRows, depth: depth), scanRight = splittable(rightRows, depth: depth)
+            var leftBest: Candidate = (0, -1, -1), rightBest: Candidate = (0, -1, -1)
+            var children: (lists: CompactLists, leftStride: Int, rightStart: Int, rightStride: Int)? = nil
+            if let parent, scanLeft || scanRight {
+                let leftStride = CompactLists.stride(leftRows.count), rightStride = CompactLists.stride(rightRows.count)
+                let rightStart = width * leftStride
+                let lists = CompactLists(bytes: rightStart + width * rightStride)
+                let count = nodes[chosen].rows.count, leftCount = leftRows.count, rightCount = rightRows.count
+                let compress: Int32 = presortedCompress ? 1 : 0
+                (leftBest, rightBest) = inParts { blocks in
+                    carcinoma_partition_rank_lists(parent.lists.ids + parent.start, parent.stride, count,
+                                                   blocks.lowerBound * PresortedColumns.lanes, blocks.upperBound * PresortedColumns.lanes,
+                                                   leftMask, lists.ids, leftStride, lists.ids + rightStart, rightStride, compress)
+                    let left: Candidate = scanLeft
+                        ? scanCompacted(columns, lists: lists.ids, stride: leftStride, rankCount: leftCount, blocks: blocks,
+                                        statistics: statistics, G: leftG, H: leftH)
+                        : (0, -1, -1)
+                    let right: Candidate = scanRight
+                        ? scanCompacted(columns, lists: lists.ids + rightStart, stride: rightStride, rankCount: rightCount, blocks: blocks,
+                                        statistics: statistics, G: rightG, H: rightH)
+                        : (0, -1, -1)
+                    return (left, right)
+                }
+                children = (lists, leftStride, rightStart, rightStride)
+            }
+            nodes[chosen].feature = split.feature
+            nodes[chosen].threshold = binner.thresholds[split.feature][split.bin]
+            nodes[chosen].left = nodes.count
+            nodes[chosen].right = nodes.count + 1
+            nodes[chosen].rows = []
+            let leftIndex = nodes.count
+            nodes.append(node(leftRows, depth: depth, leftG, leftH, best: leftBest))
+            nodes.append(node(rightRows, depth: depth, rightG, rightH, best: rightBest))
+            if let children {
+                if nodes[leftIndex].split != nil { openLists[leftIndex] = (children.lists, 0, children.leftStride) }
+                if nodes[leftIndex + 1].split != nil { openLists[leftIndex + 1] = (children.lists, children.rightStart, children.rightStride) }
+            }
             leaves += 1
         }
         return GradientBoostedTrees.Tree(

@@ -117,8 +117,9 @@ final class GradientBoostedTreesTests: XCTestCase {
 }
 
 /// The presorted split search (PresortedSplitSearch.swift) against the histogram scan, its plain twin: the same trees,
-/// split for split and leaf value for leaf value, on every kind of fit that takes it (at most 64 rows: node masks over
-/// the root's lists; more rows: partitioned lists; continuous features or ties within bins; binary and multi-class;
+/// split for split and leaf value for leaf value, on every kind of fit that takes it (at most 64 rows without ties: compact
+/// one-byte lists, partitioned with AVX-512 byte compress and with the plain loop; at most 64 rows with ties: node masks
+/// over the root's lists; more rows: partitioned lists; continuous features or ties within bins; binary and multi-class;
 /// maxDepth, minSamplesLeaf, early stopping) and on fits that do not (many rows per bin, featureFraction < 1).
 final class PresortedSplitSearchTests: XCTestCase {
     /// rows x features of Gaussian-ish values from a seeded generator, labels from a few of the features plus noise;
@@ -158,8 +159,9 @@ final class PresortedSplitSearchTests: XCTestCase {
     func testSameTreesAsTheHistogramScan() throws {
         struct Case { let name: String; let rows: Int; let features: Int; let classes: Int; let levels: Int }
         let cases = [
-            Case(name: "54 x 512 continuous, 3 classes (masks; large nodes on two threads)", rows: 54, features: 512, classes: 3, levels: 0),
-            Case(name: "60 x 203 continuous, binary (masks; padded block)", rows: 60, features: 203, classes: 2, levels: 0),
+            Case(name: "54 x 512 continuous, 3 classes (compact lists; large nodes on two threads)", rows: 54, features: 512, classes: 3, levels: 0),
+            Case(name: "60 x 203 continuous, binary (compact lists; padded block)", rows: 60, features: 203, classes: 2, levels: 0),
+            Case(name: "64 x 64 continuous, binary (compact lists, 64 rows: whole-vector masks)", rows: 64, features: 64, classes: 2, levels: 0),
             Case(name: "56 x 300 ties, 3 classes (masks, runs of equal bins)", rows: 56, features: 300, classes: 3, levels: 40),
             Case(name: "90 x 301 continuous, 3 classes (partitioned lists)", rows: 90, features: 301, classes: 3, levels: 0),
             Case(name: "120 x 150 ties, binary (partitioned lists, runs of equal bins)", rows: 120, features: 150, classes: 2, levels: 90),
@@ -176,11 +178,19 @@ final class PresortedSplitSearchTests: XCTestCase {
             ]
             for (setting, make) in settings {
                 let message = "\(c.name), \(setting)"
-                let presorted = try make(.automatic).fitTrees(x, labels: labels, sampleWeights: nil)
                 let histograms = try make(.histograms).fitTrees(x, labels: labels, sampleWeights: nil)
-                assertSameTrees(presorted, histograms, message)
-                XCTAssertEqual(try presorted.predictProba(x), try histograms.predictProba(x), message)
+                for search in [GradientBoostedTrees.SplitSearch.automatic, .automaticWithoutVectorCompress] {
+                    let presorted = try make(search).fitTrees(x, labels: labels, sampleWeights: nil)
+                    assertSameTrees(presorted, histograms, "\(message), \(search)")
+                    XCTAssertEqual(try presorted.predictProba(x), try histograms.predictProba(x), "\(message), \(search)")
+                }
             }
         }
+    }
+
+    /// `.automatic` above runs the AVX-512 byte-compress partition only where the CPU has it; say so where it does not.
+    func testVectorCompressPartitionIsAvailableHere() throws {
+        try XCTSkipUnless(GradientBoostedTrees.hasVectorCompress,
+                          "skipped: no AVX-512 VBMI2/BITALG; the compact lists of small fits were partitioned by the plain loop only")
     }
 }
