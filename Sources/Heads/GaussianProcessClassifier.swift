@@ -92,7 +92,12 @@ public struct GaussianProcessClassifier: Classifier {
         /// Hyperparameters at a bound, optimiser failures and jitter, per binary problem.
         public let diagnostics: [Diagnostic]
 
+        /// With OpenBLAS on one thread, as the fit (the same results whatever the caller's thread count).
         public func predictProba(_ features: Matrix) throws -> Matrix {
+            try withSingleThreadedBLAS { try probabilities(features) }
+        }
+
+        private func probabilities(_ features: Matrix) throws -> Matrix {
             try requireFeatureWidth(features, head: "GaussianProcessClassifier")
             var out = Matrix(rows: features.rows, columns: classes.count)
             if classes.count == 2 {
@@ -116,7 +121,7 @@ public struct GaussianProcessClassifier: Classifier {
         public func latentMeanAndVariance(_ features: Matrix) -> (mean: Matrix, variance: Matrix) {
             var mean = Matrix(rows: features.rows, columns: models.count), variance = mean
             for (c, model) in models.enumerated() {
-                let (m, v) = model.latentMeanAndVariance(features)
+                let (m, v) = withSingleThreadedBLAS { model.latentMeanAndVariance(features) }
                 for r in 0..<features.rows { mean[r, c] = m[r]; variance[r, c] = v[r] }
             }
             return (mean, variance)
@@ -128,6 +133,14 @@ public struct GaussianProcessClassifier: Classifier {
     }
 
     public func fitGaussianProcess(_ features: Matrix, labels: [Int], sampleWeights: [Double]?) throws -> Fitted {
+        // Cores free for this fit: OpenBLAS's thread count as the caller left it (1 inside a caller's parallel loop).
+        let cores = blasThreadCount()
+        // OpenBLAS runs on one thread throughout: its own worker threads would spin in sched_yield between the many
+        // small calls and take the second core from ours (the blocked factorization's halves, the one-vs-rest fits).
+        return try withSingleThreadedBLAS { try fitGaussianProcess(features, labels: labels, sampleWeights: sampleWeights, cores: cores) }
+    }
+
+    private func fitGaussianProcess(_ features: Matrix, labels: [Int], sampleWeights: [Double]?, cores: Int) throws -> Fitted {
         let data = try makeTrainingSet(features, labels: labels, sampleWeights: sampleWeights, classWeight: .none, head: name)
         let positives = data.classCount == 2 ? [1] : Array(0..<data.classCount)
         // One distance matrix for every binary problem (they differ only in targets and weights).
@@ -145,7 +158,8 @@ public struct GaussianProcessClassifier: Classifier {
                 for i in 0..<weights.count { weights[i] *= perSide[Int(targets[i])] }
             }
             let problem = BinaryProblem(features: features, targets: targets, weights: weights,
-                                        maximumNewtonIterations: maximumNewtonIterations, distances: distances)
+                                        maximumNewtonIterations: maximumNewtonIterations, distances: distances,
+                                        parallelFactorization: cores >= 2 && positives.count == 1)
             var theta = [log(amplitudeSquared), log(lengthScale)]
             if optimize {
                 var rng = SplitMix64(seed: seed &+ UInt64(index) &* 0x9E37_79B9)
@@ -191,18 +205,16 @@ public struct GaussianProcessClassifier: Classifier {
         // each, instead of one after another on a threaded LAPACK (which shares each factorisation poorly
         // at a few thousand rows and leaves the O(n^2) passes on one core).
         var fits = [Result<(model: BinaryModel, diagnostics: [Diagnostic]), Error>?](repeating: nil, count: positives.count)
-        let workers = min(blasThreadCount(), positives.count)
+        let workers = min(cores, positives.count)
         if workers > 1 {
             let lock = NSLock()
             var next = 0
-            withSingleThreadedBLAS {
-                fits.withUnsafeMutableBufferPointer { fits in
-                    DispatchQueue.concurrentPerform(iterations: workers) { _ in
-                        while true {
-                            lock.lock(); let index = next; next += 1; lock.unlock()
-                            if index >= positives.count { return }
-                            fits[index] = Result { try fitOne(index, positives[index]) }
-                        }
+            fits.withUnsafeMutableBufferPointer { fits in
+                DispatchQueue.concurrentPerform(iterations: workers) { _ in
+                    while true {
+                        lock.lock(); let index = next; next += 1; lock.unlock()
+                        if index >= positives.count { return }
+                        fits[index] = Result { try fitOne(index, positives[index]) }
                     }
                 }
             }
@@ -226,7 +238,7 @@ public struct GaussianProcessClassifier: Classifier {
                                              amplitudeSquared: Double, lengthScale: Double) throws -> (value: Double, gradient: [Double]) {
         let problem = BinaryProblem(features: features, targets: targets.map { $0 == 1 ? 1.0 : 0.0 },
                                     weights: weights ?? [Double](repeating: 1, count: targets.count), maximumNewtonIterations: 100)
-        let e = try problem.evaluate(theta: [log(amplitudeSquared), log(lengthScale)], gradient: true)
+        let e = try withSingleThreadedBLAS { try problem.evaluate(theta: [log(amplitudeSquared), log(lengthScale)], gradient: true) }
         return (e.logMarginalLikelihood, e.gradient)
     }
 
@@ -244,7 +256,7 @@ public struct GaussianProcessClassifier: Classifier {
 
         /// Approximate log marginal likelihood and its gradient w.r.t. (log amplitude^2, log length).
         public func evaluate(amplitudeSquared: Double, lengthScale: Double) throws -> (value: Double, gradient: [Double]) {
-            let e = try problem.evaluate(theta: [log(amplitudeSquared), log(lengthScale)], gradient: true)
+            let e = try withSingleThreadedBLAS { try problem.evaluate(theta: [log(amplitudeSquared), log(lengthScale)], gradient: true) }
             return (e.logMarginalLikelihood, e.gradient)
         }
     }
@@ -299,6 +311,9 @@ final class BinaryProblem {
     let distances: Matrix
     let maximumNewtonIterations: Int
     let warmStart: Bool
+    /// Factor B and invert it (`choleskyFactorUpperByBlocks`, `choleskyInverseUpperByBlocks`) with their halves on two
+    /// threads (else one after the other: the same calls, the same results).
+    let parallelFactorization: Bool
     /// The mode f of the last evaluation (the next warm start).
     private var previousMode: [Double]?
     /// theta of the last evaluation and, when it computed the gradient, the mode's derivatives df/dtheta_j
@@ -335,8 +350,10 @@ final class BinaryProblem {
         var diagnostics: [Diagnostic]
     }
 
-    init(features: Matrix, targets: [Double], weights: [Double], maximumNewtonIterations: Int, warmStart: Bool = true, distances: Matrix? = nil) {
+    init(features: Matrix, targets: [Double], weights: [Double], maximumNewtonIterations: Int, warmStart: Bool = true, distances: Matrix? = nil,
+         parallelFactorization: Bool = false) {
         self.features = features
+        self.parallelFactorization = parallelFactorization
         self.targets = targets
         self.weights = weights
         self.maximumNewtonIterations = maximumNewtonIterations
@@ -379,8 +396,8 @@ final class BinaryProblem {
             return Evaluation(logMarginalLikelihood: mode.logMarginalLikelihood, gradient: [], weightedResidual: residual, sqrtW: sqrtW,
                               factor: try Cholesky(upperFactor: system), diagnostics: mode.diagnostics)
         }
-        // GPML Alg. 5.1 (as scikit-learn), line 7: R = W^1/2 B^-1 W^1/2, from B^-1 by dpotri on the factor.
-        try choleskyInverseInPlace(&system, triangle: Self.triangle)
+        // GPML Alg. 5.1 (as scikit-learn), line 7: R = W^1/2 B^-1 W^1/2, from B^-1 (as dpotri) on the factor.
+        try choleskyInverseUpperByBlocks(&system, parallel: parallelFactorization)
         // Line 9: s2 = -1/2 diag(K - C^T C) * d^3 log p / df^3 with C = L \ (W^1/2 K). C^T C = K R K, and
         // K - K R K = (K^-1 + W)^-1 = W^-1/2 (I - B^-1) W^-1/2, so diag(K - C^T C)_j = (1 - B^-1_jj) / W_j; the
         // third derivative is -W_j (1 - 2 pi_j) (W_j = w_j pi_j (1 - pi_j)), so W_j cancels and no n^3 solve
@@ -459,10 +476,11 @@ final class BinaryProblem {
                 sqrtW[i] = W[i].squareRoot()                                    // Line 5: B = I + W^1/2 K W^1/2 = L L^T
             }
             formSystem(kernel: K, sqrtW: sqrtW, into: &system)
-            // With two cores free, a few hundred rows and up: the factorization by blocks on both (OpenBLAS's own
-            // threaded dpotrf gains nothing at that size); inside a caller's parallel loop, dpotrf on one thread.
-            let info = n >= Self.blockedFactorizationRows && blasThreadCount() >= 2
-                ? try choleskyFactorUpperByBlocks(&system, parallel: true)
+            // From a few hundred rows: the factorization by blocks, its halves on both cores when two are free (OpenBLAS's
+            // own threaded dpotrf gains nothing at that size), one after the other inside a caller's parallel loop: the
+            // same calls either way, so the factor (and every result after it) does not depend on the core count.
+            let info = n >= Self.blockedFactorizationRows
+                ? try choleskyFactorUpperByBlocks(&system, parallel: parallelFactorization)
                 : try choleskyFactorInPlace(&system, triangle: Self.triangle)
             if info > 0 {
                 // Not positive definite in floating point: the jittered factor of the full B (warning recorded).

@@ -2,6 +2,7 @@
 // its gradient at fixed hyperparameters (rtol 1e-6), predictive probabilities, macro F1 on 8 folds.
 
 import XCTest
+import BLASThreads
 import LinearAlgebra
 import Heads
 import TestSupport
@@ -119,6 +120,26 @@ final class GaussianProcessClassifierTests: XCTestCase {
             let data = try Fixtures.dataset(name)
             let ours = try crossValidatedMacroF1(GaussianProcessClassifier(restarts: 0), on: data)
             assertMacroF1(ours, reference: try XCTUnwrap(results.datasets[name]?.macroF1["gaussian_process"]), head: "gaussian-process", dataset: name)
+        }
+    }
+
+    /// The fit on one core (OpenBLAS on one thread: the blocked factorization's and inverse's halves one after the
+    /// other, one-vs-rest problems in sequence) and on the process's cores (halves and problems side by side): the
+    /// same hyperparameters, likelihoods and probabilities, bit for bit, for two classes and for three.
+    func testFitIsBitIdenticalAcrossThreadCounts() throws {
+        let cores = BLASThreads.count
+        if cores < 2 { print("skipped the two-thread side: OpenBLAS runs 1 thread here, both fits run on one") }
+        for name in ["breast_cancer", "wine"] {
+            let fold = try standardisedFold0(try Fixtures.dataset(name))
+            let head = try GaussianProcessClassifier(restarts: 0)
+            let fits = try [1, cores].map { threads in
+                try BLASThreads.with(threads) { try head.fitGaussianProcess(fold.train, labels: fold.trainLabels, sampleWeights: nil) }
+            }
+            for (one, many) in zip(fits[0].models, fits[1].models) {
+                XCTAssertEqual([one.amplitudeSquared, one.lengthScale, one.logMarginalLikelihood].map(\.bitPattern),
+                               [many.amplitudeSquared, many.lengthScale, many.logMarginalLikelihood].map(\.bitPattern), name)
+            }
+            XCTAssertEqual(try fits[0].predictProba(fold.test).values.map(\.bitPattern), try fits[1].predictProba(fold.test).values.map(\.bitPattern), name)
         }
     }
 

@@ -148,6 +148,39 @@ final class LinearAlgebraTests: XCTestCase {
         XCTAssertEqual(try choleskyFactorUpperByBlocks(&indefinite, blockSize: 32, parallel: true), 71)
     }
 
+    /// The recursive inverse from the factor against dpotri (rounding apart) at orders below, at and above the
+    /// base, odd halves included; the halves side by side and one after the other bit for bit the same; the strict
+    /// lower triangle untouched; a zero on the factor's diagonal names its order.
+    func testInverseByHalvesMatchesDpotri() throws {
+        for (n, baseOrder) in [(5, 8), (8, 8), (37, 8), (150, 16), (301, 64)] {
+            let a = try symmetricPositiveDefinite(n, seed: UInt64(30 + n))
+            var factor = a
+            for i in 0..<n { for j in 0..<i { factor[i, j] = -7 } }
+            XCTAssertEqual(try choleskyFactorInPlace(&factor, triangle: .upper), 0)
+            var reference = factor
+            try choleskyInverseInPlace(&reference, triangle: .upper)
+            var results = [Matrix]()
+            for parallel in [true, false] {
+                var work = factor
+                try choleskyInverseUpperByBlocks(&work, baseOrder: baseOrder, parallel: parallel)
+                for i in 0..<n { for j in 0..<i { XCTAssertEqual(work[i, j], -7) } }
+                var upper = [Double](), expected = [Double]()
+                for i in 0..<n { for j in i..<n { upper.append(work[i, j]); expected.append(reference[i, j]) } }
+                let check = allClose(upper, expected, relativeTolerance: 1e-10, absoluteTolerance: 1e-14)
+                XCTAssert(check.ok, "n \(n) parallel \(parallel): \(check.message)")
+                results.append(work)
+            }
+            XCTAssertEqual(results[0].values.map(\.bitPattern), results[1].values.map(\.bitPattern), "n \(n)")
+        }
+        for zero in [3, 40, 99] {
+            var singular = Matrix.identity(100)
+            singular[zero, zero] = 0
+            XCTAssertThrowsError(try choleskyInverseUpperByBlocks(&singular, baseOrder: 16, parallel: true)) { error in
+                XCTAssertEqual(error as? LinearAlgebraError, .lapackFailure(routine: "dtrtri (zero diagonal element \(zero + 1))", info: zero + 1))
+            }
+        }
+    }
+
     func testCholeskyOfIndefiniteMatrixNamesTheFailingMinor() {
         let a = Matrix(rows: 3, columns: 3, values: [4, 0, 0, 0, 1, 2, 0, 2, 1])   // minor of order 3 is negative
         XCTAssertThrowsError(try Cholesky(a)) { error in
