@@ -200,9 +200,9 @@ public struct GradientBoostedTrees: Classifier {
             let p = probabilities(fromRaw: raw, classCount: k)
             var round = [Tree?](repeating: nil, count: outputs)
             var treeGenerators = outputs > 1 ? (0..<outputs).map { _ in SplitMix64(seed: rng.next()) } : []
-            // One output's tree and its updates of the raw scores (column o only: outputs never share a cell).
-            func growOutput(_ o: Int, _ generator: inout SplitMix64, raw: UnsafeMutableBufferPointer<Double>,
-                            validationRaw: UnsafeMutableBufferPointer<Double>) -> Tree {
+            // One output's gradient and hessian, and a tree's updates of its raw scores (column o only: outputs never
+            // share a cell).
+            func gradients(_ o: Int) -> (gradient: [Double], hessian: [Double]) {
                 let column = outputs == 1 ? 1 : o
                 var gradient = [Double](repeating: 0, count: n), hessian = gradient
                 for i in 0..<n {
@@ -210,17 +210,40 @@ public struct GradientBoostedTrees: Classifier {
                     gradient[i] = weights[i] * (pi - t)
                     hessian[i] = weights[i] * pi * (1 - pi)
                 }
-                let tree = (o < sideBySide ? grower : splitScanGrower).grow(gradient: gradient, hessian: hessian, rng: &generator)
+                return (gradient, hessian)
+            }
+            func add(_ tree: Tree, _ o: Int, raw: UnsafeMutableBufferPointer<Double>, validationRaw: UnsafeMutableBufferPointer<Double>) {
                 x.values.withUnsafeBufferPointer { xs in
                     for r in 0..<n { raw[r * outputs + o] += tree.predict(UnsafeBufferPointer(rebasing: xs[(r * x.columns)..<((r + 1) * x.columns)])) }
                 }
                 validation.values.withUnsafeBufferPointer { xs in
                     for r in 0..<validation.rows { validationRaw[r * outputs + o] += tree.predict(UnsafeBufferPointer(rebasing: xs[(r * x.columns)..<((r + 1) * x.columns)])) }
                 }
+            }
+            func growOutput(_ o: Int, _ generator: inout SplitMix64, raw: UnsafeMutableBufferPointer<Double>,
+                            validationRaw: UnsafeMutableBufferPointer<Double>) -> Tree {
+                let (gradient, hessian) = gradients(o)
+                let tree = (o < sideBySide ? grower : splitScanGrower).grow(gradient: gradient, hessian: hessian, rng: &generator)
+                add(tree, o, raw: raw, validationRaw: validationRaw)
                 return tree
             }
             raw.values.withUnsafeMutableBufferPointer { rawValues in
             validationRaw.values.withUnsafeMutableBufferPointer { validationValues in
+                if let columns = grower.presorted, let compact = columns.compactRoot {
+                    // At most 64 rows without ties: the round's trees grow step by step together, their scans cut into
+                    // ranges of features that the cores take from one pool (TreeGrower.growInLockstep).
+                    let growths = (0..<outputs).map { o in
+                        let (gradient, hessian) = gradients(o)
+                        return CompactGrowth(grower, columns: columns, root: compact, gradient: gradient, hessian: hessian)
+                    }
+                    grower.growInLockstep(growths, threads: max(1, ProcessInfo.processInfo.activeProcessorCount))
+                    for o in 0..<outputs {
+                        let tree = growths[o].tree()
+                        add(tree, o, raw: rawValues, validationRaw: validationValues)
+                        round[o] = tree
+                    }
+                    return
+                }
                 if workers == 1 {
                     for o in 0..<outputs {
                         if outputs == 1 { round[o] = growOutput(o, &rng, raw: rawValues, validationRaw: validationValues) }

@@ -689,10 +689,11 @@ extension TreeGrower {
 /// features), then only read.
 final class CompactLists: @unchecked Sendable {
     let ids: UnsafeMutablePointer<UInt8>
-    /// Room for `bytes` plus the eight a scan's last word load may reach past them.
+    /// Room for `bytes` plus the eight a scan's last word load may reach past them. Only the lists' ranks are ever used
+    /// (a scan loads whole words and takes the bytes of ranks below its count), so the rest is left as it comes.
     init(bytes: Int) {
         ids = .allocate(capacity: bytes + 8)
-        ids.initialize(repeating: 0, count: bytes + 8)
+        (ids + bytes).initialize(repeating: 0, count: 8)
     }
     deinit { ids.deallocate() }
     /// The stride of lists of `count` rows: room for one more byte (the plain partition writes one past a list's end),
@@ -739,7 +740,11 @@ extension TreeGrower {
                 let hr = hVector - hl, gr = gVector - gl
                 let hlL = hl + l2Vector, hrL = hr + l2Vector, gl2 = gl * gl, gr2 = gr * gr
                 let screen = Lanes(repeating: floor) * (hlL * hrL)
-                let pass = real .& .!(hl .< minimumHessianVector) .& .!(hr .< minimumHessianVector) .& .!(gl2 * hrL + gr2 * hlL .< screen)
+                // The screen first, the hessian tests only for the few lanes it passes (the floor and the bests change
+                // only on a candidate that passes every test, so the order of the tests changes nothing).
+                let screened = real .& .!(gl2 * hrL + gr2 * hlL .< screen)
+                if !any(screened) { return }
+                let pass = screened .& .!(hl .< minimumHessianVector) .& .!(hr .< minimumHessianVector)
                 if !any(pass) { return }
                 let gain = gl2 / hlL + gr2 / hrL - parentVector
                 scratch.storeBytes(of: gain, as: Lanes.self)
@@ -790,104 +795,199 @@ extension TreeGrower {
 
     /// `grow` for fits of at most 64 rows without ties: the same best-first growth, the same trees.
     func growCompacted(_ columns: PresortedColumns, root: CompactLists, gradient: [Double], hessian: [Double]) -> GradientBoostedTrees.Tree {
-        let n = columns.rows, width = columns.width, blockCount = width / PresortedColumns.lanes
-        var nodes = [Node]()
-        // Open leaves' lists (node index → lists, the byte where they start, stride), dropped when the leaf is split.
-        var openLists = [Int: (lists: CompactLists, start: Int, stride: Int)]()
-        func sums(_ rows: [Int]) -> (G: Double, H: Double) {
-            var G = 0.0, H = 0.0
-            for r in rows { G += gradient[r]; H += hessian[r] }
-            return (G, H)
-        }
-        func splittable(_ rows: [Int], depth: Int) -> Bool { (maxDepth.map { depth < $0 } ?? true) && rows.count >= 2 * minSamplesLeaf }
-        func node(_ rows: [Int], depth: Int, _ G: Double, _ H: Double, best: Candidate?) -> Node {
-            var node = Node(rows: rows, depth: depth, G: G, H: H)
-            if let best, best.feature >= 0 { node.split = Split(gain: best.gain, feature: best.feature, bin: best.bin) }
-            return node
-        }
-        // Feature blocks in two halves on two threads when the grower scans in parallel (the first half wins ties, as
-        // in feature order); each thread partitions and scans its own features.
-        let parts: [Range<Int>] = parallelScan && n * width >= 1 << 14 && blockCount >= 2
-            ? [0..<(blockCount / 2), (blockCount / 2)..<blockCount] : [0..<blockCount]
-        let statistics = UnsafeMutablePointer<Double>.allocate(capacity: 2 * n)
-        defer { statistics.deallocate() }
-        for r in 0..<n { statistics[r] = gradient[r]; statistics[n + r] = hessian[r] }
-        func inParts(_ body: (Range<Int>) -> (Candidate, Candidate)) -> (Candidate, Candidate) {
-            if parts.count == 1 { return body(parts[0]) }
-            var found = [(Candidate, Candidate)](repeating: ((0, -1, -1), (0, -1, -1)), count: parts.count)
+        let growth = CompactGrowth(self, columns: columns, root: root, gradient: gradient, hessian: hessian)
+        growInLockstep([growth], threads: parallelScan ? 2 : 1)
+        return growth.tree()
+    }
+
+    /// Grows several trees of one round (one per class, from the same probabilities) step by step together: at each
+    /// step every unfinished tree's scan (its root's, or a split's children's) is cut into ranges of feature blocks,
+    /// and `threads` threads take the ranges of all the trees' scans from one pool, so that the trees' different
+    /// sizes even out on the cores. Each range's best is computed alone and the ranges are merged in feature order
+    /// under the strict `>` (the first best wins, as in one sequential scan), so the trees do not depend on the number
+    /// of threads or on which thread took which range.
+    func growInLockstep(_ growths: [CompactGrowth], threads: Int) {
+        guard let first = growths.first else { return }
+        let blockCount = first.columns.width / PresortedColumns.lanes
+        // Four ranges per scan when there are threads to share them and the scans are large (as `scanFeatures`' halves).
+        let pieces = threads > 1 && first.columns.rows * first.columns.width >= 1 << 14 ? min(4, blockCount) : 1
+        let ranges = (0..<pieces).map { (blockCount * $0 / pieces)..<(blockCount * ($0 + 1) / pieces) }
+        var found = [(Candidate, Candidate)](repeating: ((0, -1, -1), (0, -1, -1)), count: growths.count * pieces)
+        while true {
+            let active = growths.filter { $0.pending }
+            if active.isEmpty { return }
+            let items = active.count * pieces
             found.withUnsafeMutableBufferPointer { found in
-                DispatchQueue.concurrentPerform(iterations: parts.count) { part in found[part] = body(parts[part]) }
+                if threads == 1 || items == 1 {
+                    for item in 0..<items { found[item] = active[item / pieces].scan(ranges[item % pieces]) }
+                } else {
+                    DispatchQueue.concurrentPerform(iterations: items) { item in found[item] = active[item / pieces].scan(ranges[item % pieces]) }
+                }
             }
-            return (found[1].0.gain > found[0].0.gain ? found[1].0 : found[0].0, found[1].1.gain > found[0].1.gain ? found[1].1 : found[0].1)
+            for (index, growth) in active.enumerated() { growth.advance(found[(index * pieces)..<((index + 1) * pieces)]) }
         }
+    }
+}
+
+/// One tree's best-first growth on compact lists (`TreeGrower.growCompacted`), one scan at a time: `scan` runs the
+/// pending scan (the root's, or both children's of the split being made) over a range of feature blocks, from any
+/// thread, each range its own features (their partition and scan); `advance` takes the ranges' bests in block order,
+/// completes the step and prepares the next scan, splitting without a scan any leaf whose children cannot split.
+final class CompactGrowth: @unchecked Sendable {
+    typealias Candidate = TreeGrower.Candidate
+    let grower: TreeGrower
+    let columns: PresortedColumns
+    let root: CompactLists
+    let gradient: [Double], hessian: [Double]
+    /// The tree's gradient in statistics[0 ..< n], its hessian in statistics[n ..< 2 n].
+    let statistics: UnsafeMutablePointer<Double>
+    private(set) var nodes = [TreeGrower.Node]()
+    /// Open leaves' lists (node index → lists, the byte where they start, stride), dropped when the leaf is split.
+    private var openLists = [Int: (lists: CompactLists, start: Int, stride: Int)]()
+    private var leaves = 1
+    /// The split being made, while its children's scan is pending.
+    private struct Making {
+        let chosen: Int, depth: Int
+        let leftRows: [Int], rightRows: [Int]
+        let leftMask: UInt64
+        let leftG: Double, leftH: Double, rightG: Double, rightH: Double
+        let scanLeft: Bool, scanRight: Bool
+        let parent: (lists: CompactLists, start: Int, stride: Int)
+        let children: CompactLists
+        let leftStride: Int, rightStart: Int, rightStride: Int
+    }
+    private var making: Making? = nil
+    private var rootPending = false
+    private let rootG: Double, rootH: Double
+    /// A scan is pending (false once the tree is grown).
+    var pending: Bool { rootPending || making != nil }
+
+    init(_ grower: TreeGrower, columns: PresortedColumns, root: CompactLists, gradient: [Double], hessian: [Double]) {
+        self.grower = grower
+        self.columns = columns
+        self.root = root
+        self.gradient = gradient
+        self.hessian = hessian
+        let n = columns.rows
+        statistics = .allocate(capacity: 2 * n)
+        for r in 0..<n { statistics[r] = gradient[r]; statistics[n + r] = hessian[r] }
         let all = Array(0..<n)
-        let (rootG, rootH) = sums(all)
-        var rootBest: Candidate? = nil
-        if splittable(all, depth: 0) {
-            rootBest = inParts { blocks in
-                (scanCompacted(columns, lists: root.ids, stride: columns.compactStride, rankCount: n, blocks: blocks,
-                               statistics: statistics, G: rootG, H: rootH), (0, -1, -1))
-            }.0
+        var G = 0.0, H = 0.0
+        for r in all { G += gradient[r]; H += hessian[r] }
+        (rootG, rootH) = (G, H)
+        if splittable(all, depth: 0) { rootPending = true } else { nodes.append(TreeGrower.Node(rows: all, depth: 0, G: rootG, H: rootH)) }
+    }
+    deinit { statistics.deallocate() }
+
+    private func sums(_ rows: [Int]) -> (G: Double, H: Double) {
+        var G = 0.0, H = 0.0
+        for r in rows { G += gradient[r]; H += hessian[r] }
+        return (G, H)
+    }
+    private func splittable(_ rows: [Int], depth: Int) -> Bool {
+        (grower.maxDepth.map { depth < $0 } ?? true) && rows.count >= 2 * grower.minSamplesLeaf
+    }
+    private func node(_ rows: [Int], depth: Int, _ G: Double, _ H: Double, best: Candidate) -> TreeGrower.Node {
+        var node = TreeGrower.Node(rows: rows, depth: depth, G: G, H: H)
+        if best.feature >= 0 { node.split = TreeGrower.Split(gain: best.gain, feature: best.feature, bin: best.bin) }
+        return node
+    }
+
+    /// The pending scan over feature blocks `blocks`: (best of the root or of the left child, best of the right child).
+    func scan(_ blocks: Range<Int>) -> (Candidate, Candidate) {
+        let none: Candidate = (0, -1, -1)
+        if rootPending {
+            return (grower.scanCompacted(columns, lists: root.ids, stride: columns.compactStride, rankCount: columns.rows, blocks: blocks,
+                                         statistics: statistics, G: rootG, H: rootH), none)
         }
-        nodes.append(node(all, depth: 0, rootG, rootH, best: rootBest))
-        if nodes[0].split != nil { openLists[0] = (root, 0, columns.compactStride) }
-        var leaves = 1
-        while leaves < maxLeafNodes {
+        guard let m = making else { return (none, none) }
+        let lanes = PresortedColumns.lanes
+        carcinoma_partition_rank_lists(m.parent.lists.ids + m.parent.start, m.parent.stride, m.leftRows.count + m.rightRows.count,
+                                       blocks.lowerBound * lanes, blocks.upperBound * lanes, m.leftMask,
+                                       m.children.ids, m.leftStride, m.children.ids + m.rightStart, m.rightStride,
+                                       grower.presortedCompress ? 1 : 0)
+        let left = m.scanLeft
+            ? grower.scanCompacted(columns, lists: m.children.ids, stride: m.leftStride, rankCount: m.leftRows.count, blocks: blocks,
+                                   statistics: statistics, G: m.leftG, H: m.leftH)
+            : none
+        let right = m.scanRight
+            ? grower.scanCompacted(columns, lists: m.children.ids + m.rightStart, stride: m.rightStride, rankCount: m.rightRows.count,
+                                   blocks: blocks, statistics: statistics, G: m.rightG, H: m.rightH)
+            : none
+        return (left, right)
+    }
+
+    /// Completes the pending step with its ranges' bests (in block order) and prepares the next scan.
+    func advance(_ found: ArraySlice<(Candidate, Candidate)>) {
+        var left: Candidate = (0, -1, -1), right: Candidate = (0, -1, -1)
+        for part in found {
+            if part.0.gain > left.gain { left = part.0 }
+            if part.1.gain > right.gain { right = part.1 }
+        }
+        if rootPending {
+            rootPending = false
+            nodes.append(node(Array(0..<columns.rows), depth: 0, rootG, rootH, best: left))
+            if nodes[0].split != nil { openLists[0] = (root, 0, columns.compactStride) }
+        } else if let m = making {
+            making = nil
+            finishSplit(m.chosen, depth: m.depth, m.leftRows, m.rightRows, (m.leftG, m.leftH), (m.rightG, m.rightH), left, right)
+            let leftIndex = nodes.count - 2
+            if nodes[leftIndex].split != nil { openLists[leftIndex] = (m.children, 0, m.leftStride) }
+            if nodes[leftIndex + 1].split != nil { openLists[leftIndex + 1] = (m.children, m.rightStart, m.rightStride) }
+        }
+        prepare()
+    }
+
+    private func finishSplit(_ chosen: Int, depth: Int, _ leftRows: [Int], _ rightRows: [Int], _ leftSums: (Double, Double),
+                             _ rightSums: (Double, Double), _ leftBest: Candidate, _ rightBest: Candidate) {
+        let split = nodes[chosen].split!
+        nodes[chosen].feature = split.feature
+        nodes[chosen].threshold = grower.binner.thresholds[split.feature][split.bin]
+        nodes[chosen].left = nodes.count
+        nodes[chosen].right = nodes.count + 1
+        nodes[chosen].rows = []
+        nodes.append(node(leftRows, depth: depth, leftSums.0, leftSums.1, best: leftBest))
+        nodes.append(node(rightRows, depth: depth, rightSums.0, rightSums.1, best: rightBest))
+        leaves += 1
+    }
+
+    /// Splits best-first until a split needs a scan (then pending) or the tree is grown.
+    private func prepare() {
+        while leaves < grower.maxLeafNodes {
             // Best-first: the open leaf with the largest gain (ties to the earliest node).
             var chosen = -1
             for i in 0..<nodes.count where nodes[i].left < 0 && nodes[i].split != nil {
                 if chosen < 0 || nodes[i].split!.gain > nodes[chosen].split!.gain { chosen = i }
             }
-            if chosen < 0 { break }
+            if chosen < 0 { return }
             let split = nodes[chosen].split!
-            let base = split.feature * binner.rows
+            let base = split.feature * grower.binner.rows
             var leftRows = [Int](), rightRows = [Int]()
             var leftMask: UInt64 = 0
             for r in nodes[chosen].rows {
-                if Int(binner.binned[base + r]) <= split.bin { leftRows.append(r); leftMask |= UInt64(1) << UInt64(r) } else { rightRows.append(r) }
+                if Int(grower.binner.binned[base + r]) <= split.bin { leftRows.append(r); leftMask |= UInt64(1) << UInt64(r) } else { rightRows.append(r) }
             }
             let depth = nodes[chosen].depth + 1
             let parent = openLists.removeValue(forKey: chosen)
-            let (leftG, leftH) = sums(leftRows), (rightG, rightH) = sums(rightRows)
+            let leftSums = sums(leftRows), rightSums = sums(rightRows)
             let scanLeft = splittable(leftRows, depth: depth), scanRight = splittable(rightRows, depth: depth)
-            var leftBest: Candidate = (0, -1, -1), rightBest: Candidate = (0, -1, -1)
-            var children: (lists: CompactLists, leftStride: Int, rightStart: Int, rightStride: Int)? = nil
             if let parent, scanLeft || scanRight {
+                let width = columns.width
                 let leftStride = CompactLists.stride(leftRows.count), rightStride = CompactLists.stride(rightRows.count)
                 let rightStart = width * leftStride
-                let lists = CompactLists(bytes: rightStart + width * rightStride)
-                let count = nodes[chosen].rows.count, leftCount = leftRows.count, rightCount = rightRows.count
-                let compress: Int32 = presortedCompress ? 1 : 0
-                (leftBest, rightBest) = inParts { blocks in
-                    carcinoma_partition_rank_lists(parent.lists.ids + parent.start, parent.stride, count,
-                                                   blocks.lowerBound * PresortedColumns.lanes, blocks.upperBound * PresortedColumns.lanes,
-                                                   leftMask, lists.ids, leftStride, lists.ids + rightStart, rightStride, compress)
-                    let left: Candidate = scanLeft
-                        ? scanCompacted(columns, lists: lists.ids, stride: leftStride, rankCount: leftCount, blocks: blocks,
-                                        statistics: statistics, G: leftG, H: leftH)
-                        : (0, -1, -1)
-                    let right: Candidate = scanRight
-                        ? scanCompacted(columns, lists: lists.ids + rightStart, stride: rightStride, rankCount: rightCount, blocks: blocks,
-                                        statistics: statistics, G: rightG, H: rightH)
-                        : (0, -1, -1)
-                    return (left, right)
-                }
-                children = (lists, leftStride, rightStart, rightStride)
+                making = Making(chosen: chosen, depth: depth, leftRows: leftRows, rightRows: rightRows, leftMask: leftMask,
+                                leftG: leftSums.G, leftH: leftSums.H, rightG: rightSums.G, rightH: rightSums.H,
+                                scanLeft: scanLeft, scanRight: scanRight, parent: parent,
+                                children: CompactLists(bytes: rightStart + width * rightStride),
+                                leftStride: leftStride, rightStart: rightStart, rightStride: rightStride)
+                return
             }
-            nodes[chosen].feature = split.feature
-            nodes[chosen].threshold = binner.thresholds[split.feature][split.bin]
-            nodes[chosen].left = nodes.count
-            nodes[chosen].right = nodes.count + 1
-            nodes[chosen].rows = []
-            let leftIndex = nodes.count
-            nodes.append(node(leftRows, depth: depth, leftG, leftH, best: leftBest))
-            nodes.append(node(rightRows, depth: depth, rightG, rightH, best: rightBest))
-            if let children {
-                if nodes[leftIndex].split != nil { openLists[leftIndex] = (children.lists, 0, children.leftStride) }
-                if nodes[leftIndex + 1].split != nil { openLists[leftIndex + 1] = (children.lists, children.rightStart, children.rightStride) }
-            }
-            leaves += 1
+            finishSplit(chosen, depth: depth, leftRows, rightRows, leftSums, rightSums, (0, -1, -1), (0, -1, -1))
         }
+    }
+
+    func tree() -> GradientBoostedTrees.Tree {
+        let learningRate = grower.learningRate, l2 = grower.l2
         return GradientBoostedTrees.Tree(
             feature: nodes.map(\.feature), threshold: nodes.map(\.threshold), left: nodes.map(\.left), right: nodes.map(\.right),
             value: nodes.map { $0.left < 0 ? -learningRate * $0.G / ($0.H + l2 + Double.ulpOfOne) : 0 })
