@@ -159,7 +159,7 @@ public struct GaussianProcessClassifier: Classifier {
             }
             let problem = BinaryProblem(features: features, targets: targets, weights: weights,
                                         maximumNewtonIterations: maximumNewtonIterations, distances: distances,
-                                        parallelFactorization: cores >= 2 && positives.count == 1)
+                                        parallel: cores >= 2 && positives.count == 1)
             var theta = [log(amplitudeSquared), log(lengthScale)]
             if optimize {
                 var rng = SplitMix64(seed: seed &+ UInt64(index) &* 0x9E37_79B9)
@@ -311,9 +311,9 @@ final class BinaryProblem {
     let distances: Matrix
     let maximumNewtonIterations: Int
     let warmStart: Bool
-    /// Factor B and invert it (`choleskyFactorUpperByBlocks`, `choleskyInverseUpperByBlocks`) with their halves on two
-    /// threads (else one after the other: the same calls, the same results).
-    let parallelFactorization: Bool
+    /// Factor B and invert it (`choleskyFactorUpperByBlocks`, `choleskyInverseUpperByBlocks`) and run the n^2 passes
+    /// (`byTriangleHalves`) with their halves on two threads (else one after the other: the same work, the same results).
+    let parallel: Bool
     /// The mode f of the last evaluation (the next warm start).
     private var previousMode: [Double]?
     /// theta of the last evaluation and, when it computed the gradient, the mode's derivatives df/dtheta_j
@@ -351,9 +351,9 @@ final class BinaryProblem {
     }
 
     init(features: Matrix, targets: [Double], weights: [Double], maximumNewtonIterations: Int, warmStart: Bool = true, distances: Matrix? = nil,
-         parallelFactorization: Bool = false) {
+         parallel: Bool = false) {
         self.features = features
-        self.parallelFactorization = parallelFactorization
+        self.parallel = parallel
         self.targets = targets
         self.weights = weights
         self.maximumNewtonIterations = maximumNewtonIterations
@@ -375,7 +375,10 @@ final class BinaryProblem {
         let scale = 1 / (2 * length * length)
         K.values.withUnsafeMutableBufferPointer { k in
             distances.values.withUnsafeBufferPointer { d in
-                for i in 0..<n { for j in i..<n { k[i * n + j] = amplitudeSquared * exp(-d[i * n + j] * scale) } }
+                let k = k.baseAddress!, d = d.baseAddress!
+                byTriangleHalves(n) { rows in
+                    for i in rows { for j in i..<n { k[i * n + j] = amplitudeSquared * exp(-d[i * n + j] * scale) } }
+                }
             }
         }
         // Warm start (see the type's comment): Newton from the previous mode moved to first order along the
@@ -397,25 +400,43 @@ final class BinaryProblem {
                               factor: try Cholesky(upperFactor: system), diagnostics: mode.diagnostics)
         }
         // GPML Alg. 5.1 (as scikit-learn), line 7: R = W^1/2 B^-1 W^1/2, from B^-1 (as dpotri) on the factor.
-        try choleskyInverseUpperByBlocks(&system, parallel: parallelFactorization)
+        try choleskyInverseUpperByBlocks(&system, parallel: parallel)
         // Line 9: s2 = -1/2 diag(K - C^T C) * d^3 log p / df^3 with C = L \ (W^1/2 K). C^T C = K R K, and
         // K - K R K = (K^-1 + W)^-1 = W^-1/2 (I - B^-1) W^-1/2, so diag(K - C^T C)_j = (1 - B^-1_jj) / W_j; the
         // third derivative is -W_j (1 - 2 pi_j) (W_j = w_j pi_j (1 - pi_j)), so W_j cancels and no n^3 solve
         // for C is needed. (W_j = 0 gives B^-1_jj = 1 and s2_j = 0, as the direct formula.)
         var s2 = [Double](repeating: 0, count: n)
-        system.values.withUnsafeMutableBufferPointer { r in
-            for j in 0..<n { s2[j] = -0.5 * (1 - r[j * n + j]) * (1 - 2 * pi[j]) }
-            for i in 0..<n { for j in i..<n { r[i * n + j] *= sqrtW[i] * sqrtW[j] } }
-        }
-        // dK / dlog length = K * |x - x'|^2 / length^2 (dK / dlog amplitude^2 is K itself).
+        // One pass over the upper triangles (two threads): R = W^1/2 B^-1 W^1/2 in place of B^-1; dK / dlog length =
+        // K * |x - x'|^2 / length^2 (dK / dlog amplitude^2 is K itself); and, per row i, its share of line 12's
+        // tr(R C) = sum R_ij C_ij for both C (symmetric, so diagonal + 2 x the rest), summed over the rows in order.
         let inverseLengthSquared = 1 / (length * length)
-        K.values.withUnsafeBufferPointer { k in
-            distances.values.withUnsafeBufferPointer { d in
-                derivative.values.withUnsafeMutableBufferPointer { c in
-                    for i in 0..<n { for j in i..<n { c[i * n + j] = k[i * n + j] * (d[i * n + j] * inverseLengthSquared) } }
+        var rowTraces = [Double](repeating: 0, count: 2 * n)
+        system.values.withUnsafeMutableBufferPointer { r in
+            K.values.withUnsafeBufferPointer { k in
+                distances.values.withUnsafeBufferPointer { d in
+                    derivative.values.withUnsafeMutableBufferPointer { c in
+                        rowTraces.withUnsafeMutableBufferPointer { traces in
+                            sqrtW.withUnsafeBufferPointer { w in
+                                let r = r.baseAddress!, k = k.baseAddress!, d = d.baseAddress!, c = c.baseAddress!
+                                let traces = traces.baseAddress!, w = w.baseAddress!
+                                for j in 0..<n { s2[j] = -0.5 * (1 - r[j * n + j]) * (1 - 2 * pi[j]) }
+                                byTriangleHalves(n) { rows in
+                                    for i in rows {
+                                        let at = i * n
+                                        let (overK, overDerivative) = scaleAndTrace(r: r + at + i, k: k + at + i, d: d + at + i, c: c + at + i,
+                                                                                    w: w + i, wi: w[i], inverseLengthSquared: inverseLengthSquared,
+                                                                                    count: n - i)
+                                        traces[2 * i] = overK; traces[2 * i + 1] = overDerivative
+                                    }
+                                }
+                            }
+                        }
+                    }
                 }
             }
         }
+        var traces = [0.0, 0.0]
+        for i in 0..<n { traces[0] += rowTraces[2 * i]; traces[1] += rowTraces[2 * i + 1] }
         var gradient = [Double](repeating: 0, count: 2)
         var slopes = [[Double]](repeating: [], count: 2)
         var product = [Double](repeating: 0, count: n), b = product, Rb = product, KRb = product
@@ -425,17 +446,7 @@ final class BinaryProblem {
             if parameter == 0 { product = mode.f } else { try symmetricMultiply(dK, triangle: Self.triangle, a, into: &product) }   // K a = f
             var s1 = 0.0
             for i in 0..<n { s1 += a[i] * product[i] }
-            let trace = system.values.withUnsafeBufferPointer { r in
-                dK.values.withUnsafeBufferPointer { c in
-                    var diagonal = 0.0, offDiagonal = 0.0
-                    for i in 0..<n {
-                        for j in (i + 1)..<n { offDiagonal += r[i * n + j] * c[i * n + j] }
-                        diagonal += r[i * n + i] * c[i * n + i]
-                    }
-                    return diagonal + 2 * offDiagonal
-                }
-            }
-            s1 = 0.5 * s1 - 0.5 * trace
+            s1 = 0.5 * s1 - 0.5 * traces[parameter]
             try symmetricMultiply(dK, triangle: Self.triangle, residual, into: &b)   // Line 13: b = C grad log p(y|f)
             try symmetricMultiply(system, triangle: Self.triangle, b, into: &Rb)     // Line 14: s3 = b - K R b
             try symmetricMultiply(K, triangle: Self.triangle, Rb, into: &KRb)
@@ -480,7 +491,7 @@ final class BinaryProblem {
             // own threaded dpotrf gains nothing at that size), one after the other inside a caller's parallel loop: the
             // same calls either way, so the factor (and every result after it) does not depend on the core count.
             let info = n >= Self.blockedFactorizationRows
-                ? try choleskyFactorUpperByBlocks(&system, parallel: parallelFactorization)
+                ? try choleskyFactorUpperByBlocks(&system, parallel: parallel)
                 : try choleskyFactorInPlace(&system, triangle: Self.triangle)
             if info > 0 {
                 // Not positive definite in floating point: the jittered factor of the full B (warning recorded).
@@ -550,13 +561,66 @@ final class BinaryProblem {
         let n = targets.count
         K.values.withUnsafeBufferPointer { k in
             system.values.withUnsafeMutableBufferPointer { s in
-                for i in 0..<n {
-                    for j in i..<n { s[i * n + j] = k[i * n + j] * (sqrtW[i] * sqrtW[j]) }
-                    s[i * n + i] += 1
+                sqrtW.withUnsafeBufferPointer { w in
+                    let k = k.baseAddress!, s = s.baseAddress!, w = w.baseAddress!
+                    byTriangleHalves(n) { rows in
+                        for i in rows {
+                            let wi = w[i]
+                            for j in i..<n { s[i * n + j] = k[i * n + j] * (wi * w[j]) }
+                            s[i * n + i] += 1
+                        }
+                    }
                 }
             }
         }
     }
+
+    /// Runs `body` on the rows [0, split) and [split, n) of an n x n upper triangle, halves of about equal area
+    /// ((n - split)^2 = n^2 / 2), side by side when `parallel`, else one after the other: each row is done by the same
+    /// code either way, so the results do not depend on it.
+    private func byTriangleHalves(_ n: Int, _ body: (Range<Int>) -> Void) {
+        let split = min(n, Int((1 - 0.5.squareRoot()) * Double(n)))
+        if parallel && n >= Self.blockedFactorizationRows {
+            DispatchQueue.concurrentPerform(iterations: 2) { body($0 == 0 ? 0..<split : split..<n) }
+        } else {
+            body(0..<split); body(split..<n)
+        }
+    }
+}
+
+/// One row of the gradient's pass (`count` entries from the diagonal on): r_j <- r_j wi w_j (R from B^-1),
+/// c_j <- k_j d_j inverseLengthSquared (dK / dlog length), and the row's shares of tr(R K) and tr(R C): r_0 k_0 +
+/// 2 sum_{j>0} r_j k_j and the same with c. Eight-lane accumulators in a fixed order, so every row's sums are the same
+/// whichever thread runs it.
+@inline(__always)
+private func scaleAndTrace(r: UnsafeMutablePointer<Double>, k: UnsafePointer<Double>, d: UnsafePointer<Double>, c: UnsafeMutablePointer<Double>,
+                           w: UnsafePointer<Double>, wi: Double, inverseLengthSquared: Double, count: Int) -> (Double, Double) {
+    typealias V = SIMD8<Double>
+    let r0 = r[0] * (wi * w[0]), c0 = k[0] * (d[0] * inverseLengthSquared)
+    r[0] = r0; c[0] = c0
+    var sumK = V(), sumC = V()
+    var j = 1
+    let stride = MemoryLayout<Double>.stride
+    let rr = UnsafeMutableRawPointer(r), rk = UnsafeRawPointer(k), rd = UnsafeRawPointer(d), rc = UnsafeMutableRawPointer(c), rw = UnsafeRawPointer(w)
+    while j + 8 <= count {
+        let o = j * stride
+        let kv = rk.loadUnaligned(fromByteOffset: o, as: V.self)
+        let rv = rr.loadUnaligned(fromByteOffset: o, as: V.self) * (wi * rw.loadUnaligned(fromByteOffset: o, as: V.self))
+        let cv = kv * (rd.loadUnaligned(fromByteOffset: o, as: V.self) * inverseLengthSquared)
+        rr.storeBytes(of: rv, toByteOffset: o, as: V.self)
+        rc.storeBytes(of: cv, toByteOffset: o, as: V.self)
+        sumK += rv * kv
+        sumC += rv * cv
+        j += 8
+    }
+    var offK = sumK.sum(), offC = sumC.sum()
+    while j < count {
+        let rj = r[j] * (wi * w[j]), cj = k[j] * (d[j] * inverseLengthSquared)
+        r[j] = rj; c[j] = cj
+        offK += rj * k[j]; offC += rj * cj
+        j += 1
+    }
+    return (r0 * k[0] + 2 * offK, r0 * c0 + 2 * offC)
 }
 
 /// Cholesky of a matrix that should be positive definite; when LAPACK finds it is not (near-singular
