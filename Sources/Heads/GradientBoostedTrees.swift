@@ -313,32 +313,41 @@ public struct FeatureBinner: Sendable {
     public init(_ x: Matrix, maxBins: Int) {
         rows = x.rows
         features = x.columns
-        var thresholds = [[Double]]()
+        var thresholds = [[Double]](repeating: [], count: x.columns)
         var binned = [UInt8](repeating: 0, count: x.rows * x.columns)
-        for f in 0..<x.columns {
-            let column = x.column(f).sorted()
-            var distinct = [Double]()
-            for v in column where distinct.last != v { distinct.append(v) }
-            var t: [Double]
-            if distinct.count <= maxBins {
-                t = (0..<max(distinct.count - 1, 0)).map { (distinct[$0] + distinct[$0 + 1]) * 0.5 }
-            } else {
-                // numpy.percentile(method="midpoint") at 100 * q / maxBins, q = 1 ... maxBins - 1.
-                let n = Double(column.count - 1)
-                t = (1..<maxBins).map { q in
-                    let position = Double(q) / Double(maxBins) * n
-                    return (column[Int(position.rounded(.down))] + column[Int(position.rounded(.up))]) * 0.5
+        // Features are binned independently: large matrices in two halves on two threads (the same bins either way).
+        let threads = x.rows * x.columns >= 1 << 15 && ProcessInfo.processInfo.activeProcessorCount > 1 ? 2 : 1
+        let (rowCount, featureCount) = (x.rows, x.columns)
+        thresholds.withUnsafeMutableBufferPointer { thresholds in
+        binned.withUnsafeMutableBufferPointer { binned in
+        x.values.withUnsafeBufferPointer { values in
+            DispatchQueue.concurrentPerform(iterations: threads) { part in
+                for f in (featureCount * part / threads)..<(featureCount * (part + 1) / threads) {
+                    let column = (0..<rowCount).map { values[$0 * featureCount + f] }.sorted()
+                    var distinct = [Double]()
+                    for v in column where distinct.last != v { distinct.append(v) }
+                    var t: [Double]
+                    if distinct.count <= maxBins {
+                        t = (0..<max(distinct.count - 1, 0)).map { (distinct[$0] + distinct[$0 + 1]) * 0.5 }
+                    } else {
+                        // numpy.percentile(method="midpoint") at 100 * q / maxBins, q = 1 ... maxBins - 1.
+                        let n = Double(column.count - 1)
+                        t = (1..<maxBins).map { q in
+                            let position = Double(q) / Double(maxBins) * n
+                            return (column[Int(position.rounded(.down))] + column[Int(position.rounded(.up))]) * 0.5
+                        }
+                    }
+                    for r in 0..<rowCount {
+                        // bin = number of thresholds strictly below the value (binary search).
+                        let v = values[r * featureCount + f]
+                        var lo = 0, hi = t.count
+                        while lo < hi { let mid = (lo + hi) / 2; if v <= t[mid] { hi = mid } else { lo = mid + 1 } }
+                        binned[f * rowCount + r] = UInt8(lo)
+                    }
+                    thresholds[f] = t
                 }
             }
-            thresholds.append(t)
-            for r in 0..<x.rows {
-                // bin = number of thresholds strictly below the value (binary search).
-                let v = x[r, f]
-                var lo = 0, hi = t.count
-                while lo < hi { let mid = (lo + hi) / 2; if v <= t[mid] { hi = mid } else { lo = mid + 1 } }
-                binned[f * x.rows + r] = UInt8(lo)
-            }
-        }
+        } } }
         self.thresholds = thresholds
         self.binCounts = thresholds.map { $0.count + 1 }
         self.binned = binned

@@ -742,9 +742,9 @@ extension TreeGrower {
                 let screen = Lanes(repeating: floor) * (hlL * hrL)
                 // The screen first, the hessian tests only for the few lanes it passes (the floor and the bests change
                 // only on a candidate that passes every test, so the order of the tests changes nothing).
-                let screened = real .& .!(gl2 * hrL + gr2 * hlL .< screen)
+                let screened = .!(gl2 * hrL + gr2 * hlL .< screen)
                 if !any(screened) { return }
-                let pass = screened .& .!(hl .< minimumHessianVector) .& .!(hr .< minimumHessianVector)
+                let pass = screened .& real .& .!(hl .< minimumHessianVector) .& .!(hr .< minimumHessianVector)
                 if !any(pass) { return }
                 let gain = gl2 / hlL + gr2 / hrL - parentVector
                 scratch.storeBytes(of: gain, as: Lanes.self)
@@ -760,28 +760,41 @@ extension TreeGrower {
                     }
                 }
             }
+            // Ranks k0 ..< k0 + 8 of the eight features, a word each; step j takes byte j of every word.
+            @inline(__always) func words(_ k0: Int) -> SIMD8<UInt64> {
+                SIMD8<UInt64>(base.loadUnaligned(fromByteOffset: k0, as: UInt64.self),
+                              base.loadUnaligned(fromByteOffset: stride + k0, as: UInt64.self),
+                              base.loadUnaligned(fromByteOffset: 2 * stride + k0, as: UInt64.self),
+                              base.loadUnaligned(fromByteOffset: 3 * stride + k0, as: UInt64.self),
+                              base.loadUnaligned(fromByteOffset: 4 * stride + k0, as: UInt64.self),
+                              base.loadUnaligned(fromByteOffset: 5 * stride + k0, as: UInt64.self),
+                              base.loadUnaligned(fromByteOffset: 6 * stride + k0, as: UInt64.self),
+                              base.loadUnaligned(fromByteOffset: 7 * stride + k0, as: UInt64.self))
+            }
+            // Adds rank k's rows (byte `step` of `words`) to the sums.
+            @inline(__always) func add(_ words: SIMD8<UInt64>, _ step: Int) {
+                let shift = UInt64(8 * step)
+                let rows = SIMD8<UInt64>(words[0] &>> shift, words[1] &>> shift, words[2] &>> shift, words[3] &>> shift,
+                                         words[4] &>> shift, words[5] &>> shift, words[6] &>> shift, words[7] &>> shift) & byte
+                let i0 = Int(rows[0]), i1 = Int(rows[1]), i2 = Int(rows[2]), i3 = Int(rows[3])
+                let i4 = Int(rows[4]), i5 = Int(rows[5]), i6 = Int(rows[6]), i7 = Int(rows[7])
+                gl += Lanes(statistics[i0], statistics[i1], statistics[i2], statistics[i3], statistics[i4], statistics[i5], statistics[i6], statistics[i7])
+                hl += Lanes(hessians[i0], hessians[i1], hessians[i2], hessians[i3], hessians[i4], hessians[i5], hessians[i6], hessians[i7])
+            }
             var k0 = 0
             while k0 <= last {
-                // Ranks k0 ..< k0 + 8 of the eight features, a word each; step j takes byte j of every word.
-                let words = SIMD8<UInt64>(base.loadUnaligned(fromByteOffset: k0, as: UInt64.self),
-                                          base.loadUnaligned(fromByteOffset: stride + k0, as: UInt64.self),
-                                          base.loadUnaligned(fromByteOffset: 2 * stride + k0, as: UInt64.self),
-                                          base.loadUnaligned(fromByteOffset: 3 * stride + k0, as: UInt64.self),
-                                          base.loadUnaligned(fromByteOffset: 4 * stride + k0, as: UInt64.self),
-                                          base.loadUnaligned(fromByteOffset: 5 * stride + k0, as: UInt64.self),
-                                          base.loadUnaligned(fromByteOffset: 6 * stride + k0, as: UInt64.self),
-                                          base.loadUnaligned(fromByteOffset: 7 * stride + k0, as: UInt64.self))
-                for step in 0..<PresortedColumns.lanes {
-                    let k = k0 + step
-                    if k > last { break }
-                    let shift = UInt64(8 * step)
-                    let rows = SIMD8<UInt64>(words[0] &>> shift, words[1] &>> shift, words[2] &>> shift, words[3] &>> shift,
-                                             words[4] &>> shift, words[5] &>> shift, words[6] &>> shift, words[7] &>> shift) & byte
-                    let i0 = Int(rows[0]), i1 = Int(rows[1]), i2 = Int(rows[2]), i3 = Int(rows[3])
-                    let i4 = Int(rows[4]), i5 = Int(rows[5]), i6 = Int(rows[6]), i7 = Int(rows[7])
-                    gl += Lanes(statistics[i0], statistics[i1], statistics[i2], statistics[i3], statistics[i4], statistics[i5], statistics[i6], statistics[i7])
-                    hl += Lanes(hessians[i0], hessians[i1], hessians[i2], hessians[i3], hessians[i4], hessians[i5], hessians[i6], hessians[i7])
-                    if k >= first { test(k) }
+                let w = words(k0)
+                if k0 >= first && k0 + 7 <= last {
+                    // Eight candidates: the steps written out, so that every shift is a constant.
+                    add(w, 0); test(k0); add(w, 1); test(k0 + 1); add(w, 2); test(k0 + 2); add(w, 3); test(k0 + 3)
+                    add(w, 4); test(k0 + 4); add(w, 5); test(k0 + 5); add(w, 6); test(k0 + 6); add(w, 7); test(k0 + 7)
+                } else {
+                    for step in 0..<PresortedColumns.lanes {
+                        let k = k0 + step
+                        if k > last { break }
+                        add(w, step)
+                        if k >= first { test(k) }
+                    }
                 }
                 k0 += PresortedColumns.lanes
             }
