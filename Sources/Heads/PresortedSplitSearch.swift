@@ -825,7 +825,7 @@ extension TreeGrower {
         // Four ranges per scan when there are threads to share them and the scans are large (as `scanFeatures`' halves).
         let pieces = threads > 1 && first.columns.rows * first.columns.width >= 1 << 14 ? min(4, blockCount) : 1
         let ranges = (0..<pieces).map { (blockCount * $0 / pieces)..<(blockCount * ($0 + 1) / pieces) }
-        var found = [(Candidate, Candidate)](repeating: ((0, -1, -1), (0, -1, -1)), count: growths.count * pieces)
+        var found = [[(Candidate, Candidate)]](repeating: [], count: growths.count * pieces)
         while true {
             let active = growths.filter { $0.pending }
             if active.isEmpty { return }
@@ -842,10 +842,16 @@ extension TreeGrower {
     }
 }
 
-/// One tree's best-first growth on compact lists (`TreeGrower.growCompacted`), one scan at a time: `scan` runs the
-/// pending scan (the root's, or both children's of the split being made) over a range of feature blocks, from any
-/// thread, each range its own features (their partition and scan); `advance` takes the ranges' bests in block order,
-/// completes the step and prepares the next scan, splitting without a scan any leaf whose children cannot split.
+/// One tree's best-first growth on compact lists (`TreeGrower.growCompacted`), scan step by scan step: `scan` runs the
+/// pending scans over a range of feature blocks, from any thread, each range its own features (their partition and
+/// scan); `advance` takes the ranges' bests in block order, completes the step and prepares the next.
+///
+/// When the tree cannot reach `maxLeafNodes` leaves (at most n / minSamplesLeaf, or 2^maxDepth, leaves: an OxML fold's
+/// 54 rows give at most 18 against the default 31), best-first growth ends only when no leaf has a split left, so it
+/// splits every node that has one, whatever the order; and a node's best split depends on its own rows only. Such trees
+/// are grown level by level (`levels`): each step scans the children of every split found in the step before, and
+/// `tree()` then numbers the nodes in best-first order, as `grow` would have made them. Otherwise one split at a time,
+/// best-first (splitting without a scan any leaf whose children cannot split).
 final class CompactGrowth: @unchecked Sendable {
     typealias Candidate = TreeGrower.Candidate
     let grower: TreeGrower
@@ -854,11 +860,13 @@ final class CompactGrowth: @unchecked Sendable {
     let gradient: [Double], hessian: [Double]
     /// The tree's gradient in statistics[0 ..< n], its hessian in statistics[n ..< 2 n].
     let statistics: UnsafeMutablePointer<Double>
-    private(set) var nodes = [TreeGrower.Node]()
+    /// Level by level (see above); the nodes are then numbered in the order they were made, renumbered by `tree()`.
+    let levels: Bool
+    private var nodes = [TreeGrower.Node]()
     /// Open leaves' lists (node index → lists, the byte where they start, stride), dropped when the leaf is split.
     private var openLists = [Int: (lists: CompactLists, start: Int, stride: Int)]()
     private var leaves = 1
-    /// The split being made, while its children's scan is pending.
+    /// A split being made, while its children's scan is pending.
     private struct Making {
         let chosen: Int, depth: Int
         let leftRows: [Int], rightRows: [Int]
@@ -869,11 +877,13 @@ final class CompactGrowth: @unchecked Sendable {
         let children: CompactLists
         let leftStride: Int, rightStart: Int, rightStride: Int
     }
-    private var making: Making? = nil
+    private var makings = [Making]()
+    /// Level by level: the nodes made in the last step, to split next.
+    private var fresh = [Int]()
     private var rootPending = false
     private let rootG: Double, rootH: Double
     /// A scan is pending (false once the tree is grown).
-    var pending: Bool { rootPending || making != nil }
+    var pending: Bool { rootPending || !makings.isEmpty }
 
     init(_ grower: TreeGrower, columns: PresortedColumns, root: CompactLists, gradient: [Double], hessian: [Double]) {
         self.grower = grower
@@ -882,6 +892,8 @@ final class CompactGrowth: @unchecked Sendable {
         self.gradient = gradient
         self.hessian = hessian
         let n = columns.rows
+        let depthLeaves = grower.maxDepth.map { $0 < 62 ? 1 << $0 : Int.max } ?? Int.max
+        levels = min(n / grower.minSamplesLeaf, depthLeaves) <= grower.maxLeafNodes
         statistics = .allocate(capacity: 2 * n)
         for r in 0..<n { statistics[r] = gradient[r]; statistics[n + r] = hessian[r] }
         let all = Array(0..<n)
@@ -906,47 +918,59 @@ final class CompactGrowth: @unchecked Sendable {
         return node
     }
 
-    /// The pending scan over feature blocks `blocks`: (best of the root or of the left child, best of the right child).
-    func scan(_ blocks: Range<Int>) -> (Candidate, Candidate) {
+    /// The pending scans over feature blocks `blocks`: per scan (best of the root or of the left child, best of the right child).
+    func scan(_ blocks: Range<Int>) -> [(Candidate, Candidate)] {
         let none: Candidate = (0, -1, -1)
         if rootPending {
-            return (grower.scanCompacted(columns, lists: root.ids, stride: columns.compactStride, rankCount: columns.rows, blocks: blocks,
-                                         statistics: statistics, G: rootG, H: rootH), none)
+            return [(grower.scanCompacted(columns, lists: root.ids, stride: columns.compactStride, rankCount: columns.rows, blocks: blocks,
+                                          statistics: statistics, G: rootG, H: rootH), none)]
         }
-        guard let m = making else { return (none, none) }
         let lanes = PresortedColumns.lanes
-        carcinoma_partition_rank_lists(m.parent.lists.ids + m.parent.start, m.parent.stride, m.leftRows.count + m.rightRows.count,
-                                       blocks.lowerBound * lanes, blocks.upperBound * lanes, m.leftMask,
-                                       m.children.ids, m.leftStride, m.children.ids + m.rightStart, m.rightStride,
-                                       grower.presortedCompress ? 1 : 0)
-        let left = m.scanLeft
-            ? grower.scanCompacted(columns, lists: m.children.ids, stride: m.leftStride, rankCount: m.leftRows.count, blocks: blocks,
-                                   statistics: statistics, G: m.leftG, H: m.leftH)
-            : none
-        let right = m.scanRight
-            ? grower.scanCompacted(columns, lists: m.children.ids + m.rightStart, stride: m.rightStride, rankCount: m.rightRows.count,
-                                   blocks: blocks, statistics: statistics, G: m.rightG, H: m.rightH)
-            : none
-        return (left, right)
+        return makings.map { m in
+            carcinoma_partition_rank_lists(m.parent.lists.ids + m.parent.start, m.parent.stride, m.leftRows.count + m.rightRows.count,
+                                           blocks.lowerBound * lanes, blocks.upperBound * lanes, m.leftMask,
+                                           m.children.ids, m.leftStride, m.children.ids + m.rightStart, m.rightStride,
+                                           grower.presortedCompress ? 1 : 0)
+            let left = m.scanLeft
+                ? grower.scanCompacted(columns, lists: m.children.ids, stride: m.leftStride, rankCount: m.leftRows.count, blocks: blocks,
+                                       statistics: statistics, G: m.leftG, H: m.leftH)
+                : none
+            let right = m.scanRight
+                ? grower.scanCompacted(columns, lists: m.children.ids + m.rightStart, stride: m.rightStride, rankCount: m.rightRows.count,
+                                       blocks: blocks, statistics: statistics, G: m.rightG, H: m.rightH)
+                : none
+            return (left, right)
+        }
     }
 
-    /// Completes the pending step with its ranges' bests (in block order) and prepares the next scan.
-    func advance(_ found: ArraySlice<(Candidate, Candidate)>) {
-        var left: Candidate = (0, -1, -1), right: Candidate = (0, -1, -1)
-        for part in found {
-            if part.0.gain > left.gain { left = part.0 }
-            if part.1.gain > right.gain { right = part.1 }
+    /// Completes the pending step with its ranges' bests (one array per range, in block order) and prepares the next.
+    func advance(_ found: ArraySlice<[(Candidate, Candidate)]>) {
+        // Scan j's best over the ranges, in feature order under the strict `>`.
+        func merged(_ j: Int) -> (Candidate, Candidate) {
+            var left: Candidate = (0, -1, -1), right: Candidate = (0, -1, -1)
+            for part in found {
+                if part[j].0.gain > left.gain { left = part[j].0 }
+                if part[j].1.gain > right.gain { right = part[j].1 }
+            }
+            return (left, right)
         }
         if rootPending {
             rootPending = false
-            nodes.append(node(Array(0..<columns.rows), depth: 0, rootG, rootH, best: left))
+            nodes.append(node(Array(0..<columns.rows), depth: 0, rootG, rootH, best: merged(0).0))
             if nodes[0].split != nil { openLists[0] = (root, 0, columns.compactStride) }
-        } else if let m = making {
-            making = nil
-            finishSplit(m.chosen, depth: m.depth, m.leftRows, m.rightRows, (m.leftG, m.leftH), (m.rightG, m.rightH), left, right)
-            let leftIndex = nodes.count - 2
-            if nodes[leftIndex].split != nil { openLists[leftIndex] = (m.children, 0, m.leftStride) }
-            if nodes[leftIndex + 1].split != nil { openLists[leftIndex + 1] = (m.children, m.rightStart, m.rightStride) }
+            fresh = [0]
+        } else {
+            let made = makings
+            makings = []
+            fresh = []
+            for (j, m) in made.enumerated() {
+                let (left, right) = merged(j)
+                finishSplit(m.chosen, depth: m.depth, m.leftRows, m.rightRows, (m.leftG, m.leftH), (m.rightG, m.rightH), left, right)
+                let leftIndex = nodes.count - 2
+                if nodes[leftIndex].split != nil { openLists[leftIndex] = (m.children, 0, m.leftStride) }
+                if nodes[leftIndex + 1].split != nil { openLists[leftIndex + 1] = (m.children, m.rightStart, m.rightStride) }
+                fresh += [leftIndex, leftIndex + 1]
+            }
         }
         prepare()
     }
@@ -964,8 +988,43 @@ final class CompactGrowth: @unchecked Sendable {
         leaves += 1
     }
 
-    /// Splits best-first until a split needs a scan (then pending) or the tree is grown.
+    /// Splits node `chosen` (which has a split): queues its children's scan, or, when neither child can split (or the
+    /// node has no lists), makes them leaves at once. Returns whether a scan was queued.
+    private func split(_ chosen: Int) -> Bool {
+        let split = nodes[chosen].split!
+        let base = split.feature * grower.binner.rows
+        var leftRows = [Int](), rightRows = [Int]()
+        var leftMask: UInt64 = 0
+        for r in nodes[chosen].rows {
+            if Int(grower.binner.binned[base + r]) <= split.bin { leftRows.append(r); leftMask |= UInt64(1) << UInt64(r) } else { rightRows.append(r) }
+        }
+        let depth = nodes[chosen].depth + 1
+        let parent = openLists.removeValue(forKey: chosen)
+        let leftSums = sums(leftRows), rightSums = sums(rightRows)
+        let scanLeft = splittable(leftRows, depth: depth), scanRight = splittable(rightRows, depth: depth)
+        if let parent, scanLeft || scanRight {
+            let width = columns.width
+            let leftStride = CompactLists.stride(leftRows.count), rightStride = CompactLists.stride(rightRows.count)
+            let rightStart = width * leftStride
+            makings.append(Making(chosen: chosen, depth: depth, leftRows: leftRows, rightRows: rightRows, leftMask: leftMask,
+                                  leftG: leftSums.G, leftH: leftSums.H, rightG: rightSums.G, rightH: rightSums.H,
+                                  scanLeft: scanLeft, scanRight: scanRight, parent: parent,
+                                  children: CompactLists(bytes: rightStart + width * rightStride),
+                                  leftStride: leftStride, rightStart: rightStart, rightStride: rightStride))
+            return true
+        }
+        finishSplit(chosen, depth: depth, leftRows, rightRows, leftSums, rightSums, (0, -1, -1), (0, -1, -1))
+        return false
+    }
+
+    /// The next step's scans: level by level, the children of every split of the nodes made in the last step; else
+    /// best-first until a split needs a scan or the tree is grown.
     private func prepare() {
+        if levels {
+            for i in fresh where nodes[i].split != nil { _ = split(i) }
+            fresh = []
+            return
+        }
         while leaves < grower.maxLeafNodes {
             // Best-first: the open leaf with the largest gain (ties to the earliest node).
             var chosen = -1
@@ -973,36 +1032,39 @@ final class CompactGrowth: @unchecked Sendable {
                 if chosen < 0 || nodes[i].split!.gain > nodes[chosen].split!.gain { chosen = i }
             }
             if chosen < 0 { return }
-            let split = nodes[chosen].split!
-            let base = split.feature * grower.binner.rows
-            var leftRows = [Int](), rightRows = [Int]()
-            var leftMask: UInt64 = 0
-            for r in nodes[chosen].rows {
-                if Int(grower.binner.binned[base + r]) <= split.bin { leftRows.append(r); leftMask |= UInt64(1) << UInt64(r) } else { rightRows.append(r) }
-            }
-            let depth = nodes[chosen].depth + 1
-            let parent = openLists.removeValue(forKey: chosen)
-            let leftSums = sums(leftRows), rightSums = sums(rightRows)
-            let scanLeft = splittable(leftRows, depth: depth), scanRight = splittable(rightRows, depth: depth)
-            if let parent, scanLeft || scanRight {
-                let width = columns.width
-                let leftStride = CompactLists.stride(leftRows.count), rightStride = CompactLists.stride(rightRows.count)
-                let rightStart = width * leftStride
-                making = Making(chosen: chosen, depth: depth, leftRows: leftRows, rightRows: rightRows, leftMask: leftMask,
-                                leftG: leftSums.G, leftH: leftSums.H, rightG: rightSums.G, rightH: rightSums.H,
-                                scanLeft: scanLeft, scanRight: scanRight, parent: parent,
-                                children: CompactLists(bytes: rightStart + width * rightStride),
-                                leftStride: leftStride, rightStart: rightStart, rightStride: rightStride)
-                return
-            }
-            finishSplit(chosen, depth: depth, leftRows, rightRows, leftSums, rightSums, (0, -1, -1), (0, -1, -1))
+            if split(chosen) { return }
         }
     }
 
     func tree() -> GradientBoostedTrees.Tree {
+        var tree = nodes
+        if levels {
+            // Best-first order over the grown tree: the same choices as `grow` (every split is made, see above).
+            var made = [0]   // made[i]: the grown node that node i of the best-first tree is
+            tree = [nodes[0]]
+            tree[0].left = -1
+            while true {
+                var chosen = -1
+                for i in 0..<tree.count where tree[i].left < 0 && tree[i].split != nil {
+                    if chosen < 0 || tree[i].split!.gain > tree[chosen].split!.gain { chosen = i }
+                }
+                if chosen < 0 { break }
+                let grown = nodes[made[chosen]]
+                precondition(grown.left >= 0, "CompactGrowth: a node with a split was not split")
+                tree[chosen].left = tree.count
+                tree[chosen].right = tree.count + 1
+                for child in [grown.left, grown.right] {
+                    var node = nodes[child]
+                    node.left = -1
+                    node.right = -1
+                    tree.append(node)
+                    made.append(child)
+                }
+            }
+        }
         let learningRate = grower.learningRate, l2 = grower.l2
         return GradientBoostedTrees.Tree(
-            feature: nodes.map(\.feature), threshold: nodes.map(\.threshold), left: nodes.map(\.left), right: nodes.map(\.right),
-            value: nodes.map { $0.left < 0 ? -learningRate * $0.G / ($0.H + l2 + Double.ulpOfOne) : 0 })
+            feature: tree.map(\.feature), threshold: tree.map(\.threshold), left: tree.map(\.left), right: tree.map(\.right),
+            value: tree.map { $0.left < 0 ? -learningRate * $0.G / ($0.H + l2 + Double.ulpOfOne) : 0 })
     }
 }

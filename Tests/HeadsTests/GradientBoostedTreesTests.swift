@@ -173,6 +173,8 @@ final class PresortedSplitSearchTests: XCTestCase {
                 ("defaults", { try GradientBoostedTrees(rounds: 12, splitSearch: $0) }),
                 ("maxDepth 3, minSamplesLeaf 1, no class weights", {
                     try GradientBoostedTrees(rounds: 8, maxLeafNodes: 8, maxDepth: 3, minSamplesLeaf: 1, classWeight: .none, splitSearch: $0) }),
+                ("maxLeafNodes 4 (the leaf limit binds: best-first order decides which leaves split)", {
+                    try GradientBoostedTrees(rounds: 8, maxLeafNodes: 4, splitSearch: $0) }),
                 ("early stopping", { try GradientBoostedTrees(rounds: 15, earlyStopping: .init(validationFraction: 0.2, patience: 3), splitSearch: $0) }),
                 ("featureFraction 0.5", { try GradientBoostedTrees(rounds: 6, featureFraction: 0.5, seed: 3, splitSearch: $0) }),
             ]
