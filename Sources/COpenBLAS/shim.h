@@ -12,3 +12,10 @@ static inline void carcinoma_spin_pause(void) {
     __asm__ __volatile__("yield");
 #endif
 }
+
+// A prefetch of the line at `address` into the first-level cache, for writing (PREFETCHW on x86-64 where the target has
+// it, else PREFETCHT0; PRFM PSTL1KEEP on ARM). The packed GEMM's micro-kernel (PackedGemm.swift) asks for its C tile's
+// lines when it starts, so that they arrive while it multiplies instead of when it stores; Swift has no spelling for it.
+static inline void carcinoma_prefetch_for_write(const void *address) {
+    __builtin_prefetch(address, 1, 3);
+}

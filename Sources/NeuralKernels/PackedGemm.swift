@@ -24,6 +24,7 @@
 // AVX-512 paths give the same bits. Edge tiles (fewer than mr rows or nr columns) are computed in full over
 // zero padding and only their valid part is stored.
 
+import COpenBLAS
 import Foundation
 
 /// The packed GEMM's register tile, chosen by the CPU's vector unit (never by a model number).
@@ -282,6 +283,9 @@ enum GemmTile<let Rows: Int, let Vectors: Int, Lanes: SIMD> where Lanes.Scalar =
     static func multiply(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
                          c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
         let lanes = Lanes.scalarCount
+        // C's lines asked for now, to arrive during the multiply-adds: a tile of a large C (the 4096^2 benchmark:
+        // rows 16 KiB apart, all in one set of the first-level cache) is otherwise fetched from L3 at the stores.
+        for r in 0..<Rows { for v in 0..<Vectors { carcinoma_prefetch_for_write(c + r * ldc + v * lanes) } }
         var sums = InlineArray<Rows, InlineArray<Vectors, Lanes>>(repeating: InlineArray(repeating: Lanes()))
         var pa = a, pb = b
         // One k: Vectors loads of B, then for each row a broadcast of A and Vectors multiply-adds.
