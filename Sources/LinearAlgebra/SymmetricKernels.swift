@@ -129,15 +129,22 @@ extension Cholesky {
 }
 
 /// `choleskyFactorInPlace(a, triangle: .upper)` by blocks on two cores: a right-looking blocked Cholesky of the
-/// row-major upper triangle (column-major lower, A = L L^T) with blocks of `blockSize` columns. Per block column k:
-/// dpotrf of the diagonal block; the panel below it solved against it (dtrsm), its rows split in two; the
-/// trailing triangle updated by the panel (dsyrk + dgemm), split at 0.293 of its columns so both halves cost the
-/// same (c^2 + 2 (m - c) c = (m - c)^2). The halves run side by side with OpenBLAS on one thread each; OpenBLAS's
-/// own threaded dpotrf gains nothing at n ~ 500 on two cores (1.16 vs 1.20 ms at n = 498 on the Emerald Rapids
-/// Xeon; this split 0.78 ms, C prototype, best of 300). The same calls run whatever the core count (`parallel`
-/// false runs the halves one after the other), so the factor does not depend on it; it differs from dpotrf's
-/// by rounding only. Returns LAPACK's info like `choleskyFactorInPlace` (the order of the failing minor).
-public func choleskyFactorUpperByBlocks(_ a: inout Matrix, blockSize: Int = 64, parallel: Bool) throws -> Int {
+/// row-major upper triangle (column-major lower, A = L L^T) with blocks of `blockSize` columns and a look-ahead of
+/// one block (as LAPACK's and PLASMA's parallel factorizations). Once block column k is factored (its diagonal block
+/// by dpotrf, the panel P below it by dtrsm), the trailing triangle's update A22 -= P P^T (dsyrk + dgemm) is split
+/// at column c: one half updates columns [0, c), which hold the next block column, then factors that block column
+/// (dpotrf of its diagonal block, dtrsm of its panel); the other half updates columns [c, m) meanwhile. c balances
+/// the two: kb (m^2 - (m - c)^2) + the next block's dpotrf and dtrsm = kb (m - c)^2, c at least the next block's
+/// width. One two-way region per block (the first panel's solve split by rows is one more), where the split without
+/// look-ahead needed two and left each dpotrf to one core: DispatchQueue.concurrentPerform costs ~15 µs per region
+/// on the 2-core Emerald Rapids guest. There, n = 497 (a breast-cancer fold's B), best of 100 in-process, three runs:
+/// 0.94, 0.89, 1.05 ms with look-ahead and 48-column blocks against 1.05, 0.99, 1.26 ms for the split without it at
+/// 64 (look-ahead at 32, 64, 80: 0.95-1.03, 0.92-1.20, 0.97-1.34 ms). The halves run side by side with OpenBLAS on
+/// one thread each; OpenBLAS's own threaded dpotrf gains nothing at n ~ 500 on two cores. The same calls run whatever the core count (`parallel`
+/// false runs the halves one after the other; they touch disjoint columns), so the factor does not depend on it; it
+/// differs from dpotrf's by rounding only. Returns LAPACK's info like `choleskyFactorInPlace` (the order of the
+/// failing minor).
+public func choleskyFactorUpperByBlocks(_ a: inout Matrix, blockSize: Int = 48, parallel: Bool) throws -> Int {
     guard a.rows == a.columns else {
         throw LinearAlgebraError.shapeMismatch(operation: "choleskyFactorUpperByBlocks", detail: "\(a.rows) x \(a.columns) is not square")
     }
@@ -145,51 +152,58 @@ public func choleskyFactorUpperByBlocks(_ a: inout Matrix, blockSize: Int = 64, 
     let n = a.rows
     if n == 0 { return 0 }
     let ld = Int32(n)
+    let lower = Int8(UInt8(ascii: "L"))
     return try a.values.withUnsafeMutableBufferPointer { buffer -> Int in
         guard let base = buffer.baseAddress else { return 0 }
         // Column-major lower: entry (i, j), i >= j, at base + i + j n.
         func at(_ i: Int, _ j: Int) -> UnsafeMutablePointer<Double> { base + i + j * n }
         return try BLASThreads.single { () throws -> Int in
+            // Block column k (kb wide): its panel's rows [first, first + rows) solved against its factored diagonal block.
+            func solve(_ k: Int, _ kb: Int, rows first: Int, _ rows: Int) {
+                if rows > 0 {
+                    cblas_dtrsm(CblasColMajor, CblasRight, CblasLower, CblasTrans, CblasNonUnit, Int32(rows), Int32(kb), 1,
+                                at(k, k), ld, at(k + kb + first, k), ld)
+                }
+            }
+            var kb = min(blockSize, n)
+            var info = LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, lower, Int32(kb), at(0, 0), ld)
+            if info < 0 { throw LinearAlgebraError.lapackFailure(routine: "dpotrf", info: Int(info)) }
+            if info > 0 { return Int(info) }
+            let first = n - kb
+            runHalves(parallel: parallel) { part in solve(0, kb, rows: part == 0 ? 0 : first / 2, part == 0 ? first / 2 : first - first / 2) }
             var k = 0
-            while k < n {
-                let kb = min(blockSize, n - k)
-                let info = LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, Int8(UInt8(ascii: "L")), Int32(kb), at(k, k), ld)
-                if info < 0 { throw LinearAlgebraError.lapackFailure(routine: "dpotrf", info: Int(info)) }
-                if info > 0 { return k + Int(info) }
-                let m = n - k - kb
-                if m == 0 { break }
-                let diagonal = at(k, k), panel = at(k + kb, k), trailing = at(k + kb, k + kb)
-                let half = m / 2
-                let split = max(1, Int(0.293 * Double(m)))
-                // Panel P = A21 L11^-T, rows [0, half) and [half, m).
-                let solve: (Int) -> Void = { part in
-                    let (first, rows) = part == 0 ? (0, half) : (half, m - half)
-                    if rows > 0 {
-                        cblas_dtrsm(CblasColMajor, CblasRight, CblasLower, CblasTrans, CblasNonUnit, Int32(rows), Int32(kb), 1,
-                                    diagonal, ld, panel + first, ld)
-                    }
-                }
-                // A22 -= P P^T on the lower triangle: columns [0, split) (a triangle and the block below it) and
-                // columns [split, m) (a triangle).
-                let update: (Int) -> Void = { part in
-                    if part == 0 {
-                        cblas_dsyrk(CblasColMajor, CblasLower, CblasNoTrans, Int32(split), Int32(kb), -1, panel, ld, 1, trailing, ld)
-                        if m > split {
-                            cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, Int32(m - split), Int32(split), Int32(kb), -1,
-                                        panel + split, ld, panel, ld, 1, trailing + split, ld)
+            while k + kb < n {
+                let m = n - k - kb, next = min(blockSize, m)
+                let panel = at(k + kb, k), trailing = at(k + kb, k + kb)
+                // Work in multiply-adds: the update's columns [0, c) cost kb (m^2 - (m - c)^2) / 2, the rest kb (m - c)^2 / 2;
+                // the next block's dpotrf next^3 / 6 and dtrsm (m - next) next^2 / 2.
+                let extra = (Double(next * next * next) / 3 + Double((m - next) * next * next)) / Double(kb)
+                let rest = ((Double(m * m) + extra) / 2).squareRoot()
+                let c = min(m, max(next, m - Int(rest.rounded())))
+                var nextInfo: Int32 = 0
+                withUnsafeMutablePointer(to: &nextInfo) { nextInfo in
+                    runHalves(parallel: parallel) { part in
+                        if part == 0 {
+                            cblas_dsyrk(CblasColMajor, CblasLower, CblasNoTrans, Int32(c), Int32(kb), -1, panel, ld, 1, trailing, ld)
+                            if m > c {
+                                cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, Int32(m - c), Int32(c), Int32(kb), -1,
+                                            panel + c, ld, panel, ld, 1, trailing + c, ld)
+                            }
+                            // Look-ahead: block column k + kb, now fully updated, factored.
+                            let found = LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, lower, Int32(next), trailing, ld)
+                            nextInfo.pointee = found
+                            if found == 0 { solve(k + kb, next, rows: 0, m - next) }
+                        } else if m > c {
+                            cblas_dsyrk(CblasColMajor, CblasLower, CblasNoTrans, Int32(m - c), Int32(kb), -1, panel + c, ld, 1,
+                                        trailing + c + c * n, ld)
                         }
-                    } else if m > split {
-                        cblas_dsyrk(CblasColMajor, CblasLower, CblasNoTrans, Int32(m - split), Int32(kb), -1, panel + split, ld, 1,
-                                    trailing + split + split * n, ld)
                     }
                 }
-                if parallel {
-                    DispatchQueue.concurrentPerform(iterations: 2, execute: solve)
-                    DispatchQueue.concurrentPerform(iterations: 2, execute: update)
-                } else {
-                    solve(0); solve(1); update(0); update(1)
-                }
+                info = nextInfo
+                if info < 0 { throw LinearAlgebraError.lapackFailure(routine: "dpotrf", info: Int(info)) }
+                if info > 0 { return k + kb + Int(info) }
                 k += kb
+                kb = next
             }
             return 0
         }
@@ -221,9 +235,6 @@ public func choleskyInverseUpperByBlocks(_ a: inout Matrix, baseOrder: Int = 64,
     let lower = Int8(UInt8(ascii: "L")), nonUnit = Int8(UInt8(ascii: "N"))
     // The first half's order: half of n, rounded to a multiple of 8 (whole vectors in every call).
     func firstHalf(_ m: Int) -> Int { let h = (m / 2 + 4) / 8 * 8; return h >= 1 && h < m ? h : m / 2 }
-    func both(_ body: (Int) -> Void) {
-        if parallel { DispatchQueue.concurrentPerform(iterations: 2, execute: body) } else { body(0); body(1) }
-    }
     try a.values.withUnsafeMutableBufferPointer { buffer in
         guard let base = buffer.baseAddress else { return }
         try BLASThreads.single {
@@ -272,16 +283,16 @@ public func choleskyInverseUpperByBlocks(_ a: inout Matrix, baseOrder: Int = 64,
             // X = L^-1.
             var infos = (0, 0)
             withUnsafeMutablePointer(to: &infos) { infos in
-                both { part in if part == 0 { infos.pointee.0 = inverse(base, n1) } else { infos.pointee.1 = inverse(x22, n2) } }
+                runHalves(parallel: parallel) { part in if part == 0 { infos.pointee.0 = inverse(base, n1) } else { infos.pointee.1 = inverse(x22, n2) } }
             }
             if infos.0 != 0 { throw fail(infos.0) }
             if infos.1 != 0 { throw fail(n1 + infos.1) }
-            both { part in products(base, n1, n2, rows: part == 0 ? 0..<(n2 / 2) : (n2 / 2)..<n2, columns: nil) }
-            both { part in products(base, n1, n2, rows: nil, columns: part == 0 ? 0..<(n1 / 2) : (n1 / 2)..<n1) }
+            runHalves(parallel: parallel) { part in products(base, n1, n2, rows: part == 0 ? 0..<(n2 / 2) : (n2 / 2)..<n2, columns: nil) }
+            runHalves(parallel: parallel) { part in products(base, n1, n2, rows: nil, columns: part == 0 ? 0..<(n1 / 2) : (n1 / 2)..<n1) }
             // X^T X; X22^T X21 goes to scratch while the first half still reads X21.
             let scratch = UnsafeMutablePointer<Double>.allocate(capacity: n1 * n2)
             defer { scratch.deallocate() }
-            both { part in
+            runHalves(parallel: parallel) { part in
                 if part == 0 {
                     product(base, n1)
                     cblas_dsyrk(CblasColMajor, CblasLower, CblasTrans, Int32(n1), Int32(n2), 1, x21, ld, 1, base, ld)
@@ -294,4 +305,9 @@ public func choleskyInverseUpperByBlocks(_ a: inout Matrix, baseOrder: Int = 64,
             for j in 0..<n1 { (x21 + j * n).update(from: scratch + j * n2, count: n2) }
         }
     }
+}
+
+/// Runs `body(0)` and `body(1)`: side by side when `parallel` (DispatchQueue.concurrentPerform), else one after the other.
+func runHalves(parallel: Bool, _ body: (Int) -> Void) {
+    if parallel { DispatchQueue.concurrentPerform(iterations: 2, execute: body) } else { body(0); body(1) }
 }
