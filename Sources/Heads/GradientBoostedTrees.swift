@@ -322,13 +322,35 @@ public struct FeatureBinner: Sendable {
         binned.withUnsafeMutableBufferPointer { binned in
         x.values.withUnsafeBufferPointer { values in
             DispatchQueue.concurrentPerform(iterations: threads) { part in
+                var sorted = [(value: Double, row: Int)]()
+                sorted.reserveCapacity(rowCount)
                 for f in (featureCount * part / threads)..<(featureCount * (part + 1) / threads) {
-                    let column = (0..<rowCount).map { values[$0 * featureCount + f] }.sorted()
+                    sorted.removeAll(keepingCapacity: true)
+                    var moderate = true   // |v| <= 1e307: no midpoint overflows
+                    for r in 0..<rowCount {
+                        let v = values[r * featureCount + f]
+                        moderate = moderate && abs(v) <= 1e307
+                        sorted.append((v, r))
+                    }
+                    sorted.sort { $0.value < $1.value }
+                    let column = sorted.map(\.value)
                     var distinct = [Double]()
                     for v in column where distinct.last != v { distinct.append(v) }
                     var t: [Double]
                     if distinct.count <= maxBins {
                         t = (0..<max(distinct.count - 1, 0)).map { (distinct[$0] + distinct[$0 + 1]) * 0.5 }
+                        if moderate {
+                            // The bins straight from the sorted order: the j-th distinct value d_j lies above every
+                            // midpoint t_i, i < j - 1 (t_i <= d_(i+1) < d_j), and below none from t_j on (t_j >= d_j);
+                            // t_(j-1) lies in [d_(j-1), d_j] and counts unless it rounded to d_j. The binary search's bins.
+                            var j = -1, previous = 0.0
+                            for (v, r) in sorted {
+                                if j < 0 || v != previous { j += 1; previous = v }
+                                binned[f * rowCount + r] = UInt8(j > 0 && t[j - 1] >= v ? j - 1 : j)
+                            }
+                            thresholds[f] = t
+                            continue
+                        }
                     } else {
                         // numpy.percentile(method="midpoint") at 100 * q / maxBins, q = 1 ... maxBins - 1.
                         let n = Double(column.count - 1)

@@ -82,6 +82,29 @@ final class GradientBoostedTreesTests: XCTestCase {
         XCTAssertEqual(Set(many.binned).count, 255)
     }
 
+    /// A value's bin is the number of thresholds strictly below it, also where a midpoint of two adjacent doubles rounds
+    /// onto one of them (the bins are taken from the sorted order on the fast path; here against the definition), on
+    /// one thread and on the two-thread path of a large matrix.
+    func testBinsCountTheThresholdsBelowEvenWhereMidpointsRound() throws {
+        let a = 1.0.nextUp, b = a.nextUp, c = 1.0, d = c.nextUp   // (a + b) / 2 rounds to b, (c + d) / 2 to c
+        XCTAssertEqual((a + b) * 0.5, b)
+        XCTAssertEqual((c + d) * 0.5, c)
+        // The second list's +-1e308 (midpoints that could overflow) take the binary search instead.
+        for (column, copies) in [([b, -3, a, 7, d, c, 2.5, a], 1), ([b, -3, a, 7, d, c, 2.5, a], 4200),
+                                 ([b, -3, a, 7, d, c, 2.5, a, 1e308, -1e308], 1)] {
+            // `copies` columns of the same values, in row-major order: 8 x 4200 takes the two-thread path.
+            let x = Matrix(rows: column.count, columns: copies, values: column.flatMap { [Double](repeating: $0, count: copies) })
+            let binner = FeatureBinner(x, maxBins: 255)
+            for f in [0, copies - 1] {
+                let t = binner.thresholds[f]
+                XCTAssertEqual(t.count, Set(column).count - 1)
+                for (r, v) in column.enumerated() {
+                    XCTAssertEqual(Int(binner.binned[f * column.count + r]), t.filter { $0 < v }.count, "row \(r), value \(v), \(copies) columns")
+                }
+            }
+        }
+    }
+
     func testLearnsOnFiftyRowsAndEarlyStoppingUsesOnlyTrainingRows() throws {
         let data = try Fixtures.dataset("wine")
         // 50 rows (every third training row of fold 0, all classes); scikit-learn's default min_samples_leaf 20 would barely split.
