@@ -739,10 +739,17 @@ extension TreeGrower {
             @inline(__always) func test(_ k: Int) {
                 let hr = hVector - hl, gr = gVector - gl
                 let hlL = hl + l2Vector, hrL = hr + l2Vector, gl2 = gl * gl, gr2 = gr * gr
-                let screen = Lanes(repeating: floor) * (hlL * hrL)
                 // The screen first, the hessian tests only for the few lanes it passes (the floor and the bests change
                 // only on a candidate that passes every test, so the order of the tests changes nothing).
-                let screened = .!(gl2 * hrL + gr2 * hlL .< screen)
+                #if CARCINOMA_FMA
+                // The screen as (G_L^2 - floor (H_L + lambda)) (H_R + lambda) + G_R^2 (H_L + lambda) < 0, in two fused
+                // multiply-adds: its rounding error is a few ulps of the products' magnitude, against the floor's slack of
+                // 1e-12 of it (`screenFloor`), so it still skips only candidates that cannot beat the best.
+                let excess = gl2.addingProduct(-Lanes(repeating: floor), hlL)
+                let screened = .!((gr2 * hlL).addingProduct(excess, hrL) .< Lanes())
+                #else
+                let screened = .!(gl2 * hrL + gr2 * hlL .< Lanes(repeating: floor) * (hlL * hrL))
+                #endif
                 if !any(screened) { return }
                 let pass = screened .& real .& .!(hl .< minimumHessianVector) .& .!(hr .< minimumHessianVector)
                 if !any(pass) { return }
