@@ -383,7 +383,23 @@ final class BinaryProblem {
             distances.values.withUnsafeBufferPointer { d in
                 let k = k.baseAddress!, d = d.baseAddress!
                 byTriangleHalves(n) { rows in
-                    for i in rows { for j in i..<n { k[i * n + j] = amplitudeSquared * exp(-d[i * n + j] * scale) } }
+                    typealias V = SIMD8<Double>
+                    let stride = MemoryLayout<Double>.stride
+                    for i in rows {
+                        let kRow = UnsafeMutableRawPointer(k + i * n), dRow = UnsafeRawPointer(d + i * n)
+                        var j = i
+                        while j + 8 <= n {
+                            let v = amplitudeSquared * exponential(-dRow.loadUnaligned(fromByteOffset: j * stride, as: V.self) * scale)
+                            kRow.storeBytes(of: v, toByteOffset: j * stride, as: V.self)
+                            j += 8
+                        }
+                        if j < n {
+                            var tail = V()
+                            for l in 0..<(n - j) { tail[l] = d[i * n + j + l] }
+                            let v = amplitudeSquared * exponential(-tail * scale)
+                            for l in 0..<(n - j) { k[i * n + j + l] = v[l] }
+                        }
+                    }
                 }
             }
         }

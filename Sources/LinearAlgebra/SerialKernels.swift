@@ -106,3 +106,41 @@ public func squaredRowNorms(_ a: Matrix) -> [Double] {
         return (0..<a.rows).map { i in dot(x + i * d, x + i * d, count: d) }
     }
 }
+
+/// e^x lane by lane for x <= 709 (larger x give +inf; Foundation's exp overflows at 709.78), within 2 ulp of exp:
+/// x = k ln 2 + r with |r| <= ln 2 / 2 (Cody & Waite's reduction with fdlibm's two-part ln 2, k rounded by adding
+/// 1.5 * 2^52), e^r by its degree-13 Taylor polynomial (truncation below 1e-17 relative) in Horner form, 2^k from
+/// k's bits in the exponent field. x below -708.3964 (where e^x leaves the normal range) gives 0, NaN gives NaN.
+/// Eight lanes at a time where the scalar exp of the C library runs one: the Gaussian process forms its kernel
+/// (n^2 / 2 exponentials per evaluation) with it.
+@inlinable @inline(__always)
+public func exponential(_ x: SIMD8<Double>) -> SIMD8<Double> {
+    typealias V = SIMD8<Double>
+    let shifter = V(repeating: 0x1.8p52)
+    let clamped = x.clamped(lowerBound: V(repeating: -708.3964), upperBound: V(repeating: 709.5))
+    let t = (clamped * 1.4426950408889634) + shifter
+    let k = t - shifter
+    // fdlibm's ln 2 = ln2Hi + ln2Lo; ln2Hi has 32 trailing zero bits, so k ln2Hi is exact.
+    let r = clamped.addingProduct(k, V(repeating: -6.93147180369123816490e-01)).addingProduct(k, V(repeating: -1.90821492927058770002e-10))
+    // Horner from 1 / 13! down to 1 / 0!.
+    var p = V(repeating: 1.6059043836821613e-10)
+    p = V(repeating: 2.08767569878681e-09).addingProduct(p, r)
+    p = V(repeating: 2.505210838544172e-08).addingProduct(p, r)
+    p = V(repeating: 2.755731922398589e-07).addingProduct(p, r)
+    p = V(repeating: 2.7557319223985893e-06).addingProduct(p, r)
+    p = V(repeating: 2.48015873015873e-05).addingProduct(p, r)
+    p = V(repeating: 0.0001984126984126984).addingProduct(p, r)
+    p = V(repeating: 0.001388888888888889).addingProduct(p, r)
+    p = V(repeating: 0.008333333333333333).addingProduct(p, r)
+    p = V(repeating: 0.041666666666666664).addingProduct(p, r)
+    p = V(repeating: 0.16666666666666666).addingProduct(p, r)
+    p = V(repeating: 0.5).addingProduct(p, r)
+    p = V(repeating: 1).addingProduct(p, r)
+    p = V(repeating: 1).addingProduct(p, r)
+    let scale = unsafeBitCast((unsafeBitCast(t, to: SIMD8<UInt64>.self) &+ 1023) &<< 52, to: V.self)
+    var result = p * scale
+    result.replace(with: 0, where: x .< -708.3964)
+    result.replace(with: .infinity, where: x .> 709.08)
+    result.replace(with: x, where: x .!= x)
+    return result
+}

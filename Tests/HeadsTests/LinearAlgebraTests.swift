@@ -148,6 +148,35 @@ final class LinearAlgebraTests: XCTestCase {
         XCTAssertEqual(try choleskyFactorUpperByBlocks(&indefinite, blockSize: 32, parallel: true), 71)
     }
 
+    /// The eight-lane exponential against Foundation's exp on a sweep of [-745, 709] (every binade's worth of the
+    /// kernel's exponents, the reduction's boundaries at odd multiples of ln 2 / 2, 0 and the ends), within 2 ulp;
+    /// underflow, overflow and NaN lanes.
+    func testExponentialMatchesExpWithinTwoUlp() {
+        var xs: [Double] = [0, -0.0, 1e-300, -1e-300, 0.5, -0.5, 1, -1, 709, -708, -708.39, -708.3964, 700, -700]
+        for k in -1100...1100 { xs.append((Double(k) + 0.5) * M_LN2); xs.append((Double(k) + 0.5).nextDown * M_LN2) }
+        var rng = SplitMix64(seed: 61)
+        for _ in 0..<20_000 { xs.append(-745 + 1454 * Double(rng.next() >> 11) * 0x1p-53) }
+        for _ in 0..<20_000 { xs.append(-Double(rng.next() >> 11) * 0x1p-53 * 40) }   // the GP's -|x - x'|^2 / (2 l^2)
+        xs = xs.filter { $0 >= -708.39 && $0 <= 709 }
+        while xs.count % 8 != 0 { xs.append(0) }
+        var worst = 0.0
+        for start in stride(from: 0, to: xs.count, by: 8) {
+            let v = exponential(SIMD8<Double>(xs[start..<(start + 8)]))
+            for lane in 0..<8 {
+                let expected = exp(xs[start + lane])
+                let ulps = abs(v[lane] - expected) / expected.ulp
+                worst = max(worst, ulps)
+                XCTAssertLessThanOrEqual(ulps, 2, "exp(\(xs[start + lane])): \(v[lane]) vs \(expected)")
+            }
+        }
+        print("exponential: worst \(worst) ulp over \(xs.count) values")
+        let special = exponential(SIMD8<Double>(-800, -708.4, .infinity * -1, 710, .infinity, .nan, 0, -1))
+        XCTAssertEqual(Array(0..<5).map { special[$0] }, [0, 0, 0, .infinity, .infinity])
+        XCTAssert(special[5].isNaN)
+        XCTAssertEqual(special[6], 1)
+        XCTAssertEqual(special[7], exp(-1), accuracy: 2 * exp(-1).ulp)
+    }
+
     /// The recursive inverse from the factor against dpotri (rounding apart) at orders below, at and above the
     /// base, odd halves included; the halves side by side and one after the other bit for bit the same; the strict
     /// lower triangle untouched; a zero on the factor's diagonal names its order.
