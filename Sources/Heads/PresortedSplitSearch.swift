@@ -146,6 +146,47 @@ typealias Lanes8 = SIMD8<Double>
     return SIMD8<UInt64>() &- bit
 }
 
+/// The running bests of one presorted scan: each lane's best gain and the rank where it was found, the best gain of the
+/// scan so far and the screen's floor from it (`screenFloor`), and room for one vector of gains and one of pass bits.
+/// The rare passing lanes are recorded one by one through memory: as vectors carried by the scan's loop, the lanes'
+/// bests make LLVM split the sums too into 128-bit pieces.
+struct LaneBests {
+    let gain = UnsafeMutablePointer<Double>.allocate(capacity: PresortedColumns.lanes)
+    let rank = UnsafeMutablePointer<Int>.allocate(capacity: PresortedColumns.lanes)
+    private let scratch = UnsafeMutableRawPointer.allocate(byteCount: 128, alignment: 64)
+    private let parentLoss: Double, screenSafe: Bool
+    private var bestSoFar = 0.0
+    private(set) var floor: Double
+
+    init(parentLoss: Double, screenSafe: Bool) {
+        self.parentLoss = parentLoss
+        self.screenSafe = screenSafe
+        floor = TreeGrower.screenFloor(bestGain: 0, parentLoss: parentLoss, screenSafe: screenSafe)
+    }
+
+    func deallocate() { gain.deallocate(); rank.deallocate(); scratch.deallocate() }
+
+    /// A new block of eight features: no lane has a candidate yet (the scan's best and floor carry on).
+    func resetLanes() { for lane in 0..<PresortedColumns.lanes { gain[lane] = 0; rank[lane] = -1 } }
+
+    /// The lanes of `pass` whose gain beats their best so far take it, with `rank`; a new best of the scan raises the floor.
+    @inline(__always)
+    mutating func record(_ gains: SIMD8<Double>, _ pass: SIMDMask<SIMD8<Int64>>, rank k: Int) {
+        scratch.storeBytes(of: gains, as: SIMD8<Double>.self)
+        scratch.storeBytes(of: bitsOf(pass), toByteOffset: 64, as: SIMD8<UInt64>.self)
+        for lane in 0..<PresortedColumns.lanes where scratch.load(fromByteOffset: 64 + 8 * lane, as: UInt64.self) != 0 {
+            let candidate = scratch.load(fromByteOffset: 8 * lane, as: Double.self)
+            if candidate > gain[lane] {
+                gain[lane] = candidate; rank[lane] = k
+                if candidate > bestSoFar {
+                    bestSoFar = candidate
+                    floor = TreeGrower.screenFloor(bestGain: candidate, parentLoss: parentLoss, screenSafe: screenSafe)
+                }
+            }
+        }
+    }
+}
+
 extension TreeGrower {
     typealias Lanes = SIMD8<Double>
     typealias Candidate = (gain: Double, feature: Int, bin: Int)
@@ -161,22 +202,17 @@ extension TreeGrower {
         guard r >= 2 * msl, r >= 2 else { return best }
         let parentLoss = G * G / (H + l2)
         let screenSafe = abs(G) < 1e100 && H + l2 < 1e100
-        var bestSoFar = 0.0
-        var floor = Self.screenFloor(bestGain: 0, parentLoss: parentLoss, screenSafe: screenSafe)
+        var bests = LaneBests(parentLoss: parentLoss, screenSafe: screenSafe)
+        defer { bests.deallocate() }
         let gVector = Lanes(repeating: G), hVector = Lanes(repeating: H), l2Vector = Lanes(repeating: l2)
         let minimumHessianVector = Lanes(repeating: minimumHessian), parentVector = Lanes(repeating: parentLoss)
         let laneIndex = SIMD8<Int64>(0, 1, 2, 3, 4, 5, 6, 7)
-        // Each lane's best gain and its rank, and room for one vector of gains and one of pass bits.
-        let scratch = UnsafeMutableRawPointer.allocate(byteCount: 128, alignment: 64)
-        let laneGain = UnsafeMutablePointer<Double>.allocate(capacity: PresortedColumns.lanes)
-        let laneRank = UnsafeMutablePointer<Int>.allocate(capacity: PresortedColumns.lanes)
-        defer { scratch.deallocate(); laneGain.deallocate(); laneRank.deallocate() }
         let idBase = UnsafePointer(lists.ids), binBase = UnsafePointer(lists.bins)
         for block in blocks {
             let f0 = block * PresortedColumns.lanes
             let real = laneIndex .< SIMD8<Int64>(repeating: Int64(features - f0))   // padding lanes never split
             var gl = Lanes(), hl = Lanes()
-            for lane in 0..<PresortedColumns.lanes { laneGain[lane] = 0; laneRank[lane] = -1 }
+            bests.resetLanes()
             // Eight features' (g, h) at rank k, gathered by row.
             @inline(__always) func load(_ k: Int) -> (g: Lanes, h: Lanes) {
                 let p = idBase + (block * stride + first + k) * PresortedColumns.lanes
@@ -189,24 +225,11 @@ extension TreeGrower {
             @inline(__always) func test(_ k: Int, _ open: SIMDMask<SIMD8<Int64>>) {
                 let hr = hVector - hl, gr = gVector - gl
                 let hlL = hl + l2Vector, hrL = hr + l2Vector, gl2 = gl * gl, gr2 = gr * gr
-                let screen = Lanes(repeating: floor) * (hlL * hrL)
+                let screen = Lanes(repeating: bests.floor) * (hlL * hrL)
                 let pass = open .& .!(hl .< minimumHessianVector) .& .!(hr .< minimumHessianVector) .& .!(gl2 * hrL + gr2 * hlL .< screen)
                 if !any(pass) { return }
                 let gain = gl2 / hlL + gr2 / hrL - parentVector
-                // Rare: the passing lanes one by one, through memory (as vectors carried by the loop, the lanes' bests
-                // make LLVM split the sums too into 128-bit pieces).
-                scratch.storeBytes(of: gain, as: Lanes.self)
-                scratch.storeBytes(of: bitsOf(pass), toByteOffset: 64, as: SIMD8<UInt64>.self)
-                for lane in 0..<PresortedColumns.lanes where scratch.load(fromByteOffset: 64 + 8 * lane, as: UInt64.self) != 0 {
-                    let candidate = scratch.load(fromByteOffset: 8 * lane, as: Double.self)
-                    if candidate > laneGain[lane] {
-                        laneGain[lane] = candidate; laneRank[lane] = k
-                        if candidate > bestSoFar {
-                            bestSoFar = candidate
-                            floor = Self.screenFloor(bestGain: candidate, parentLoss: parentLoss, screenSafe: screenSafe)
-                        }
-                    }
-                }
+                bests.record(gain, pass, rank: k)
             }
             if columns.tieFree {
                 // Every rank ends a run: cl = k + 1 and cr = r - k - 1, the same in every lane.
@@ -235,9 +258,9 @@ extension TreeGrower {
                     test(k, real .& (ends .!= SIMD8<UInt64>()) .& .!(cl .< mslVector) .& .!(rVector - cl .< mslVector))
                 }
             }
-            for lane in 0..<PresortedColumns.lanes where laneGain[lane] > best.gain {
-                let f = f0 + lane, row = Int(idBase[lists.slot(f, first + laneRank[lane])])
-                best = (laneGain[lane], f, Int(binner.binned[f * columns.rows + row]))
+            for lane in 0..<PresortedColumns.lanes where bests.gain[lane] > best.gain {
+                let f = f0 + lane, row = Int(idBase[lists.slot(f, first + bests.rank[lane])])
+                best = (bests.gain[lane], f, Int(binner.binned[f * columns.rows + row]))
             }
         }
         return best
@@ -402,8 +425,8 @@ extension TreeGrower {
         guard r >= 2 * msl, r >= 2 else { return best }
         let parentLoss = G * G / (H + l2)
         let screenSafe = abs(G) < 1e100 && H + l2 < 1e100
-        var bestSoFar = 0.0
-        var floor = Self.screenFloor(bestGain: 0, parentLoss: parentLoss, screenSafe: screenSafe)
+        var bests = LaneBests(parentLoss: parentLoss, screenSafe: screenSafe)
+        defer { bests.deallocate() }
         let gVector = Lanes(repeating: G), hVector = Lanes(repeating: H), l2Vector = Lanes(repeating: l2)
         let minimumHessianVector = Lanes(repeating: minimumHessian), parentVector = Lanes(repeating: parentLoss)
         let one = Lanes(repeating: 1), mslVector = Lanes(repeating: Double(msl)), rVector = Lanes(repeating: Double(r))
@@ -411,18 +434,13 @@ extension TreeGrower {
         // scalar compile to loops over the lanes, these to one vpsrlvq and one vptestmq.
         let oneBit = SIMD8<UInt64>(repeating: 1), noBits = SIMD8<UInt64>()
         let laneIndex = SIMD8<Int64>(0, 1, 2, 3, 4, 5, 6, 7)
-        // Each lane's best gain and its rank, and room for one vector of gains and one of pass bits.
-        let scratch = UnsafeMutableRawPointer.allocate(byteCount: 128, alignment: 64)
-        let laneGain = UnsafeMutablePointer<Double>.allocate(capacity: PresortedColumns.lanes)
-        let laneRank = UnsafeMutablePointer<Int>.allocate(capacity: PresortedColumns.lanes)
-        defer { scratch.deallocate(); laneGain.deallocate(); laneRank.deallocate() }
         let idBase = UnsafeRawPointer(columns.root.ids), binBase = UnsafeRawPointer(columns.root.bins)
         let rowIds = UnsafePointer(columns.root.ids)
         for block in blocks {
             let f0 = block * PresortedColumns.lanes
             let real = laneIndex .< SIMD8<Int64>(repeating: Int64(features - f0))   // padding lanes never split
             var gl = Lanes(), hl = Lanes(), cl = Lanes()
-            for lane in 0..<PresortedColumns.lanes { laneGain[lane] = 0; laneRank[lane] = -1 }
+            bests.resetLanes()
             // All ones in the lanes whose row at rank k is in the node, else zero.
             @inline(__always) func member(_ k: Int) -> SIMD8<UInt64> {
                 let ids: SIMD8<UInt16> = idBase.loadUnaligned(fromByteOffset: 2 * (block * n + k) * PresortedColumns.lanes, as: SIMD8<UInt16>.self)
@@ -441,24 +459,11 @@ extension TreeGrower {
             @inline(__always) func test(_ k: Int, _ open: SIMDMask<SIMD8<Int64>>) {
                 let hr = hVector - hl, gr = gVector - gl
                 let hlL = hl + l2Vector, hrL = hr + l2Vector, gl2 = gl * gl, gr2 = gr * gr
-                let screen = Lanes(repeating: floor) * (hlL * hrL)
+                let screen = Lanes(repeating: bests.floor) * (hlL * hrL)
                 let pass = open .& .!(hl .< minimumHessianVector) .& .!(hr .< minimumHessianVector) .& .!(gl2 * hrL + gr2 * hlL .< screen)
                 if !any(pass) { return }
                 let gain = gl2 / hlL + gr2 / hrL - parentVector
-                // Rare: the passing lanes one by one, through memory (as vectors carried by the loop, the lanes' bests
-                // make LLVM split the sums too into 128-bit pieces).
-                scratch.storeBytes(of: gain, as: Lanes.self)
-                scratch.storeBytes(of: bitsOf(pass), toByteOffset: 64, as: SIMD8<UInt64>.self)
-                for lane in 0..<PresortedColumns.lanes where scratch.load(fromByteOffset: 64 + 8 * lane, as: UInt64.self) != 0 {
-                    let candidate = scratch.load(fromByteOffset: 8 * lane, as: Double.self)
-                    if candidate > laneGain[lane] {
-                        laneGain[lane] = candidate; laneRank[lane] = k
-                        if candidate > bestSoFar {
-                            bestSoFar = candidate
-                            floor = Self.screenFloor(bestGain: candidate, parentLoss: parentLoss, screenSafe: screenSafe)
-                        }
-                    }
-                }
+                bests.record(gain, pass, rank: k)
             }
             if columns.tieFree {
                 // Each of the node's rows ends a run; the candidate after it has cl of the node's rows on the left.
@@ -485,9 +490,9 @@ extension TreeGrower {
                     test(k, real .& (ends .!= noBits) .& .!(cl .< mslVector) .& .!(rVector - cl .< mslVector))
                 }
             }
-            for lane in 0..<PresortedColumns.lanes where laneGain[lane] > best.gain {
+            for lane in 0..<PresortedColumns.lanes where bests.gain[lane] > best.gain {
                 let f = f0 + lane
-                best = (laneGain[lane], f, Int(columns.root.bins[columns.root.slot(f, laneRank[lane])]))
+                best = (bests.gain[lane], f, Int(columns.root.bins[columns.root.slot(f, bests.rank[lane])]))
             }
         }
         return best
@@ -720,22 +725,18 @@ extension TreeGrower {
         let first = msl - 1, last = r - 1 - msl
         let parentLoss = G * G / (H + l2)
         let screenSafe = abs(G) < 1e100 && H + l2 < 1e100
-        var bestSoFar = 0.0
-        var floor = Self.screenFloor(bestGain: 0, parentLoss: parentLoss, screenSafe: screenSafe)
+        var bests = LaneBests(parentLoss: parentLoss, screenSafe: screenSafe)
+        defer { bests.deallocate() }
         let gVector = Lanes(repeating: G), hVector = Lanes(repeating: H), l2Vector = Lanes(repeating: l2)
         let minimumHessianVector = Lanes(repeating: minimumHessian), parentVector = Lanes(repeating: parentLoss)
         let laneIndex = SIMD8<Int64>(0, 1, 2, 3, 4, 5, 6, 7), byte = SIMD8<UInt64>(repeating: 0xFF)
-        let scratch = UnsafeMutableRawPointer.allocate(byteCount: 128, alignment: 64)
-        let laneGain = UnsafeMutablePointer<Double>.allocate(capacity: PresortedColumns.lanes)
-        let laneRank = UnsafeMutablePointer<Int>.allocate(capacity: PresortedColumns.lanes)
-        defer { scratch.deallocate(); laneGain.deallocate(); laneRank.deallocate() }
         let hessians = statistics + n
         for block in blocks {
             let f0 = block * PresortedColumns.lanes
             let real = laneIndex .< SIMD8<Int64>(repeating: Int64(features - f0))   // padding lanes never split
             let base = UnsafeRawPointer(lists + f0 * stride)
             var gl = Lanes(), hl = Lanes()
-            for lane in 0..<PresortedColumns.lanes { laneGain[lane] = 0; laneRank[lane] = -1 }
+            bests.resetLanes()
             @inline(__always) func test(_ k: Int) {
                 let hr = hVector - hl, gr = gVector - gl
                 let hlL = hl + l2Vector, hrL = hr + l2Vector, gl2 = gl * gl, gr2 = gr * gr
@@ -745,27 +746,16 @@ extension TreeGrower {
                 // The screen as (G_L^2 - floor (H_L + lambda)) (H_R + lambda) + G_R^2 (H_L + lambda) < 0, in two fused
                 // multiply-adds: its rounding error is a few ulps of the products' magnitude, against the floor's slack of
                 // 1e-12 of it (`screenFloor`), so it still skips only candidates that cannot beat the best.
-                let excess = gl2.addingProduct(-Lanes(repeating: floor), hlL)
+                let excess = gl2.addingProduct(-Lanes(repeating: bests.floor), hlL)
                 let screened = .!((gr2 * hlL).addingProduct(excess, hrL) .< Lanes())
                 #else
-                let screened = .!(gl2 * hrL + gr2 * hlL .< Lanes(repeating: floor) * (hlL * hrL))
+                let screened = .!(gl2 * hrL + gr2 * hlL .< Lanes(repeating: bests.floor) * (hlL * hrL))
                 #endif
                 if !any(screened) { return }
                 let pass = screened .& real .& .!(hl .< minimumHessianVector) .& .!(hr .< minimumHessianVector)
                 if !any(pass) { return }
                 let gain = gl2 / hlL + gr2 / hrL - parentVector
-                scratch.storeBytes(of: gain, as: Lanes.self)
-                scratch.storeBytes(of: bitsOf(pass), toByteOffset: 64, as: SIMD8<UInt64>.self)
-                for lane in 0..<PresortedColumns.lanes where scratch.load(fromByteOffset: 64 + 8 * lane, as: UInt64.self) != 0 {
-                    let candidate = scratch.load(fromByteOffset: 8 * lane, as: Double.self)
-                    if candidate > laneGain[lane] {
-                        laneGain[lane] = candidate; laneRank[lane] = k
-                        if candidate > bestSoFar {
-                            bestSoFar = candidate
-                            floor = Self.screenFloor(bestGain: candidate, parentLoss: parentLoss, screenSafe: screenSafe)
-                        }
-                    }
-                }
+                bests.record(gain, pass, rank: k)
             }
             // Ranks k0 ..< k0 + 8 of the eight features, a word each; step j takes byte j of every word.
             @inline(__always) func words(_ k0: Int) -> SIMD8<UInt64> {
@@ -805,9 +795,9 @@ extension TreeGrower {
                 }
                 k0 += PresortedColumns.lanes
             }
-            for lane in 0..<PresortedColumns.lanes where laneGain[lane] > best.gain {
-                let f = f0 + lane, row = Int(lists[f * stride + laneRank[lane]])
-                best = (laneGain[lane], f, Int(binner.binned[f * n + row]))
+            for lane in 0..<PresortedColumns.lanes where bests.gain[lane] > best.gain {
+                let f = f0 + lane, row = Int(lists[f * stride + bests.rank[lane]])
+                best = (bests.gain[lane], f, Int(binner.binned[f * n + row]))
             }
         }
         return best
