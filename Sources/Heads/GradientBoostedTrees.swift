@@ -413,6 +413,16 @@ struct TreeGrower {
         var feature = -1, threshold = 0.0, left = -1, right = -1, value = 0.0
     }
 
+    /// Best-first growth's next node to split: the open leaf (no children yet, a split found) with the largest gain, ties
+    /// to the earliest node; nil when no leaf has a split left.
+    static func bestOpenLeaf(_ nodes: [Node]) -> Int? {
+        var chosen: Int?
+        for i in nodes.indices where nodes[i].left < 0 && nodes[i].split != nil {
+            if chosen == nil || nodes[i].split!.gain > nodes[chosen!].split!.gain { chosen = i }
+        }
+        return chosen
+    }
+
     /// Scans every candidate feature's histogram of the node's rows for the split of largest gain.
     /// Only the bins that hold rows are visited (found with a 256-bit occupancy mask, in ascending
     /// order): an empty bin leaves (G_L, H_L, count_L) as the previous bin left them, so it can never
@@ -658,12 +668,7 @@ struct TreeGrower {
         nodes.append(makeNode(all, depth: 0, histogram: nil, rng: &rng))
         var leaves = 1
         while leaves < maxLeafNodes {
-            // Best-first: the open leaf with the largest gain (ties to the earliest node).
-            var chosen = -1
-            for i in 0..<nodes.count where nodes[i].left < 0 && nodes[i].split != nil {
-                if chosen < 0 || nodes[i].split!.gain > nodes[chosen].split!.gain { chosen = i }
-            }
-            if chosen < 0 { break }
+            guard let chosen = TreeGrower.bestOpenLeaf(nodes) else { break }
             let split = nodes[chosen].split!
             let base = split.feature * binner.rows
             var leftRows = [Int](), rightRows = [Int]()

@@ -339,12 +339,7 @@ extension TreeGrower {
             goesLeft.initialize(repeating: 0, count: n)
             var leaves = 1
             while leaves < maxLeafNodes {
-                // Best-first: the open leaf with the largest gain (ties to the earliest node).
-                var chosen = -1
-                for i in 0..<nodes.count where nodes[i].left < 0 && nodes[i].split != nil {
-                    if chosen < 0 || nodes[i].split!.gain > nodes[chosen].split!.gain { chosen = i }
-                }
-                if chosen < 0 { break }
+                guard let chosen = TreeGrower.bestOpenLeaf(nodes) else { break }
                 let split = nodes[chosen].split!
                 let base = split.feature * binner.rows
                 var leftRows = [Int](), rightRows = [Int]()
@@ -642,12 +637,7 @@ extension TreeGrower {
         nodes.append(node(all, depth: 0, rootG, rootH, best: rootBest))
         var leaves = 1
         while leaves < maxLeafNodes {
-            // Best-first: the open leaf with the largest gain (ties to the earliest node).
-            var chosen = -1
-            for i in 0..<nodes.count where nodes[i].left < 0 && nodes[i].split != nil {
-                if chosen < 0 || nodes[i].split!.gain > nodes[chosen].split!.gain { chosen = i }
-            }
-            if chosen < 0 { break }
+            guard let chosen = TreeGrower.bestOpenLeaf(nodes) else { break }
             let split = nodes[chosen].split!
             let base = split.feature * binner.rows
             var leftRows = [Int](), rightRows = [Int]()
@@ -1023,12 +1013,7 @@ final class CompactGrowth: @unchecked Sendable {
             return
         }
         while leaves < grower.maxLeafNodes {
-            // Best-first: the open leaf with the largest gain (ties to the earliest node).
-            var chosen = -1
-            for i in 0..<nodes.count where nodes[i].left < 0 && nodes[i].split != nil {
-                if chosen < 0 || nodes[i].split!.gain > nodes[chosen].split!.gain { chosen = i }
-            }
-            if chosen < 0 { return }
+            guard let chosen = TreeGrower.bestOpenLeaf(nodes) else { return }
             if split(chosen) { return }
         }
     }
@@ -1041,11 +1026,7 @@ final class CompactGrowth: @unchecked Sendable {
             tree = [nodes[0]]
             tree[0].left = -1
             while true {
-                var chosen = -1
-                for i in 0..<tree.count where tree[i].left < 0 && tree[i].split != nil {
-                    if chosen < 0 || tree[i].split!.gain > tree[chosen].split!.gain { chosen = i }
-                }
-                if chosen < 0 { break }
+                guard let chosen = TreeGrower.bestOpenLeaf(tree) else { break }
                 let grown = nodes[made[chosen]]
                 precondition(grown.left >= 0, "CompactGrowth: a node with a split was not split")
                 tree[chosen].left = tree.count
