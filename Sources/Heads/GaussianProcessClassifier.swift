@@ -603,11 +603,7 @@ final class BinaryProblem {
     /// code either way, so the results do not depend on it.
     private func byTriangleHalves(_ n: Int, _ body: (Range<Int>) -> Void) {
         let split = min(n, Int((1 - 0.5.squareRoot()) * Double(n)))
-        if parallel && n >= Self.blockedFactorizationRows {
-            DispatchQueue.concurrentPerform(iterations: 2) { body($0 == 0 ? 0..<split : split..<n) }
-        } else {
-            body(0..<split); body(split..<n)
-        }
+        runHalves(parallel: parallel && n >= Self.blockedFactorizationRows) { body($0 == 0 ? 0..<split : split..<n) }
     }
 }
 

@@ -308,6 +308,6 @@ public func choleskyInverseUpperByBlocks(_ a: inout Matrix, baseOrder: Int = 64,
 }
 
 /// Runs `body(0)` and `body(1)`: side by side when `parallel` (DispatchQueue.concurrentPerform), else one after the other.
-func runHalves(parallel: Bool, _ body: (Int) -> Void) {
+public func runHalves(parallel: Bool, _ body: (Int) -> Void) {
     if parallel { DispatchQueue.concurrentPerform(iterations: 2, execute: body) } else { body(0); body(1) }
 }
