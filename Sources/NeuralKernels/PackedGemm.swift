@@ -41,6 +41,11 @@ public enum GemmKernel: String, Sendable, Codable, CaseIterable {
     /// A last panel of at most this many columns is packed and multiplied half as wide (a 7x7 plane's 49
     /// pixels are 3 panels of 16 and one of 8 on AVX2, not 4 of 16).
     public var narrowColumns: Int { panelColumns / 2 }
+    /// A last panel of at most this many columns is multiplied by a column tile (`GemmColumnTile`), which
+    /// costs one multiply-add per column and k instead of a narrow tile's one per row and k: on AVX-512 a
+    /// 7x7 plane's 49 pixels are panels of 32, 16 and 1 (37 multiply-adds per k and 12 rows, not 48 for two
+    /// panels of 32), a 14x14 plane's 196 six of 32 and one of 4, a 17x17 plane's 289 nine of 32 and one of 1.
+    public var tailColumns: Int { panelColumns / 4 }
 
     /// The kernel for this machine: AVX-512 when the build targets it (Package.swift's CARCINOMA_AVX512,
     /// from the building machine's flags) and the running CPU reports avx512f/bw/dq/vl; AVX2's otherwise.
@@ -65,6 +70,67 @@ public enum GemmKernel: String, Sendable, Codable, CaseIterable {
     var narrowTile: MicroKernel {
         self == .avx2 ? avx2NarrowKernel : GemmTile<12, 1, SIMD16<Float>>.multiply
     }
+
+    /// How many row panels a column tile of `columns` columns covers at once (independent accumulators to
+    /// hide the multiply-add latency, within the vector registers), and its kernel for that many panels
+    /// (`panels` == 1: the remainder of a row block).
+    func tailPanels(columns: Int) -> Int {
+        self == .avx2 ? (columns <= 2 ? 4 : 2) : (columns <= 6 ? 4 : 3)
+    }
+    func tailTile(columns: Int, panels: Int) -> ColumnKernel {
+        let tiles = self == .avx2 ? GemmKernel.avx2ColumnTiles : GemmKernel.avx512ColumnTiles
+        return tiles[columns - 1][panels == 1 ? 0 : 1]
+    }
+
+    // [columns - 1] = [one panel, tailPanels(columns) panels]: each shape is its own specialisation.
+    private static let avx2ColumnTiles: [[ColumnKernel]] = [
+        [GemmColumnTile<6, 1, 1, SIMD8<Float>>.multiply, GemmColumnTile<6, 4, 1, SIMD8<Float>>.multiply],
+        [GemmColumnTile<6, 1, 2, SIMD8<Float>>.multiply, GemmColumnTile<6, 4, 2, SIMD8<Float>>.multiply],
+        [GemmColumnTile<6, 1, 3, SIMD8<Float>>.multiply, GemmColumnTile<6, 2, 3, SIMD8<Float>>.multiply],
+        [GemmColumnTile<6, 1, 4, SIMD8<Float>>.multiply, GemmColumnTile<6, 2, 4, SIMD8<Float>>.multiply],
+    ]
+    private static let avx512ColumnTiles: [[ColumnKernel]] = [
+        [GemmColumnTile<12, 1, 1, SIMD16<Float>>.multiply, GemmColumnTile<12, 4, 1, SIMD16<Float>>.multiply],
+        [GemmColumnTile<12, 1, 2, SIMD16<Float>>.multiply, GemmColumnTile<12, 4, 2, SIMD16<Float>>.multiply],
+        [GemmColumnTile<12, 1, 3, SIMD16<Float>>.multiply, GemmColumnTile<12, 4, 3, SIMD16<Float>>.multiply],
+        [GemmColumnTile<12, 1, 4, SIMD16<Float>>.multiply, GemmColumnTile<12, 4, 4, SIMD16<Float>>.multiply],
+        [GemmColumnTile<12, 1, 5, SIMD16<Float>>.multiply, GemmColumnTile<12, 4, 5, SIMD16<Float>>.multiply],
+        [GemmColumnTile<12, 1, 6, SIMD16<Float>>.multiply, GemmColumnTile<12, 4, 6, SIMD16<Float>>.multiply],
+        [GemmColumnTile<12, 1, 7, SIMD16<Float>>.multiply, GemmColumnTile<12, 3, 7, SIMD16<Float>>.multiply],
+        [GemmColumnTile<12, 1, 8, SIMD16<Float>>.multiply, GemmColumnTile<12, 3, 8, SIMD16<Float>>.multiply],
+    ]
+
+    /// The panels a block of `columns` columns of B is cut into, from its first column on: full panels of nr
+    /// columns, and at the end a narrow panel (≤ nr/2 columns, packed nr/2 wide) and/or a column-tile panel
+    /// (≤ nr/4 columns, packed nr/2 wide) wherever they cost fewer multiply-adds than one more full panel.
+    /// The panel starting at column j is packed at j · depth, so the block fits in ⌈columns / nr⌉ · nr · depth.
+    func panels(columns: Int) -> [ColumnPanel] {
+        var result: [ColumnPanel] = []
+        var j = 0
+        while j < columns {
+            let remaining = columns - j
+            let panel: ColumnPanel
+            if remaining <= tailColumns {
+                panel = ColumnPanel(start: j, width: remaining, shape: .columnTile)
+            } else if remaining <= narrowColumns || (remaining < panelColumns && remaining - narrowColumns <= tailColumns) {
+                panel = ColumnPanel(start: j, width: min(remaining, narrowColumns), shape: .narrow)
+            } else {
+                panel = ColumnPanel(start: j, width: min(remaining, panelColumns), shape: .full)
+            }
+            result.append(panel)
+            j += panel.width
+        }
+        return result
+    }
+}
+
+/// One panel of packed B columns: `width` columns from `start`, multiplied by the full tile (packed nr wide),
+/// the narrow tile or a column tile (both packed nr/2 wide).
+struct ColumnPanel: Equatable {
+    enum Shape { case full, narrow, columnTile }
+    let start: Int
+    let width: Int
+    let shape: Shape
 }
 
 /// The vector units the running CPU reports (Linux: the flags line of /proc/cpuinfo, which the kernel fills
@@ -94,6 +160,9 @@ public struct CPUFeatures: Sendable {
 
 typealias MicroKernel = (_ depth: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
                          _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool) -> Void
+/// C[rows x Columns] (+)= consecutive packed A panels (panelStride floats apart) · a B panel of bStride-float rows.
+typealias ColumnKernel = (_ depth: Int, _ a: UnsafePointer<Float>, _ panelStride: Int, _ b: UnsafePointer<Float>, _ bStride: Int,
+                          _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ rows: Int, _ accumulate: Bool) -> Void
 
 /// Cache-block sizes (AVX2 / AVX-512 machines with ≥ 32 KiB L1 and ≥ 512 KiB L2). The depth blocks are the
 /// same for every kernel, so every kernel sums in the same order.
@@ -143,7 +212,8 @@ public struct PackedMatrix: Sendable {
         let panelRows = kernel.panelRows
         let panels = (rows + panelRows - 1) / panelRows
         let blocks = GemmBlocking.depthBlocks(depth)
-        var values = [Float](repeating: 0, count: panels * panelRows * depth)
+        // Slack after the last panel: a column tile loads a whole vector (8 or 16 lanes) for a panel's 6 or 12 rows.
+        var values = [Float](repeating: 0, count: panels * panelRows * depth + 16)
         values.withUnsafeMutableBufferPointer { buffer in
             var destination = buffer.baseAddress!
             for block in blocks {
@@ -190,19 +260,36 @@ func packedGemm(_ a: PackedMatrix, rows: Range<Int>, columns n: Int, b: UnsafePo
         var jc = 0
         while jc < n {
             let nc = min(GemmBlocking.columnBlock, n - jc)
+            let columnPanels = kernel.panels(columns: nc)
             for (index, block) in a.depthBlocks.enumerated() {
                 let kc = block.count
                 let add = accumulate || index > 0
-                packColumns(b + block.lowerBound * ldb + jc, ldb: ldb, depth: kc, columns: nc, panelColumns: panelColumns, into: workspace)
+                packColumns(b + block.lowerBound * ldb + jc, ldb: ldb, depth: kc, panels: columnPanels, kernel: kernel, into: workspace)
                 let aBlock = packed + block.lowerBound * panels * panelRows
                 var ic = firstPanel
                 while ic < endPanel {
                     let icEnd = min(endPanel, ic + rowBlockPanels)
-                    var jr = 0
-                    while jr < nc {
+                    for columnPanel in columnPanels {
+                        let jr = columnPanel.start, width = columnPanel.width
                         let bPanel = UnsafePointer(workspace + jr * kc)
-                        let width = min(panelColumns, nc - jr)
-                        let narrow = width <= narrowColumns   // the last panel, half as wide: the narrow kernel
+                        if columnPanel.shape == .columnTile {
+                            // Several row panels at once: independent accumulators for each.
+                            let group = kernel.tailPanels(columns: width)
+                            let groupTile = kernel.tailTile(columns: width, panels: group)
+                            let singleTile = kernel.tailTile(columns: width, panels: 1)
+                            var panel = ic
+                            while panel < icEnd {
+                                let count = icEnd - panel >= group ? group : 1
+                                let firstRow = panel * panelRows
+                                (count == group ? groupTile : singleTile)(
+                                    kc, aBlock + panel * kc * panelRows, kc * panelRows, bPanel, narrowColumns,
+                                    c + (firstRow - rows.lowerBound) * ldc + jc + jr, ldc,
+                                    min(count * panelRows, rows.upperBound - firstRow), add)
+                                panel += count
+                            }
+                            continue
+                        }
+                        let narrow = columnPanel.shape == .narrow
                         let microKernel = narrow ? narrowTile : fullTile
                         let tileColumns = narrow ? narrowColumns : panelColumns
                         for panel in ic..<icEnd {
@@ -224,7 +311,6 @@ func packedGemm(_ a: PackedMatrix, rows: Range<Int>, columns n: Int, b: UnsafePo
                                 }
                             }
                         }
-                        jr += panelColumns
                     }
                     ic = icEnd
                 }
@@ -234,18 +320,17 @@ func packedGemm(_ a: PackedMatrix, rows: Range<Int>, columns n: Int, b: UnsafePo
     }
 }
 
-/// B[depth x columns] (leading dimension ldb) → ⌈columns / nr⌉ panels of depth x nr, zero past the last
-/// column; a last panel of at most nr/2 columns is depth x nr/2. Panel p starts at p · nr · depth either way.
+/// B[depth x columns] (leading dimension ldb) → the panels `kernel.panels(columns:)` plans: panel p, from
+/// column j, is packed at j · depth as depth rows of nr (full) or nr/2 (narrow, column tile) floats, zero past
+/// its last column.
 @inline(__always)
-func packColumns(_ b: UnsafePointer<Float>, ldb: Int, depth: Int, columns: Int, panelColumns: Int,
+func packColumns(_ b: UnsafePointer<Float>, ldb: Int, depth: Int, panels: [ColumnPanel], kernel: GemmKernel,
                  into destination: UnsafeMutablePointer<Float>) {
     typealias Lanes = SIMD8<Float>
-    let narrowColumns = panelColumns / 2, vectors = panelColumns / Lanes.scalarCount
-    var target = destination
-    var j = 0
-    while j < columns {
-        let width = min(panelColumns, columns - j)
-        let stride = width <= narrowColumns ? narrowColumns : panelColumns
+    let panelColumns = kernel.panelColumns, vectors = panelColumns / Lanes.scalarCount
+    for panel in panels {
+        var target = destination + panel.start * depth
+        let j = panel.start, width = panel.width
         if width == panelColumns {
             for k in 0..<depth {
                 let source = UnsafeRawPointer(b + k * ldb + j)
@@ -256,6 +341,7 @@ func packColumns(_ b: UnsafePointer<Float>, ldb: Int, depth: Int, columns: Int, 
                 target += panelColumns
             }
         } else {
+            let stride = panel.shape == .full ? panelColumns : kernel.narrowColumns
             for k in 0..<depth {   // eight columns at a time, zeros past `width` (PartialVectors.swift)
                 let source = b + k * ldb + j
                 var q = 0
@@ -267,7 +353,6 @@ func packColumns(_ b: UnsafePointer<Float>, ldb: Int, depth: Int, columns: Int, 
                 target += stride
             }
         }
-        j += panelColumns
     }
 }
 
@@ -305,6 +390,36 @@ enum GemmTile<let Rows: Int, let Vectors: Int, Lanes: SIMD> where Lanes.Scalar =
                 var value = sums[r][v]
                 if accumulate { value += UnsafeRawPointer(row + v * lanes).loadUnaligned(as: Lanes.self) }
                 UnsafeMutableRawPointer(row + v * lanes).storeBytes(of: value, as: Lanes.self)
+            }
+        }
+    }
+}
+
+/// The column tile, for a last panel of a few columns: C[Panels·Rows x Columns] (+)= Panels consecutive A
+/// panels (depth x Rows each, `panelStride` floats apart) · B panel (depth x Columns, rows `bStride` floats
+/// apart). The vectors run down a panel's Rows rows (Lanes ≥ Rows: the lanes past Rows load whatever follows
+/// and are never stored), one accumulator per panel and column; per k, Panels loads of A, Columns broadcasts
+/// of B and Panels · Columns multiply-adds. Each element gets the same multiply-add per k, in the same
+/// order, as in GemmTile (the product a·b is commutative), so a column gives the same bits whichever tile
+/// computes it. Only the first `rows` rows are stored.
+enum GemmColumnTile<let Rows: Int, let Panels: Int, let Columns: Int, Lanes: SIMD> where Lanes.Scalar == Float {
+    @inline(never)
+    static func multiply(depth: Int, a: UnsafePointer<Float>, panelStride: Int, b: UnsafePointer<Float>, bStride: Int,
+                         c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, accumulate: Bool) {
+        var sums = InlineArray<Panels, InlineArray<Columns, Lanes>>(repeating: InlineArray(repeating: Lanes()))
+        var pa = a, pb = b
+        @inline(__always) func rankOneUpdate() {
+            for p in 0..<Panels {
+                let column = UnsafeRawPointer(pa + p * panelStride).loadUnaligned(as: Lanes.self)
+                for j in 0..<Columns { sums[p][j] = multiplyAdd(sums[p][j], column, Lanes(repeating: pb[j])) }
+            }
+            pa += Rows; pb += bStride
+        }
+        repeatUnrolledByFour(depth, rankOneUpdate)
+        for p in 0..<Panels {
+            for r in 0..<max(0, min(Rows, rows - p * Rows)) {
+                let row = c + (p * Rows + r) * ldc
+                for j in 0..<Columns { row[j] = accumulate ? sums[p][j][r] + row[j] : sums[p][j][r] }
             }
         }
     }

@@ -44,6 +44,40 @@ final class GemmKernelTests: XCTestCase {
         }
     }
 
+    /// Every column-tile width (1 ... nr/4 columns left after full or narrow panels), over row blocks that hold
+    /// whole groups of row panels, a single panel left over and a partial last panel, added to C across depth
+    /// blocks: against the naive twin, and bit for bit against the same columns computed inside a wider plane
+    /// (where the full tile computes them).
+    func checkColumnTiles(_ kernel: GemmKernel) throws {
+        try requireKernel(kernel)
+        var random = TestGenerator(seed: 43)
+        let mr = kernel.panelRows, nr = kernel.panelColumns
+        for extra in 1...kernel.tailColumns {
+            for (rows, lead) in [(9 * mr + 5, nr), (mr - 2, nr / 2)] {
+                let depth = 300, width = lead + extra
+                // width: a full panel and `extra` columns, or a narrow panel and `extra` columns (< nr in all).
+                let layer = Conv2D(inChannels: depth, outChannels: rows, geometry: ConvGeometry(kernel: 1),
+                                   weight: random.floats(rows * depth), bias: random.floats(rows))
+                let input = random.tensor([1, depth, 1, width])
+                let context = KernelContext(threadCount: 1, gemmKernel: kernel)
+                let result = conv2d(input, layer, context: context)
+                assertMatchesTwin(result, Naive.conv2d(input, layer), "\(kernel.rawValue) \(rows) x \(width)")
+                // The same pixels as the first columns of a plane of 2 nr: all in full panels there.
+                var wide = Tensor(shape: [1, depth, 1, 2 * nr], storage: random.floats(depth * 2 * nr))
+                for c in 0..<depth { for x in 0..<width { wide.storage[c * 2 * nr + x] = input.storage[c * width + x] } }
+                let wideResult = conv2d(wide, layer, context: context)
+                for r in 0..<rows {
+                    XCTAssertEqual(Array(result.storage[(r * width)..<((r + 1) * width)]),
+                                   Array(wideResult.storage[(r * 2 * nr)..<(r * 2 * nr + width)]),
+                                   "\(kernel.rawValue) \(rows) x \(width): row \(r) differs from the full tile's")
+                }
+            }
+        }
+    }
+
+    func testAVX2ColumnTiles() throws { try checkColumnTiles(.avx2) }
+    func testAVX512ColumnTiles() throws { try checkColumnTiles(.avx512) }
+
     func testAVX2Kernel() throws { try checkKernel(.avx2) }
     func testAVX512Kernel() throws { try checkKernel(.avx512) }
 
