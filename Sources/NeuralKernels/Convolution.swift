@@ -5,7 +5,8 @@
 // P = OH·OW. Strategy:
 //   1x1, stride 1, no padding   → GEMM straight on the input planes (no im2col)
 //   one input channel per group → direct depthwise kernel (Depthwise.swift)
-//   3x3 stride 1, big enough    → Winograd F(2x2, 3x3) on blocks of tile rows (Winograd.swift)
+//   3x3 stride 1, big enough    → Winograd on blocks of tile rows (Winograd.swift): F(4x4, 3x3) on planes of
+//                                 at least 24x24, F(2x2, 3x3) on smaller ones
 //   otherwise                   → im2col of a block of output pixels into a cache-sized buffer, then GEMM
 //   --precision bf16 / bf16x3   → every ungrouped, non-depthwise one: im2col (unless 1x1) and a bfloat16 GEMM
 //                                 on Intel AMX tiles, float32 sums (AMXGemm.swift; opt-in, AMX machines only)
@@ -25,11 +26,12 @@ import BLASThreads
 import COpenBLAS
 import Foundation
 
-/// How a convolution is computed. `.automatic` takes Winograd F(2x2, 3x3) for 3x3 stride-1
-/// ungrouped convolutions large enough to gain (Winograd.swift), im2col/GEMM otherwise;
-/// `.winograd` forces it wherever it is valid (tests), `.direct` never uses it.
+/// How a convolution is computed. `.automatic` takes Winograd for 3x3 stride-1 ungrouped convolutions large
+/// enough to gain (Winograd.swift: F(4x4, 3x3) on planes of at least 24x24, F(2x2, 3x3) below), im2col/GEMM
+/// otherwise; `.winograd` forces F(2x2, 3x3) and `.winograd4x4` F(4x4, 3x3) wherever valid (tests), `.direct`
+/// never uses Winograd.
 public enum ConvolutionAlgorithm: Sendable {
-    case automatic, direct, winograd
+    case automatic, direct, winograd, winograd4x4
 }
 
 /// input N x IC x H x W → N x OC x OH x OW; output = activation(conv(input) + bias [+ residual]).
@@ -69,16 +71,23 @@ public func conv2d(_ input: Tensor, _ layer: Conv2D, activation: Activation = .i
     // The reduced precisions run every ungrouped, non-depthwise convolution on AMX (AMXGemm.swift).
     let onAMX = context.precision != .float32 && groups == 1 && !depthwise
     let useWinograd = winogradValid && !depthwise && !onAMX && algorithm != .direct
-        && (algorithm == .winograd
+        && (algorithm == .winograd || algorithm == .winograd4x4
             || (context.winograd && winogradApplies(geometry, inChannels: layer.inChannels, outChannels: layer.outChannels,
                                                     outputHeight: outputHeight, outputWidth: outputWidth)))
+    let winogradTile: WinogradTile = switch algorithm {
+    case .winograd: .twoByTwo
+    case .winograd4x4: .fourByFour
+    default: WinogradTile.automatic(outputHeight: outputHeight, outputWidth: outputWidth)
+    }
     let filters: [PackedMatrix] = useWinograd
-        ? layer.winogradFilters.values(for: context.gemmKernel) {
-            let transformed = winogradFilterTransform(layer.weight, outChannels: layer.outChannels, inChannels: layer.inChannels)
+        ? layer.winogradFilters.values(for: WinogradFilterKey(kernel: context.gemmKernel, tile: winogradTile)) {
+            let transformed = winogradTile.filterTransform(layer.weight, outChannels: layer.outChannels, inChannels: layer.inChannels)
             let pairs = layer.outChannels * layer.inChannels
             return transformed.withUnsafeBufferPointer { buffer in
-                (0..<16).map { PackedMatrix(buffer.baseAddress! + $0 * pairs, rows: layer.outChannels, depth: layer.inChannels,
-                                            lda: layer.inChannels, kernel: context.gemmKernel) }
+                (0..<winogradTile.positions).map {
+                    PackedMatrix(buffer.baseAddress! + $0 * pairs, rows: layer.outChannels, depth: layer.inChannels,
+                                 lda: layer.inChannels, kernel: context.gemmKernel)
+                }
             }
         }
         : []
@@ -116,7 +125,7 @@ public func conv2d(_ input: Tensor, _ layer: Conv2D, activation: Activation = .i
         } else if let amxWeights {
             amxConvolution(problem, weights: amxWeights, pointwise: pointwise)
         } else if useWinograd {
-            winogradConvolution(problem, filters: filters)
+            winogradConvolution(problem, filters: filters, tile: winogradTile)
         } else {
             // OpenBLAS on one thread: the workers below call it concurrently, each on its own piece.
             BLASThreads.single { gemmConvolution(problem, packedWeights: packedWeights, pointwise: pointwise) }

@@ -62,9 +62,10 @@ public struct Conv2D: Sendable {
     public let bias: [Float]
     /// The weights as OC x (IC·KH·KW) packed for packedGemm (groups == 1), made at the first GEMM call per kernel.
     let packedWeights = PreparedWeights<GemmKernel, PackedMatrix>()
-    /// U = G g G^T of every filter as 16 packed OC x IC matrices, made at the first Winograd call.
+    /// U = G g G^T of every filter as 16 (F(2x2, 3x3)) or 36 (F(4x4, 3x3)) packed OC x IC matrices, made at the first
+    /// Winograd call with that tile.
     /// Both are shared by copies of this layer.
-    let winogradFilters = PreparedWeights<GemmKernel, [PackedMatrix]>()
+    let winogradFilters = PreparedWeights<WinogradFilterKey, [PackedMatrix]>()
     /// The weights packed as bfloat16 for the AMX GEMM (AMXGemm.swift), per reduced precision, at the first call.
     let amxWeights = PreparedWeights<Precision, AMXPackedMatrix>()
 
@@ -93,6 +94,12 @@ public struct Conv2D: Sendable {
         }
         return Conv2D(inChannels: inChannels, outChannels: outChannels, geometry: geometry, weight: foldedWeight, bias: foldedBias)
     }
+}
+
+/// Winograd filters are transformed per GEMM kernel and tile (a layer run on planes of different sizes may use both).
+struct WinogradFilterKey: Hashable {
+    let kernel: GemmKernel
+    let tile: WinogradTile
 }
 
 /// Weights rearranged once for a fast path (packed, transformed), per GEMM kernel or precision, built on first

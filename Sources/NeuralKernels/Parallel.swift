@@ -13,7 +13,7 @@ import Foundation
 
 public struct KernelContext: Sendable, Equatable {
     public var threadCount: Int
-    /// Whether `.automatic` convolutions may take Winograd F(2x2, 3x3) (off: im2col/GEMM only).
+    /// Whether `.automatic` convolutions may take Winograd F(4x4, 3x3) / F(2x2, 3x3) (off: im2col/GEMM only).
     public var winograd: Bool
     /// The packed GEMM's register tile (the machine's own by default; tests run every supported one).
     public var gemmKernel: GemmKernel
@@ -148,6 +148,43 @@ func storeInterleaved(_ even: SIMD16<Float>, _ odd: SIMD16<Float>, to p: UnsafeM
                       even[12], odd[12], even[13], odd[13], even[14], odd[14], even[15], odd[15])
     UnsafeMutableRawPointer(p).storeBytes(of: low, as: SIMD16<Float>.self)
     storePrefix(high, to: p + 16, count: count - 16)
+}
+
+/// y0[0], y1[0], y2[0], y3[0], y0[1], … to p[0 ..< count] (count ≤ four times the lanes): F(4x4, 3x3)'s output
+/// columns. Pairs (y0, y1) and (y2, y3) are interleaved as floats, then the two results as 64-bit pairs.
+@inline(never)
+func storeInterleaved(_ y0: SIMD16<Float>, _ y1: SIMD16<Float>, _ y2: SIMD16<Float>, _ y3: SIMD16<Float>,
+                      to p: UnsafeMutablePointer<Float>, count: Int) {
+    typealias Pairs = SIMD8<UInt64>
+    @inline(__always) func zip(_ a: SIMD16<Float>, _ b: SIMD16<Float>, from i: Int) -> Pairs {
+        unsafeBitCast(SIMD16(a[i], b[i], a[i + 1], b[i + 1], a[i + 2], b[i + 2], a[i + 3], b[i + 3],
+                             a[i + 4], b[i + 4], a[i + 5], b[i + 5], a[i + 6], b[i + 6], a[i + 7], b[i + 7]), to: Pairs.self)
+    }
+    @inline(__always) func zip(_ a: Pairs, _ b: Pairs, from i: Int) -> SIMD16<Float> {
+        unsafeBitCast(Pairs(a[i], b[i], a[i + 1], b[i + 1], a[i + 2], b[i + 2], a[i + 3], b[i + 3]), to: SIMD16<Float>.self)
+    }
+    let low01 = zip(y0, y1, from: 0), low23 = zip(y2, y3, from: 0), high01 = zip(y0, y1, from: 8), high23 = zip(y2, y3, from: 8)
+    storePrefix(zip(low01, low23, from: 0), to: p, count: min(16, count))
+    if count > 16 { storePrefix(zip(low01, low23, from: 4), to: p + 16, count: min(16, count - 16)) }
+    if count > 32 { storePrefix(zip(high01, high23, from: 0), to: p + 32, count: min(16, count - 32)) }
+    if count > 48 { storePrefix(zip(high01, high23, from: 4), to: p + 48, count: min(16, count - 48)) }
+}
+
+@inline(never)
+func storeInterleaved(_ y0: SIMD8<Float>, _ y1: SIMD8<Float>, _ y2: SIMD8<Float>, _ y3: SIMD8<Float>,
+                      to p: UnsafeMutablePointer<Float>, count: Int) {
+    typealias Pairs = SIMD4<UInt64>
+    @inline(__always) func zip(_ a: SIMD8<Float>, _ b: SIMD8<Float>, from i: Int) -> Pairs {
+        unsafeBitCast(SIMD8(a[i], b[i], a[i + 1], b[i + 1], a[i + 2], b[i + 2], a[i + 3], b[i + 3]), to: Pairs.self)
+    }
+    @inline(__always) func zip(_ a: Pairs, _ b: Pairs, from i: Int) -> SIMD8<Float> {
+        unsafeBitCast(Pairs(a[i], b[i], a[i + 1], b[i + 1]), to: SIMD8<Float>.self)
+    }
+    let low01 = zip(y0, y1, from: 0), low23 = zip(y2, y3, from: 0), high01 = zip(y0, y1, from: 4), high23 = zip(y2, y3, from: 4)
+    storePrefix(zip(low01, low23, from: 0), to: p, count: min(8, count))
+    if count > 8 { storePrefix(zip(low01, low23, from: 2), to: p + 8, count: min(8, count - 8)) }
+    if count > 16 { storePrefix(zip(high01, high23, from: 0), to: p + 16, count: min(8, count - 16)) }
+    if count > 24 { storePrefix(zip(high01, high23, from: 2), to: p + 24, count: min(8, count - 24)) }
 }
 
 @inline(never)

@@ -14,6 +14,11 @@
 //
 // Its rounding error is a small multiple of direct convolution's (the transforms only
 // add, subtract and halve); the tests check it against the naive twin like every kernel.
+//
+// Planes of at least 24x24 take the larger tile F(4x4, 3x3) instead (§4.2; the section at the end of this file):
+// 36 GEMMs for 4x4 outputs, 2.25 multiplies per output and channel pair instead of 4, with the same blocks, threads
+// and buffers (`WinogradTile`). One thread, Emerald Rapids: GoogLeNet 224 -10% CPU per image, EfficientNet-V2-S 224
+// -7.5%, ResNet-50 512 -8%, Inception-v3 299 -9.5%; on 14x14 planes (16 tiles) it lost to F(2x2, 3x3).
 
 import Foundation
 
@@ -64,58 +69,96 @@ func winogradFilterTransform(_ weight: [Float], outChannels: Int, inChannels: In
     return transformed
 }
 
+/// The output tile of a Winograd convolution: F(2x2, 3x3) (16 products per tile) or F(4x4, 3x3) (36).
+public enum WinogradTile: Int, Sendable, Hashable {
+    case twoByTwo = 2, fourByFour = 4
+
+    /// Output rows (and columns) per tile.
+    var size: Int { rawValue }
+    /// Tile positions: GEMMs per block, transformed filters per (out, in) pair.
+    var positions: Int { (rawValue + 2) * (rawValue + 2) }
+
+    /// The transformed filters U_k[OC x IC], positions · OC · IC floats.
+    func filterTransform(_ weight: [Float], outChannels: Int, inChannels: Int) -> [Float] {
+        self == .twoByTwo ? winogradFilterTransform(weight, outChannels: outChannels, inChannels: inChannels)
+            : winograd4FilterTransform(weight, outChannels: outChannels, inChannels: inChannels)
+    }
+
+    /// The tile `.automatic` takes for an output plane: F(4x4, 3x3) once both sides are at least 24 pixels (whole
+    /// tiles then waste at most 3 of 24 rows and columns; on 14x14 planes, 16 tiles covering 16x16, its 36 GEMMs of
+    /// 16 columns lose to F(2x2, 3x3)'s 16 of 49), F(2x2, 3x3) below.
+    static func automatic(outputHeight: Int, outputWidth: Int) -> WinogradTile {
+        min(outputHeight, outputWidth) >= 24 ? .fourByFour : .twoByTwo
+    }
+}
+
 /// The whole convolution: pieces of tile rows of every image, spread over the workers.
-/// output = activation(conv + bias [+ residual]); filters are U from winogradFilterTransform.
-func winogradConvolution(_ problem: ConvolutionProblem, filters: [PackedMatrix]) {
+/// output = activation(conv + bias [+ residual]); filters are U from `tile.filterTransform`.
+func winogradConvolution(_ problem: ConvolutionProblem, filters: [PackedMatrix], tile: WinogradTile) {
     let inChannels = problem.inChannels, outChannels = problem.outChannels
-    let tilesY = (problem.outputHeight + 1) / 2, tilesX = (problem.outputWidth + 1) / 2
-    // A block of V (16 x IC x T) and M (16 x OC x T) in about 768 KiB, but at least 64 tiles for the GEMMs;
-    // an even number of blocks per image when there is more than one. Blocks depend on the shape only.
-    let targetTiles = max(64, min(512, 12_288 / (inChannels + outChannels)))
+    let size = tile.size, positions = tile.positions
+    let tilesY = (problem.outputHeight + size - 1) / size, tilesX = (problem.outputWidth + size - 1) / size
+    // A block of V (positions x IC x T) and M (positions x OC x T) in about 768 KiB, but at least 64 tiles for the
+    // GEMMs; an even number of blocks per image when there is more than one. Blocks depend on the shape only.
+    let targetTiles = max(64, min(512, 196_608 / (positions * (inChannels + outChannels))))
     var pieces = max(1, (tilesY * tilesX + targetTiles / 2) / targetTiles)
     if pieces > 1 { pieces += pieces % 2 }
     let rowsPerPiece = (tilesY + pieces - 1) / pieces
     pieces = (tilesY + rowsPerPiece - 1) / rowsPerPiece
     let blockTiles = rowsPerPiece * tilesX
     func tileRows(_ piece: Int) -> Range<Int> { min(tilesY, piece * rowsPerPiece)..<min(tilesY, (piece + 1) * rowsPerPiece) }
+    func inputTransform(image: Int, rows: Range<Int>, channels: Range<Int>, into inputTiles: UnsafeMutablePointer<Float>) {
+        if tile == .twoByTwo {
+            winogradInputTransform(problem, image: image, tileRows: rows, tilesX: tilesX, channels: channels, into: inputTiles)
+        } else {
+            winograd4InputTransform(problem, image: image, tileRows: rows, tilesX: tilesX, channels: channels, into: inputTiles)
+        }
+    }
+    func outputTransform(image: Int, rows: Range<Int>, channels: Range<Int>, products: UnsafePointer<Float>) {
+        if tile == .twoByTwo {
+            winogradOutputTransform(problem, image: image, tileRows: rows, tilesX: tilesX, channels: channels, products: products)
+        } else {
+            winograd4OutputTransform(problem, image: image, tileRows: rows, tilesX: tilesX, channels: channels, products: products)
+        }
+    }
 
     if problem.batch * pieces >= problem.context.threadCount {
         // Enough blocks: each worker takes whole blocks with buffers of its own.
         parallelChunks(problem.batch * pieces, problem.context) { items in
-            let inputTiles = UnsafeMutablePointer<Float>.allocate(capacity: 16 * inChannels * blockTiles)
-            let products = UnsafeMutablePointer<Float>.allocate(capacity: 16 * outChannels * blockTiles + WinogradTiles.scalarCount)   // SIMD reads past the last tile
+            let inputTiles = UnsafeMutablePointer<Float>.allocate(capacity: positions * inChannels * blockTiles)
+            let products = UnsafeMutablePointer<Float>.allocate(capacity: positions * outChannels * blockTiles + WinogradTiles.scalarCount)   // SIMD reads past the last tile
             let workspace = UnsafeMutablePointer<Float>.allocate(capacity: GemmBlocking.workspaceCount(columns: blockTiles))
             defer { inputTiles.deallocate(); products.deallocate(); workspace.deallocate() }
             for item in items {
                 let image = item / pieces, rows = tileRows(item % pieces)
                 if rows.isEmpty { continue }
-                winogradInputTransform(problem, image: image, tileRows: rows, tilesX: tilesX, channels: 0..<inChannels, into: inputTiles)
-                winogradProducts(problem, filters: filters, tiles: rows.count * tilesX, positions: 0..<16,
+                inputTransform(image: image, rows: rows, channels: 0..<inChannels, into: inputTiles)
+                winogradProducts(problem, filters: filters, tiles: rows.count * tilesX, positions: 0..<positions,
                                  inputTiles: inputTiles, products: products, workspace: workspace)
-                winogradOutputTransform(problem, image: image, tileRows: rows, tilesX: tilesX, channels: 0..<outChannels, products: products)
+                outputTransform(image: image, rows: rows, channels: 0..<outChannels, products: products)
             }
         }
         return
     }
     // Fewer blocks than workers (small planes, batch 1): the workers share each block, splitting the input
-    // channels, then the 16 GEMMs, then the output channels.
-    let inputTiles = UnsafeMutablePointer<Float>.allocate(capacity: 16 * inChannels * blockTiles)
-    let products = UnsafeMutablePointer<Float>.allocate(capacity: 16 * outChannels * blockTiles + WinogradTiles.scalarCount)   // SIMD reads past the last tile
+    // channels, then the GEMMs, then the output channels.
+    let inputTiles = UnsafeMutablePointer<Float>.allocate(capacity: positions * inChannels * blockTiles)
+    let products = UnsafeMutablePointer<Float>.allocate(capacity: positions * outChannels * blockTiles + WinogradTiles.scalarCount)   // SIMD reads past the last tile
     defer { inputTiles.deallocate(); products.deallocate() }
     for item in 0..<(problem.batch * pieces) {
         let image = item / pieces, rows = tileRows(item % pieces)
         if rows.isEmpty { continue }
         parallelChunks(inChannels, problem.context) { channels in
-            winogradInputTransform(problem, image: image, tileRows: rows, tilesX: tilesX, channels: channels, into: inputTiles)
+            inputTransform(image: image, rows: rows, channels: channels, into: inputTiles)
         }
-        parallelChunks(16, problem.context) { positions in
+        parallelChunks(positions, problem.context) { positions in
             let workspace = UnsafeMutablePointer<Float>.allocate(capacity: GemmBlocking.workspaceCount(columns: blockTiles))
             defer { workspace.deallocate() }
             winogradProducts(problem, filters: filters, tiles: rows.count * tilesX, positions: positions,
                              inputTiles: inputTiles, products: products, workspace: workspace)
         }
         parallelChunks(outChannels, problem.context) { channels in
-            winogradOutputTransform(problem, image: image, tileRows: rows, tilesX: tilesX, channels: channels, products: products)
+            outputTransform(image: image, rows: rows, channels: channels, products: products)
         }
     }
 }
@@ -232,6 +275,197 @@ func winogradOutputRow(_ products: UnsafePointer<Float>, stride: Int, tilesX: In
         if secondRow {
             let t10 = m(4) - m(8) - m(12), t11 = m(5) - m(9) - m(13), t12 = m(6) - m(10) - m(14), t13 = m(7) - m(11) - m(15)
             storeInterleaved(t10 + t11 + t12, t11 - t12 - t13, to: output + outputWidth + 2 * tx, count: columns)
+        }
+        tx += lanes
+    }
+}
+
+// MARK: - F(4x4, 3x3)
+//
+// Lavin & Gray §4.2's larger tile: each 4x4 output tile is A^T [(G g G^T) ⊙ (B^T d B)] A for the 6x6 input tile d
+// around it, 36 multiplies per (in, out) channel pair for 16 outputs (2.25 per output, against F(2x2, 3x3)'s 4 and
+// direct convolution's 9), so 36 GEMMs M_k[OC x T] = U_k[OC x IC] · V_k[IC x T]. The points are 0, ±1, ±2 and ∞:
+//
+//   G   = [ 1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1 ]          (6 x 3)
+//   B^T = [ 4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1 ]  (6 x 6)
+//   A^T = [ 1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1 ]                                (4 x 6)
+//
+// Its transforms multiply by up to 8 (the output's), so its rounding error is a few times F(2x2, 3x3)'s: still far
+// inside the tests' tolerance against the naive twin and the reference networks (FastKernelTests, the backbone tests).
+
+/// B^T d for the six rows (or columns) d0 ... d5 of input tiles, one tile per lane.
+@inline(__always)
+private func inputTransform6(_ d0: WinogradTiles, _ d1: WinogradTiles, _ d2: WinogradTiles, _ d3: WinogradTiles,
+                             _ d4: WinogradTiles, _ d5: WinogradTiles)
+    -> (WinogradTiles, WinogradTiles, WinogradTiles, WinogradTiles, WinogradTiles, WinogradTiles) {
+    let sum12 = d1 + d2, difference12 = d1 - d2, difference31 = d3 - d1
+    return (4 * d0 - 5 * d2 + d4,
+            (d3 + d4) - 4 * sum12,
+            (d4 - d3) + 4 * difference12,
+            (d4 - d2) + 2 * difference31,
+            (d4 - d2) - 2 * difference31,
+            4 * d1 - 5 * d3 + d5)
+}
+
+/// A^T m for the six products m0 ... m5 along a row (or column) of tiles: four outputs per tile.
+@inline(__always)
+private func outputTransform6(_ m0: WinogradTiles, _ m1: WinogradTiles, _ m2: WinogradTiles, _ m3: WinogradTiles,
+                              _ m4: WinogradTiles, _ m5: WinogradTiles) -> (WinogradTiles, WinogradTiles, WinogradTiles, WinogradTiles) {
+    let sum12 = m1 + m2, difference12 = m1 - m2, sum34 = m3 + m4, difference34 = m3 - m4
+    return (m0 + sum12 + sum34, difference12 + 2 * difference34, sum12 + 4 * sum34, difference12 + 8 * difference34 + m5)
+}
+
+/// U = G g G^T for every (out, in) pair, as 36 matrices U_k[OC x IC] (36 · OC · IC floats).
+func winograd4FilterTransform(_ weight: [Float], outChannels: Int, inChannels: Int) -> [Float] {
+    let pairs = outChannels * inChannels
+    precondition(weight.count == pairs * 9, "Winograd needs 3x3 filters")
+    var transformed = uninitialisedFloats(36 * pairs)
+    // G applied to the three values of a row or column of the filter (in double: the filters are transformed once).
+    func g(_ x0: Double, _ x1: Double, _ x2: Double) -> [Double] {
+        [x0 / 4, -(x0 + x1 + x2) / 6, -(x0 - x1 + x2) / 6, x0 / 24 + x1 / 12 + x2 / 6, x0 / 24 - x1 / 12 + x2 / 6, x2]
+    }
+    weight.withUnsafeBufferPointer { weightBuffer in
+    transformed.withUnsafeMutableBufferPointer { buffer in
+        let out = buffer.baseAddress!
+        for pair in 0..<pairs {
+            let w = weightBuffer.baseAddress! + pair * 9
+            // t = G g (6 x 3): G applied to each column of g; then U = t G^T: G applied to each row of t.
+            let columns = (0..<3).map { g(Double(w[$0]), Double(w[3 + $0]), Double(w[6 + $0])) }
+            for row in 0..<6 {
+                let u = g(columns[0][row], columns[1][row], columns[2][row])
+                for column in 0..<6 { out[(row * 6 + column) * pairs + pair] = Float(u[column]) }
+            }
+        }
+    } }
+    return transformed
+}
+
+/// V_k[IC x T] = (B^T d B)_k for each channel and each 4x4-output tile of the tile rows (T = rows · tilesX): the six
+/// input rows under a tile row are copied into a zero-padded line buffer, then WinogradTiles.scalarCount tiles at a
+/// time, each tile's six columns taken from the lines by even/odd lane splits (columns 4i + c, c = 0 ... 5).
+func winograd4InputTransform(_ problem: ConvolutionProblem, image: Int, tileRows: Range<Int>, tilesX: Int,
+                             channels: Range<Int>, into inputTiles: UnsafeMutablePointer<Float>) {
+    let height = problem.height, width = problem.width, inChannels = problem.inChannels
+    let padTop = problem.geometry.padTop, padLeft = problem.geometry.padLeft
+    let tiles = tileRows.count * tilesX, stride = inChannels * tiles
+    let byteStride = stride * MemoryLayout<Float>.stride
+    let source = problem.inputImage(image)
+    let lanes = WinogradTiles.scalarCount
+    // A group of `lanes` tiles reads line columns 4·lanes·group ..< 4·lanes·(group + 1) + 4.
+    let groups = (tilesX + lanes - 1) / lanes, lineWidth = 4 * lanes * groups + 4
+    let lines = UnsafeMutablePointer<Float>.allocate(capacity: 6 * lineWidth)
+    defer { lines.deallocate() }
+    let firstColumn = max(0, padLeft), lastColumn = min(lineWidth, width + padLeft)
+    for channel in channels {
+        let plane = source + channel * height * width
+        for ty in tileRows {
+            let y0 = 4 * ty - padTop
+            for r in 0..<6 {
+                let line = lines + r * lineWidth, y = y0 + r
+                guard y >= 0 && y < height && firstColumn < lastColumn else { line.update(repeating: 0, count: lineWidth); continue }
+                line.update(repeating: 0, count: firstColumn)
+                copyFloats(from: plane + y * width + (firstColumn - padLeft), to: line + firstColumn, count: lastColumn - firstColumn)
+                (line + lastColumn).update(repeating: 0, count: lineWidth - lastColumn)
+            }
+            let rowTiles = inputTiles + channel * tiles + (ty - tileRows.lowerBound) * tilesX
+            for group in 0..<groups {
+                let tx = lanes * group
+                // Columns 4i + c of the group's tiles in line r.
+                @inline(__always) func columns(_ r: Int) -> (WinogradTiles, WinogradTiles, WinogradTiles, WinogradTiles, WinogradTiles, WinogradTiles) {
+                    let line = UnsafeRawPointer(lines + r * lineWidth + 4 * tx)
+                    let size = MemoryLayout<WinogradLine>.size
+                    let a = line.loadUnaligned(as: WinogradLine.self), b = line.loadUnaligned(fromByteOffset: size, as: WinogradLine.self)
+                    let even = WinogradLine(lowHalf: evenLanes(a), highHalf: evenLanes(b))   // columns 2j
+                    let odd = WinogradLine(lowHalf: oddLanes(a), highHalf: oddLanes(b))      // columns 2j + 1
+                    let shift = 4 * MemoryLayout<Float>.stride
+                    let c = line.loadUnaligned(fromByteOffset: shift, as: WinogradLine.self)
+                    let d = line.loadUnaligned(fromByteOffset: shift + size, as: WinogradLine.self)
+                    let evenShifted = WinogradLine(lowHalf: evenLanes(c), highHalf: evenLanes(d))   // columns 2j + 4
+                    let oddShifted = WinogradLine(lowHalf: oddLanes(c), highHalf: oddLanes(d))
+                    return (evenLanes(even), evenLanes(odd), oddLanes(even), oddLanes(odd), evenLanes(evenShifted), evenLanes(oddShifted))
+                }
+                let count = min(lanes, tilesX - tx)
+                let destination = UnsafeMutableRawPointer(rowTiles + tx)
+                @inline(__always) func store(_ position: Int, _ value: WinogradTiles) {
+                    if count == lanes {
+                        destination.storeBytes(of: value, toByteOffset: position * byteStride, as: WinogradTiles.self)
+                    } else {
+                        storePrefix(value, to: (rowTiles + tx) + position * stride, count: count)
+                    }
+                }
+                let d0 = columns(0), d1 = columns(1), d2 = columns(2), d3 = columns(3), d4 = columns(4), d5 = columns(5)
+                // s = B^T d over the rows (per column c), then V = s B over the columns (per row r): V_(r*6+c).
+                let s0 = inputTransform6(d0.0, d1.0, d2.0, d3.0, d4.0, d5.0)
+                let s1 = inputTransform6(d0.1, d1.1, d2.1, d3.1, d4.1, d5.1)
+                let s2 = inputTransform6(d0.2, d1.2, d2.2, d3.2, d4.2, d5.2)
+                let s3 = inputTransform6(d0.3, d1.3, d2.3, d3.3, d4.3, d5.3)
+                let s4 = inputTransform6(d0.4, d1.4, d2.4, d3.4, d4.4, d5.4)
+                let s5 = inputTransform6(d0.5, d1.5, d2.5, d3.5, d4.5, d5.5)
+                @inline(__always) func storeRow(_ r: Int, _ v: (WinogradTiles, WinogradTiles, WinogradTiles, WinogradTiles, WinogradTiles, WinogradTiles)) {
+                    store(r * 6 + 0, v.0); store(r * 6 + 1, v.1); store(r * 6 + 2, v.2)
+                    store(r * 6 + 3, v.3); store(r * 6 + 4, v.4); store(r * 6 + 5, v.5)
+                }
+                storeRow(0, inputTransform6(s0.0, s1.0, s2.0, s3.0, s4.0, s5.0))
+                storeRow(1, inputTransform6(s0.1, s1.1, s2.1, s3.1, s4.1, s5.1))
+                storeRow(2, inputTransform6(s0.2, s1.2, s2.2, s3.2, s4.2, s5.2))
+                storeRow(3, inputTransform6(s0.3, s1.3, s2.3, s3.3, s4.3, s5.3))
+                storeRow(4, inputTransform6(s0.4, s1.4, s2.4, s3.4, s4.4, s5.4))
+                storeRow(5, inputTransform6(s0.5, s1.5, s2.5, s3.5, s4.5, s5.5))
+            }
+        }
+    }
+}
+
+/// Y = A^T M A per 4x4 tile of the tile rows, cropped at the bottom/right edge, then bias, residual and activation
+/// on the output rows the tiles cover.
+func winograd4OutputTransform(_ problem: ConvolutionProblem, image: Int, tileRows: Range<Int>, tilesX: Int,
+                              channels: Range<Int>, products: UnsafePointer<Float>) {
+    let outputHeight = problem.outputHeight, outputWidth = problem.outputWidth, outChannels = problem.outChannels
+    let tiles = tileRows.count * tilesX, stride = outChannels * tiles
+    let firstRow = 4 * tileRows.lowerBound, endRow = min(outputHeight, 4 * tileRows.upperBound)
+    for channel in channels {
+        let output = problem.outputRow(image, channel)
+        let base = products + channel * tiles
+        for ty in tileRows {
+            let oy = 4 * ty, rowTile = (ty - tileRows.lowerBound) * tilesX
+            winograd4OutputRow(base + rowTile, stride: stride, tilesX: tilesX, output: output + oy * outputWidth,
+                               outputWidth: outputWidth, rows: min(4, outputHeight - oy))
+        }
+    }
+    problem.finish(image: image, channels: channels, columns: (firstRow * outputWidth)..<(endRow * outputWidth))
+}
+
+/// One tile row of F(4x4, 3x3)'s output transform: the first `rows` of its four output rows, WinogradTiles.scalarCount
+/// tiles (four times as many output columns) at a time; lanes past the row's tiles are never stored.
+@inline(never)
+func winograd4OutputRow(_ products: UnsafePointer<Float>, stride: Int, tilesX: Int, output: UnsafeMutablePointer<Float>,
+                        outputWidth: Int, rows: Int) {
+    let lanes = WinogradTiles.scalarCount
+    var tx = 0
+    while tx < tilesX {
+        let source = products + tx
+        @inline(__always) func m(_ k: Int) -> WinogradTiles { UnsafeRawPointer(source + k * stride).loadUnaligned(as: WinogradTiles.self) }
+        let columns = min(4 * lanes, outputWidth - 4 * tx)
+        // t = A^T M (4 x 6), column by column; then each output row is A^T applied along its six t values.
+        let t0 = outputTransform6(m(0), m(6), m(12), m(18), m(24), m(30))
+        let t1 = outputTransform6(m(1), m(7), m(13), m(19), m(25), m(31))
+        let t2 = outputTransform6(m(2), m(8), m(14), m(20), m(26), m(32))
+        let t3 = outputTransform6(m(3), m(9), m(15), m(21), m(27), m(33))
+        let t4 = outputTransform6(m(4), m(10), m(16), m(22), m(28), m(34))
+        let t5 = outputTransform6(m(5), m(11), m(17), m(23), m(29), m(35))
+        let y0 = outputTransform6(t0.0, t1.0, t2.0, t3.0, t4.0, t5.0)
+        storeInterleaved(y0.0, y0.1, y0.2, y0.3, to: output + 4 * tx, count: columns)
+        if rows > 1 {
+            let y1 = outputTransform6(t0.1, t1.1, t2.1, t3.1, t4.1, t5.1)
+            storeInterleaved(y1.0, y1.1, y1.2, y1.3, to: output + outputWidth + 4 * tx, count: columns)
+        }
+        if rows > 2 {
+            let y2 = outputTransform6(t0.2, t1.2, t2.2, t3.2, t4.2, t5.2)
+            storeInterleaved(y2.0, y2.1, y2.2, y2.3, to: output + 2 * outputWidth + 4 * tx, count: columns)
+        }
+        if rows > 3 {
+            let y3 = outputTransform6(t0.3, t1.3, t2.3, t3.3, t4.3, t5.3)
+            storeInterleaved(y3.0, y3.1, y3.2, y3.3, to: output + 3 * outputWidth + 4 * tx, count: columns)
         }
         tx += lanes
     }

@@ -32,7 +32,7 @@ struct BenchBackbone: ParsableCommand {
     @Option(help: "Square input side in pixels.") var size: Int = 224
     @Option(help: "Images per forward pass.") var batch: Int = 1
     @Option(help: "Threads (GEMM and the other kernels).") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
-    @Flag(inversion: .prefixedNo, help: "Winograd F(2x2, 3x3) for eligible 3x3 convolutions.") var winograd = true
+    @Flag(inversion: .prefixedNo, help: "Winograd F(4x4, 3x3) / F(2x2, 3x3) for eligible 3x3 convolutions.") var winograd = true
     @Option(help: "The packed GEMM's register tile: \(GemmKernel.allCases.map(\.rawValue).joined(separator: ", ")) (default: this machine's).")
     var kernel: GemmKernel = .native
     @Option(help: "The convolutions' arithmetic: fp32, or bf16 / bf16x3 on Intel AMX (see `extract --precision`).")

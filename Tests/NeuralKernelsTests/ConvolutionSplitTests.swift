@@ -53,6 +53,13 @@ final class ConvolutionSplitTests: XCTestCase {
              geometry: ConvGeometry(kernel: 3, padding: 1), algorithm: .winograd),
         Case(label: "Winograd, no padding, odd output", batch: 1, inChannels: 16, outChannels: 16, height: 42, width: 39,
              geometry: ConvGeometry(kernel: 3), algorithm: .winograd),
+        // The same three with F(4x4, 3x3).
+        Case(label: "Winograd 4x4, one shared block", batch: 1, inChannels: 20, outChannels: 24, height: 14, width: 14,
+             geometry: ConvGeometry(kernel: 3, padding: 1), algorithm: .winograd4x4),
+        Case(label: "Winograd 4x4, many blocks", batch: 2, inChannels: 17, outChannels: 19, height: 77, width: 45,
+             geometry: ConvGeometry(kernel: 3, padding: 1), algorithm: .winograd4x4),
+        Case(label: "Winograd 4x4, no padding, odd output", batch: 1, inChannels: 16, outChannels: 16, height: 42, width: 39,
+             geometry: ConvGeometry(kernel: 3), algorithm: .winograd4x4),
     ]
 
     func testEveryPieceMatchesTheTwin() {

@@ -119,14 +119,19 @@ final class FastKernelTests: XCTestCase {
             let (oh, ow) = layer.geometry.outputSize(height: height, width: width)
             let residual = random.tensor([input.batch, outChannels, oh, ow])
             let expected = Naive.add(Naive.conv2d(input, layer), residual, activation: .relu)
-            assertMatchesTwin(conv2d(input, layer, activation: .relu, residual: residual, algorithm: .winograd, context: contexts[trial % 2]),
-                              expected, "winograd trial \(trial) input \(input.shape) OC \(outChannels) \(layer.geometry)")
+            for algorithm in [ConvolutionAlgorithm.winograd, .winograd4x4] {
+                assertMatchesTwin(conv2d(input, layer, activation: .relu, residual: residual, algorithm: algorithm, context: contexts[trial % 2]),
+                                  expected, "\(algorithm) trial \(trial) input \(input.shape) OC \(outChannels) \(layer.geometry)")
+            }
         }
         // The automatic choice on a layer big enough to take it (ResNet layer1's 3x3 shape, fewer channels).
         let layer = Conv2D(inChannels: 16, outChannels: 8, geometry: ConvGeometry(kernel: 3, padding: 1),
                            weight: random.floats(8 * 16 * 9), bias: random.floats(8))
         let input = random.tensor([1, 16, 15, 17])
         assertMatchesTwin(conv2d(input, layer), Naive.conv2d(input, layer), "winograd automatic")
+        // ... and on a plane large enough for F(4x4, 3x3), with a ragged last tile row and column.
+        let large = random.tensor([1, 16, 27, 30])
+        assertMatchesTwin(conv2d(large, layer), Naive.conv2d(large, layer), "winograd 4x4 automatic")
     }
 
     func testFusedResidualAndSliceOutput() {
@@ -177,7 +182,7 @@ final class FastKernelTests: XCTestCase {
     }
 
     /// Rows wider than a vector with every tail length: the pools' separable path (strides 1 and 2) and the
-    /// Winograd transforms store a row's last vector in pieces (PartialVectors.swift), 1 to 31 lanes.
+    /// Winograd transforms (both tiles) store a row's last vector in pieces (PartialVectors.swift), 1 to 63 lanes.
     func testPoolingAndWinogradOnEveryRowTail() {
         var random = TestGenerator(seed: 33)
         for width in 13...47 {
@@ -192,8 +197,10 @@ final class FastKernelTests: XCTestCase {
             let layer = Conv2D(inChannels: channels, outChannels: outChannels, geometry: ConvGeometry(kernel: 3, padding: random.integer(0...1)),
                                weight: random.floats(outChannels * channels * 9), bias: random.floats(outChannels))
             let image = random.tensor([1, channels, random.integer(3...6), width])
-            assertMatchesTwin(conv2d(image, layer, activation: .relu, algorithm: .winograd, context: context),
-                              Naive.conv2d(image, layer, activation: .relu), "winograd width \(width)")
+            for algorithm in [ConvolutionAlgorithm.winograd, .winograd4x4] {
+                assertMatchesTwin(conv2d(image, layer, activation: .relu, algorithm: algorithm, context: context),
+                                  Naive.conv2d(image, layer, activation: .relu), "\(algorithm) width \(width)")
+            }
         }
     }
 
