@@ -341,8 +341,11 @@ func winograd4FilterTransform(_ weight: [Float], outChannels: Int, inChannels: I
 }
 
 /// V_k[IC x T] = (B^T d B)_k for each channel and each 4x4-output tile of the tile rows (T = rows · tilesX): the six
-/// input rows under a tile row are copied into a zero-padded line buffer, then WinogradTiles.scalarCount tiles at a
-/// time, each tile's six columns taken from the lines by even/odd lane splits (columns 4i + c, c = 0 ... 5).
+/// input rows under a tile row are copied into a zero-padded line buffer; B^T is applied down the six lines, whole
+/// vectors of contiguous columns at a time, into six transformed lines; then WinogradTiles.scalarCount tiles at a
+/// time, each tile's six columns are taken from a transformed line by even/odd lane splits (columns 4i + c,
+/// c = 0 ... 5) and B^T applied along them. (Transforming the 36 values of a group's tiles at once kept 72 vectors
+/// alive, and LLVM spilled most of them.)
 func winograd4InputTransform(_ problem: ConvolutionProblem, image: Int, tileRows: Range<Int>, tilesX: Int,
                              channels: Range<Int>, into inputTiles: UnsafeMutablePointer<Float>) {
     let height = problem.height, width = problem.width, inChannels = problem.inChannels
@@ -351,39 +354,42 @@ func winograd4InputTransform(_ problem: ConvolutionProblem, image: Int, tileRows
     let byteStride = stride * MemoryLayout<Float>.stride
     let source = problem.inputImage(image)
     let lanes = WinogradTiles.scalarCount
-    // A group of `lanes` tiles reads line columns 4·lanes·group ..< 4·lanes·(group + 1) + 4.
+    // A group of `lanes` tiles reads line columns 4·lanes·group ..< 4·lanes·(group + 1) + 4; lines are whole vectors.
     let groups = (tilesX + lanes - 1) / lanes, lineWidth = 4 * lanes * groups + 4
-    let lines = UnsafeMutablePointer<Float>.allocate(capacity: 6 * lineWidth)
+    let lineStride = (lineWidth + lanes - 1) / lanes * lanes
+    let lines = UnsafeMutablePointer<Float>.allocate(capacity: 12 * lineStride)
     defer { lines.deallocate() }
+    lines.initialize(repeating: 0, count: 12 * lineStride)
+    let transformed = lines + 6 * lineStride
     let firstColumn = max(0, padLeft), lastColumn = min(lineWidth, width + padLeft)
+    @inline(__always) func vector(_ line: UnsafeMutablePointer<Float>, _ x: Int) -> WinogradTiles {
+        UnsafeRawPointer(line + x).loadUnaligned(as: WinogradTiles.self)
+    }
     for channel in channels {
         let plane = source + channel * height * width
         for ty in tileRows {
             let y0 = 4 * ty - padTop
             for r in 0..<6 {
-                let line = lines + r * lineWidth, y = y0 + r
+                let line = lines + r * lineStride, y = y0 + r
                 guard y >= 0 && y < height && firstColumn < lastColumn else { line.update(repeating: 0, count: lineWidth); continue }
                 line.update(repeating: 0, count: firstColumn)
                 copyFloats(from: plane + y * width + (firstColumn - padLeft), to: line + firstColumn, count: lastColumn - firstColumn)
                 (line + lastColumn).update(repeating: 0, count: lineWidth - lastColumn)
             }
+            // s = B^T d down the lines, every column.
+            var x = 0
+            while x < lineWidth {
+                let s = inputTransform6(vector(lines, x), vector(lines + lineStride, x), vector(lines + 2 * lineStride, x),
+                                        vector(lines + 3 * lineStride, x), vector(lines + 4 * lineStride, x), vector(lines + 5 * lineStride, x))
+                @inline(__always) func put(_ r: Int, _ value: WinogradTiles) {
+                    UnsafeMutableRawPointer(transformed + r * lineStride + x).storeBytes(of: value, as: WinogradTiles.self)
+                }
+                put(0, s.0); put(1, s.1); put(2, s.2); put(3, s.3); put(4, s.4); put(5, s.5)
+                x += lanes
+            }
             let rowTiles = inputTiles + channel * tiles + (ty - tileRows.lowerBound) * tilesX
             for group in 0..<groups {
                 let tx = lanes * group
-                // Columns 4i + c of the group's tiles in line r.
-                @inline(__always) func columns(_ r: Int) -> (WinogradTiles, WinogradTiles, WinogradTiles, WinogradTiles, WinogradTiles, WinogradTiles) {
-                    let line = UnsafeRawPointer(lines + r * lineWidth + 4 * tx)
-                    let size = MemoryLayout<WinogradLine>.size
-                    let a = line.loadUnaligned(as: WinogradLine.self), b = line.loadUnaligned(fromByteOffset: size, as: WinogradLine.self)
-                    let even = WinogradLine(lowHalf: evenLanes(a), highHalf: evenLanes(b))   // columns 2j
-                    let odd = WinogradLine(lowHalf: oddLanes(a), highHalf: oddLanes(b))      // columns 2j + 1
-                    let shift = 4 * MemoryLayout<Float>.stride
-                    let c = line.loadUnaligned(fromByteOffset: shift, as: WinogradLine.self)
-                    let d = line.loadUnaligned(fromByteOffset: shift + size, as: WinogradLine.self)
-                    let evenShifted = WinogradLine(lowHalf: evenLanes(c), highHalf: evenLanes(d))   // columns 2j + 4
-                    let oddShifted = WinogradLine(lowHalf: oddLanes(c), highHalf: oddLanes(d))
-                    return (evenLanes(even), evenLanes(odd), oddLanes(even), oddLanes(odd), evenLanes(evenShifted), evenLanes(oddShifted))
-                }
                 let count = min(lanes, tilesX - tx)
                 let destination = UnsafeMutableRawPointer(rowTiles + tx)
                 @inline(__always) func store(_ position: Int, _ value: WinogradTiles) {
@@ -393,24 +399,21 @@ func winograd4InputTransform(_ problem: ConvolutionProblem, image: Int, tileRows
                         storePrefix(value, to: (rowTiles + tx) + position * stride, count: count)
                     }
                 }
-                let d0 = columns(0), d1 = columns(1), d2 = columns(2), d3 = columns(3), d4 = columns(4), d5 = columns(5)
-                // s = B^T d over the rows (per column c), then V = s B over the columns (per row r): V_(r*6+c).
-                let s0 = inputTransform6(d0.0, d1.0, d2.0, d3.0, d4.0, d5.0)
-                let s1 = inputTransform6(d0.1, d1.1, d2.1, d3.1, d4.1, d5.1)
-                let s2 = inputTransform6(d0.2, d1.2, d2.2, d3.2, d4.2, d5.2)
-                let s3 = inputTransform6(d0.3, d1.3, d2.3, d3.3, d4.3, d5.3)
-                let s4 = inputTransform6(d0.4, d1.4, d2.4, d3.4, d4.4, d5.4)
-                let s5 = inputTransform6(d0.5, d1.5, d2.5, d3.5, d4.5, d5.5)
-                @inline(__always) func storeRow(_ r: Int, _ v: (WinogradTiles, WinogradTiles, WinogradTiles, WinogradTiles, WinogradTiles, WinogradTiles)) {
+                for r in 0..<6 {
+                    // Columns 4i + c of the group's tiles in transformed line r, then V_(r*6+c) = (s B)_c.
+                    let line = UnsafeRawPointer(transformed + r * lineStride + 4 * tx)
+                    let size = MemoryLayout<WinogradLine>.size, shift = 4 * MemoryLayout<Float>.stride
+                    let a = line.loadUnaligned(as: WinogradLine.self), b = line.loadUnaligned(fromByteOffset: size, as: WinogradLine.self)
+                    let even = WinogradLine(lowHalf: evenLanes(a), highHalf: evenLanes(b))   // columns 2j
+                    let odd = WinogradLine(lowHalf: oddLanes(a), highHalf: oddLanes(b))      // columns 2j + 1
+                    let c = line.loadUnaligned(fromByteOffset: shift, as: WinogradLine.self)
+                    let d = line.loadUnaligned(fromByteOffset: shift + size, as: WinogradLine.self)
+                    let v = inputTransform6(evenLanes(even), evenLanes(odd), oddLanes(even), oddLanes(odd),
+                                            evenLanes(WinogradLine(lowHalf: evenLanes(c), highHalf: evenLanes(d))),     // columns 4i + 4
+                                            evenLanes(WinogradLine(lowHalf: oddLanes(c), highHalf: oddLanes(d))))       // columns 4i + 5
                     store(r * 6 + 0, v.0); store(r * 6 + 1, v.1); store(r * 6 + 2, v.2)
                     store(r * 6 + 3, v.3); store(r * 6 + 4, v.4); store(r * 6 + 5, v.5)
                 }
-                storeRow(0, inputTransform6(s0.0, s1.0, s2.0, s3.0, s4.0, s5.0))
-                storeRow(1, inputTransform6(s0.1, s1.1, s2.1, s3.1, s4.1, s5.1))
-                storeRow(2, inputTransform6(s0.2, s1.2, s2.2, s3.2, s4.2, s5.2))
-                storeRow(3, inputTransform6(s0.3, s1.3, s2.3, s3.3, s4.3, s5.3))
-                storeRow(4, inputTransform6(s0.4, s1.4, s2.4, s3.4, s4.4, s5.4))
-                storeRow(5, inputTransform6(s0.5, s1.5, s2.5, s3.5, s4.5, s5.5))
             }
         }
     }
