@@ -19,3 +19,10 @@ static inline void carcinoma_spin_pause(void) {
 static inline void carcinoma_prefetch_for_write(const void *address) {
     __builtin_prefetch(address, 1, 3);
 }
+
+// The same for reading (PREFETCHT0; PRFM PLDL1KEEP): a finishing tile (PackedGemm.swift) asks for its residual's lines
+// shortly before its stores. Twelve rows a plane apart are twelve streams the hardware prefetcher does not follow;
+// waiting for them at the stores cost more than the separate pass over the output that the tile replaces.
+static inline void carcinoma_prefetch_for_read(const void *address) {
+    __builtin_prefetch(address, 0, 3);
+}

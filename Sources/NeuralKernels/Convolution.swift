@@ -10,7 +10,9 @@
 //   otherwise                   → im2col of a block of output pixels into a cache-sized buffer, then GEMM
 //   --precision bf16 / bf16x3   → every ungrouped, non-depthwise one: im2col (unless 1x1) and a bfloat16 GEMM
 //                                 on Intel AMX tiles, float32 sums (AMXGemm.swift; opt-in, AMX machines only)
-// Bias, residual add and activation are applied to each block right after its GEMM, while it is in cache.
+// Bias, residual add and activation are applied by the packed GEMM's last depth block to the values in its
+// registers (PackedGemm.swift, GemmEpilogue) on AVX-512; otherwise to each block right after its GEMM, while it
+// is in cache.
 //
 // GEMM: ungrouped convolutions multiply by their weights packed once, at the layer's first call, with
 // our own micro-kernel (PackedGemm.swift); grouped ones (none in the five backbones) call OpenBLAS.
@@ -155,6 +157,13 @@ struct ConvolutionProblem {
     @inline(__always)
     func inputImage(_ image: Int) -> UnsafePointer<Float> { source + image * inChannels * height * width }
 
+    /// bias, residual and activation for packedGemm to apply to rows `channels` of `image` from column `column` on
+    /// (its c: outputRow(image, channels.lowerBound) + column).
+    func epilogue(image: Int, channels: Range<Int>, column: Int) -> GemmEpilogue {
+        GemmEpilogue(bias: bias, residual: residual.map { $0 + (image * outChannels + channels.lowerBound) * plane + column },
+                     residualStride: plane, activation: activation)
+    }
+
     /// bias, residual and activation on output values columns of rows `channels` of `image`: in place, or taken
     /// from `source` (row i of it for channel channels.lowerBound + i, rows `sourceStride` floats apart).
     @inline(__always)
@@ -208,11 +217,14 @@ func gemmConvolution(_ problem: ConvolutionProblem, packedWeights: PackedMatrix?
                            geometry: geometry, outputWidth: problem.outputWidth, pixels: columns, columns: buffer)
                 }
                 let ldb = buffer == nil ? plane : columns.count
+                let channels = 0..<problem.outChannels
+                var finished = false
                 if let packedWeights {
-                    packedGemm(packedWeights, rows: 0..<problem.outChannels, columns: columns.count,
-                               b: buffer.map { UnsafePointer($0) } ?? input + columns.lowerBound, ldb: ldb,
-                               c: problem.outputRow(image, 0) + columns.lowerBound, ldc: plane, accumulate: false,
-                               workspace: workspace)
+                    finished = packedGemm(packedWeights, rows: channels, columns: columns.count,
+                                          b: buffer.map { UnsafePointer($0) } ?? input + columns.lowerBound, ldb: ldb,
+                                          c: problem.outputRow(image, 0) + columns.lowerBound, ldc: plane, accumulate: false,
+                                          workspace: workspace,
+                                          epilogue: problem.epilogue(image: image, channels: channels, column: columns.lowerBound))
                 } else {
                     for channel in 0..<problem.outChannels {
                         (problem.outputRow(image, channel) + columns.lowerBound).update(repeating: 0, count: columns.count)
@@ -225,7 +237,7 @@ func gemmConvolution(_ problem: ConvolutionProblem, packedWeights: PackedMatrix?
                               c: problem.outputRow(image, group * outPerGroup) + columns.lowerBound, ldc: plane, accumulate: true)
                     }
                 }
-                problem.finish(image: image, channels: 0..<problem.outChannels, columns: columns)
+                if !finished { problem.finish(image: image, channels: channels, columns: columns) }
             }
         }
         return
@@ -264,9 +276,10 @@ func gemmConvolution(_ problem: ConvolutionProblem, packedWeights: PackedMatrix?
             let channels = pieceChannels(piece)
             if channels.isEmpty { continue }
             let b = columnBuffer.map { UnsafePointer($0) + image * depth * plane } ?? problem.inputImage(image)
-            packedGemm(packedWeights, rows: channels, columns: plane, b: b, ldb: plane,
-                       c: problem.outputRow(image, channels.lowerBound), ldc: plane, accumulate: false, workspace: workspace)
-            problem.finish(image: image, channels: channels, columns: 0..<plane)
+            let finished = packedGemm(packedWeights, rows: channels, columns: plane, b: b, ldb: plane,
+                                      c: problem.outputRow(image, channels.lowerBound), ldc: plane, accumulate: false,
+                                      workspace: workspace, epilogue: problem.epilogue(image: image, channels: channels, column: 0))
+            if !finished { problem.finish(image: image, channels: channels, columns: 0..<plane) }
         }
     }
 }

@@ -197,14 +197,14 @@ private func fusedLoop<A: LaneActivation>(_ activation: A.Type, _ source: Unsafe
     return i
 }
 
-/// An activation on 16 lanes as a type, so that fusedLoop is specialised per activation (the same
-/// arithmetic as Activation.apply).
-private protocol LaneActivation { static func apply(_ x: Vector) -> Vector }
-private enum IdentityLanes: LaneActivation { @inline(always) static func apply(_ x: Vector) -> Vector { x } }
-private enum ReLULanes: LaneActivation { @inline(always) static func apply(_ x: Vector) -> Vector { Activation.relu.apply(x) } }
-private enum ReLU6Lanes: LaneActivation { @inline(always) static func apply(_ x: Vector) -> Vector { Activation.relu6.apply(x) } }
-private enum SiLULanes: LaneActivation { @inline(always) static func apply(_ x: Vector) -> Vector { Activation.silu.apply(x) } }
-private enum SigmoidLanes: LaneActivation { @inline(always) static func apply(_ x: Vector) -> Vector { Activation.sigmoid.apply(x) } }
+/// An activation on 16 lanes as a type, so that fusedLoop (and the packed GEMM's finishing tiles,
+/// PackedGemm.swift) is specialised per activation (the same arithmetic as Activation.apply).
+protocol LaneActivation { static func apply(_ x: Vector) -> Vector }
+enum IdentityLanes: LaneActivation { @inline(always) static func apply(_ x: Vector) -> Vector { x } }
+enum ReLULanes: LaneActivation { @inline(always) static func apply(_ x: Vector) -> Vector { Activation.relu.apply(x) } }
+enum ReLU6Lanes: LaneActivation { @inline(always) static func apply(_ x: Vector) -> Vector { Activation.relu6.apply(x) } }
+enum SiLULanes: LaneActivation { @inline(always) static func apply(_ x: Vector) -> Vector { Activation.silu.apply(x) } }
+enum SigmoidLanes: LaneActivation { @inline(always) static func apply(_ x: Vector) -> Vector { Activation.sigmoid.apply(x) } }
 
 // MARK: - Stand-alone element-wise operations
 

@@ -9,7 +9,7 @@
 // depthwise kernel, it made both layers wait on memory. Here a piece of work is a band of output rows of one image:
 //  1. the expanded rows the band's windows read (all E channels, the band's rows and the window's halo) are
 //     computed by the packed GEMM (PackedGemm.swift) into a buffer of about 512 KiB, then finished (bias,
-//     activation) as conv2d finishes a 1x1 layer;
+//     activation) as conv2d finishes a 1x1 layer (in the GEMM's registers on AVX-512, GemmEpilogue);
 //  2. each channel of the buffer is depthwise-convolved by the tiles of Depthwise.swift, with the band as the
 //     input plane (its top padding is the image's for the first band, none after; rows past the image are the
 //     same zero padding).
@@ -152,11 +152,17 @@ private func expandedDepthwiseBands<Lanes: DepthwiseLanes>(
                 }
                 if computed < bottom {
                     let columns = (bottom - computed) * width, offset = (computed - top) * width
-                    packedGemm(packed, rows: 0..<expanded, columns: columns, b: source + image * expand.inChannels * plane + computed * width,
-                               ldb: plane, c: rows + offset, ldc: channelStride, accumulate: false, workspace: workspace)
-                    for channel in 0..<expanded {
-                        finishRow(rows + channel * channelStride + offset, count: columns, bias: expandBias[channel],
-                                  residual: nil, activation: expandActivation)
+                    // Bias and activation in the GEMM's registers where the kernel can (PackedGemm.swift), else here.
+                    let finished = packedGemm(packed, rows: 0..<expanded, columns: columns,
+                                              b: source + image * expand.inChannels * plane + computed * width, ldb: plane,
+                                              c: rows + offset, ldc: channelStride, accumulate: false, workspace: workspace,
+                                              epilogue: GemmEpilogue(bias: expandBias.baseAddress!, residual: nil, residualStride: 0,
+                                                                     activation: expandActivation))
+                    if !finished {
+                        for channel in 0..<expanded {
+                            finishRow(rows + channel * channelStride + offset, count: columns, bias: expandBias[channel],
+                                      residual: nil, activation: expandActivation)
+                        }
                     }
                 }
                 heldImage = image

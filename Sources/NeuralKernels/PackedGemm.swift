@@ -71,6 +71,20 @@ public enum GemmKernel: String, Sendable, Codable, CaseIterable {
         self == .avx2 ? avx2NarrowKernel : GemmTile<12, 1, SIMD16<Float>>.multiply
     }
 
+    /// The full and narrow tiles that finish their values with `activation` (FinishingTile), or nil for AVX2:
+    /// its named-accumulator kernels have only four ymm registers to spare for the epilogue (a SiLU would spill),
+    /// and this machine cannot time them, so AVX2 keeps the separate pass.
+    func finishingTiles(_ activation: Activation) -> (full: FinishingKernel, narrow: FinishingKernel)? {
+        guard self == .avx512 else { return nil }
+        switch activation {
+        case .identity: return (FinishingTile<12, 2, IdentityLanes>.multiply, FinishingTile<12, 1, IdentityLanes>.multiply)
+        case .relu: return (FinishingTile<12, 2, ReLULanes>.multiply, FinishingTile<12, 1, ReLULanes>.multiply)
+        case .relu6: return (FinishingTile<12, 2, ReLU6Lanes>.multiply, FinishingTile<12, 1, ReLU6Lanes>.multiply)
+        case .silu: return (FinishingTile<12, 2, SiLULanes>.multiply, FinishingTile<12, 1, SiLULanes>.multiply)
+        case .sigmoid: return (FinishingTile<12, 2, SigmoidLanes>.multiply, FinishingTile<12, 1, SigmoidLanes>.multiply)
+        }
+    }
+
     /// How many row panels a column tile of `columns` columns covers at once (independent accumulators to
     /// hide the multiply-add latency, within the vector registers), and its kernel for that many panels
     /// (`panels` == 1: the remainder of a row block).
@@ -164,6 +178,32 @@ typealias MicroKernel = (_ depth: Int, _ a: UnsafePointer<Float>, _ b: UnsafePoi
 typealias ColumnKernel = (_ depth: Int, _ a: UnsafePointer<Float>, _ panelStride: Int, _ b: UnsafePointer<Float>, _ bStride: Int,
                           _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ rows: Int, _ accumulate: Bool) -> Void
 
+/// FinishingTile.multiply: a MicroKernel that also adds bias (from the tile's first row) and the residual
+/// (nil or the tile's first element, rows residualStride apart) and applies its activation before storing.
+typealias FinishingKernel = (_ depth: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                             _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool, _ bias: UnsafePointer<Float>,
+                             _ residual: UnsafePointer<Float>?, _ residualStride: Int) -> Void
+
+/// A convolution's output pass, for packedGemm to apply to the final values: C[r, j] = activation((C[r, j] +
+/// bias[r]) + residual[r, j]) (fusedPass's operations, Elementwise.swift). bias is indexed by the absolute row of
+/// A (rows.lowerBound first), residual (optional) points at the element (rows.lowerBound, 0) like c, its rows
+/// residualStride floats apart.
+struct GemmEpilogue {
+    let bias: UnsafePointer<Float>
+    let residual: UnsafePointer<Float>?
+    let residualStride: Int
+    let activation: Activation
+
+    /// The pass from memory, for the values no finishing tile stored: `count` values of row `row` (absolute) at
+    /// column `column`, read from `source`, written to `destination`.
+    @inline(__always)
+    func finish(row: Int, firstRow: Int, column: Int, from source: UnsafePointer<Float>,
+                into destination: UnsafeMutablePointer<Float>, count: Int) {
+        fusedPass(from: source, bias: bias[row], residual: residual.map { $0 + (row - firstRow) * residualStride + column },
+                  into: destination, count: count, activation: activation)
+    }
+}
+
 /// Cache-block sizes (AVX2 / AVX-512 machines with ≥ 32 KiB L1 and ≥ 512 KiB L2). The depth blocks are the
 /// same for every kernel, so every kernel sums in the same order.
 enum GemmBlocking {
@@ -244,12 +284,19 @@ public struct PackedMatrix: Sendable {
 /// C[rows x n] = A[rows, 0..<K] · B[K x n] (+ C when accumulate); `rows` must start on a panel (a multiple of
 /// a.kernel.panelRows). c points at C's element (rows.lowerBound, 0); workspace holds
 /// GemmBlocking.workspaceCount(columns: n) floats.
+/// With an epilogue, the last depth block also applies it to every value it stores (finishing tiles for whole
+/// tiles, fusedPass from memory for edge and column tiles) and the call returns true; it returns false when the
+/// kernel has no finishing tiles (AVX2) or there is no epilogue, and the caller applies it itself.
+@discardableResult
 func packedGemm(_ a: PackedMatrix, rows: Range<Int>, columns n: Int, b: UnsafePointer<Float>, ldb: Int,
-                c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, workspace: UnsafeMutablePointer<Float>) {
+                c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, workspace: UnsafeMutablePointer<Float>,
+                epilogue: GemmEpilogue? = nil) -> Bool {
     let kernel = a.kernel
     let panelRows = kernel.panelRows, panelColumns = kernel.panelColumns, narrowColumns = kernel.narrowColumns
     precondition(rows.lowerBound % panelRows == 0 && rows.upperBound <= a.rows, "packedGemm: rows \(rows) of \(a.rows)")
-    guard !rows.isEmpty, n > 0 else { return }
+    let finishingTiles = epilogue.flatMap { kernel.finishingTiles($0.activation) }
+    let epilogue = finishingTiles == nil ? nil : epilogue
+    guard !rows.isEmpty, n > 0 else { return epilogue != nil }
     let fullTile = kernel.fullTile, narrowTile = kernel.narrowTile
     let panels = a.panelCount, rowBlockPanels = GemmBlocking.rowBlock / panelRows
     let firstPanel = rows.lowerBound / panelRows, endPanel = (rows.upperBound + panelRows - 1) / panelRows
@@ -264,6 +311,8 @@ func packedGemm(_ a: PackedMatrix, rows: Range<Int>, columns n: Int, b: UnsafePo
             for (index, block) in a.depthBlocks.enumerated() {
                 let kc = block.count
                 let add = accumulate || index > 0
+                // The epilogue on the values this block stores for good.
+                let finishing = index == a.depthBlocks.count - 1 ? epilogue : nil
                 packColumns(b + block.lowerBound * ldb + jc, ldb: ldb, depth: kc, panels: columnPanels, kernel: kernel, into: workspace)
                 let aBlock = packed + block.lowerBound * panels * panelRows
                 var ic = firstPanel
@@ -280,11 +329,17 @@ func packedGemm(_ a: PackedMatrix, rows: Range<Int>, columns n: Int, b: UnsafePo
                             var panel = ic
                             while panel < icEnd {
                                 let count = icEnd - panel >= group ? group : 1
-                                let firstRow = panel * panelRows
+                                let firstRow = panel * panelRows, height = min(count * panelRows, rows.upperBound - firstRow)
+                                let cTile = c + (firstRow - rows.lowerBound) * ldc + jc + jr
                                 (count == group ? groupTile : singleTile)(
-                                    kc, aBlock + panel * kc * panelRows, kc * panelRows, bPanel, narrowColumns,
-                                    c + (firstRow - rows.lowerBound) * ldc + jc + jr, ldc,
-                                    min(count * panelRows, rows.upperBound - firstRow), add)
+                                    kc, aBlock + panel * kc * panelRows, kc * panelRows, bPanel, narrowColumns, cTile, ldc, height, add)
+                                if let finishing {   // a few columns: their rows from memory
+                                    for r in 0..<height {
+                                        let row = cTile + r * ldc
+                                        finishing.finish(row: firstRow + r, firstRow: rows.lowerBound, column: jc + jr,
+                                                         from: row, into: row, count: width)
+                                    }
+                                }
                                 panel += count
                             }
                             continue
@@ -298,14 +353,25 @@ func packedGemm(_ a: PackedMatrix, rows: Range<Int>, columns n: Int, b: UnsafePo
                             let height = min(panelRows, rows.upperBound - firstRow)
                             let cTile = c + (firstRow - rows.lowerBound) * ldc + jc + jr
                             if height == panelRows && width == tileColumns {
-                                microKernel(kc, aPanel, bPanel, cTile, ldc, add)
+                                if let finishing, let finishingTiles {
+                                    (narrow ? finishingTiles.narrow : finishingTiles.full)(
+                                        kc, aPanel, bPanel, cTile, ldc, add, finishing.bias + firstRow,
+                                        finishing.residual.map { $0 + (firstRow - rows.lowerBound) * finishing.residualStride + jc + jr },
+                                        finishing.residualStride)
+                                } else {
+                                    microKernel(kc, aPanel, bPanel, cTile, ldc, add)
+                                }
                             } else {
                                 microKernel(kc, aPanel, bPanel, tile, tileColumns, false)
                                 for r in 0..<height {
                                     let source = tile + r * tileColumns, destination = cTile + r * ldc
                                     if add {
                                         for j in 0..<width { destination[j] += source[j] }
-                                    } else {
+                                    }
+                                    if let finishing {   // the edge tile's valid part, from the scratch tile or C
+                                        finishing.finish(row: firstRow + r, firstRow: rows.lowerBound, column: jc + jr,
+                                                         from: add ? UnsafePointer(destination) : UnsafePointer(source), into: destination, count: width)
+                                    } else if !add {
                                         copyFloats(from: source, to: destination, count: width)
                                     }
                                 }
@@ -318,6 +384,7 @@ func packedGemm(_ a: PackedMatrix, rows: Range<Int>, columns n: Int, b: UnsafePo
             jc += nc
         }
     }
+    return epilogue != nil
 }
 
 /// B[depth x columns] (leading dimension ldb) → the panels `kernel.panels(columns:)` plans: panel p, from
@@ -368,6 +435,24 @@ enum GemmTile<let Rows: Int, let Vectors: Int, Lanes: SIMD> where Lanes.Scalar =
     static func multiply(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
                          c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
         let lanes = Lanes.scalarCount
+        let sums = products(depth: depth, a: a, b: b, c: c, ldc: ldc)
+        for r in 0..<Rows {
+            let row = c + r * ldc
+            for v in 0..<Vectors {
+                var value = sums[r][v]
+                if accumulate { value += UnsafeRawPointer(row + v * lanes).loadUnaligned(as: Lanes.self) }
+                UnsafeMutableRawPointer(row + v * lanes).storeBytes(of: value, as: Lanes.self)
+            }
+        }
+    }
+
+    /// The tile's sums over the panel's depth, in registers; C's lines (c, ldc) are prefetched for the store, and
+    /// `later`'s tile (rows laterStride floats apart) for reading 32 values of k before the end. Without `later`
+    /// the loop is the plain kernel's.
+    @inline(__always)
+    static func products(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
+                         ldc: Int, later: UnsafePointer<Float>? = nil, laterStride: Int = 0) -> InlineArray<Rows, InlineArray<Vectors, Lanes>> {
+        let lanes = Lanes.scalarCount
         // C's lines asked for now, to arrive during the multiply-adds: a tile of a large C (the 4096^2 benchmark:
         // rows 16 KiB apart, all in one set of the first-level cache) is otherwise fetched from L3 at the stores.
         for r in 0..<Rows { for v in 0..<Vectors { carcinoma_prefetch_for_write(c + r * ldc + v * lanes) } }
@@ -383,13 +468,61 @@ enum GemmTile<let Rows: Int, let Vectors: Int, Lanes: SIMD> where Lanes.Scalar =
             }
             pa += Rows; pb += Vectors * lanes
         }
-        repeatUnrolledByFour(depth, rankOneUpdate)
+        guard let later else {
+            repeatUnrolledByFour(depth, rankOneUpdate)
+            return sums
+        }
+        // ~400 cycles before the stores: prefetched at the start, the tile's stream of B (128 bytes per k) could
+        // evict the lines from L1 first, and they would compete with C's for the fill buffers. A row that does not
+        // start on a cache line touches one line more, which its last value's prefetch asks for.
+        let tail = min(depth, 32)
+        repeatUnrolledByFour(depth - tail, rankOneUpdate)
         for r in 0..<Rows {
-            let row = c + r * ldc
-            for v in 0..<Vectors {
-                var value = sums[r][v]
-                if accumulate { value += UnsafeRawPointer(row + v * lanes).loadUnaligned(as: Lanes.self) }
-                UnsafeMutableRawPointer(row + v * lanes).storeBytes(of: value, as: Lanes.self)
+            let row = later + r * laterStride
+            for v in 0..<Vectors { carcinoma_prefetch_for_read(row + v * lanes) }
+            carcinoma_prefetch_for_read(row + Vectors * lanes - 1)
+        }
+        repeatUnrolledByFour(tail, rankOneUpdate)
+        return sums
+    }
+}
+
+/// GemmTile on 16-lane vectors that also finishes the values before its single store, for the last depth
+/// block of a convolution (GemmEpilogue): C = Activation((sums (+ C) + bias[r]) + residual), the operations
+/// of fusedPass (Elementwise.swift) in its order, so the bits are those of the separate pass it replaces.
+/// That pass reloaded every output value once more after the GEMM had stored it (4.6% of a one-thread
+/// ResNet-50 at 512x512, ~4% of EfficientNet-Lite0, perf); here the values are still in the accumulators.
+/// Finishing each tile from memory right after its store was slower still (its just-written lines stall
+/// the reloads). The activation is a type so that each one is its own specialisation, its arithmetic
+/// inlined into the store loop and never a switch; bias points at the tile's first row, residual at its
+/// first element (rows residualStride floats apart) or is nil.
+enum FinishingTile<let Rows: Int, let Vectors: Int, A: LaneActivation> {
+    @inline(never)
+    static func multiply(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
+                         ldc: Int, accumulate: Bool, bias: UnsafePointer<Float>, residual: UnsafePointer<Float>?,
+                         residualStride: Int) {
+        let lanes = Vector.scalarCount
+        // The residual's lines are asked for shortly before the stores (shim.h).
+        let sums = GemmTile<Rows, Vectors, Vector>.products(depth: depth, a: a, b: b, c: c, ldc: ldc,
+                                                             later: residual, laterStride: residualStride)
+        // The residual test hoisted out of the stores: two unrolled store loops.
+        if let residual {
+            for r in 0..<Rows {
+                let row = c + r * ldc, added = residual + r * residualStride, shift = Vector(repeating: bias[r])
+                for v in 0..<Vectors {
+                    var value = sums[r][v]
+                    if accumulate { value += row.vector(at: v * lanes) }
+                    row.store(A.apply((value + shift) + added.vector(at: v * lanes)), at: v * lanes)
+                }
+            }
+        } else {
+            for r in 0..<Rows {
+                let row = c + r * ldc, shift = Vector(repeating: bias[r])
+                for v in 0..<Vectors {
+                    var value = sums[r][v]
+                    if accumulate { value += row.vector(at: v * lanes) }
+                    row.store(A.apply(value + shift), at: v * lanes)
+                }
             }
         }
     }
