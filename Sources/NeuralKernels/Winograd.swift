@@ -115,11 +115,7 @@ func winogradConvolution(_ problem: ConvolutionProblem, filters: [PackedMatrix],
         }
     }
     func outputTransform(image: Int, rows: Range<Int>, channels: Range<Int>, products: UnsafePointer<Float>) {
-        if tile == .twoByTwo {
-            winogradOutputTransform(problem, image: image, tileRows: rows, tilesX: tilesX, channels: channels, products: products)
-        } else {
-            winograd4OutputTransform(problem, image: image, tileRows: rows, tilesX: tilesX, channels: channels, products: products)
-        }
+        winogradOutputTransform(problem, tile: tile, image: image, tileRows: rows, tilesX: tilesX, channels: channels, products: products)
     }
 
     if problem.batch * pieces >= problem.context.threadCount {
@@ -174,6 +170,21 @@ func winogradProducts(_ problem: ConvolutionProblem, filters: [PackedMatrix], ti
     }
 }
 
+/// Input rows firstRow ..< firstRow + count of a plane into `count` lines (lineStride floats apart), line r holding input
+/// columns -padLeft ..< -padLeft + lineWidth of row firstRow + r, zeros outside the image: every tile of a tile row,
+/// edges included, then goes through the same SIMD path.
+func fillInputLines(_ count: Int, from plane: UnsafePointer<Float>, firstRow: Int, height: Int, width: Int, padLeft: Int,
+                    into lines: UnsafeMutablePointer<Float>, lineStride: Int, lineWidth: Int) {
+    let firstColumn = max(0, padLeft), lastColumn = min(lineWidth, width + padLeft)   // line positions inside the image
+    for r in 0..<count {
+        let line = lines + r * lineStride, y = firstRow + r
+        guard y >= 0 && y < height && firstColumn < lastColumn else { line.update(repeating: 0, count: lineWidth); continue }
+        line.update(repeating: 0, count: firstColumn)
+        copyFloats(from: plane + y * width + (firstColumn - padLeft), to: line + firstColumn, count: lastColumn - firstColumn)
+        (line + lastColumn).update(repeating: 0, count: lineWidth - lastColumn)
+    }
+}
+
 /// V_k[IC x T] = (B^T d B)_k for each channel and each tile of the tile rows (T = rows · tilesX).
 /// The 4 input rows under a tile row are first copied into a zero-padded line buffer, so every tile,
 /// edges included, goes through the same SIMD path (WinogradTiles.scalarCount tiles at a time).
@@ -189,18 +200,12 @@ func winogradInputTransform(_ problem: ConvolutionProblem, image: Int, tileRows:
     let groups = (tilesX + lanes - 1) / lanes, lineWidth = 2 * lanes * groups + 2
     let lines = UnsafeMutablePointer<Float>.allocate(capacity: 4 * lineWidth)
     defer { lines.deallocate() }
-    let firstColumn = max(0, padLeft), lastColumn = min(lineWidth, width + padLeft)   // line positions inside the image
     for channel in channels {
         let plane = source + channel * height * width
         for ty in tileRows {
             let y0 = 2 * ty - padTop
-            for r in 0..<4 {
-                let line = lines + r * lineWidth, y = y0 + r
-                guard y >= 0 && y < height && firstColumn < lastColumn else { line.update(repeating: 0, count: lineWidth); continue }
-                line.update(repeating: 0, count: firstColumn)
-                copyFloats(from: plane + y * width + (firstColumn - padLeft), to: line + firstColumn, count: lastColumn - firstColumn)
-                (line + lastColumn).update(repeating: 0, count: lineWidth - lastColumn)
-            }
+            fillInputLines(4, from: plane, firstRow: y0, height: height, width: width, padLeft: padLeft,
+                           into: lines, lineStride: lineWidth, lineWidth: lineWidth)
             let rowTiles = inputTiles + channel * tiles + (ty - tileRows.lowerBound) * tilesX
             for group in 0..<groups {
                 let tx = lanes * group
@@ -237,19 +242,23 @@ func winogradInputTransform(_ problem: ConvolutionProblem, image: Int, tileRows:
 
 /// Y = A^T M A per tile of the tile rows, cropped at the bottom/right edge, then bias, residual and
 /// activation on the output rows the tiles cover.
-func winogradOutputTransform(_ problem: ConvolutionProblem, image: Int, tileRows: Range<Int>, tilesX: Int,
+func winogradOutputTransform(_ problem: ConvolutionProblem, tile: WinogradTile, image: Int, tileRows: Range<Int>, tilesX: Int,
                              channels: Range<Int>, products: UnsafePointer<Float>) {
     let outputHeight = problem.outputHeight, outputWidth = problem.outputWidth, outChannels = problem.outChannels
-    let tiles = tileRows.count * tilesX, stride = outChannels * tiles
-    let firstRow = 2 * tileRows.lowerBound, endRow = min(outputHeight, 2 * tileRows.upperBound)
+    let tiles = tileRows.count * tilesX, stride = outChannels * tiles, size = tile.size
+    let firstRow = size * tileRows.lowerBound, endRow = min(outputHeight, size * tileRows.upperBound)
     for channel in channels {
         let output = problem.outputRow(image, channel)
         let base = products + channel * tiles
         for ty in tileRows {
-            let oy = 2 * ty, rowTile = (ty - tileRows.lowerBound) * tilesX
-            let secondRow = oy + 1 < outputHeight
-            winogradOutputRow(base + rowTile, stride: stride, tilesX: tilesX, output: output + oy * outputWidth,
-                              outputWidth: outputWidth, secondRow: secondRow)
+            let oy = size * ty, rowTiles = base + (ty - tileRows.lowerBound) * tilesX
+            if tile == .twoByTwo {
+                winogradOutputRow(rowTiles, stride: stride, tilesX: tilesX, output: output + oy * outputWidth,
+                                  outputWidth: outputWidth, secondRow: oy + 1 < outputHeight)
+            } else {
+                winograd4OutputRow(rowTiles, stride: stride, tilesX: tilesX, output: output + oy * outputWidth,
+                                   outputWidth: outputWidth, rows: min(4, outputHeight - oy))
+            }
         }
     }
     problem.finish(image: image, channels: channels, columns: (firstRow * outputWidth)..<(endRow * outputWidth))
@@ -361,7 +370,6 @@ func winograd4InputTransform(_ problem: ConvolutionProblem, image: Int, tileRows
     defer { lines.deallocate() }
     lines.initialize(repeating: 0, count: 12 * lineStride)
     let transformed = lines + 6 * lineStride
-    let firstColumn = max(0, padLeft), lastColumn = min(lineWidth, width + padLeft)
     @inline(__always) func vector(_ line: UnsafeMutablePointer<Float>, _ x: Int) -> WinogradTiles {
         UnsafeRawPointer(line + x).loadUnaligned(as: WinogradTiles.self)
     }
@@ -369,13 +377,8 @@ func winograd4InputTransform(_ problem: ConvolutionProblem, image: Int, tileRows
         let plane = source + channel * height * width
         for ty in tileRows {
             let y0 = 4 * ty - padTop
-            for r in 0..<6 {
-                let line = lines + r * lineStride, y = y0 + r
-                guard y >= 0 && y < height && firstColumn < lastColumn else { line.update(repeating: 0, count: lineWidth); continue }
-                line.update(repeating: 0, count: firstColumn)
-                copyFloats(from: plane + y * width + (firstColumn - padLeft), to: line + firstColumn, count: lastColumn - firstColumn)
-                (line + lastColumn).update(repeating: 0, count: lineWidth - lastColumn)
-            }
+            fillInputLines(6, from: plane, firstRow: y0, height: height, width: width, padLeft: padLeft,
+                           into: lines, lineStride: lineStride, lineWidth: lineWidth)
             // s = B^T d down the lines, every column.
             var x = 0
             while x < lineWidth {
@@ -417,25 +420,6 @@ func winograd4InputTransform(_ problem: ConvolutionProblem, image: Int, tileRows
             }
         }
     }
-}
-
-/// Y = A^T M A per 4x4 tile of the tile rows, cropped at the bottom/right edge, then bias, residual and activation
-/// on the output rows the tiles cover.
-func winograd4OutputTransform(_ problem: ConvolutionProblem, image: Int, tileRows: Range<Int>, tilesX: Int,
-                              channels: Range<Int>, products: UnsafePointer<Float>) {
-    let outputHeight = problem.outputHeight, outputWidth = problem.outputWidth, outChannels = problem.outChannels
-    let tiles = tileRows.count * tilesX, stride = outChannels * tiles
-    let firstRow = 4 * tileRows.lowerBound, endRow = min(outputHeight, 4 * tileRows.upperBound)
-    for channel in channels {
-        let output = problem.outputRow(image, channel)
-        let base = products + channel * tiles
-        for ty in tileRows {
-            let oy = 4 * ty, rowTile = (ty - tileRows.lowerBound) * tilesX
-            winograd4OutputRow(base + rowTile, stride: stride, tilesX: tilesX, output: output + oy * outputWidth,
-                               outputWidth: outputWidth, rows: min(4, outputHeight - oy))
-        }
-    }
-    problem.finish(image: image, channels: channels, columns: (firstRow * outputWidth)..<(endRow * outputWidth))
 }
 
 /// One tile row of F(4x4, 3x3)'s output transform: the first `rows` of its four output rows, WinogradTiles.scalarCount

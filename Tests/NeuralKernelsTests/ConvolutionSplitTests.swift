@@ -21,7 +21,7 @@ final class ConvolutionSplitTests: XCTestCase {
         }
     }
 
-    let cases = [
+    let cases: [Case] = [
         // More output channels than pixels: pieces of output channels (im2col once per image).
         Case(label: "channel pieces, im2col", batch: 3, inChannels: 12, outChannels: 80, height: 9, width: 11,
              geometry: ConvGeometry(kernel: 3, stride: 2, padding: 1), algorithm: .direct),
@@ -45,22 +45,16 @@ final class ConvolutionSplitTests: XCTestCase {
              geometry: ConvGeometry(kernel: 3, padding: 1), algorithm: .direct),
         Case(label: "packed GEMM, Winograd with ragged panels and 2 depth blocks", batch: 1, inChannels: 300, outChannels: 23, height: 19, width: 21,
              geometry: ConvGeometry(kernel: 3, padding: 1), algorithm: .winograd),
-        // One Winograd block for the whole image, shared by the workers.
-        Case(label: "Winograd, one shared block", batch: 1, inChannels: 20, outChannels: 24, height: 14, width: 14,
-             geometry: ConvGeometry(kernel: 3, padding: 1), algorithm: .winograd),
-        // Several blocks, 8-tile SIMD runs with scalar edges and a cropped last row/column.
-        Case(label: "Winograd, many blocks", batch: 2, inChannels: 17, outChannels: 19, height: 77, width: 45,
-             geometry: ConvGeometry(kernel: 3, padding: 1), algorithm: .winograd),
-        Case(label: "Winograd, no padding, odd output", batch: 1, inChannels: 16, outChannels: 16, height: 42, width: 39,
-             geometry: ConvGeometry(kernel: 3), algorithm: .winograd),
-        // The same three with F(4x4, 3x3).
-        Case(label: "Winograd 4x4, one shared block", batch: 1, inChannels: 20, outChannels: 24, height: 14, width: 14,
-             geometry: ConvGeometry(kernel: 3, padding: 1), algorithm: .winograd4x4),
-        Case(label: "Winograd 4x4, many blocks", batch: 2, inChannels: 17, outChannels: 19, height: 77, width: 45,
-             geometry: ConvGeometry(kernel: 3, padding: 1), algorithm: .winograd4x4),
-        Case(label: "Winograd 4x4, no padding, odd output", batch: 1, inChannels: 16, outChannels: 16, height: 42, width: 39,
-             geometry: ConvGeometry(kernel: 3), algorithm: .winograd4x4),
-    ]
+        // Both Winograd tiles: one block for the whole image, shared by the workers; several blocks, SIMD runs with
+        // partial edges and a cropped last row/column; no padding and an odd output.
+    ] + [ConvolutionAlgorithm.winograd, .winograd4x4].flatMap { algorithm in [
+        Case(label: "\(algorithm), one shared block", batch: 1, inChannels: 20, outChannels: 24, height: 14, width: 14,
+             geometry: ConvGeometry(kernel: 3, padding: 1), algorithm: algorithm),
+        Case(label: "\(algorithm), many blocks", batch: 2, inChannels: 17, outChannels: 19, height: 77, width: 45,
+             geometry: ConvGeometry(kernel: 3, padding: 1), algorithm: algorithm),
+        Case(label: "\(algorithm), no padding, odd output", batch: 1, inChannels: 16, outChannels: 16, height: 42, width: 39,
+             geometry: ConvGeometry(kernel: 3), algorithm: algorithm),
+    ] }
 
     func testEveryPieceMatchesTheTwin() {
         var random = TestGenerator(seed: 31)
