@@ -22,7 +22,10 @@
 // a depth block, then added to C block after block. The depth blocks depend on K only, so the result depends
 // neither on how a caller splits rows or columns across threads, nor on N, nor on the kernel: the AVX2 and
 // AVX-512 paths give the same bits. Edge tiles (fewer than mr rows or nr columns) are computed in full over
-// zero padding and only their valid part is stored.
+// zero padding and only their valid part is stored, except a plane's last few columns (≤ nr/4), which a column
+// tile (`GemmColumnTile`: vectors down the panel's rows, one multiply-add per column and k) computes without
+// padding. On AVX-512 the last depth block can also finish its tiles in registers (`GemmEpilogue`: bias,
+// residual, activation) before their one store, in the order the separate output pass applies them.
 
 import COpenBLAS
 import Foundation
