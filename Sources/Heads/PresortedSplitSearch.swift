@@ -146,6 +146,34 @@ typealias Lanes8 = SIMD8<Double>
     return SIMD8<UInt64>() &- bit
 }
 
+/// One node's constants for the single-node scans' lane-wise split tests, the same for every feature and rank: its
+/// sums G and H, lambda, the minimum hessian and its loss G^2 / (H + lambda) in every lane, and what the screen's floor
+/// needs (`LaneBests`).
+struct NodeLanes {
+    let parentLoss: Double, screenSafe: Bool
+    let g: Lanes8, h: Lanes8, l2: Lanes8, minimumHessian: Lanes8, parent: Lanes8
+
+    init(G: Double, H: Double, l2: Double, minimumHessian: Double) {
+        parentLoss = G * G / (H + l2)
+        screenSafe = abs(G) < 1e100 && H + l2 < 1e100
+        g = Lanes8(repeating: G); h = Lanes8(repeating: H); self.l2 = Lanes8(repeating: l2)
+        self.minimumHessian = Lanes8(repeating: minimumHessian); parent = Lanes8(repeating: parentLoss)
+    }
+
+    /// The candidates whose left sides have the sums (gl, hl), one per lane, where `open` (their row counts allow
+    /// them): the hessian tests and the screen against the scan's floor, then the exact gain against each lane's best.
+    @inline(__always)
+    func test(gl: Lanes8, hl: Lanes8, open: SIMDMask<SIMD8<Int64>>, rank k: Int, bests: inout LaneBests) {
+        let hr = h - hl, gr = g - gl
+        let hlL = hl + l2, hrL = hr + l2, gl2 = gl * gl, gr2 = gr * gr
+        let screen = Lanes8(repeating: bests.floor) * (hlL * hrL)
+        let pass = open .& .!(hl .< minimumHessian) .& .!(hr .< minimumHessian) .& .!(gl2 * hrL + gr2 * hlL .< screen)
+        if !any(pass) { return }
+        let gain = gl2 / hlL + gr2 / hrL - parent
+        bests.record(gain, pass, rank: k)
+    }
+}
+
 /// The running bests of one presorted scan: each lane's best gain and the rank where it was found, the best gain of the
 /// scan so far and the screen's floor from it (`screenFloor`), and room for one vector of gains and one of pass bits.
 /// The rare passing lanes are recorded one by one through memory: as vectors carried by the scan's loop, the lanes'
@@ -200,12 +228,9 @@ extension TreeGrower {
         var best: Candidate = (0, -1, -1)
         // Each side keeps >= minSamplesLeaf rows: the left side's last rank k is in msl - 1 ... r - 1 - msl.
         guard r >= 2 * msl, r >= 2 else { return best }
-        let parentLoss = G * G / (H + l2)
-        let screenSafe = abs(G) < 1e100 && H + l2 < 1e100
-        var bests = LaneBests(parentLoss: parentLoss, screenSafe: screenSafe)
+        let node = NodeLanes(G: G, H: H, l2: l2, minimumHessian: minimumHessian)
+        var bests = LaneBests(parentLoss: node.parentLoss, screenSafe: node.screenSafe)
         defer { bests.deallocate() }
-        let gVector = Lanes(repeating: G), hVector = Lanes(repeating: H), l2Vector = Lanes(repeating: l2)
-        let minimumHessianVector = Lanes(repeating: minimumHessian), parentVector = Lanes(repeating: parentLoss)
         let laneIndex = SIMD8<Int64>(0, 1, 2, 3, 4, 5, 6, 7)
         let idBase = UnsafePointer(lists.ids), binBase = UnsafePointer(lists.bins)
         for block in blocks {
@@ -223,13 +248,7 @@ extension TreeGrower {
             // One candidate per lane (left side: the ranks up to k), `open` where its row counts allow it: the
             // hessian tests, the screen, then the exact gain against the lane's best.
             @inline(__always) func test(_ k: Int, _ open: SIMDMask<SIMD8<Int64>>) {
-                let hr = hVector - hl, gr = gVector - gl
-                let hlL = hl + l2Vector, hrL = hr + l2Vector, gl2 = gl * gl, gr2 = gr * gr
-                let screen = Lanes(repeating: bests.floor) * (hlL * hrL)
-                let pass = open .& .!(hl .< minimumHessianVector) .& .!(hr .< minimumHessianVector) .& .!(gl2 * hrL + gr2 * hlL .< screen)
-                if !any(pass) { return }
-                let gain = gl2 / hlL + gr2 / hrL - parentVector
-                bests.record(gain, pass, rank: k)
+                node.test(gl: gl, hl: hl, open: open, rank: k, bests: &bests)
             }
             if columns.tieFree {
                 // Every rank ends a run: cl = k + 1 and cr = r - k - 1, the same in every lane.
@@ -418,12 +437,9 @@ extension TreeGrower {
         let features = columns.features, n = columns.rows, msl = minSamplesLeaf
         var best: Candidate = (0, -1, -1)
         guard r >= 2 * msl, r >= 2 else { return best }
-        let parentLoss = G * G / (H + l2)
-        let screenSafe = abs(G) < 1e100 && H + l2 < 1e100
-        var bests = LaneBests(parentLoss: parentLoss, screenSafe: screenSafe)
+        let node = NodeLanes(G: G, H: H, l2: l2, minimumHessian: minimumHessian)
+        var bests = LaneBests(parentLoss: node.parentLoss, screenSafe: node.screenSafe)
         defer { bests.deallocate() }
-        let gVector = Lanes(repeating: G), hVector = Lanes(repeating: H), l2Vector = Lanes(repeating: l2)
-        let minimumHessianVector = Lanes(repeating: minimumHessian), parentVector = Lanes(repeating: parentLoss)
         let one = Lanes(repeating: 1), mslVector = Lanes(repeating: Double(msl)), rVector = Lanes(repeating: Double(r))
         // Lane-wise shifts and vector-to-vector compares written out: the generic SIMD `&>>` and compares with a
         // scalar compile to loops over the lanes, these to one vpsrlvq and one vptestmq.
@@ -452,13 +468,7 @@ extension TreeGrower {
                 return (keep(g, select), keep(Lanes(h[i0], h[i1], h[i2], h[i3], h[i4], h[i5], h[i6], h[i7]), select), keep(one, select))
             }
             @inline(__always) func test(_ k: Int, _ open: SIMDMask<SIMD8<Int64>>) {
-                let hr = hVector - hl, gr = gVector - gl
-                let hlL = hl + l2Vector, hrL = hr + l2Vector, gl2 = gl * gl, gr2 = gr * gr
-                let screen = Lanes(repeating: bests.floor) * (hlL * hrL)
-                let pass = open .& .!(hl .< minimumHessianVector) .& .!(hr .< minimumHessianVector) .& .!(gl2 * hrL + gr2 * hlL .< screen)
-                if !any(pass) { return }
-                let gain = gl2 / hlL + gr2 / hrL - parentVector
-                bests.record(gain, pass, rank: k)
+                node.test(gl: gl, hl: hl, open: open, rank: k, bests: &bests)
             }
             if columns.tieFree {
                 // Each of the node's rows ends a run; the candidate after it has cl of the node's rows on the left.
@@ -713,12 +723,9 @@ extension TreeGrower {
         // Each side keeps >= minSamplesLeaf rows: the left side's last rank k is in msl - 1 ... r - 1 - msl.
         guard r >= 2 * msl, r >= 2 else { return best }
         let first = msl - 1, last = r - 1 - msl
-        let parentLoss = G * G / (H + l2)
-        let screenSafe = abs(G) < 1e100 && H + l2 < 1e100
-        var bests = LaneBests(parentLoss: parentLoss, screenSafe: screenSafe)
+        let node = NodeLanes(G: G, H: H, l2: l2, minimumHessian: minimumHessian)
+        var bests = LaneBests(parentLoss: node.parentLoss, screenSafe: node.screenSafe)
         defer { bests.deallocate() }
-        let gVector = Lanes(repeating: G), hVector = Lanes(repeating: H), l2Vector = Lanes(repeating: l2)
-        let minimumHessianVector = Lanes(repeating: minimumHessian), parentVector = Lanes(repeating: parentLoss)
         let laneIndex = SIMD8<Int64>(0, 1, 2, 3, 4, 5, 6, 7), byte = SIMD8<UInt64>(repeating: 0xFF)
         let hessians = statistics + n
         for block in blocks {
@@ -728,8 +735,8 @@ extension TreeGrower {
             var gl = Lanes(), hl = Lanes()
             bests.resetLanes()
             @inline(__always) func test(_ k: Int) {
-                let hr = hVector - hl, gr = gVector - gl
-                let hlL = hl + l2Vector, hrL = hr + l2Vector, gl2 = gl * gl, gr2 = gr * gr
+                let hr = node.h - hl, gr = node.g - gl
+                let hlL = hl + node.l2, hrL = hr + node.l2, gl2 = gl * gl, gr2 = gr * gr
                 // The screen first, the hessian tests only for the few lanes it passes (the floor and the bests change
                 // only on a candidate that passes every test, so the order of the tests changes nothing).
                 #if CARCINOMA_FMA
@@ -742,9 +749,9 @@ extension TreeGrower {
                 let screened = .!(gl2 * hrL + gr2 * hlL .< Lanes(repeating: bests.floor) * (hlL * hrL))
                 #endif
                 if !any(screened) { return }
-                let pass = screened .& real .& .!(hl .< minimumHessianVector) .& .!(hr .< minimumHessianVector)
+                let pass = screened .& real .& .!(hl .< node.minimumHessian) .& .!(hr .< node.minimumHessian)
                 if !any(pass) { return }
-                let gain = gl2 / hlL + gr2 / hrL - parentVector
+                let gain = gl2 / hlL + gr2 / hrL - node.parent
                 bests.record(gain, pass, rank: k)
             }
             // Ranks k0 ..< k0 + 8 of the eight features, a word each; step j takes byte j of every word.
