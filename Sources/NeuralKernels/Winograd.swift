@@ -185,6 +185,23 @@ func fillInputLines(_ count: Int, from plane: UnsafePointer<Float>, firstRow: In
     }
 }
 
+/// Where an input transform writes a group of tiles' values: V_position for the group's `count` tiles (stride floats
+/// between positions), whole vectors when the group is full, the first `count` lanes otherwise.
+struct TileGroupStore {
+    let tiles: UnsafeMutablePointer<Float>
+    let count: Int
+    let stride: Int
+
+    @inline(__always)
+    func callAsFunction(_ position: Int, _ value: WinogradTiles) {
+        if count == WinogradTiles.scalarCount {
+            UnsafeMutableRawPointer(tiles + position * stride).storeBytes(of: value, as: WinogradTiles.self)
+        } else {
+            storePrefix(value, to: tiles + position * stride, count: count)
+        }
+    }
+}
+
 /// V_k[IC x T] = (B^T d B)_k for each channel and each tile of the tile rows (T = rows · tilesX).
 /// The 4 input rows under a tile row are first copied into a zero-padded line buffer, so every tile,
 /// edges included, goes through the same SIMD path (WinogradTiles.scalarCount tiles at a time).
@@ -193,7 +210,6 @@ func winogradInputTransform(_ problem: ConvolutionProblem, image: Int, tileRows:
     let height = problem.height, width = problem.width, inChannels = problem.inChannels
     let padTop = problem.geometry.padTop, padLeft = problem.geometry.padLeft
     let tiles = tileRows.count * tilesX, stride = inChannels * tiles
-    let byteStride = stride * MemoryLayout<Float>.stride
     let source = problem.inputImage(image)
     // Line r holds input columns -padLeft ..< -padLeft + lineWidth of input row y0 + r, zeros outside the image.
     let lanes = WinogradTiles.scalarCount
@@ -217,15 +233,7 @@ func winogradInputTransform(_ problem: ConvolutionProblem, image: Int, tileRows:
                     return (evenLanes(first), oddLanes(first), evenLanes(second), oddLanes(second))
                 }
                 let d0 = columns(0), d1 = columns(1), d2 = columns(2), d3 = columns(3)
-                let count = min(lanes, tilesX - tx)
-                let destination = UnsafeMutableRawPointer(rowTiles + tx)
-                @inline(__always) func store(_ position: Int, _ value: WinogradTiles) {
-                    if count == lanes {
-                        destination.storeBytes(of: value, toByteOffset: position * byteStride, as: WinogradTiles.self)
-                    } else {
-                        storePrefix(value, to: (rowTiles + tx) + position * stride, count: count)
-                    }
-                }
+                let store = TileGroupStore(tiles: rowTiles + tx, count: min(lanes, tilesX - tx), stride: stride)
                 @inline(__always) func storeRow(_ r: Int, _ s0: WinogradTiles, _ s1: WinogradTiles, _ s2: WinogradTiles, _ s3: WinogradTiles) {
                     store(r * 4 + 0, s0 - s2); store(r * 4 + 1, s1 + s2); store(r * 4 + 2, s2 - s1); store(r * 4 + 3, s1 - s3)
                 }
@@ -234,7 +242,6 @@ func winogradInputTransform(_ problem: ConvolutionProblem, image: Int, tileRows:
                 storeRow(1, d1.0 + d2.0, d1.1 + d2.1, d1.2 + d2.2, d1.3 + d2.3)
                 storeRow(2, d2.0 - d1.0, d2.1 - d1.1, d2.2 - d1.2, d2.3 - d1.3)
                 storeRow(3, d1.0 - d3.0, d1.1 - d3.1, d1.2 - d3.2, d1.3 - d3.3)
-                _ = destination
             }
         }
     }
@@ -360,7 +367,6 @@ func winograd4InputTransform(_ problem: ConvolutionProblem, image: Int, tileRows
     let height = problem.height, width = problem.width, inChannels = problem.inChannels
     let padTop = problem.geometry.padTop, padLeft = problem.geometry.padLeft
     let tiles = tileRows.count * tilesX, stride = inChannels * tiles
-    let byteStride = stride * MemoryLayout<Float>.stride
     let source = problem.inputImage(image)
     let lanes = WinogradTiles.scalarCount
     // A group of `lanes` tiles reads line columns 4·lanes·group ..< 4·lanes·(group + 1) + 4; lines are whole vectors.
@@ -393,15 +399,7 @@ func winograd4InputTransform(_ problem: ConvolutionProblem, image: Int, tileRows
             let rowTiles = inputTiles + channel * tiles + (ty - tileRows.lowerBound) * tilesX
             for group in 0..<groups {
                 let tx = lanes * group
-                let count = min(lanes, tilesX - tx)
-                let destination = UnsafeMutableRawPointer(rowTiles + tx)
-                @inline(__always) func store(_ position: Int, _ value: WinogradTiles) {
-                    if count == lanes {
-                        destination.storeBytes(of: value, toByteOffset: position * byteStride, as: WinogradTiles.self)
-                    } else {
-                        storePrefix(value, to: (rowTiles + tx) + position * stride, count: count)
-                    }
-                }
+                let store = TileGroupStore(tiles: rowTiles + tx, count: min(lanes, tilesX - tx), stride: stride)
                 for r in 0..<6 {
                     // Columns 4i + c of the group's tiles in transformed line r, then V_(r*6+c) = (s B)_c.
                     let line = UnsafeRawPointer(transformed + r * lineStride + 4 * tx)
