@@ -121,6 +121,19 @@ final class LinearAlgebraTests: XCTestCase {
         }
     }
 
+    /// The upper triangle (diagonal included) of `work` close to `reference`'s, and its strict lower triangle still
+    /// holding `value` everywhere (the blocked routines must not touch it).
+    func assertUpperTriangle(_ work: Matrix, matches reference: Matrix, strictLowerStays value: Double,
+                             relativeTolerance: Double, absoluteTolerance: Double, _ label: String,
+                             file: StaticString = #filePath, line: UInt = #line) {
+        let n = work.rows
+        for i in 0..<n { for j in 0..<i { XCTAssertEqual(work[i, j], value, label, file: file, line: line) } }
+        var upper = [Double](), expected = [Double]()
+        for i in 0..<n { for j in i..<n { upper.append(work[i, j]); expected.append(reference[i, j]) } }
+        let check = allClose(upper, expected, relativeTolerance: relativeTolerance, absoluteTolerance: absoluteTolerance)
+        XCTAssert(check.ok, "\(label): \(check.message)", file: file, line: line)
+    }
+
     /// The blocked two-core factorization against dpotrf on the same triangle (rounding apart), with the halves
     /// side by side and one after the other (bit for bit the same), several blocks and a remainder; the strict
     /// lower triangle untouched; an indefinite matrix names its failing minor.
@@ -134,11 +147,8 @@ final class LinearAlgebraTests: XCTestCase {
             var work = a
             for i in 0..<n { for j in 0..<i { work[i, j] = -7 } }
             XCTAssertEqual(try choleskyFactorUpperByBlocks(&work, blockSize: 32, parallel: parallel), 0)
-            for i in 0..<n { for j in 0..<i { XCTAssertEqual(work[i, j], -7) } }
-            var upper = [Double](), expected = [Double]()
-            for i in 0..<n { for j in i..<n { upper.append(work[i, j]); expected.append(reference[i, j]) } }
-            let check = allClose(upper, expected, relativeTolerance: 1e-12, absoluteTolerance: 1e-13)
-            XCTAssert(check.ok, "parallel \(parallel): \(check.message)")
+            assertUpperTriangle(work, matches: reference, strictLowerStays: -7, relativeTolerance: 1e-12, absoluteTolerance: 1e-13,
+                                "parallel \(parallel)")
             results.append(work)
         }
         XCTAssertEqual(results[0].values.map(\.bitPattern), results[1].values.map(\.bitPattern))
@@ -192,11 +202,8 @@ final class LinearAlgebraTests: XCTestCase {
             for parallel in [true, false] {
                 var work = factor
                 try choleskyInverseUpperByBlocks(&work, baseOrder: baseOrder, parallel: parallel)
-                for i in 0..<n { for j in 0..<i { XCTAssertEqual(work[i, j], -7) } }
-                var upper = [Double](), expected = [Double]()
-                for i in 0..<n { for j in i..<n { upper.append(work[i, j]); expected.append(reference[i, j]) } }
-                let check = allClose(upper, expected, relativeTolerance: 1e-10, absoluteTolerance: 1e-14)
-                XCTAssert(check.ok, "n \(n) parallel \(parallel): \(check.message)")
+                assertUpperTriangle(work, matches: reference, strictLowerStays: -7, relativeTolerance: 1e-10, absoluteTolerance: 1e-14,
+                                    "n \(n) parallel \(parallel)")
                 results.append(work)
             }
             XCTAssertEqual(results[0].values.map(\.bitPattern), results[1].values.map(\.bitPattern), "n \(n)")
