@@ -202,7 +202,11 @@ func gemmConvolution(_ problem: ConvolutionProblem, packedWeights: PackedMatrix?
         let blockColumns = max(64, columnBudget / panelColumns * panelColumns)
         var pieces = plane >= 96 ? max(2, (plane + blockColumns - 1) / blockColumns) : 1
         pieces += pieces % 2 == 1 && pieces > 1 ? 1 : 0
-        let columnsPerPiece = ((plane + pieces - 1) / pieces + panelColumns - 1) / panelColumns * panelColumns
+        // Equal pieces: the packed GEMM takes any width (its last panel narrow or a column tile, the same sums as
+        // a full tile), so a 14x14 plane splits 98 + 98, not 128 + 68 in whole panels (which held two threads to
+        // 1.45x on Lite0's 672 -> 112). OpenBLAS (grouped layers) keeps whole panels.
+        let granularity = packedWeights == nil ? panelColumns : 1
+        let columnsPerPiece = ((plane + pieces - 1) / pieces + granularity - 1) / granularity * granularity
         parallelChunks(problem.batch * pieces, problem.context) { items in
             let buffer = pointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: columnDepth * columnsPerPiece)
             let workspace = UnsafeMutablePointer<Float>.allocate(capacity: GemmBlocking.workspaceCount(columns: columnsPerPiece))
