@@ -88,6 +88,30 @@ public enum GemmKernel: String, Sendable, Codable, CaseIterable {
         }
     }
 
+    /// The row tile (GemmRowTile) for a last panel of `rows` rows of a full (or narrow) panel of columns, finishing
+    /// its values with `activation`; nil where the full tile over zero rows runs instead (AVX2, whose 6-row panels
+    /// waste little, and rows > 8 of AVX-512's 12).
+    func rowTile(rows: Int, narrow: Bool, activation: Activation) -> RowKernel? {
+        guard self == .avx512, rows <= 8 else { return nil }
+        let tiles = switch activation {
+        case .identity: GemmKernel.identityRowTiles
+        case .relu: GemmKernel.reluRowTiles
+        case .relu6: GemmKernel.relu6RowTiles
+        case .silu: GemmKernel.siluRowTiles
+        case .sigmoid: GemmKernel.sigmoidRowTiles
+        }
+        return tiles[rows <= 4 ? 0 : 1][narrow ? 1 : 0]
+    }
+    private static let identityRowTiles = rowTiles(IdentityLanes.self), reluRowTiles = rowTiles(ReLULanes.self)
+    private static let relu6RowTiles = rowTiles(ReLU6Lanes.self), siluRowTiles = rowTiles(SiLULanes.self)
+    private static let sigmoidRowTiles = rowTiles(SigmoidLanes.self)
+
+    /// [4 rows, 8 rows][full, narrow] with one activation.
+    private static func rowTiles<A: LaneActivation>(_: A.Type) -> [[RowKernel]] {
+        [[GemmRowTile<4, 2, A>.multiply, GemmRowTile<4, 1, A>.multiply],
+         [GemmRowTile<8, 2, A>.multiply, GemmRowTile<8, 1, A>.multiply]]
+    }
+
     /// How many row panels a column tile of `columns` columns covers at once (independent accumulators to
     /// hide the multiply-add latency, within the vector registers), and its kernel for that many panels
     /// (`panels` == 1: the remainder of a row block).
@@ -180,6 +204,12 @@ typealias MicroKernel = (_ depth: Int, _ a: UnsafePointer<Float>, _ b: UnsafePoi
 /// C[rows x Columns] (+)= consecutive packed A panels (panelStride floats apart) · a B panel of bStride-float rows.
 typealias ColumnKernel = (_ depth: Int, _ a: UnsafePointer<Float>, _ panelStride: Int, _ b: UnsafePointer<Float>, _ bStride: Int,
                           _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ rows: Int, _ accumulate: Bool) -> Void
+
+/// GemmRowTile.multiply: C[rows x nr] (+)= the first rows of a 12-row A panel · a B panel, finished (bias from the
+/// tile's first row, residual, activation) when bias is not nil.
+typealias RowKernel = (_ depth: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
+                       _ ldc: Int, _ rows: Int, _ accumulate: Bool, _ bias: UnsafePointer<Float>?,
+                       _ residual: UnsafePointer<Float>?, _ residualStride: Int) -> Void
 
 /// FinishingTile.multiply: a MicroKernel that also adds bias (from the tile's first row) and the residual
 /// (nil or the tile's first element, rows residualStride apart) and applies its activation before storing.
@@ -364,6 +394,11 @@ func packedGemm(_ a: PackedMatrix, rows: Range<Int>, columns n: Int, b: UnsafePo
                                 } else {
                                     microKernel(kc, aPanel, bPanel, cTile, ldc, add)
                                 }
+                            } else if width == tileColumns,
+                                      let rowTile = kernel.rowTile(rows: height, narrow: narrow, activation: finishing?.activation ?? .identity) {
+                                rowTile(kc, aPanel, bPanel, cTile, ldc, height, add, finishing.map { $0.bias + firstRow },
+                                        finishing?.residual.map { $0 + (firstRow - rows.lowerBound) * finishing!.residualStride + jc + jr },
+                                        finishing?.residualStride ?? 0)
                             } else {
                                 microKernel(kc, aPanel, bPanel, tile, tileColumns, false)
                                 for r in 0..<height {
@@ -453,8 +488,10 @@ enum GemmTile<let Rows: Int, let Vectors: Int, Lanes: SIMD> where Lanes.Scalar =
     /// `later`'s tile (rows laterStride floats apart) for reading 32 values of k before the end. Without `later`
     /// the loop is the plain kernel's.
     @inline(__always)
-    static func products(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
-                         ldc: Int, later: UnsafePointer<Float>? = nil, laterStride: Int = 0) -> InlineArray<Rows, InlineArray<Vectors, Lanes>> {
+    /// A panel holds `aStride` floats per k (Rows, or mr for a row tile reading the first Rows of a wider panel).
+    static func products(depth: Int, a: UnsafePointer<Float>, aStride: Int = Rows, b: UnsafePointer<Float>,
+                         c: UnsafeMutablePointer<Float>, ldc: Int, later: UnsafePointer<Float>? = nil,
+                         laterStride: Int = 0) -> InlineArray<Rows, InlineArray<Vectors, Lanes>> {
         let lanes = Lanes.scalarCount
         // C's lines asked for now, to arrive during the multiply-adds: a tile of a large C (the 4096^2 benchmark:
         // rows 16 KiB apart, all in one set of the first-level cache) is otherwise fetched from L3 at the stores.
@@ -469,7 +506,7 @@ enum GemmTile<let Rows: Int, let Vectors: Int, Lanes: SIMD> where Lanes.Scalar =
                 let broadcast = Lanes(repeating: pa[r])
                 for v in 0..<Vectors { sums[r][v] = multiplyAdd(sums[r][v], broadcast, column[v]) }
             }
-            pa += Rows; pb += Vectors * lanes
+            pa += aStride; pb += Vectors * lanes
         }
         guard let later else {
             repeatUnrolledByFour(depth, rankOneUpdate)
@@ -526,6 +563,36 @@ enum FinishingTile<let Rows: Int, let Vectors: Int, A: LaneActivation> {
                     if accumulate { value += row.vector(at: v * lanes) }
                     row.store(A.apply(value + shift), at: v * lanes)
                 }
+            }
+        }
+    }
+}
+
+/// The row tile, for a last row panel of fewer than mr rows (M not a multiple of 12: 64 output channels are five
+/// panels and 4 rows): GemmTile's loop on the first `Rows` (4 or 8 ≥ rows) of the zero-padded 12-row panel, so
+/// 64 channels cost 64 + 0 rows of multiply-adds, not 72, and the tile stores its `rows` rows straight into C
+/// (finished as FinishingTile finishes them when `bias` is given), not through a scratch tile and a copy. Each
+/// value gets the same multiply-add per k in the same order, C added and the epilogue applied as the full tile
+/// does: the same bits.
+enum GemmRowTile<let Rows: Int, let Vectors: Int, A: LaneActivation> {
+    @inline(never)
+    static func multiply(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
+                         ldc: Int, rows: Int, accumulate: Bool, bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?,
+                         residualStride: Int) {
+        let lanes = Vector.scalarCount
+        let sums = GemmTile<Rows, Vectors, Vector>.products(depth: depth, a: a, aStride: GemmKernel.avx512.panelRows, b: b,
+                                                             c: c, ldc: ldc, later: residual, laterStride: residualStride)
+        for r in 0..<Rows where r < rows {
+            let row = c + r * ldc
+            for v in 0..<Vectors {
+                var value = sums[r][v]
+                if accumulate { value += row.vector(at: v * lanes) }
+                if let bias {
+                    value = value + Vector(repeating: bias[r])
+                    if let residual { value = value + (residual + r * residualStride).vector(at: v * lanes) }
+                    value = A.apply(value)
+                }
+                row.store(value, at: v * lanes)
             }
         }
     }

@@ -16,14 +16,17 @@ final class GemmEpilogueTests: XCTestCase {
 
     /// (input channels, output channels, height, width, geometry): 1x1 convolutions on the input planes and a 3x3
     /// one through im2col, as pixel pieces (more pixels than channels) and channel pieces (the reverse, ≥ 32
-    /// channels); depths 20 (one block), 300 and 360 (two blocks); 29 and 53 rows end in a partial row panel,
-    /// 81 pixels are panels of 32, 32, 16 and a 1-column tile, 25 pixels one edge tile.
+    /// channels); depths 20 (one block), 300 and 360 (two blocks); 29 and 53 rows end in a partial row panel
+    /// of 5 rows, 16 and 40 in one of 4 (AVX-512's row tiles of 8 and 4 rows), 81 pixels are panels of 32, 32, 16
+    /// and a 1-column tile, 25 pixels one edge tile.
     let cases: [(inChannels: Int, outChannels: Int, height: Int, width: Int, geometry: ConvGeometry)] = [
         (300, 29, 9, 9, ConvGeometry(kernel: 1)),
         (20, 36, 8, 12, ConvGeometry(kernel: 1)),
         (300, 53, 5, 5, ConvGeometry(kernel: 1)),
         (40, 29, 9, 9, ConvGeometry(kernel: 3, padding: 1)),
         (40, 60, 5, 5, ConvGeometry(kernel: 3, padding: 1)),
+        (300, 16, 8, 12, ConvGeometry(kernel: 1)),
+        (40, 40, 5, 5, ConvGeometry(kernel: 3, padding: 1)),
     ]
 
     func testEpilogueMatchesTheSeparatePass() {
