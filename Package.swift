@@ -78,7 +78,9 @@ let package = Package(
         .target(name: "Imaging", dependencies: ["CPNG", "CJPEG"], swiftSettings: optimise),
         // Intel AMX tile instructions for the opt-in bfloat16 GEMM (Swift cannot spell them).
         .target(name: "CAMX", path: "Sources/CAMX", cSettings: [.unsafeFlags(["-O2"])]),
-        .target(name: "NeuralKernels", dependencies: ["COpenBLAS", "BLASThreads", "CAMX"], swiftSettings: optimiseKernels),
+        // The channel-lane depthwise kernel's transposes (AVX-512F and AVX shuffles Swift cannot spell, a plain loop beside them).
+        .target(name: "CDepthwiseLanes", path: "Sources/CDepthwiseLanes", cSettings: [.unsafeFlags(["-O2"])]),
+        .target(name: "NeuralKernels", dependencies: ["COpenBLAS", "BLASThreads", "CAMX", "CDepthwiseLanes"], swiftSettings: optimiseKernels),
         .target(name: "Weights", dependencies: [.product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         .target(name: "Backbones", dependencies: ["NeuralKernels", "Weights", "Imaging"], swiftSettings: optimise),
         .target(name: "FeatureStore"),

@@ -1,6 +1,8 @@
 // Depthwise convolution (one input channel per group, any channel multiplier OC/IC):
 //   input N x IC x H x W, weight OC x 1 x KH x KW → N x OC x OH x OW.
-// Called by conv2d (Convolution.swift) when IC/groups == 1.
+// Called by conv2d (Convolution.swift) when IC/groups == 1. Planes narrower than 16 outputs (32 when strided) run
+// with channels in the vector lanes instead (DepthwiseChannelLanes.swift, `DepthwiseLayout`); this file is the kernel
+// of the wider planes, with output columns in the lanes.
 //
 // Per (image, output channel), on one thread (channels are split across cores):
 //  1. The input plane is copied once into "phase planes": the zero-padded plane, with column
@@ -172,15 +174,26 @@ func storeTile<Lanes: SIMD>(_ tile: Lanes, to values: UnsafeMutablePointer<Float
     }
 }
 
-/// One input channel per group (depthwise, channel multiplier OC/IC), see the header. Planes at most 8 outputs
-/// wide (7x7 and smaller) run 8-lane tiles where Tile is wider: a 16-lane tile would compute 16 columns for 7.
+/// One input channel per group (depthwise, channel multiplier OC/IC), see the header; small planes and strided
+/// windows run with channels in the lanes instead (`DepthwiseLayout`, DepthwiseChannelLanes.swift). Planes at most
+/// 8 outputs wide (7x7 and smaller) run 8-lane tiles where Tile is wider: a 16-lane tile would compute 16 columns for 7.
 func depthwiseConvolution(source: UnsafePointer<Float>, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>,
                           residual: UnsafePointer<Float>?,
                           batch: Int, inChannels: Int, height: Int, width: Int, outChannels: Int, geometry: ConvGeometry,
                           outputHeight: Int, outputWidth: Int,
                           outputRow: (Int, Int) -> UnsafeMutablePointer<Float>,
-                          activation: Activation, context: KernelContext) {
-    if Tile.scalarCount > 8 && outputWidth <= 8 {
+                          activation: Activation, context: KernelContext, layout: DepthwiseLayout = .automatic) {
+    let channelLanes = switch layout {
+    case .automatic: DepthwiseLayout.prefersChannelLanes(geometry, outputWidth: outputWidth)
+    case .planes: false
+    case .channelLanes: true
+    }
+    if channelLanes {
+        depthwiseChannelLanes(source: source, weights: weights, bias: bias, residual: residual, batch: batch,
+                              inChannels: inChannels, height: height, width: width, outChannels: outChannels, geometry: geometry,
+                              outputHeight: outputHeight, outputWidth: outputWidth, outputRow: outputRow, activation: activation,
+                              context: context)
+    } else if Tile.scalarCount > 8 && outputWidth <= 8 {
         depthwiseTiles(SIMD8<Float>.self, source: source, weights: weights, bias: bias, residual: residual, batch: batch,
                        inChannels: inChannels, height: height, width: width, outChannels: outChannels, geometry: geometry,
                        outputHeight: outputHeight, outputWidth: outputWidth, outputRow: outputRow, activation: activation,

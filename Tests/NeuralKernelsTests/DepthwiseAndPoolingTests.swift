@@ -1,4 +1,4 @@
-// The tiled depthwise convolution (Depthwise.swift) and the vectorised pools (Pooling.swift)
+// The tiled depthwise convolution (Depthwise.swift), its channel-lane twin (DepthwiseChannelLanes.swift) and the vectorised pools (Pooling.swift)
 // against their naive twins: sizes that leave partial 8-wide tiles and fewer than four tiles,
 // kernels 1–7 (3 and 5 most often), strides 1–3, dilation, symmetric, asymmetric and TF-SAME
 // padding, channel multipliers, fused residual, channel-slice output, and thread counts.
@@ -12,6 +12,17 @@ private func samePadding(size: Int, kernel: Int, stride: Int) -> (Int, Int) {
     let out = (size + stride - 1) / stride
     let total = max((out - 1) * stride + kernel - size, 0)
     return (total / 2, total - total / 2)
+}
+
+/// The same bits in every value (NaN where the other has the same NaN): how many differ, and the first.
+private func assertSameBits(_ actual: Tensor, _ expected: Tensor, _ label: String, file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertEqual(actual.shape, expected.shape, "\(label): shape", file: file, line: line)
+    guard actual.shape == expected.shape else { return }
+    let differing = actual.storage.indices.filter { actual.storage[$0].bitPattern != expected.storage[$0].bitPattern }
+    if let first = differing.first {
+        XCTFail("\(label): \(differing.count) of \(actual.count) values differ, first at \(first): "
+                + "\(actual.storage[first]) against \(expected.storage[first])", file: file, line: line)
+    }
 }
 
 final class DepthwiseAndPoolingTests: XCTestCase {
@@ -107,6 +118,74 @@ final class DepthwiseAndPoolingTests: XCTestCase {
         copyChannels(other, into: &slice, channelOffset: 0)
         conv2d(input, layer, activation: .silu, into: &slice, channelOffset: 3, context: contexts[2])
         assertMatchesTwin(slice, Naive.concatChannels([other, Naive.conv2d(input, layer, activation: .silu)]), "depthwise into slice")
+    }
+
+    /// The channel-lane kernel (DepthwiseChannelLanes.swift) bit for bit against the naive twin (where the activation is
+    /// exact: identity, ReLU, ReLU6; SiLU and sigmoid use the vector exponential, so against the twin within tolerance)
+    /// and against the planes kernel (Depthwise.swift) and conv2d's own choice for every activation: kernels 3 and 5,
+    /// strides 1 and 2, symmetric, TF-SAME asymmetric, dilated and no padding, channel counts that leave a partial lane
+    /// group (20, 37) and a channel multiplier of 2, batch 2, with and without a residual, into a channel slice, on
+    /// 1 and 2 threads.
+    func testChannelLanesAreBitExact() {
+        var random = TestGenerator(seed: 71)
+        let activations: [Activation] = [.identity, .relu, .relu6, .silu, .sigmoid]
+        var trial = 0
+        for size in [7, 13, 14] {
+            for kernel in [3, 5] {
+                for stride in [1, 2] {
+                    for (channels, multiplier) in [(20, 1), (37, 1), (32, 1), (10, 2)] {
+                        let (top, bottom) = samePadding(size: size, kernel: kernel, stride: stride)
+                        let (left, right) = samePadding(size: size + 1, kernel: kernel, stride: stride)
+                        let geometries = [
+                            ConvGeometry(kernel: kernel, stride: stride, padding: kernel / 2, groups: channels),
+                            ConvGeometry(kernel: (kernel, kernel), stride: (stride, stride), padding: (top, left, bottom, right),
+                                         groups: channels),
+                            ConvGeometry(kernel: kernel, stride: stride, padding: kernel - 1, dilation: 2, groups: channels),
+                            // No padding: at stride 2 the windows need not reach the last input column.
+                            ConvGeometry(kernel: kernel, stride: stride, groups: channels),
+                        ]
+                        for geometry in geometries {
+                            let layer = depthwiseLayer(&random, channels: channels, multiplier: multiplier, geometry: geometry)
+                            let input = random.tensor([2, channels, size, size + 1])
+                            let (outputHeight, outputWidth) = geometry.outputSize(height: size, width: size + 1)
+                            let activation = activations[trial % activations.count]
+                            let context = contexts[trial % 2]
+                            let residual = trial % 3 == 0
+                                ? random.tensor([2, layer.outChannels, outputHeight, outputWidth]) : nil
+                            let offset = trial % 2 == 0 ? 3 : 0
+                            let label = "channel lanes trial \(trial) \(input.shape) \(geometry) multiplier \(multiplier) \(activation)"
+                                + " residual \(residual != nil) offset \(offset) threads \(context.threadCount)"
+                            func run(_ layout: DepthwiseLayout) -> Tensor {
+                                var output = Tensor(shape: [2, offset + layer.outChannels, outputHeight, outputWidth], repeating: .nan)
+                                depthwiseConv2d(input, layer, activation: activation, residual: residual, layout: layout,
+                                                into: &output, channelOffset: offset, context: context)
+                                return output
+                            }
+                            var chosen = Tensor(shape: [2, offset + layer.outChannels, outputHeight, outputWidth], repeating: .nan)
+                            conv2d(input, layer, activation: activation, residual: residual, into: &chosen, channelOffset: offset,
+                                   context: context)
+                            let lanes = run(.channelLanes), planes = run(.planes)
+                            assertSameBits(lanes, planes, label + ": planes kernel")
+                            assertSameBits(lanes, chosen, label + ": conv2d")
+                            let convolved = residual.map { Naive.add(Naive.conv2d(input, layer), $0, activation: activation) }
+                                ?? Naive.conv2d(input, layer, activation: activation)
+                            let untouched = Tensor(shape: [2, offset, outputHeight, outputWidth], repeating: .nan)
+                            let expected = offset == 0 ? convolved : Naive.concatChannels([untouched, convolved])
+                            switch activation {
+                            case .identity, .relu, .relu6: assertSameBits(lanes, expected, label + ": naive twin")
+                            case .silu, .sigmoid:
+                                let plane = outputHeight * outputWidth, sliceCount = layer.outChannels * plane
+                                let slice = (0..<2).flatMap { image in
+                                    lanes.storage[((image * (offset + layer.outChannels) + offset) * plane)...].prefix(sliceCount)
+                                }
+                                assertMatchesTwin(Tensor(shape: convolved.shape, storage: slice), convolved, label + ": naive twin")
+                            }
+                            trial += 1
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// Larger planes than FastKernelTests' pooling test (several tiles per row, partial tiles), kernels
