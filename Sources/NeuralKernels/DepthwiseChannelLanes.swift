@@ -35,15 +35,15 @@ private let laneTransposeUnit = carcinoma_lanes_vector_unit()
 public enum DepthwiseLayout: Sendable, Equatable {
     case automatic, planes, channelLanes
 
-    /// The channel-lane kernel for output rows narrower than 16, or 32 for a strided window: there the planes kernel
+    /// The channel-lane kernel for output rows narrower than 24, or 32 for a strided window: there the planes kernel
     /// leaves tile lanes empty, rebuilds each channel's padded plane, and (strided) splits it into phases lane by lane.
-    /// Measured per layer on an Emerald Rapids Xeon, one thread, channel lanes against planes: 1.9-3.8x on Lite0's and
-    /// V2-S's 7-wide layers (1152 5x5, 672 5x5 stride 2 from 14, 1536 3x3, 960 3x3 stride 2), 2.0x on 3x3 stride 2
-    /// from 28, 1.03-1.1x on 14-wide stride-1 layers, 1.1-1.2x on 5x5 stride 2 to 16 and 28 wide; but 0.83-0.87x on
-    /// 16-wide stride-1 layers (a whole 16-lane tile per row there), 0.5-0.75x on stride-1 layers 28 wide and more
-    /// (the planes kernel's row bands load each input vector once for several outputs), ~0.97x strided to 32 and 64.
+    /// Measured per layer on an Emerald Rapids Xeon, one thread, channel lanes against planes: 2.4-5x on Lite0's and
+    /// V2-S's 7-wide layers (1152 5x5 and 3x3, 672 5x5 stride 2 from 14, 1536 3x3, 960 3x3 stride 2), 2.4x on 3x3
+    /// stride 2 from 28, 1.4-1.5x on 14-wide stride-1 layers, 1.1-1.2x on 16-wide ones, 1.4-1.55x on 5x5 stride 2 to
+    /// 16 and 28 wide; even (1.0x) on stride 1 at 28 wide and strided to 32; 0.7-0.75x on stride 1 at 32 wide and
+    /// more, where the planes kernel's row bands load each input vector once for several outputs.
     static func prefersChannelLanes(_ geometry: ConvGeometry, outputWidth: Int) -> Bool {
-        outputWidth < 16 || (geometry.strideX > 1 && outputWidth < 32)
+        outputWidth < 24 || (geometry.strideX > 1 && outputWidth < 32)
     }
 }
 
@@ -110,9 +110,13 @@ func depthwiseChannelLanes(source: UnsafePointer<Float>, weights: UnsafePointer<
     // Items are group-major (item = group · batch + image): a worker's consecutive items of one group share its weights.
     parallelChunks(groupCount * batch, context) { items in
         // Zeroed once: the padding border stays zero, the interior is rewritten by every item.
-        var scratch = [Float](repeating: 0, count: inputCount + weightCount + outputCount + lanes)
+        var scratch = [Float](repeating: 0, count: inputCount + weightCount + outputCount + lanes + 16)
         scratch.withUnsafeMutableBufferPointer { scratchBuffer in
-            let padded = scratchBuffer.baseAddress!, groupWeights = padded + inputCount
+            // From a 64-byte boundary: every pixel's vector is one whole cache line (whole 32-byte halves on AVX2); a
+            // load split across two lines costs about twice as much.
+            let start = scratchBuffer.baseAddress!
+            let padded = start + (16 - Int(bitPattern: start) / MemoryLayout<Float>.stride % 16) % 16
+            let groupWeights = padded + inputCount
             let results = groupWeights + weightCount, groupBias = results + outputCount
             let interior = padded + (geometry.padTop * paddedWidth + geometry.padLeft) * lanes
             var weightsFor = -1
