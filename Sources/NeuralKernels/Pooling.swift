@@ -125,10 +125,16 @@ private func separablePool(_ input: Tensor, _ geometry: PoolGeometry, maximum: B
     input.storage.withUnsafeBufferPointer { inputBuffer in
     output.storage.withUnsafeMutableBufferPointer { outputBuffer in
         let source = inputBuffer.baseAddress!, destination = outputBuffer.baseAddress!
+        // 3x3, stride 1, padding 1 (the branch pools of GoogLeNet and Inception): the plane as one run of vectors.
+        let flat = geometry.kernelHeight == 3 && geometry.kernelWidth == 3 && geometry.strideY == 1 && geometry.strideX == 1
+            && geometry.padY == 1 && geometry.padX == 1 && outputHeight == input.height && outputWidth == input.width
         parallelChunks(planes, context, minimumChunk: max(1, 2048 / max(1, plane))) { range in
-            if maximum {
+            switch (flat, maximum) {
+            case (true, true): flatSamePlanes(MaximumLanes.self, source, destination, range, height: input.height, width: input.width, divisors: nil)
+            case (true, false): flatSamePlanes(SumLanes.self, source, destination, range, height: input.height, width: input.width, divisors: divisors)
+            case (false, true):
                 separablePlanes(MaximumLanes.self, source, destination, range, geometry, height: input.height, width: input.width, divisors: nil)
-            } else {
+            case (false, false):
                 separablePlanes(SumLanes.self, source, destination, range, geometry, height: input.height, width: input.width, divisors: divisors)
             }
         }
@@ -208,6 +214,67 @@ private func separablePlanes<Operation: PoolLanes>(_: Operation.Type, _ source: 
             }
         }
     }
+}
+
+/// separablePool's 3x3 window at stride 1 with padding 1 on the planes `range`, each plane taken as one run of
+/// vectors rather than row by row: a 14x14 plane is 13 vectors, not 14 rows of a 16-lane tile with 2 lanes
+/// used, and a 7x7 one 4, not 7 (the row-by-row pass spent most of its time on the per-row copies and
+/// partial vectors of such planes: 3.6x ONNX Runtime's time on GoogLeNet's 512 x 14 x 14). Per vector of the
+/// plane, the left and right neighbours are the vectors one value before and after it, replaced by the fill where
+/// a lane's column is the first or last of its row; then the row above and below (the row pass's results one row
+/// before and after, which hold the fill outside the plane: the slack around them is never written, and past the
+/// plane's last value the row pass combines fill only). The operations are separablePlanes', in its order: along the row
+/// fill ⊕ left ⊕ centre ⊕ right, down the rows fill ⊕ above ⊕ centre ⊕ below, where the fill stands for a row
+/// outside the plane (max(-inf, -inf) = -inf and 0 + 0 = 0 leave the start as it is; a sum started at +0 is never
+/// -0, so adding the fill +0 after it is exact): the same bits.
+@inline(never)
+private func flatSamePlanes<Operation: PoolLanes>(_: Operation.Type, _ source: UnsafePointer<Float>,
+                                                  _ destination: UnsafeMutablePointer<Float>, _ range: Range<Int>,
+                                                  height: Int, width: Int, divisors: UnsafePointer<Float>?) {
+    typealias Mask = SIMDMask<Tile.MaskStorage>
+    let lanes = Tile.scalarCount, plane = height * width, vectors = (plane + lanes - 1) / lanes
+    let fill = Tile(repeating: Operation.fill)
+    // Which lanes of each vector have a left and a right neighbour in their row (the same for every plane).
+    var left = [Mask](repeating: Mask(repeating: false), count: vectors), right = left
+    for v in 0..<vectors {
+        for lane in 0..<lanes {
+            let x = (v * lanes + lane) % width
+            left[v][lane] = x > 0; right[v][lane] = x < width - 1
+        }
+    }
+    // The plane with one vector of fill before and after it; the row pass's results with a row and a vector of
+    // fill on either side.
+    let padded = UnsafeMutablePointer<Float>.allocate(capacity: (vectors + 2) * lanes)
+    let rowPass = UnsafeMutablePointer<Float>.allocate(capacity: (vectors + 2) * lanes + 2 * width)
+    defer { padded.deallocate(); rowPass.deallocate() }
+    padded.initialize(repeating: Operation.fill, count: (vectors + 2) * lanes)
+    rowPass.initialize(repeating: Operation.fill, count: (vectors + 2) * lanes + 2 * width)
+    let inside = UnsafePointer(padded + lanes), rows = rowPass + width + lanes
+    left.withUnsafeBufferPointer { left in right.withUnsafeBufferPointer { right in
+        for index in range {
+            copyFloats(from: source + index * plane, to: padded + lanes, count: plane)
+            for v in 0..<vectors {
+                let i = v * lanes
+                let before = inside.tile(at: i - 1).replacing(with: fill, where: .!left[v])
+                let after = inside.tile(at: i + 1).replacing(with: fill, where: .!right[v])
+                let value = Operation.combine(Operation.combine(Operation.combine(fill, before), inside.tile(at: i)), after)
+                UnsafeMutableRawPointer(rows + i).storeBytes(of: value, as: Tile.self)
+            }
+            let outputPlane = destination + index * plane, combined = UnsafePointer(rows)
+            for v in 0..<vectors {
+                let i = v * lanes
+                var value = Operation.combine(Operation.combine(Operation.combine(fill, combined.tile(at: i - width)),
+                                                                combined.tile(at: i)), combined.tile(at: i + width))
+                let valid = min(lanes, plane - i)
+                if let divisors { value = value / loadTile(divisors + i, count: valid) }
+                if valid == lanes {
+                    UnsafeMutableRawPointer(outputPlane + i).storeBytes(of: value, as: Tile.self)
+                } else {
+                    storeTile(value, to: outputPlane + i, count: valid)
+                }
+            }
+        }
+    } }
 }
 
 /// N x C x H x W → N x C x 1 x 1: each plane summed in 16 lanes (then across them), divided by H·W.

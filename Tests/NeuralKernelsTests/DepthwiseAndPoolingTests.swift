@@ -188,6 +188,49 @@ final class DepthwiseAndPoolingTests: XCTestCase {
         }
     }
 
+    /// The 3x3 stride-1 padding-1 pools (GoogLeNet's and Inception's branch pools) run each plane as one run of
+    /// vectors (Pooling.swift, flatSamePlanes): the maximum exactly the naive twin's, the average bit for bit the
+    /// row-then-column order the separable pass used before (transcribed below) and close to the twin, on planes
+    /// from 1x1 to 35x35 (one vector or many, rows shorter and longer than a vector), both divisor rules, 1-3 threads.
+    func testSameSizeThreeByThreePoolsOnFlatPlanes() {
+        var random = TestGenerator(seed: 71)
+        /// fill ⊕ left ⊕ centre ⊕ right along the rows (fill outside), then start ⊕ the rows inside the plane.
+        func separableSums(_ input: Tensor, _ divisorOf: (Int, Int) -> Float) -> [Float] {
+            let h = input.height, w = input.width
+            var result = [Float]()
+            for plane in 0..<(input.batch * input.channels) {
+                func value(_ y: Int, _ x: Int) -> Float { x < 0 || x >= w ? 0 : input.storage[plane * h * w + y * w + x] }
+                let rows = (0..<h).map { y in (0..<w).map { x in ((Float(0) + value(y, x - 1)) + value(y, x)) + value(y, x + 1) } }
+                for y in 0..<h {
+                    for x in 0..<w {
+                        var sum: Float = 0
+                        for row in max(0, y - 1)...min(h - 1, y + 1) { sum = sum + rows[row][x] }
+                        result.append(sum / divisorOf(y, x))
+                    }
+                }
+            }
+            return result
+        }
+        for (height, width) in [(1, 1), (1, 2), (2, 1), (3, 3), (4, 5), (5, 7), (7, 7), (8, 8), (14, 14), (17, 17), (19, 3), (35, 35)] {
+            for countIncludePad in [true, false] {
+                let geometry = PoolGeometry(kernel: 3, stride: 1, padding: 1, countIncludePad: countIncludePad)
+                let input = random.tensor([2, 3, height, width])
+                func divisor(_ y: Int, _ x: Int) -> Float {
+                    if countIncludePad { return 9 }
+                    return Float((min(height - 1, y + 1) - max(0, y - 1) + 1) * (min(width - 1, x + 1) - max(0, x - 1) + 1))
+                }
+                let expectedSums = separableSums(input, divisor)
+                for context in contexts {
+                    let label = "\(height)x\(width) include pad \(countIncludePad), \(context.threadCount) threads"
+                    XCTAssertEqual(maxPool2d(input, geometry, context: context).storage, Naive.maxPool2d(input, geometry).storage, "max " + label)
+                    let average = avgPool2d(input, geometry, context: context)
+                    XCTAssertEqual(average.storage, expectedSums, "avg " + label + ": not the separable order's bits")
+                    assertMatchesTwin(average, Naive.avgPool2d(input, geometry), "avg " + label)
+                }
+            }
+        }
+    }
+
     /// Larger planes than FastKernelTests' pooling test (several tiles per row, partial tiles), kernels
     /// up to 5, strides up to 3, padding up to half the kernel, both ceil modes and divisor rules.
     func testPoolingMatchesTwinOnLargerShapes() {
