@@ -26,6 +26,10 @@ static void scatter_plain(long lanes, const float *source, long count, float *co
 #include <cpuid.h>
 #include <immintrin.h>
 
+// Every loop over a block's registers unrolls completely: an index known only at run time would keep the block in
+// memory (on the stack) rather than in registers.
+#define UNROLL _Pragma("clang loop unroll(full)")
+
 int carcinoma_lanes_vector_unit(void) {
     unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27)) || !(c & (1u << 28))) return 0;   // OSXSAVE, AVX
@@ -41,23 +45,23 @@ int carcinoma_lanes_vector_unit(void) {
 __attribute__((target("avx512f")))
 static inline void transpose16(__m512 r[16]) {
     __m512 t[16];
-    for (int i = 0; i < 8; i++) {
+    UNROLL for (int i = 0; i < 8; i++) {
         t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
         t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
     }
-    for (int i = 0; i < 4; i++) {   // r[4i + j], 128-bit lane k: column 4k + j of rows 4i ... 4i + 3
+    UNROLL for (int i = 0; i < 4; i++) {   // r[4i + j], 128-bit lane k: column 4k + j of rows 4i ... 4i + 3
         r[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
         r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
         r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
         r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
     }
-    for (int j = 0; j < 4; j++) {
+    UNROLL for (int j = 0; j < 4; j++) {
         t[j] = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x88);
         t[4 + j] = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xdd);
         t[8 + j] = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0x88);
         t[12 + j] = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0xdd);
     }
-    for (int j = 0; j < 4; j++) {
+    UNROLL for (int j = 0; j < 4; j++) {
         r[j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);
         r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xdd);
         r[4 + j] = _mm512_shuffle_f32x4(t[4 + j], t[12 + j], 0x88);
@@ -73,11 +77,13 @@ static void gather16(const float *const *rows, long rowCount, long count, long w
         long n = count - p < 16 ? count - p : 16;
         __mmask16 mask = (__mmask16)((1u << n) - 1);
         __m512 r[16];
-        for (long l = 0; l < 16; l++) r[l] = l < rowCount ? _mm512_maskz_loadu_ps(mask, rows[l] + p) : _mm512_setzero_ps();
+        UNROLL for (int l = 0; l < 16; l++) r[l] = l < rowCount ? _mm512_maskz_loadu_ps(mask, rows[l] + p) : _mm512_setzero_ps();
         transpose16(r);
-        for (long c = 0; c < n; c++) {
-            if (column < columns) _mm512_storeu_ps(destination + (row * destinationRowStride + column) * 16, r[c]);
-            if (++column == width) { column = 0; row++; }
+        UNROLL for (int c = 0; c < 16; c++) {
+            if (c < n) {
+                if (column < columns) _mm512_storeu_ps(destination + (row * destinationRowStride + column) * 16, r[c]);
+                if (++column == width) { column = 0; row++; }
+            }
         }
     }
 }
@@ -88,9 +94,9 @@ static void scatter16(const float *source, long count, float *const *rows, long 
         long n = count - p < 16 ? count - p : 16;
         __mmask16 mask = (__mmask16)((1u << n) - 1);
         __m512 r[16];
-        for (long c = 0; c < 16; c++) r[c] = c < n ? _mm512_loadu_ps(source + (p + c) * 16) : _mm512_setzero_ps();
+        UNROLL for (int c = 0; c < 16; c++) r[c] = c < n ? _mm512_loadu_ps(source + (p + c) * 16) : _mm512_setzero_ps();
         transpose16(r);
-        for (long l = 0; l < rowCount; l++) _mm512_mask_storeu_ps(rows[l] + p, mask, r[l]);
+        UNROLL for (int l = 0; l < 16; l++) if (l < rowCount) _mm512_mask_storeu_ps(rows[l] + p, mask, r[l]);
     }
 }
 
@@ -98,21 +104,21 @@ static void scatter16(const float *source, long count, float *const *rows, long 
 __attribute__((target("avx")))
 static inline void transpose8(__m256 r[8]) {
     __m256 t[8];
-    for (int i = 0; i < 4; i++) {
+    UNROLL for (int i = 0; i < 4; i++) {
         t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
         t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
     }
-    for (int i = 0; i < 2; i++) {
+    UNROLL for (int i = 0; i < 2; i++) {
         r[4 * i] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
         r[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
         r[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
         r[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
     }
-    for (int j = 0; j < 4; j++) {
+    UNROLL for (int j = 0; j < 4; j++) {
         t[j] = _mm256_permute2f128_ps(r[j], r[4 + j], 0x20);
         t[4 + j] = _mm256_permute2f128_ps(r[j], r[4 + j], 0x31);
     }
-    for (int i = 0; i < 8; i++) r[i] = t[i];
+    UNROLL for (int i = 0; i < 8; i++) r[i] = t[i];
 }
 
 // Lanes 0 ..< n set (n ≤ 8), for VMASKMOVPS: eight -1s then eight 0s, read from 8 - n.
@@ -126,11 +132,13 @@ static void gather8(const float *const *rows, long rowCount, long count, long wi
         long n = count - p < 8 ? count - p : 8;
         __m256i mask = _mm256_loadu_si256((const __m256i *)(prefixTable + 8 - n));
         __m256 r[8];
-        for (long l = 0; l < 8; l++) r[l] = l < rowCount ? _mm256_maskload_ps(rows[l] + p, mask) : _mm256_setzero_ps();
+        UNROLL for (int l = 0; l < 8; l++) r[l] = l < rowCount ? _mm256_maskload_ps(rows[l] + p, mask) : _mm256_setzero_ps();
         transpose8(r);
-        for (long c = 0; c < n; c++) {
-            if (column < columns) _mm256_storeu_ps(destination + (row * destinationRowStride + column) * 8, r[c]);
-            if (++column == width) { column = 0; row++; }
+        UNROLL for (int c = 0; c < 8; c++) {
+            if (c < n) {
+                if (column < columns) _mm256_storeu_ps(destination + (row * destinationRowStride + column) * 8, r[c]);
+                if (++column == width) { column = 0; row++; }
+            }
         }
     }
 }
@@ -141,9 +149,9 @@ static void scatter8(const float *source, long count, float *const *rows, long r
         long n = count - p < 8 ? count - p : 8;
         __m256i mask = _mm256_loadu_si256((const __m256i *)(prefixTable + 8 - n));
         __m256 r[8];
-        for (long c = 0; c < 8; c++) r[c] = c < n ? _mm256_loadu_ps(source + (p + c) * 8) : _mm256_setzero_ps();
+        UNROLL for (int c = 0; c < 8; c++) r[c] = c < n ? _mm256_loadu_ps(source + (p + c) * 8) : _mm256_setzero_ps();
         transpose8(r);
-        for (long l = 0; l < rowCount; l++) _mm256_maskstore_ps(rows[l] + p, mask, r[l]);
+        UNROLL for (int l = 0; l < 8; l++) if (l < rowCount) _mm256_maskstore_ps(rows[l] + p, mask, r[l]);
     }
 }
 
