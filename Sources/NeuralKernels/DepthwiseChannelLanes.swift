@@ -9,7 +9,7 @@
 //  1. The group's input planes are transposed once into a zero-padded scratch [paddedHeight][paddedWidth][lanes]:
 //     padded pixel (r, c) is input pixel (r - padTop, c - padLeft). Output (oy, ox)'s tap (ky, kx) reads the vector
 //     at padded pixel (oy·sy + ky·dy, ox·sx + kx·dx): padding, TF-SAME asymmetric padding, stride and dilation are
-//     offsets. The padding border is zeroed once per worker (every group writes the same interior). The transposes
+//     offsets. The padding border is zeroed once per worker's piece (every group writes the same interior). The transposes
 //     are in-register 16x16 (AVX-512) or 8x8 (AVX) blocks in C (CDepthwiseLanes: Swift's SIMD lane moves compiled to
 //     scalar inserts; with plain strided loads and stores Lite0's 7x7 layers took 2-2.4x as long, more in the
 //     transposes than in the taps), over 16 (8) consecutive pixels of the planes, each stored at its padded position.
@@ -109,8 +109,7 @@ func depthwiseChannelLanes(source: UnsafePointer<Float>, weights: UnsafePointer<
     let offsets = offsetBuffer.baseAddress!
     // Items are group-major (item = group · batch + image): a worker's consecutive items of one group share its weights.
     parallelChunks(groupCount * batch, context) { items in
-        // Zeroed once: the padding border stays zero, the interior is rewritten by every item.
-        var scratch = [Float](repeating: 0, count: inputCount + weightCount + outputCount + lanes + 16)
+        var scratch = uninitialisedFloats(inputCount + weightCount + outputCount + lanes + 16)
         scratch.withUnsafeMutableBufferPointer { scratchBuffer in
             // From a 64-byte boundary: every pixel's vector is one whole cache line (whole 32-byte halves on AVX2); a
             // load split across two lines costs about twice as much.
@@ -119,6 +118,19 @@ func depthwiseChannelLanes(source: UnsafePointer<Float>, weights: UnsafePointer<
             let groupWeights = padded + inputCount
             let results = groupWeights + weightCount, groupBias = results + outputCount
             let interior = padded + (geometry.padTop * paddedWidth + geometry.padLeft) * lanes
+            // The padding border is zeroed once and stays zero: every item rewrites the same interior (zeroing the whole
+            // scratch for each worker's piece cost more than the gathers on planes of 32 x 32 outputs at stride 2).
+            let rowFloats = paddedWidth * lanes
+            let left = min(geometry.padLeft, paddedWidth) * lanes, right = min(geometry.padLeft + insideColumns, paddedWidth) * lanes
+            for row in 0..<paddedHeight {
+                let line = padded + row * rowFloats
+                if row < geometry.padTop || row >= geometry.padTop + insideRows {
+                    line.initialize(repeating: 0, count: rowFloats)
+                } else {
+                    line.initialize(repeating: 0, count: left)
+                    (line + right).initialize(repeating: 0, count: rowFloats - right)
+                }
+            }
             var weightsFor = -1
             var inputRows = [UnsafePointer<Float>?](repeating: nil, count: lanes)
             var outputRows = [UnsafeMutablePointer<Float>?](repeating: nil, count: lanes)
