@@ -35,15 +35,16 @@ private let laneTransposeUnit = carcinoma_lanes_vector_unit()
 public enum DepthwiseLayout: Sendable, Equatable {
     case automatic, planes, channelLanes
 
-    /// The channel-lane kernel for output rows narrower than 24, or 48 for a strided window: there the planes kernel
-    /// leaves tile lanes empty, rebuilds each channel's padded plane, and (strided) splits it into phases lane by lane.
-    /// Measured per layer on an Emerald Rapids Xeon, one thread, channel lanes against planes: 2.8-5x on Lite0's and
-    /// V2-S's 7-wide layers (1152 5x5 and 3x3, 672 5x5 stride 2 from 14, 1536 3x3, 960 3x3 stride 2), 3.2-3.3x on 3x3
-    /// stride 2 from 28, 1.6-1.8x on 14-wide stride-1 layers, 1.25x on 16-wide ones, 1.3-1.7x strided to 16, 28 and
-    /// 32 wide; even strided to 64 wide; 0.65-0.9x on stride 1 at 28 wide and more, where the planes kernel's row
-    /// bands load each input vector once for several outputs.
+    /// The channel-lane kernel for output rows narrower than 24, or, for a strided window, 48 with 16 lanes (32 with 8):
+    /// there the planes kernel leaves tile lanes empty, rebuilds each channel's padded plane, and (strided) splits it
+    /// into phases lane by lane. Measured per layer on an Emerald Rapids Xeon, one thread, channel lanes against planes,
+    /// 16 lanes: 2.8-5x on Lite0's and V2-S's 7-wide layers (1152 5x5 and 3x3, 672 5x5 stride 2 from 14, 1536 3x3, 960
+    /// 3x3 stride 2), 3.2-3.3x on 3x3 stride 2 from 28, 1.6-1.8x on 14-wide stride-1 layers, 1.25x on 16-wide ones,
+    /// 1.3-1.7x strided to 16, 28 and 32 wide; even strided to 64 wide; 0.65-0.9x on stride 1 at 28 wide and more,
+    /// where the planes kernel's row bands load each input vector once for several outputs. 8 lanes (the haswell build
+    /// on the same machine): 1.1-2.9x below 24 wide, 1.33x strided to 28, but 0.73x strided to 32.
     static func prefersChannelLanes(_ geometry: ConvGeometry, outputWidth: Int) -> Bool {
-        outputWidth < 24 || (geometry.strideX > 1 && outputWidth < 48)
+        outputWidth < 24 || (geometry.strideX > 1 && outputWidth < (Tile.scalarCount > 8 ? 48 : 32))
     }
 }
 
