@@ -55,14 +55,8 @@ public func conv2d(_ input: Tensor, _ layer: Conv2D, activation: Activation = .i
                    context: KernelContext = .allCores) {
     let geometry = layer.geometry
     precondition(input.channels == layer.inChannels, "conv expects \(layer.inChannels) channels, got \(input.channels)")
-    let (outputHeight, outputWidth) = geometry.outputSize(height: input.height, width: input.width)
-    precondition(outputHeight > 0 && outputWidth > 0, "conv output would be empty for a \(input.height)x\(input.width) input")
-    precondition(output.batch == input.batch && output.height == outputHeight && output.width == outputWidth
-                 && channelOffset >= 0 && channelOffset + layer.outChannels <= output.channels,
-                 "conv output slice does not fit \(output.shape)")
-    if let residual {
-        precondition(residual.shape == [input.batch, layer.outChannels, outputHeight, outputWidth], "residual shape mismatch")
-    }
+    let (outputHeight, outputWidth) = checkedOutputSize(input, layer, residual: residual, output: output,
+                                                        channelOffset: channelOffset, kind: "conv")
     let groups = geometry.groups
     let kernelArea = geometry.kernelHeight * geometry.kernelWidth
     let pointwise = kernelArea == 1 && geometry.strideY == 1 && geometry.strideX == 1
@@ -133,6 +127,22 @@ public func conv2d(_ input: Tensor, _ layer: Conv2D, activation: Activation = .i
             BLASThreads.single { gemmConvolution(problem, packedWeights: packedWeights, pointwise: pointwise) }
         }
     } } } } }
+}
+
+/// The output size of `layer` on `input`, once the output is known not to be empty and both the channel slice
+/// channelOffset ..< channelOffset + OC of `output` and the residual (if any) to fit it; `kind` names the
+/// convolution in the messages.
+func checkedOutputSize(_ input: Tensor, _ layer: Conv2D, residual: Tensor?, output: Tensor, channelOffset: Int,
+                       kind: String) -> (height: Int, width: Int) {
+    let (outputHeight, outputWidth) = layer.geometry.outputSize(height: input.height, width: input.width)
+    precondition(outputHeight > 0 && outputWidth > 0, "\(kind) output would be empty for a \(input.height)x\(input.width) input")
+    precondition(output.batch == input.batch && output.height == outputHeight && output.width == outputWidth
+                 && channelOffset >= 0 && channelOffset + layer.outChannels <= output.channels,
+                 "\(kind) output slice does not fit \(output.shape)")
+    if let residual {
+        precondition(residual.shape == [input.batch, layer.outChannels, outputHeight, outputWidth], "residual shape mismatch")
+    }
+    return (outputHeight, outputWidth)
 }
 
 /// Everything one convolution call reads and writes, as raw pointers for the workers.

@@ -56,14 +56,8 @@ public func depthwiseConv2d(_ input: Tensor, _ layer: Conv2D, activation: Activa
     let geometry = layer.geometry
     precondition(input.channels == layer.inChannels && geometry.groups == layer.inChannels
                  && layer.outChannels % layer.inChannels == 0, "depthwiseConv2d expects one input channel per group")
-    let (outputHeight, outputWidth) = geometry.outputSize(height: input.height, width: input.width)
-    precondition(outputHeight > 0 && outputWidth > 0, "depthwise output would be empty for a \(input.height)x\(input.width) input")
-    precondition(output.batch == input.batch && output.height == outputHeight && output.width == outputWidth
-                 && channelOffset >= 0 && channelOffset + layer.outChannels <= output.channels,
-                 "depthwise output slice does not fit \(output.shape)")
-    if let residual {
-        precondition(residual.shape == [input.batch, layer.outChannels, outputHeight, outputWidth], "residual shape mismatch")
-    }
+    let (outputHeight, outputWidth) = checkedOutputSize(input, layer, residual: residual, output: output,
+                                                        channelOffset: channelOffset, kind: "depthwise")
     let residualStorage = residual?.storage ?? []
     let totalChannels = output.channels, plane = outputHeight * outputWidth
     input.storage.withUnsafeBufferPointer { inputBuffer in
