@@ -42,9 +42,12 @@ public enum DepthwiseLayout: Sendable, Equatable {
     /// 3x3 stride 2), 3.2-3.3x on 3x3 stride 2 from 28, 1.6-1.8x on 14-wide stride-1 layers, 1.25x on 16-wide ones,
     /// 1.3-1.7x strided to 16, 28 and 32 wide; even strided to 64 wide; 0.65-0.9x on stride 1 at 28 wide and more,
     /// where the planes kernel's row bands load each input vector once for several outputs. 8 lanes (the haswell build
-    /// on the same machine): 1.1-2.9x below 24 wide, 1.33x strided to 28, but 0.73x strided to 32.
+    /// on the same machine): 1.1-2.9x below 24 wide, 1.33x strided to 28, but 0.73x strided to 32; and every 5x5
+    /// window at stride 1, whatever the width (2.4-2.9x: Lite0's 240 5x5 at 28 and 64 wide, 672 5x5 at 32 wide),
+    /// where the planes kernel's 5-row bands (DepthwiseRows<2, 5, SIMD8>) outgrow AVX2's sixteen ymm registers.
     static func prefersChannelLanes(_ geometry: ConvGeometry, outputWidth: Int) -> Bool {
         outputWidth < 24 || (geometry.strideX > 1 && outputWidth < (Tile.scalarCount > 8 ? 48 : 32))
+            || (Tile.scalarCount == 8 && geometry.strideX == 1 && geometry.strideY == 1 && geometry.kernelWidth == 5)
     }
 }
 
