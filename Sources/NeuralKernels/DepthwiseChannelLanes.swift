@@ -111,8 +111,7 @@ func depthwiseChannelLanes(source: UnsafePointer<Float>, weights: UnsafePointer<
         scratch.withUnsafeMutableBufferPointer { scratchBuffer in
             // From a 64-byte boundary: every pixel's vector is one whole cache line (whole 32-byte halves on AVX2); a
             // load split across two lines costs about twice as much.
-            let start = scratchBuffer.baseAddress!
-            let padded = start + (16 - Int(bitPattern: start) / MemoryLayout<Float>.stride % 16) % 16
+            let padded = GemmBlocking.cacheLineAligned(scratchBuffer.baseAddress!)
             let groupWeights = padded + inputCount
             let results = groupWeights + weightCount, groupBias = results + outputCount
             let interior = padded + (geometry.padTop * paddedWidth + geometry.padLeft) * lanes

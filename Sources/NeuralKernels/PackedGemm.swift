@@ -237,8 +237,14 @@ struct GemmEpilogue {
     @inline(__always)
     func finish(row: Int, firstRow: Int, column: Int, from source: UnsafePointer<Float>,
                 into destination: UnsafeMutablePointer<Float>, count: Int) {
-        fusedPass(from: source, bias: bias[row], residual: residual.map { $0 + (row - firstRow) * residualStride + column },
+        fusedPass(from: source, bias: bias[row], residual: residual(row: row, firstRow: firstRow, column: column),
                   into: destination, count: count, activation: activation)
+    }
+
+    /// The residual's element for row `row` (absolute) at column `column`, nil without a residual.
+    @inline(__always)
+    func residual(row: Int, firstRow: Int, column: Int) -> UnsafePointer<Float>? {
+        residual.map { $0 + (row - firstRow) * residualStride + column }
     }
 }
 
@@ -356,8 +362,7 @@ func packedGemm(_ a: PackedMatrix, rows: Range<Int>, columns n: Int, b: UnsafePo
                 let finishing = index == a.depthBlocks.count - 1 ? epilogue : nil
                 packColumns(b + block.lowerBound * ldb + jc, ldb: ldb, depth: kc, panels: columnPanels, kernel: kernel, into: workspace)
                 let aBlock = packed + block.lowerBound * panels * panelRows
-                // One tile of a full or narrow column panel, and every row panel of ic ..< icEnd against a
-                // column-tile panel (several row panels at once: independent accumulators for each).
+                // One tile of a full or narrow column panel; every row panel of ic ..< icEnd against a column-tile panel.
                 @inline(__always) func runTile(_ panel: Int, _ columnPanel: ColumnPanel) {
                     let jr = columnPanel.start, width = columnPanel.width
                     let bPanel = UnsafePointer(workspace + jr * kc)
@@ -372,15 +377,14 @@ func packedGemm(_ a: PackedMatrix, rows: Range<Int>, columns n: Int, b: UnsafePo
                         if let finishing, let finishingTiles {
                             (narrow ? finishingTiles.narrow : finishingTiles.full)(
                                 kc, aPanel, bPanel, cTile, ldc, add, finishing.bias + firstRow,
-                                finishing.residual.map { $0 + (firstRow - rows.lowerBound) * finishing.residualStride + jc + jr },
-                                finishing.residualStride)
+                                finishing.residual(row: firstRow, firstRow: rows.lowerBound, column: jc + jr), finishing.residualStride)
                         } else {
                             microKernel(kc, aPanel, bPanel, cTile, ldc, add)
                         }
                     } else if width == tileColumns,
                               let rowTile = kernel.rowTile(rows: height, narrow: narrow, activation: finishing?.activation ?? .identity) {
                         rowTile(kc, aPanel, bPanel, cTile, ldc, height, add, finishing.map { $0.bias + firstRow },
-                                finishing?.residual.map { $0 + (firstRow - rows.lowerBound) * finishing!.residualStride + jc + jr },
+                                finishing?.residual(row: firstRow, firstRow: rows.lowerBound, column: jc + jr),
                                 finishing?.residualStride ?? 0)
                     } else {
                         microKernel(kc, aPanel, bPanel, tile, tileColumns, false)
@@ -512,9 +516,9 @@ enum GemmTile<let Rows: Int, let Vectors: Int, Lanes: SIMD> where Lanes.Scalar =
 
     /// The tile's sums over the panel's depth, in registers; C's lines (c, ldc) are prefetched for the store, and
     /// `later`'s tile (rows laterStride floats apart) for reading 32 values of k before the end. Without `later`
-    /// the loop is the plain kernel's.
+    /// the loop is the plain kernel's. A panel holds `aStride` floats per k (Rows, or mr for a row tile reading the
+    /// first Rows of a wider panel).
     @inline(__always)
-    /// A panel holds `aStride` floats per k (Rows, or mr for a row tile reading the first Rows of a wider panel).
     static func products(depth: Int, a: UnsafePointer<Float>, aStride: Int = Rows, b: UnsafePointer<Float>,
                          c: UnsafeMutablePointer<Float>, ldc: Int, later: UnsafePointer<Float>? = nil,
                          laterStride: Int = 0) -> InlineArray<Rows, InlineArray<Vectors, Lanes>> {
