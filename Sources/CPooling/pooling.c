@@ -80,6 +80,26 @@ TARGET512 INLINE void row16(const float *input, long padX, long kernelWidth, lon
     }
 }
 
+/// row16 on every used row of a plane one tile wide (`rows` 16 floats each), with the tile's masks loaded once: 1.2-1.4x
+/// faster on GoogLeNet's 14 x 14 and 28 x 28 planes and Inception's 17 x 17 and 35 x 35. (Tile by tile over wider planes
+/// was slower: each pass over the plane reads it from the second-level cache again.)
+TARGET512 INLINE void narrowRows16(const float *plane, long width, long used, long padX, long kernelWidth,
+                               const __mmask16 *loads, const __mmask16 *taps, float *rows, __m512 fill, int sum) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    for (long y = 0; y < used; y++) {
+        const float *input = plane + y * width;
+        __m512 value = fill;
+        for (long kx = 0; kx < kernelWidth; kx += 2) {
+            const __m512 a = _mm512_maskz_loadu_ps(loads[kx], at(input, kx - padX));
+            const __m512 b = _mm512_maskz_loadu_ps(loads[kx + 1], at(input, kx - padX + 16));
+            value = combine16(value, taps[kx], _mm512_permutex2var_ps(a, even, b), sum);
+            if (kx + 1 < kernelWidth) value = combine16(value, taps[kx + 1], _mm512_permutex2var_ps(a, odd, b), sum);
+        }
+        _mm512_storeu_ps(rows + 16 * y, value);
+    }
+}
+
 /// The planes: each one's row pass over every input row a window reads (prefetching the input PREFETCH_AHEAD bytes on), then
 /// its column pass. The column pass starts from the window's first row inside the plane rather than the fill: a row's
 /// value is never NaN (the row pass starts from the fill, and the maximum keeps the running value against a NaN) nor
@@ -106,7 +126,15 @@ TARGET512 INLINE void planes16(const float *input, float *output, long planes, l
     for (long p = 0; p < planes; p++) {
         const float *plane = input + p * height * width;
         float *out = output + p * outputHeight * outputWidth;
-        for (long y = 0; y < used; y++) {
+        if (tiles == 1) {   // rows of at most 16 outputs: the tile's masks loaded once per plane
+            const char *next = (const char *)plane + PREFETCH_AHEAD;
+            for (long c = 0; c < used * width * 4; c += 64) _mm_prefetch(next + c, _MM_HINT_T0);   // never faults
+            if (kernelWidth == 3) {
+                narrowRows16(plane, width, used, padX, 3, loads, taps, rows, fill, sum);
+            } else {
+                narrowRows16(plane, width, used, padX, kernelWidth, loads, taps, rows, fill, sum);
+            }
+        } else for (long y = 0; y < used; y++) {
             const char *next = (const char *)(plane + y * width) + PREFETCH_AHEAD;
             for (long c = 0; c < width * 4; c += 64) _mm_prefetch(next + c, _MM_HINT_T0);   // never faults
             if (kernelWidth == 3) {   // the backbones' pools: the tap loop unrolled
