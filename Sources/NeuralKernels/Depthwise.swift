@@ -99,21 +99,8 @@ struct PhasePlanes {
                 if strideX == 1 {
                     copyFloats(from: inputLine + inside.lowerBound, to: line + inside.lowerBound, count: inside.count)
                 } else {
-                    var column = inside.lowerBound
-                    if strideX == 2 {
-                        // Stride 2 (every stride-2 depthwise layer and pool): 16 columns of this phase are the
-                        // even lanes of 32 consecutive input values, while those stay inside the input row.
-                        let rowEnd = width - (phase - padLeft)   // inputLine[rowEnd] is past the row
-                        while column + 16 <= inside.upperBound && 2 * column + 32 <= rowEnd {
-                            UnsafeMutableRawPointer(line + column).storeBytes(of: evenFloats(at: inputLine + 2 * column),
-                                                                              as: SIMD16<Float>.self)
-                            column += 16
-                        }
-                    }
-                    while column < inside.upperBound {
-                        line[column] = inputLine[column * strideX]
-                        column += 1
-                    }
+                    // inputLine[width - (phase - padLeft)] is past the input row.
+                    copyStrided(from: inputLine, stride: strideX, to: line, columns: inside, rowEnd: width - (phase - padLeft))
                 }
                 fillRun(line, inside.upperBound..<rowLength)
             }
@@ -121,13 +108,56 @@ struct PhasePlanes {
     }
 }
 
-/// Floats 0, 2, 4, … 30 from `pointer`: the low halves of sixteen 64-bit lanes (x86-64 and arm64 are little-endian),
-/// truncated, which compiles to one two-register permute (vpermi2d) on AVX-512. The even lanes of a loaded SIMD32
-/// (evenLanes) became sixteen scalar loads and inserts once inlined into the plane build.
+/// destination[j] = source[j · stride] for j in `columns`, where source[rowEnd] is the first float past the row.
+/// Stride 2 (the stride-2 depthwise layers and pools, the stems' im2col): 16 columns at a time are the even lanes of
+/// 32 consecutive floats, while those stay inside the row, the last 16 overlapping the ones before (a row of 112
+/// outputs is 7 vectors, not 6 and 16 scalar copies); rows of 8 to 15 the same way 8 at a time. Only a last column
+/// whose pair would end past the row, and rows of fewer than 8, are copied float by float.
+@inline(never)
+func copyStrided(from source: UnsafePointer<Float>, stride: Int, to destination: UnsafeMutablePointer<Float>,
+                 columns: Range<Int>, rowEnd: Int) {
+    var column = columns.lowerBound
+    // The last 16 columns whose 32 floats stay in the row; the vectors before it may overlap it (same values).
+    let last = min(columns.upperBound - 16, (rowEnd - 32) >> 1)
+    if stride == 2 && last >= column {
+        while column < last {
+            UnsafeMutableRawPointer(destination + column).storeBytes(of: evenFloats(at: source + 2 * column), as: SIMD16<Float>.self)
+            column += 16
+        }
+        UnsafeMutableRawPointer(destination + last).storeBytes(of: evenFloats(at: source + 2 * last), as: SIMD16<Float>.self)
+        column = last + 16
+    }
+    // Rows of 8 to 15 outputs (the 28 → 14 and 14 → 7 stride-2 layers' planes) the same way, 8 at a time.
+    let lastEight = min(columns.upperBound - 8, (rowEnd - 16) >> 1)
+    if stride == 2 && lastEight >= column {
+        while column < lastEight {
+            UnsafeMutableRawPointer(destination + column).storeBytes(of: evenFloats(at: source + 2 * column), as: SIMD8<Float>.self)
+            column += 8
+        }
+        UnsafeMutableRawPointer(destination + lastEight).storeBytes(of: evenFloats(at: source + 2 * lastEight), as: SIMD8<Float>.self)
+        column = lastEight + 8
+    }
+    while column < columns.upperBound {
+        destination[column] = source[column * stride]
+        column += 1
+    }
+}
+
+/// Floats 0, 2, 4, … 14 (SIMD8) or … 30 (SIMD16) from `pointer`: the low halves of sixteen 64-bit lanes (x86-64 and arm64 are little-endian),
+/// truncated eight at a time, which compiles to a load and one two-register permute (vpermt2d) on AVX-512. The even
+/// lanes of a loaded SIMD32 (evenLanes) became sixteen scalar loads and inserts once inlined into the plane build, and
+/// one truncation of all sixteen 64-bit lanes a permute patched by six broadcasts and a masked move.
+@inline(__always)
+func evenFloats(at pointer: UnsafePointer<Float>) -> SIMD8<Float> {
+    unsafeBitCast(SIMD8<UInt32>(truncatingIfNeeded: UnsafeRawPointer(pointer).loadUnaligned(as: SIMD8<UInt64>.self)), to: SIMD8<Float>.self)
+}
+
 @inline(__always)
 func evenFloats(at pointer: UnsafePointer<Float>) -> SIMD16<Float> {
-    let pairs = UnsafeRawPointer(pointer).loadUnaligned(as: SIMD16<UInt64>.self)
-    return unsafeBitCast(SIMD16<UInt32>(truncatingIfNeeded: pairs), to: SIMD16<Float>.self)
+    let low = UnsafeRawPointer(pointer).loadUnaligned(as: SIMD8<UInt64>.self)
+    let high = UnsafeRawPointer(pointer + 16).loadUnaligned(as: SIMD8<UInt64>.self)
+    return unsafeBitCast(SIMD16<UInt32>(lowHalf: SIMD8(truncatingIfNeeded: low), highHalf: SIMD8(truncatingIfNeeded: high)),
+                         to: SIMD16<Float>.self)
 }
 
 /// Output tile (row, column-in-tiles) of a plane, walked in row-major order: the next tile's position
