@@ -80,7 +80,9 @@ let package = Package(
         .target(name: "CAMX", path: "Sources/CAMX", cSettings: [.unsafeFlags(["-O2"])]),
         // The channel-lane depthwise kernel's transposes (AVX-512F and AVX shuffles Swift cannot spell, a plain loop beside them).
         .target(name: "CDepthwiseLanes", path: "Sources/CDepthwiseLanes", cSettings: [.unsafeFlags(["-O2"])]),
-        .target(name: "NeuralKernels", dependencies: ["COpenBLAS", "BLASThreads", "CAMX", "CDepthwiseLanes"], swiftSettings: optimiseKernels),
+        // The stride-2 pools' row pass (AVX-512F and AVX2 masked loads and lane shuffles Swift cannot spell).
+        .target(name: "CPooling", path: "Sources/CPooling", cSettings: [.unsafeFlags(["-O2"])]),
+        .target(name: "NeuralKernels", dependencies: ["COpenBLAS", "BLASThreads", "CAMX", "CDepthwiseLanes", "CPooling"], swiftSettings: optimiseKernels),
         .target(name: "Weights", dependencies: [.product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         .target(name: "Backbones", dependencies: ["NeuralKernels", "Weights", "Imaging"], swiftSettings: optimise),
         .target(name: "FeatureStore"),

@@ -231,6 +231,88 @@ final class DepthwiseAndPoolingTests: XCTestCase {
         }
     }
 
+    /// The stride-2 pools (Pooling.swift's stridedPlanes, CPooling: masked loads at the rows' ends, even/odd shuffles;
+    /// 16 lanes on AVX-512 builds, 8 on AVX2 builds) bit for bit against scans transcribed here: the maximum as the
+    /// first maximum in (ky, kx) order (a value replaces the running one only when strictly greater: ties of +0 and -0,
+    /// NaNs and -inf among the inputs), the average as separablePlanes orders its sums (along each row from +0 in kx
+    /// order, then the window's rows inside the plane from +0 in ky order, divided as the naive twin counts), and the
+    /// average close to the naive twin. Widths 1-40 (a row shorter than a vector, exactly 16 and 32 columns, one past
+    /// them), 47, 63-65, 111-113; kernels 1-5 (one or more tap pairs, an unpaired last tap), padding up to half the
+    /// kernel, both ceil modes and divisor rules, vertical strides 1-3, batch 2, 1-3 threads.
+    func testStrideTwoPoolsAreBitExact() {
+        var random = TestGenerator(seed: 83)
+        func firstMaximumScan(_ input: Tensor, _ g: PoolGeometry) -> [Float] {
+            let (oh, ow) = g.outputSize(height: input.height, width: input.width)
+            var result = [Float]()
+            for plane in 0..<(input.batch * input.channels) { for y in 0..<oh { for x in 0..<ow {
+                var best = -Float.infinity
+                for ky in 0..<g.kernelHeight { for kx in 0..<g.kernelWidth {
+                    let iy = y * g.strideY - g.padY + ky, ix = x * g.strideX - g.padX + kx
+                    guard iy >= 0 && iy < input.height && ix >= 0 && ix < input.width else { continue }
+                    let value = input.storage[(plane * input.height + iy) * input.width + ix]
+                    if value > best { best = value }
+                } }
+                result.append(best)
+            } } }
+            return result
+        }
+        func separableAverage(_ input: Tensor, _ g: PoolGeometry) -> [Float] {
+            let (oh, ow) = g.outputSize(height: input.height, width: input.width)
+            let h = input.height, w = input.width
+            var result = [Float]()
+            for plane in 0..<(input.batch * input.channels) {
+                func rowSum(_ iy: Int, _ x: Int) -> Float {
+                    var sum: Float = 0
+                    for kx in 0..<g.kernelWidth {
+                        let ix = x * g.strideX - g.padX + kx
+                        sum = sum + (ix >= 0 && ix < w ? input.storage[(plane * h + iy) * w + ix] : 0)
+                    }
+                    return sum
+                }
+                for y in 0..<oh { for x in 0..<ow {
+                    var sum: Float = 0
+                    for ky in 0..<g.kernelHeight {
+                        let iy = y * g.strideY - g.padY + ky
+                        if iy >= 0 && iy < h { sum = sum + rowSum(iy, x) }
+                    }
+                    let y0 = y * g.strideY - g.padY, x0 = x * g.strideX - g.padX
+                    let y1 = min(y0 + g.kernelHeight, h + g.padY), x1 = min(x0 + g.kernelWidth, w + g.padX)
+                    let divisor = g.countIncludePad ? (y1 - y0) * (x1 - x0) : (min(y1, h) - max(y0, 0)) * (min(x1, w) - max(x0, 0))
+                    result.append(sum / Float(divisor))
+                } }
+            }
+            return result
+        }
+        let special: [Float] = [0, -0.0, .nan, -.infinity, 0.5]
+        var checked = 0
+        for width in Array(1...40) + [47, 63, 64, 65, 111, 112, 113] {
+            for _ in 0..<3 {
+                let kernel = random.integer(1...5)
+                let geometry = PoolGeometry(kernel: kernel, stride: 2, padding: random.integer(0...(kernel / 2)),
+                                            ceilMode: random.bool(), countIncludePad: random.bool())
+                var vertical = geometry
+                vertical.strideY = random.integer(1...3)
+                let height = random.integer(max(1, kernel - 2 * geometry.padY)...(kernel + 6))
+                guard width + 2 * geometry.padX >= kernel else { continue }
+                let shape = [2, 3, height, width]
+                let smooth = random.tensor(shape)
+                // A third of the values from `special`: ties of +0 and -0, NaNs (which never win), -inf.
+                let spiky = Tensor(shape: shape, storage: smooth.storage.map { random.integer(0...2) == 0 ? special[random.integer(0...4)] : $0 })
+                let context = contexts[checked % contexts.count]
+                for g in [geometry, vertical] {
+                    let label = "\(shape) \(g) threads \(context.threadCount)"
+                    let maximum = maxPool2d(spiky, g, context: context)
+                    assertSameBits(maximum, Tensor(shape: maximum.shape, storage: firstMaximumScan(spiky, g)), "max " + label)
+                    let average = avgPool2d(smooth, g, context: context)
+                    assertSameBits(average, Tensor(shape: average.shape, storage: separableAverage(smooth, g)), "avg " + label)
+                    assertMatchesTwin(average, Naive.avgPool2d(smooth, g), "avg twin " + label)
+                }
+                checked += 1
+            }
+        }
+        XCTAssertGreaterThan(checked, 120, "too few shapes checked")
+    }
+
     /// Larger planes than FastKernelTests' pooling test (several tiles per row, partial tiles), kernels
     /// up to 5, strides up to 3, padding up to half the kernel, both ceil modes and divisor rules.
     func testPoolingMatchesTwinOnLargerShapes() {

@@ -1,0 +1,302 @@
+// Window pools with a horizontal stride of 2 (see include/cpooling.h). Intel 64 and IA-32 Architectures Software
+// Developer's Manual, vol. 2: VMAXPS (the first source when it is greater, else the second: max(tap, value) keeps
+// the running value on ties and NaNs, as Pooling.swift's MaximumLanes does), VPERMT2PS (even and odd lanes of two
+// registers), VSHUFPS + VPERMPD (the same on 8 lanes), masked loads and stores (VMOVUPS with an opmask, VMASKMOVPS:
+// lanes outside the mask are neither read nor written, and their faults are suppressed, so a tile at a row's end
+// reads nothing past it); CPUID leaves 1 and 7 and XGETBV for the units' presence.
+#include "cpooling.h"
+
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+#include <cpuid.h>
+#include <immintrin.h>
+#include <math.h>
+#include <stdint.h>
+
+#define INLINE static inline __attribute__((always_inline))
+#define TARGET512 __attribute__((target("avx512f")))
+#define TARGET2 __attribute__((target("avx2")))
+
+/// How far ahead of the row being pooled the row pass prefetches its input, in bytes: the planes arrive from the
+/// previous layer mostly outside the second-level cache (GoogLeNet's 64 x 112 x 112 is 3.2 MB). 8 KB measured 5-15%
+/// faster than none on the backbones' pools (4 KB slightly less, 2 KB no better than none), on Emerald Rapids.
+#define PREFETCH_AHEAD 8192
+
+int carcinoma_pool_vector_unit(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27)) || !(c & (1u << 28))) return 0;   // OSXSAVE, AVX
+    unsigned lo, hi;
+    __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if ((lo & 0x6) != 0x6 || !__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(b & (1u << 5))) return 0;   // YMM state, AVX2
+    if ((lo & 0xE6) != 0xE6) return 1;                      // opmask, ZMM_Hi256, Hi16_ZMM state
+    return (b >> 16) & 1 ? 2 : 1;                           // AVX512F
+}
+
+/// row + column as an address, without C's pointer arithmetic (column may lie before the row: a masked load reads
+/// none of those lanes).
+INLINE const float *at(const float *row, long column) { return (const float *)((uintptr_t)row + (uintptr_t)(column * 4)); }
+
+/// The input rows some window reads (a floor-mode pool may leave the last ones out).
+INLINE long used_rows(long height, long kernelHeight, long strideY, long padY, long outputHeight) {
+    long used = (outputHeight - 1) * strideY - padY + kernelHeight;
+    return used < height ? used : height;
+}
+
+// ---- AVX-512F, 16 lanes ----
+
+/// The lanes l of a 16-column load from `column` with 0 <= column + l < width.
+INLINE unsigned inside16(long column, long width) {
+    long low = column < 0 ? -column : 0, high = width - column < 16 ? width - column : 16;
+    return high > low ? ((1u << high) - 1) & ~((1u << low) - 1) : 0;
+}
+
+/// value ⊕ tap in the lanes of `mask`, value elsewhere: combining the fill instead would leave value as it is (the
+/// maximum keeps it; value + 0 is value, as no sum started at +0 is ever -0).
+TARGET512 INLINE __m512 combine16(__m512 value, __mmask16 mask, __m512 tap, int sum) {
+    return sum ? _mm512_mask_add_ps(value, mask, value, tap) : _mm512_mask_max_ps(value, mask, tap, value);
+}
+
+/// One input row → `tiles` tiles of 16 window columns: tap kx of output lane l of tile t is column 32t + 2l - padX + kx,
+/// lane l of the even (kx even) or odd (kx odd) half of the 32 columns from 32t - padX + (kx rounded down to even).
+/// Those are two loads that read only the columns inside the row (`loads`: per tile, per tap pair, two masks); a tap
+/// is combined only in the lanes whose column lies inside the row (`taps`: per tile, kernelWidth masks). Both sets
+/// of masks are the same on every row. Zero-masked loads and merge-masked combines cost no more than plain ones:
+/// three shuffles and kernelWidth combines per tile.
+TARGET512 INLINE void row16(const float *input, long padX, long kernelWidth, long tiles, const __mmask16 *loads,
+                            const __mmask16 *taps, float *row, __m512 fill, int sum) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    const long pairs = (kernelWidth + 1) / 2;
+    for (long t = 0; t < tiles; t++) {
+        const long first = 32 * t - padX;
+        const __mmask16 *load = loads + 2 * pairs * t, *tap = taps + kernelWidth * t;
+        __m512 value = fill;
+        for (long kx = 0; kx < kernelWidth; kx += 2) {
+            const __m512 a = _mm512_maskz_loadu_ps(load[kx], at(input, first + kx));
+            const __m512 b = _mm512_maskz_loadu_ps(load[kx + 1], at(input, first + kx + 16));
+            value = combine16(value, tap[kx], _mm512_permutex2var_ps(a, even, b), sum);
+            if (kx + 1 < kernelWidth) value = combine16(value, tap[kx + 1], _mm512_permutex2var_ps(a, odd, b), sum);
+        }
+        _mm512_storeu_ps(row + 16 * t, value);
+    }
+}
+
+/// row16 on every used row of a plane one tile wide (`rows` 16 floats each), with the tile's masks loaded once: 1.2-1.4x
+/// faster on GoogLeNet's 14 x 14 and 28 x 28 planes and Inception's 17 x 17 and 35 x 35. (Tile by tile over wider planes
+/// was slower: each pass over the plane reads it from the second-level cache again.)
+TARGET512 INLINE void narrowRows16(const float *plane, long width, long used, long padX, long kernelWidth,
+                               const __mmask16 *loads, const __mmask16 *taps, float *rows, __m512 fill, int sum) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    for (long y = 0; y < used; y++) {
+        const float *input = plane + y * width;
+        __m512 value = fill;
+        for (long kx = 0; kx < kernelWidth; kx += 2) {
+            const __m512 a = _mm512_maskz_loadu_ps(loads[kx], at(input, kx - padX));
+            const __m512 b = _mm512_maskz_loadu_ps(loads[kx + 1], at(input, kx - padX + 16));
+            value = combine16(value, taps[kx], _mm512_permutex2var_ps(a, even, b), sum);
+            if (kx + 1 < kernelWidth) value = combine16(value, taps[kx + 1], _mm512_permutex2var_ps(a, odd, b), sum);
+        }
+        _mm512_storeu_ps(rows + 16 * y, value);
+    }
+}
+
+/// The planes: each one's row pass over every input row a window reads (prefetching the input PREFETCH_AHEAD bytes on), then
+/// its column pass. The column pass starts from the window's first row inside the plane rather than the fill: a row's
+/// value is never NaN (the row pass starts from the fill, and the maximum keeps the running value against a NaN) nor
+/// -0 (a sum started at +0), so fill ⊕ row is the row.
+TARGET512 INLINE void planes16(const float *input, float *output, long planes, long height, long width,
+                               long kernelHeight, long kernelWidth, long strideY, long padY, long padX,
+                               long outputHeight, long outputWidth, int sum, const float *divisors, float *rows) {
+    const long tiles = (outputWidth + 15) / 16, rowLength = 16 * tiles;
+    const long used = used_rows(height, kernelHeight, strideY, padY, outputHeight);
+    const __m512 fill = _mm512_set1_ps(sum ? 0.0f : -INFINITY), one = _mm512_set1_ps(1.0f);
+    const long pairs = (kernelWidth + 1) / 2;
+    __mmask16 loads[2 * pairs * tiles], taps[kernelWidth * tiles];
+    for (long t = 0; t < tiles; t++) {
+        for (long k = 0; k < 2 * pairs; k++) loads[2 * pairs * t + k] = (__mmask16)inside16(32 * t - padX + 2 * (k / 2) + 16 * (k % 2), width);
+        for (long kx = 0; kx < kernelWidth; kx++) {
+            unsigned mask = 0;
+            for (long l = 0; l < 16; l++) {
+                const long column = 32 * t - padX + 2 * l + kx;
+                if (column >= 0 && column < width) mask |= 1u << l;
+            }
+            taps[kernelWidth * t + kx] = (__mmask16)mask;
+        }
+    }
+    for (long p = 0; p < planes; p++) {
+        const float *plane = input + p * height * width;
+        float *out = output + p * outputHeight * outputWidth;
+        if (tiles == 1) {   // rows of at most 16 outputs: the tile's masks loaded once per plane
+            const char *next = (const char *)plane + PREFETCH_AHEAD;
+            for (long c = 0; c < used * width * 4; c += 64) _mm_prefetch(next + c, _MM_HINT_T0);   // never faults
+            if (kernelWidth == 3) {
+                narrowRows16(plane, width, used, padX, 3, loads, taps, rows, fill, sum);
+            } else {
+                narrowRows16(plane, width, used, padX, kernelWidth, loads, taps, rows, fill, sum);
+            }
+        } else for (long y = 0; y < used; y++) {
+            const char *next = (const char *)(plane + y * width) + PREFETCH_AHEAD;
+            for (long c = 0; c < width * 4; c += 64) _mm_prefetch(next + c, _MM_HINT_T0);   // never faults
+            if (kernelWidth == 3) {   // the backbones' pools: the tap loop unrolled
+                row16(plane + y * width, padX, 3, tiles, loads, taps, rows + y * rowLength, fill, sum);
+            } else {
+                row16(plane + y * width, padX, kernelWidth, tiles, loads, taps, rows + y * rowLength, fill, sum);
+            }
+        }
+        for (long oy = 0; oy < outputHeight; oy++) {
+            const long firstRow = oy * strideY - padY;
+            const long begin = firstRow < 0 ? -firstRow : 0, end = height - firstRow < kernelHeight ? height - firstRow : kernelHeight;
+            const float *top = rows + (firstRow + begin) * rowLength;
+            float *outRow = out + oy * outputWidth;
+            for (long t = 0; t < tiles; t++) {
+                __m512 value = _mm512_loadu_ps(top + 16 * t);
+                for (long ky = 1; ky < end - begin; ky++) value = combine16(value, 0xFFFF, _mm512_loadu_ps(top + ky * rowLength + 16 * t), sum);
+                const long valid = outputWidth - 16 * t;
+                const __mmask16 mask = valid >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << valid) - 1);
+                if (divisors) value = _mm512_div_ps(value, _mm512_mask_loadu_ps(one, mask, divisors + oy * outputWidth + 16 * t));
+                _mm512_mask_storeu_ps(outRow + 16 * t, mask, value);
+            }
+        }
+    }
+}
+
+TARGET512 static void pool16(const float *input, float *output, long planes, long height, long width,
+                             long kernelHeight, long kernelWidth, long strideY, long padY, long padX,
+                             long outputHeight, long outputWidth, int sum, const float *divisors, float *rows) {
+    if (sum) {
+        planes16(input, output, planes, height, width, kernelHeight, kernelWidth, strideY, padY, padX,
+                 outputHeight, outputWidth, 1, divisors, rows);
+    } else {
+        planes16(input, output, planes, height, width, kernelHeight, kernelWidth, strideY, padY, padX,
+                 outputHeight, outputWidth, 0, divisors, rows);
+    }
+}
+
+// ---- AVX2, 8 lanes: the same loops (see the AVX-512F ones), masks as vectors of all-ones lanes ----
+
+/// The lanes l of an 8-column load from `column` with 0 <= column + l < width, as a VMASKMOVPS mask.
+TARGET2 INLINE __m256i inside8(long column, long width) {
+    const __m256i index = _mm256_add_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32((int)column));
+    return _mm256_and_si256(_mm256_cmpgt_epi32(index, _mm256_set1_epi32(-1)), _mm256_cmpgt_epi32(_mm256_set1_epi32((int)width), index));
+}
+
+/// row[column + l] under `mask`, the fill elsewhere (VMASKMOVPS reads zeros there).
+TARGET2 INLINE __m256 load8(const float *row, long column, __m256i mask, __m256 fill) {
+    return _mm256_blendv_ps(fill, _mm256_maskload_ps(at(row, column), mask), _mm256_castsi256_ps(mask));
+}
+
+/// Lanes in order: imm 0x88 the even lanes of a then b (within each 128-bit half), 0xDD the odd ones; VPERMPD 0xD8
+/// puts the halves' pairs in order.
+#define HALF8(a, b, imm) _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, imm)), 0xD8))
+
+TARGET2 INLINE __m256 combine8(__m256 value, __m256 tap, int sum) {
+    return sum ? _mm256_add_ps(value, tap) : _mm256_max_ps(tap, value);
+}
+
+/// row16 on 8 lanes; a tile whose loads all lie inside the row (`whole`) loads them plainly (VMASKMOVPS and the blend
+/// cost more than the load on AVX2 machines).
+TARGET2 INLINE void row8(const float *input, long padX, long kernelWidth, long tiles, const __m256i *masks,
+                         const unsigned char *whole, float *row, __m256 fill, int sum) {
+    const long pairs = (kernelWidth + 1) / 2;
+    for (long t = 0; t < tiles; t++) {
+        const long first = 16 * t - padX;
+        const __m256i *mask = masks + 2 * pairs * t;
+        __m256 value = fill;
+        if (whole[t]) {
+            for (long kx = 0; kx < kernelWidth; kx += 2) {
+                const __m256 a = _mm256_loadu_ps(input + first + kx), b = _mm256_loadu_ps(input + first + kx + 8);
+                value = combine8(value, HALF8(a, b, 0x88), sum);
+                if (kx + 1 < kernelWidth) value = combine8(value, HALF8(a, b, 0xDD), sum);
+            }
+        } else {
+            for (long kx = 0; kx < kernelWidth; kx += 2) {
+                const __m256 a = load8(input, first + kx, mask[kx], fill), b = load8(input, first + kx + 8, mask[kx + 1], fill);
+                value = combine8(value, HALF8(a, b, 0x88), sum);
+                if (kx + 1 < kernelWidth) value = combine8(value, HALF8(a, b, 0xDD), sum);
+            }
+        }
+        _mm256_storeu_ps(row + 8 * t, value);
+    }
+}
+
+TARGET2 INLINE void planes8(const float *input, float *output, long planes, long height, long width,
+                            long kernelHeight, long kernelWidth, long strideY, long padY, long padX,
+                            long outputHeight, long outputWidth, int sum, const float *divisors, float *rows) {
+    const long tiles = (outputWidth + 7) / 8, rowLength = 8 * tiles;
+    const long used = used_rows(height, kernelHeight, strideY, padY, outputHeight);
+    const __m256 fill = _mm256_set1_ps(sum ? 0.0f : -INFINITY);
+    const long pairs = (kernelWidth + 1) / 2;
+    __m256i masks[2 * pairs * tiles];
+    unsigned char whole[tiles];
+    for (long t = 0; t < tiles; t++) {
+        whole[t] = 1;
+        for (long k = 0; k < 2 * pairs; k++) {
+            masks[2 * pairs * t + k] = inside8(16 * t - padX + 2 * (k / 2) + 8 * (k % 2), width);
+            whole[t] &= _mm256_movemask_ps(_mm256_castsi256_ps(masks[2 * pairs * t + k])) == 0xFF;
+        }
+    }
+    for (long p = 0; p < planes; p++) {
+        const float *plane = input + p * height * width;
+        float *out = output + p * outputHeight * outputWidth;
+        for (long y = 0; y < used; y++) {
+            const char *next = (const char *)(plane + y * width) + PREFETCH_AHEAD;
+            for (long c = 0; c < width * 4; c += 64) _mm_prefetch(next + c, _MM_HINT_T0);
+            if (kernelWidth == 3) {
+                row8(plane + y * width, padX, 3, tiles, masks, whole, rows + y * rowLength, fill, sum);
+            } else {
+                row8(plane + y * width, padX, kernelWidth, tiles, masks, whole, rows + y * rowLength, fill, sum);
+            }
+        }
+        for (long oy = 0; oy < outputHeight; oy++) {
+            const long firstRow = oy * strideY - padY;
+            const long begin = firstRow < 0 ? -firstRow : 0, end = height - firstRow < kernelHeight ? height - firstRow : kernelHeight;
+            float *outRow = out + oy * outputWidth;
+            for (long t = 0; t < tiles; t++) {
+                __m256 value = fill;
+                for (long ky = begin; ky < end; ky++) value = combine8(value, _mm256_loadu_ps(rows + (firstRow + ky) * rowLength + 8 * t), sum);
+                const long valid = outputWidth - 8 * t;
+                const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(valid < 8 ? valid : 8)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+                if (divisors) value = _mm256_div_ps(value, _mm256_maskload_ps(divisors + oy * outputWidth + 8 * t, mask));
+                _mm256_maskstore_ps(outRow + 8 * t, mask, value);
+            }
+        }
+    }
+}
+
+TARGET2 static void pool8(const float *input, float *output, long planes, long height, long width,
+                          long kernelHeight, long kernelWidth, long strideY, long padY, long padX,
+                          long outputHeight, long outputWidth, int sum, const float *divisors, float *rows) {
+    if (sum) {
+        planes8(input, output, planes, height, width, kernelHeight, kernelWidth, strideY, padY, padX,
+                outputHeight, outputWidth, 1, divisors, rows);
+    } else {
+        planes8(input, output, planes, height, width, kernelHeight, kernelWidth, strideY, padY, padX,
+                outputHeight, outputWidth, 0, divisors, rows);
+    }
+}
+
+void carcinoma_pool_stride2(const float *input, float *output, long planes, long height, long width,
+                            long kernelHeight, long kernelWidth, long strideY, long padY, long padX,
+                            long outputHeight, long outputWidth, int sum, const float *divisors, float *rows, int unit) {
+    if (unit == 2) {
+        pool16(input, output, planes, height, width, kernelHeight, kernelWidth, strideY, padY, padX,
+               outputHeight, outputWidth, sum, divisors, rows);
+    } else if (unit == 1) {
+        pool8(input, output, planes, height, width, kernelHeight, kernelWidth, strideY, padY, padX,
+              outputHeight, outputWidth, sum, divisors, rows);
+    }
+}
+
+#else
+
+int carcinoma_pool_vector_unit(void) { return 0; }
+
+void carcinoma_pool_stride2(const float *input, float *output, long planes, long height, long width,
+                            long kernelHeight, long kernelWidth, long strideY, long padY, long padX,
+                            long outputHeight, long outputWidth, int sum, const float *divisors, float *rows, int unit) {
+    (void)input; (void)output; (void)planes; (void)height; (void)width; (void)kernelHeight; (void)kernelWidth;
+    (void)strideY; (void)padY; (void)padX; (void)outputHeight; (void)outputWidth; (void)sum; (void)divisors; (void)rows;
+    (void)unit;   // never called: the unit is 0 here
+}
+
+#endif
