@@ -241,21 +241,6 @@ final class DepthwiseAndPoolingTests: XCTestCase {
     /// kernel, both ceil modes and divisor rules, vertical strides 1-3, batch 2, 1-3 threads.
     func testStrideTwoPoolsAreBitExact() {
         var random = TestGenerator(seed: 83)
-        func firstMaximumScan(_ input: Tensor, _ g: PoolGeometry) -> [Float] {
-            let (oh, ow) = g.outputSize(height: input.height, width: input.width)
-            var result = [Float]()
-            for plane in 0..<(input.batch * input.channels) { for y in 0..<oh { for x in 0..<ow {
-                var best = -Float.infinity
-                for ky in 0..<g.kernelHeight { for kx in 0..<g.kernelWidth {
-                    let iy = y * g.strideY - g.padY + ky, ix = x * g.strideX - g.padX + kx
-                    guard iy >= 0 && iy < input.height && ix >= 0 && ix < input.width else { continue }
-                    let value = input.storage[(plane * input.height + iy) * input.width + ix]
-                    if value > best { best = value }
-                } }
-                result.append(best)
-            } } }
-            return result
-        }
         func separableAverage(_ input: Tensor, _ g: PoolGeometry) -> [Float] {
             let (oh, ow) = g.outputSize(height: input.height, width: input.width)
             let h = input.height, w = input.width

@@ -209,21 +209,6 @@ final class FastKernelTests: XCTestCase {
     /// +0 and -0 the first in (ky, kx) order is kept. (Naive.maxPool2d uses Swift.max, which keeps the last.)
     func testMaxPoolIsExactWithTies() {
         var random = TestGenerator(seed: 35)
-        func firstMaximumScan(_ input: Tensor, _ g: PoolGeometry) -> [Float] {
-            let (oh, ow) = g.outputSize(height: input.height, width: input.width)
-            var result = [Float]()
-            for plane in 0..<(input.batch * input.channels) { for y in 0..<oh { for x in 0..<ow {
-                var best = -Float.infinity
-                for ky in 0..<g.kernelHeight { for kx in 0..<g.kernelWidth {
-                    let iy = y * g.strideY - g.padY + ky, ix = x * g.strideX - g.padX + kx
-                    guard iy >= 0 && iy < input.height && ix >= 0 && ix < input.width else { continue }
-                    let value = input.storage[(plane * input.height + iy) * input.width + ix]
-                    if value > best { best = value }
-                } }
-                result.append(best)
-            } } }
-            return result
-        }
         var negativeZeros = 0, positiveZeros = 0
         for geometry in [PoolGeometry(kernel: 3, stride: 1, padding: 1, ceilMode: true), PoolGeometry(kernel: 3, stride: 2, ceilMode: true),
                          PoolGeometry(kernel: 3, stride: 2, padding: 1)] {
