@@ -3,11 +3,10 @@
 // the running value on ties and NaNs, as Pooling.swift's MaximumLanes does), VPERMT2PS (even and odd lanes of two
 // registers), VSHUFPS + VPERMPD (the same on 8 lanes), masked loads and stores (VMOVUPS with an opmask, VMASKMOVPS:
 // lanes outside the mask are neither read nor written, and their faults are suppressed, so a tile at a row's end
-// reads nothing past it); CPUID leaves 1 and 7 and XGETBV for the units' presence.
+// reads nothing past it).
 #include "cpooling.h"
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
-#include <cpuid.h>
 #include <immintrin.h>
 #include <math.h>
 #include <stdint.h>
@@ -20,16 +19,6 @@
 /// previous layer mostly outside the second-level cache (GoogLeNet's 64 x 112 x 112 is 3.2 MB). 8 KB measured 5-15%
 /// faster than none on the backbones' pools (4 KB slightly less, 2 KB no better than none), on Emerald Rapids.
 #define PREFETCH_AHEAD 8192
-
-int carcinoma_pool_vector_unit(void) {
-    unsigned a, b, c, d;
-    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27)) || !(c & (1u << 28))) return 0;   // OSXSAVE, AVX
-    unsigned lo, hi;
-    __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-    if ((lo & 0x6) != 0x6 || !__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(b & (1u << 5))) return 0;   // YMM state, AVX2
-    if ((lo & 0xE6) != 0xE6) return 1;                      // opmask, ZMM_Hi256, Hi16_ZMM state
-    return (b >> 16) & 1 ? 2 : 1;                           // AVX512F
-}
 
 /// row + column as an address, without C's pointer arithmetic (column may lie before the row: a masked load reads
 /// none of those lanes).
@@ -277,8 +266,6 @@ void carcinoma_pool_stride2(const float *input, float *output, long planes, long
 }
 
 #else
-
-int carcinoma_pool_vector_unit(void) { return 0; }
 
 void carcinoma_pool_stride2(const float *input, float *output, long planes, long height, long width,
                             long kernelHeight, long kernelWidth, long strideY, long padY, long padX,

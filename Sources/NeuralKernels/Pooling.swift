@@ -20,12 +20,13 @@
 import CPooling
 import Foundation
 
-/// The vector unit of the stride-2 pools' C path (CPooling), asked once (CPUID may trap to the hypervisor): AVX-512F
-/// (2) where the build's tiles are 16 lanes, AVX2 (1) where they are 8, 0 (separablePlanes in Swift) without it.
+/// The vector unit of the stride-2 pools' C path (CPooling), from the CPU's flags as the GEMM kernel reads them
+/// (CPUFeatures): AVX-512 (2) where the build's tiles are 16 lanes, AVX2 (1) where they are 8, 0 (separablePlanes in
+/// Swift) without it.
 #if CARCINOMA_AVX512
-private let stridedPoolUnit: Int32 = carcinoma_pool_vector_unit() >= 2 ? 2 : 0
+private let stridedPoolUnit: Int32 = CPUFeatures.current.hasAVX512 ? 2 : 0
 #else
-private let stridedPoolUnit: Int32 = carcinoma_pool_vector_unit() >= 1 ? 1 : 0
+private let stridedPoolUnit: Int32 = CPUFeatures.current.hasAVX2 ? 1 : 0
 #endif
 
 /// N x C x H x W → N x C x OH x OW, the maximum over each window (padding never wins).

@@ -2,13 +2,10 @@
 // GoogLeNet's, ResNet's and Inception's planes. Swift's SIMD types have no spelling for a masked load (a load whose
 // lanes outside a row read nothing) and their even/odd lane shuffles compiled to lane-by-lane inserts where the
 // loads overlapped, so the row pass lives here: AVX-512F for 16 lanes, AVX2 for 8, chosen at run time from the
-// CPU's features (carcinoma_pool_vector_unit). Both compute every output with the same operations in the same order
+// CPU's features (Pooling.swift, from NeuralKernels' CPUFeatures). Both compute every output with the same operations in the same order
 // as Pooling.swift's separablePlanes (the pool of a machine with neither unit): the same bits on every path.
 #ifndef CPOOLING_H
 #define CPOOLING_H
-
-/// 2 when this CPU and OS run AVX-512F (zmm state enabled), 1 for AVX2 (ymm state enabled), else 0.
-int carcinoma_pool_vector_unit(void);
 
 /// `planes` consecutive planes of height x width in `input` → outputHeight x outputWidth each in `output`, a window of
 /// kernelHeight x kernelWidth at strides (strideY, 2), padding (padY, padX) (a ceil-mode window may hang past the
@@ -18,8 +15,8 @@ int carcinoma_pool_vector_unit(void);
 /// then divided by divisors[oy · outputWidth + ox] when `divisors` is not null.
 /// `sum` 0: ⊕ is the maximum that keeps the running value unless the new one is greater (fill -inf); 1: addition (fill 0).
 /// `rows` is scratch of at least min(height, (outputHeight - 1)·strideY - padY + kernelHeight) · rowLength floats,
-/// rowLength = outputWidth rounded up to the unit's lanes (16 for unit 2, 8 for unit 1). `unit` is 1 or 2 (and at most
-/// carcinoma_pool_vector_unit's answer).
+/// rowLength = outputWidth rounded up to the unit's lanes (16 for unit 2, 8 for unit 1). `unit` is 1 or 2, and the CPU
+/// must run AVX2 (1) or AVX-512F (2).
 void carcinoma_pool_stride2(const float *input, float *output, long planes, long height, long width,
                             long kernelHeight, long kernelWidth, long strideY, long padY, long padX,
                             long outputHeight, long outputWidth, int sum, const float *divisors, float *rows, int unit);
