@@ -7,6 +7,8 @@
 //   one input channel per group → direct depthwise kernel (Depthwise.swift)
 //   3x3 stride 1, big enough    → Winograd on blocks of tile rows (Winograd.swift): F(4x4, 3x3) on planes of
 //                                 at least 24x24, F(2x2, 3x3) on smaller ones
+//   K = IC·KH·KW ≤ 256 (stems)  → on AVX-512, the GEMM tile reading the input's column phases in place, no im2col
+//                                 (IndirectConvolution.swift)
 //   otherwise                   → im2col of a block of output pixels into a cache-sized buffer, then GEMM
 //   --precision bf16 / bf16x3   → every ungrouped, non-depthwise one: im2col (unless 1x1) and a bfloat16 GEMM
 //                                 on Intel AMX tiles, float32 sums (AMXGemm.swift; opt-in, AMX machines only)
@@ -29,11 +31,49 @@ import COpenBLAS
 import Foundation
 
 /// How a convolution is computed. `.automatic` takes Winograd for 3x3 stride-1 ungrouped convolutions large
-/// enough to gain (Winograd.swift: F(4x4, 3x3) on planes of at least 24x24, F(2x2, 3x3) below), im2col/GEMM
-/// otherwise; `.winograd` forces F(2x2, 3x3) and `.winograd4x4` F(4x4, 3x3) wherever valid (tests), `.direct`
-/// never uses Winograd.
+/// enough to gain (Winograd.swift: F(4x4, 3x3) on planes of at least 24x24, F(2x2, 3x3) below), the indirect
+/// path for the stems (IndirectConvolution.swift), im2col/GEMM otherwise; `.winograd` forces F(2x2, 3x3) and
+/// `.winograd4x4` F(4x4, 3x3) wherever valid (tests), `.direct` never uses Winograd, `.im2col` neither Winograd
+/// nor the indirect path (tests: the paths they replace).
 public enum ConvolutionAlgorithm: Sendable {
-    case automatic, direct, winograd, winograd4x4
+    case automatic, direct, im2col, winograd, winograd4x4
+}
+
+/// The kernel conv2d runs a convolution on.
+public enum ConvolutionPath: String, Sendable {
+    /// One input channel per group (Depthwise.swift).
+    case depthwise
+    /// A reduced precision on Intel AMX (AMXGemm.swift).
+    case amx
+    /// Winograd F(4x4, 3x3) or F(2x2, 3x3) (Winograd.swift).
+    case winograd
+    /// The AVX-512 tile reading the input's column phases in place (IndirectConvolution.swift: the stems).
+    case indirect
+    /// 1x1 on the input planes, or im2col, then the packed GEMM (OpenBLAS for grouped convolutions).
+    case gemm
+}
+
+/// The path conv2d takes for `layer` on an input of height x width (the rules in this file's header).
+public func convolutionPath(_ layer: Conv2D, height: Int, width: Int, hasResidual: Bool,
+                            algorithm: ConvolutionAlgorithm = .automatic, context: KernelContext = .allCores) -> ConvolutionPath {
+    let geometry = layer.geometry, groups = geometry.groups
+    let pointwise = geometry.isPointwise
+    if layer.inChannels / groups == 1 && groups > 1 && !pointwise { return .depthwise }
+    if context.precision != .float32 && groups == 1 { return .amx }
+    let winogradValid = geometry.kernelHeight == 3 && geometry.kernelWidth == 3 && geometry.strideY == 1 && geometry.strideX == 1
+        && geometry.dilationY == 1 && geometry.dilationX == 1 && groups == 1
+    let (outputHeight, outputWidth) = geometry.outputSize(height: height, width: width)
+    if winogradValid && algorithm != .direct && algorithm != .im2col
+        && (algorithm == .winograd || algorithm == .winograd4x4
+            || (context.winograd && winogradApplies(geometry, inChannels: layer.inChannels, outChannels: layer.outChannels,
+                                                    outputHeight: outputHeight, outputWidth: outputWidth))) {
+        return .winograd
+    }
+    if algorithm != .im2col && indirectConvolutionApplies(geometry, inChannels: layer.inChannels, kernel: context.gemmKernel,
+                                                          pointwise: pointwise, hasResidual: hasResidual) {
+        return .indirect
+    }
+    return .gemm
 }
 
 /// input N x IC x H x W → N x OC x OH x OW; output = activation(conv(input) + bias [+ residual]).
@@ -57,19 +97,11 @@ public func conv2d(_ input: Tensor, _ layer: Conv2D, activation: Activation = .i
     precondition(input.channels == layer.inChannels, "conv expects \(layer.inChannels) channels, got \(input.channels)")
     let (outputHeight, outputWidth) = checkedOutputSize(input, layer, residual: residual, output: output,
                                                         channelOffset: channelOffset, kind: "conv")
-    let groups = geometry.groups
     let kernelArea = geometry.kernelHeight * geometry.kernelWidth
-    let pointwise = kernelArea == 1 && geometry.strideY == 1 && geometry.strideX == 1
-        && geometry.padTop == 0 && geometry.padLeft == 0 && geometry.padBottom == 0 && geometry.padRight == 0
-    let depthwise = layer.inChannels / groups == 1 && groups > 1 && !pointwise
-    let winogradValid = geometry.kernelHeight == 3 && geometry.kernelWidth == 3 && geometry.strideY == 1 && geometry.strideX == 1
-        && geometry.dilationY == 1 && geometry.dilationX == 1 && groups == 1
-    // The reduced precisions run every ungrouped, non-depthwise convolution on AMX (AMXGemm.swift).
-    let onAMX = context.precision != .float32 && groups == 1 && !depthwise
-    let useWinograd = winogradValid && !depthwise && !onAMX && algorithm != .direct
-        && (algorithm == .winograd || algorithm == .winograd4x4
-            || (context.winograd && winogradApplies(geometry, inChannels: layer.inChannels, outChannels: layer.outChannels,
-                                                    outputHeight: outputHeight, outputWidth: outputWidth)))
+    let path = convolutionPath(layer, height: input.height, width: input.width, hasResidual: residual != nil,
+                               algorithm: algorithm, context: context)
+    let pointwise = geometry.isPointwise, groups = geometry.groups
+    let depthwise = path == .depthwise, onAMX = path == .amx, useWinograd = path == .winograd
     let winogradTile: WinogradTile = switch algorithm {
     case .winograd: .twoByTwo
     case .winograd4x4: .fourByFour
@@ -98,6 +130,7 @@ public func conv2d(_ input: Tensor, _ layer: Conv2D, activation: Activation = .i
             PackedMatrix(layer.weight, rows: layer.outChannels, depth: layer.inChannels * kernelArea, kernel: context.gemmKernel)
         }
         : nil
+    let indirect = path == .indirect
     let residualStorage = residual?.storage ?? []
     let totalChannels = output.channels
 
@@ -122,6 +155,8 @@ public func conv2d(_ input: Tensor, _ layer: Conv2D, activation: Activation = .i
             amxConvolution(problem, weights: amxWeights, pointwise: pointwise)
         } else if useWinograd {
             winogradConvolution(problem, filters: filters, tile: winogradTile)
+        } else if indirect, let packedWeights {
+            indirectConvolution(problem, weights: packedWeights)
         } else {
             // OpenBLAS on one thread: the workers below call it concurrently, each on its own piece.
             BLASThreads.single { gemmConvolution(problem, packedWeights: packedWeights, pointwise: pointwise) }

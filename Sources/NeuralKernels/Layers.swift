@@ -43,6 +43,12 @@ public struct ConvGeometry: Sendable, Equatable {
                   padding: (padding, padding, padding, padding), dilation: (dilation, dilation), groups: groups)
     }
 
+    /// 1x1, stride 1, no padding: a GEMM straight on the input planes.
+    public var isPointwise: Bool {
+        kernelHeight == 1 && kernelWidth == 1 && strideY == 1 && strideX == 1
+            && padTop == 0 && padLeft == 0 && padBottom == 0 && padRight == 0
+    }
+
     public func outputSize(height: Int, width: Int) -> (height: Int, width: Int) {
         let h = (height + padTop + padBottom - dilationY * (kernelHeight - 1) - 1) / strideY + 1
         let w = (width + padLeft + padRight - dilationX * (kernelWidth - 1) - 1) / strideX + 1

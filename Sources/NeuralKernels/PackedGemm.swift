@@ -731,7 +731,7 @@ func avx2NarrowKernel(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Floa
 
 /// body() `count` times, unrolled by four: less loop overhead between a micro-kernel's multiply-adds.
 @inline(__always)
-private func repeatUnrolledByFour(_ count: Int, _ body: () -> Void) {
+func repeatUnrolledByFour(_ count: Int, _ body: () -> Void) {
     var remaining = count
     while remaining >= 4 {
         body(); body(); body(); body()
@@ -746,7 +746,7 @@ private func repeatUnrolledByFour(_ count: Int, _ body: () -> Void) {
 /// sum + x · y per lane: one fused multiply-add where the target has FMA (Package.swift's CARCINOMA_FMA),
 /// a multiply and an add otherwise (rather than a call to fmaf per lane).
 @inline(__always)
-private func multiplyAdd<Lanes: SIMD>(_ sum: Lanes, _ x: Lanes, _ y: Lanes) -> Lanes where Lanes.Scalar == Float {
+func multiplyAdd<Lanes: SIMD>(_ sum: Lanes, _ x: Lanes, _ y: Lanes) -> Lanes where Lanes.Scalar == Float {
     #if CARCINOMA_FMA
     return sum.addingProduct(x, y)
     #else

@@ -1,0 +1,201 @@
+// Convolutions with few input channels without im2col: the stems (3 -> 64 7x7 stride 2 of ResNet-50 and
+// GoogLeNet, 3 -> 32 / 24 3x3 stride 2 of Inception-v3 and the EfficientNets) on the AVX-512 register tile,
+// its B vectors loaded straight from the input rather than from an im2col block packed once more.
+//
+// A stride-2 window reads every other column, so no 16 consecutive outputs read 16 consecutive inputs. The
+// input is first split into column phases (PhaseLayout): per channel and phase φ < strideX, the padded rows'
+// columns φ, φ + sx, φ + 2sx, … . In that layout output pixels ox ..< ox + 32 of output row oy read, for
+// the tap (c, ky, kx), 32 consecutive floats of phase kx mod sx of channel c, row oy·sy + ky, from column
+// ox + kx / sx: one offset per tap (the same for every output pixel, "indirection" in XNNPACK's words: Dukhan,
+// "The Indirect Convolution Algorithm", 2019), added to the tile's base. The tile then runs as GemmTile does:
+// per tap two vector loads of B, twelve broadcasts of the packed weights, twenty-four multiply-adds.
+//
+// The im2col path wrote K = IC·KH·KW rows of every output pixel (147 floats per pixel for a 7x7 stem), then
+// packed them once more for the tile: a third of a stem's time (perf, ResNet-50's 3 -> 64 at 224, one thread:
+// the tiles 61%, im2col and its stride-2 copies 16%, the packing 14%). The phase layout is one pass over the
+// input.
+//
+// Same sums as the im2col path: the taps in im2col's row order (c, ky, kx), one multiply-add per tap from zero,
+// then bias and activation as FinishingTile / GemmRowTile apply them: the same bits (IndirectConvolutionTests).
+// Only one depth block (K ≤ GemmBlocking.maximumDepthBlock), as on the im2col path for these K, and only where
+// the tiles are AVX-512's (AVX2 keeps im2col: its 6 x 16 tile is spelled out register by register).
+
+/// Whether conv2d runs an ungrouped convolution on the indirect path: AVX-512 tiles, stride 1 or 2 across, no
+/// dilation, a window larger than 1x1, no residual, and K = IC·KH·KW within one depth block (the stems).
+func indirectConvolutionApplies(_ geometry: ConvGeometry, inChannels: Int, kernel: GemmKernel, pointwise: Bool,
+                                hasResidual: Bool) -> Bool {
+    kernel == .avx512 && !pointwise && !hasResidual && geometry.groups == 1
+        && geometry.dilationX == 1 && geometry.dilationY == 1 && (1...2).contains(geometry.strideX)
+        && geometry.kernelHeight * geometry.kernelWidth > 1
+        && inChannels * geometry.kernelHeight * geometry.kernelWidth <= GemmBlocking.maximumDepthBlock
+}
+
+/// One image's input as the indirect tiles read it: per channel, per column phase φ < strideX, `rows` padded rows
+/// (padTop + H + padBottom) of `width` = ⌈(padLeft + W + padRight) / sx⌉ floats, row y column q holding the padded
+/// image's (y, q·sx + φ) (zero in the padding and past it).
+struct PhaseLayout {
+    let phases: Int, rows: Int, width: Int
+    let geometry: ConvGeometry
+    let inputHeight: Int, inputWidth: Int
+
+    init(_ geometry: ConvGeometry, height: Int, width: Int) {
+        self.geometry = geometry
+        inputHeight = height
+        inputWidth = width
+        phases = geometry.strideX
+        // Every row and column a window reads: the padded image's, or more where the window is larger than the
+        // padded image (outputSize then still counts one output, as the naive twin does; the rest reads zeros).
+        let (outputHeight, outputWidth) = geometry.outputSize(height: height, width: width)
+        rows = max(geometry.padTop + height + geometry.padBottom, (outputHeight - 1) * geometry.strideY + geometry.kernelHeight)
+        self.width = max((geometry.padLeft + width + geometry.padRight + geometry.strideX - 1) / geometry.strideX,
+                         outputWidth + (geometry.kernelWidth - 1) / geometry.strideX)
+    }
+
+    var channelStride: Int { phases * rows * width }
+
+    /// Floats past the last row that a tile may read: the lanes beyond a row's last output (never stored).
+    static let slack = 32
+
+    /// Where tap (channel, ky, kx) of output pixel (0, 0) lies; pixel (oy, ox) adds oy·strideY·width + ox.
+    func offset(channel: Int, ky: Int, kx: Int) -> Int {
+        (channel * phases + kx % phases) * rows * width + ky * width + kx / phases
+    }
+
+    /// Writes channel `channel` of `image` (H x W) in this layout from `destination` (its channel block).
+    func fill(channel: Int, from image: UnsafePointer<Float>, into destination: UnsafeMutablePointer<Float>) {
+        let plane = image + channel * inputHeight * inputWidth
+        for phase in 0..<phases {
+            let shift = phase - geometry.padLeft   // column q reads input column q·sx + shift
+            let inside = validRange(outputCount: width, stride: phases, offset: shift, inputCount: inputWidth)
+            for y in 0..<rows {
+                let line = destination + ((channel * phases + phase) * rows + y) * width
+                let iy = y - geometry.padTop
+                guard iy >= 0, iy < inputHeight, !inside.isEmpty else {
+                    fillFloats(line, count: width, with: 0)
+                    continue
+                }
+                fillFloats(line, count: inside.lowerBound, with: 0)
+                fillFloats(line + inside.upperBound, count: width - inside.upperBound, with: 0)
+                let source = plane + iy * inputWidth + shift
+                if phases == 1 {
+                    copyFloats(from: source + inside.lowerBound, to: line + inside.lowerBound, count: inside.count)
+                } else {
+                    copyStrided(from: source, stride: phases, to: line, columns: inside, rowEnd: inputWidth - shift)
+                }
+            }
+        }
+    }
+}
+
+/// The convolution of `problem` (indirectConvolutionApplies) with its weights packed for the AVX-512 tiles.
+/// Pieces are output rows of every image, so the result depends neither on the thread count nor on the batch.
+func indirectConvolution(_ problem: ConvolutionProblem, weights: PackedMatrix) {
+    switch problem.activation {
+    case .identity: indirectConvolution(problem, weights: weights, IdentityLanes.self)
+    case .relu: indirectConvolution(problem, weights: weights, ReLULanes.self)
+    case .relu6: indirectConvolution(problem, weights: weights, ReLU6Lanes.self)
+    case .silu: indirectConvolution(problem, weights: weights, SiLULanes.self)
+    case .sigmoid: indirectConvolution(problem, weights: weights, SigmoidLanes.self)
+    }
+}
+
+private func indirectConvolution<A: LaneActivation>(_ problem: ConvolutionProblem, weights: PackedMatrix, _: A.Type) {
+    let geometry = problem.geometry
+    precondition(weights.kernel == .avx512 && weights.depthBlocks.count == 1, "the indirect path takes one AVX-512 depth block")
+    let layout = PhaseLayout(geometry, height: problem.height, width: problem.width)
+    let perImage = problem.inChannels * layout.channelStride
+    let source = UnsafeMutablePointer<Float>.allocate(capacity: problem.batch * perImage + PhaseLayout.slack)
+    defer { source.deallocate() }
+    fillFloats(source + problem.batch * perImage, count: PhaseLayout.slack, with: 0)
+    parallelChunks(problem.batch * problem.inChannels, problem.context) { items in
+        for item in items {
+            let image = item / problem.inChannels, channel = item % problem.inChannels
+            layout.fill(channel: channel, from: problem.inputImage(image), into: source + image * perImage)
+        }
+    }
+    // The taps in im2col's row order (c, ky, kx): the order of the packed weights' depth.
+    var offsets: [Int] = []
+    offsets.reserveCapacity(weights.depth)
+    for channel in 0..<problem.inChannels {
+        for ky in 0..<geometry.kernelHeight {
+            for kx in 0..<geometry.kernelWidth { offsets.append(layout.offset(channel: channel, ky: ky, kx: kx)) }
+        }
+    }
+    let panelRows = GemmKernel.avx512.panelRows, depth = weights.depth, panels = weights.panelCount
+    let outputWidth = problem.outputWidth, rowStep = geometry.strideY * layout.width
+    weights.values.withUnsafeBufferPointer { packed in
+    offsets.withUnsafeBufferPointer { taps in
+        parallelChunks(problem.batch * problem.outputHeight, problem.context) { items in
+            for item in items {
+                let image = item / problem.outputHeight, oy = item % problem.outputHeight
+                let rowSource = UnsafePointer(source + image * perImage + oy * rowStep)
+                var ox = 0
+                while ox < outputWidth {
+                    let width = min(32, outputWidth - ox)
+                    for panel in 0..<panels {
+                        let firstRow = panel * panelRows, rows = min(panelRows, problem.outChannels - firstRow)
+                        let a = packed.baseAddress! + panel * depth * panelRows
+                        let c = problem.outputRow(image, firstRow) + oy * outputWidth + ox
+                        let bias = problem.bias + firstRow
+                        switch (rows, width > 16) {
+                        case (9..., true): IndirectTile<12, 2, A>.run(depth, a, rowSource + ox, taps.baseAddress!, c, problem.plane, rows, width, bias)
+                        case (9..., false): IndirectTile<12, 1, A>.run(depth, a, rowSource + ox, taps.baseAddress!, c, problem.plane, rows, width, bias)
+                        case (5..., true): IndirectTile<8, 2, A>.run(depth, a, rowSource + ox, taps.baseAddress!, c, problem.plane, rows, width, bias)
+                        case (5..., false): IndirectTile<8, 1, A>.run(depth, a, rowSource + ox, taps.baseAddress!, c, problem.plane, rows, width, bias)
+                        case (_, true): IndirectTile<4, 2, A>.run(depth, a, rowSource + ox, taps.baseAddress!, c, problem.plane, rows, width, bias)
+                        case (_, false): IndirectTile<4, 1, A>.run(depth, a, rowSource + ox, taps.baseAddress!, c, problem.plane, rows, width, bias)
+                        }
+                    }
+                    ox += width
+                }
+            }
+        }
+    } }
+}
+
+/// C[rows x width] = A(sums + bias) for the first `Rows` rows of a 12-row packed weight panel (`rows` ≤ Rows of them
+/// stored) and `width` ≤ Vectors·16 output pixels whose tap k reads source + offsets[k] onward. Per tap: Vectors
+/// loads, Rows broadcasts, Rows·Vectors multiply-adds from zero in tap order, as GemmTile; then the epilogue of
+/// FinishingTile (the sums plus bias, then the activation). Lanes past `width` are computed and never stored.
+enum IndirectTile<let Rows: Int, let Vectors: Int, A: LaneActivation> {
+    @inline(never)
+    static func run(_ depth: Int, _ a: UnsafePointer<Float>, _ source: UnsafePointer<Float>, _ offsets: UnsafePointer<Int>,
+                    _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ rows: Int, _ width: Int, _ bias: UnsafePointer<Float>) {
+        let lanes = Vector.scalarCount
+        let sums = IndirectSums<Rows, Vectors>.products(depth, a, source, offsets)
+        for r in 0..<Rows where r < rows {
+            let row = c + r * ldc, shift = Vector(repeating: bias[r])
+            for v in 0..<Vectors {
+                let value = A.apply(sums[r][v] + shift), count = width - v * lanes
+                if count >= lanes {
+                    row.store(value, at: v * lanes)
+                } else if count > 0 {
+                    storePrefix(value, to: row + v * lanes, count: count)
+                }
+            }
+        }
+    }
+}
+
+/// IndirectTile's sums, in registers (a function of the shape alone, as GemmTile.products: generic over the
+/// activation too, the accumulators stayed in memory).
+enum IndirectSums<let Rows: Int, let Vectors: Int> {
+    @inline(__always)
+    static func products(_ depth: Int, _ a: UnsafePointer<Float>, _ source: UnsafePointer<Float>,
+                         _ offsets: UnsafePointer<Int>) -> InlineArray<Rows, InlineArray<Vectors, Vector>> {
+        let lanes = Vector.scalarCount, panelRows = GemmKernel.avx512.panelRows
+        var sums = InlineArray<Rows, InlineArray<Vectors, Vector>>(repeating: InlineArray(repeating: Vector()))
+        var pa = a
+        for k in 0..<depth {
+            let pb = source + offsets[k]
+            var column = InlineArray<Vectors, Vector>(repeating: Vector())
+            for v in 0..<Vectors { column[v] = UnsafeRawPointer(pb + v * lanes).loadUnaligned(as: Vector.self) }
+            for r in 0..<Rows {
+                let broadcast = Vector(repeating: pa[r])
+                for v in 0..<Vectors { sums[r][v] = multiplyAdd(sums[r][v], broadcast, column[v]) }
+            }
+            pa += panelRows
+        }
+        return sums
+    }
+}
