@@ -7,7 +7,7 @@
 //   one input channel per group → direct depthwise kernel (Depthwise.swift)
 //   3x3 stride 1, big enough    → Winograd on blocks of tile rows (Winograd.swift): F(4x4, 3x3) on planes of
 //                                 at least 24x24, F(2x2, 3x3) on smaller ones
-//   K = IC·KH·KW ≤ 256 (stems)  → on AVX-512, the GEMM tile reading the input's column phases in place, no im2col
+//   ≤ 4 input channels (stems)  → on AVX-512, the GEMM tile reading the input's column phases in place, no im2col
 //                                 (IndirectConvolution.swift)
 //   otherwise                   → im2col of a block of output pixels into a cache-sized buffer, then GEMM
 //   --precision bf16 / bf16x3   → every ungrouped, non-depthwise one: im2col (unless 1x1) and a bfloat16 GEMM

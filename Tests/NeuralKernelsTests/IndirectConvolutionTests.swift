@@ -12,7 +12,7 @@ final class IndirectConvolutionTests: XCTestCase {
 
     /// (label, batch, input channels, output channels, height, width, geometry): the stems' shapes on small odd
     /// planes, stride 1 and 2, asymmetric kernels and padding, output rows of one, several and ragged 32-pixel
-    /// tiles (5, 16, 17, 35, 70 pixels), output channels ending in panels of 4, 5 and 12 rows, K up to 252, and a
+    /// tiles (5, 16, 17, 35, 70 pixels), output channels ending in panels of 4, 5 and 12 rows, K up to 196, and a
     /// window wider than its padded input (found by FastKernelTests' random shapes: the layout must hold what it reads).
     let cases: [(String, Int, Int, Int, Int, Int, ConvGeometry)] = [
         ("ResNet/GoogLeNet stem 7x7 s2", 2, 3, 64, 37, 41, ConvGeometry(kernel: 7, stride: 2, padding: 3)),
@@ -23,7 +23,7 @@ final class IndirectConvolutionTests: XCTestCase {
         ("3x3 s1, 70 wide, 29 channels", 2, 3, 29, 11, 70, ConvGeometry(kernel: 3, padding: 1)),
         ("5x3 stride (2, 1)", 1, 2, 13, 17, 5, ConvGeometry(kernel: (5, 3), stride: (2, 1), padding: (top: 2, left: 1, bottom: 2, right: 1))),
         ("1x7 s1, K 28", 2, 4, 40, 9, 16, ConvGeometry(kernel: (1, 7), padding: (top: 0, left: 3, bottom: 0, right: 3))),
-        ("3x3 s2, K 252, 4 channels out", 1, 28, 4, 12, 34, ConvGeometry(kernel: 3, stride: 2, padding: 1)),
+        ("7x7 s2, 4 channels in, K 196, 4 channels out", 1, 4, 4, 12, 34, ConvGeometry(kernel: 7, stride: 2, padding: 3)),
         ("window wider than the padded input", 1, 3, 4, 6, 1,
          ConvGeometry(kernel: (2, 5), stride: (1, 2), padding: (top: 0, left: 1, bottom: 2, right: 2))),
     ]
@@ -85,8 +85,8 @@ final class IndirectConvolutionTests: XCTestCase {
         }
     }
 
-    /// The stems take the indirect path on AVX-512 tiles; bigger depths, a residual, 1x1, dilation, stride 3, AVX2
-    /// tiles and `.im2col` keep the im2col path.
+    /// The stems take the indirect path on AVX-512 tiles; more than 4 input channels, bigger depths, a residual, 1x1,
+    /// dilation, stride 3, AVX2 tiles and `.im2col` keep the im2col path.
     func testWhichConvolutionsTakeTheIndirectPath() {
         func layer(_ inChannels: Int, _ geometry: ConvGeometry) -> Conv2D {
             let k = geometry.kernelHeight * geometry.kernelWidth
@@ -103,8 +103,10 @@ final class IndirectConvolutionTests: XCTestCase {
             XCTAssertEqual(convolutionPath(layer(inChannels, geometry), height: 224, width: 224, hasResidual: false,
                                            context: KernelContext(threadCount: 1, gemmKernel: .avx2)), .gemm)
         }
-        XCTAssertEqual(convolutionPath(layer(29, ConvGeometry(kernel: 3, stride: 2)), height: 30, width: 30, hasResidual: false,
-                                       context: avx512), .gemm, "K = 261 is two depth blocks")
+        XCTAssertEqual(convolutionPath(layer(5, ConvGeometry(kernel: 3, stride: 2)), height: 30, width: 30, hasResidual: false,
+                                       context: avx512), .gemm, "5 input channels")
+        XCTAssertEqual(convolutionPath(layer(4, ConvGeometry(kernel: 9, stride: 2)), height: 30, width: 30, hasResidual: false,
+                                       context: avx512), .gemm, "K = 324 is two depth blocks")
         XCTAssertEqual(convolutionPath(layer(3, ConvGeometry(kernel: 1)), height: 30, width: 30, hasResidual: false, context: avx512), .gemm)
         XCTAssertEqual(convolutionPath(layer(3, ConvGeometry(kernel: 3, dilation: 2)), height: 30, width: 30, hasResidual: false,
                                        algorithm: .direct, context: avx512), .gemm)
