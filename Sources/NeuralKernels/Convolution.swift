@@ -247,10 +247,13 @@ func gemmConvolution(_ problem: ConvolutionProblem, packedWeights: PackedMatrix?
         let blockColumns = max(64, columnBudget / panelColumns * panelColumns)
         var pieces = plane >= 96 ? max(2, (plane + blockColumns - 1) / blockColumns) : 1
         pieces += pieces % 2 == 1 && pieces > 1 ? 1 : 0
-        // Equal pieces: the packed GEMM takes any width (its last panel narrow or a column tile, the same sums as
-        // a full tile), so a 14x14 plane splits 98 + 98, not 128 + 68 in whole panels (which held two threads to
-        // 1.45x on Lite0's 672 -> 112). OpenBLAS (grouped layers) keeps whole panels.
-        let granularity = packedWeights == nil ? panelColumns : 1
+        // Two pieces split equally: the packed GEMM takes any width (its last panel narrow or a column tile, the
+        // same sums as a full tile), so a 14x14 plane splits 98 + 98, not 128 + 68 in whole panels (which held two
+        // threads to 1.45x on Lite0's 672 -> 112). More pieces are whole panels but the last: equal ones each end in
+        // a narrow panel and a column tile (Inception-v3's 30x30 im2col layers at 512: six pieces of 150 columns,
+        // 4 x 32 + 16 + 6, rather than five of 160 and one of 100); per layer 0.84-0.94x of the time, the 512 pass
+        // 0.95-0.96x, the other networks unchanged (paired harness). OpenBLAS (grouped layers) keeps whole panels.
+        let granularity = packedWeights == nil || pieces > 2 ? panelColumns : 1
         let columnsPerPiece = ((plane + pieces - 1) / pieces + granularity - 1) / granularity * granularity
         parallelChunks(problem.batch * pieces, problem.context) { items in
             let buffer = pointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: columnDepth * columnsPerPiece)
