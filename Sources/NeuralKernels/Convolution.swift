@@ -70,7 +70,7 @@ public func convolutionPath(_ layer: Conv2D, height: Int, width: Int, hasResidua
         return .winograd
     }
     if algorithm != .im2col && indirectConvolutionApplies(geometry, inChannels: layer.inChannels, kernel: context.gemmKernel,
-                                                          pointwise: pointwise, hasResidual: hasResidual) {
+                                                          hasResidual: hasResidual) {
         return .indirect
     }
     return .gemm

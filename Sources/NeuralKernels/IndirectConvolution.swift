@@ -3,10 +3,10 @@
 // its B vectors loaded straight from the input rather than from an im2col block packed once more.
 //
 // A stride-2 window reads every other column, so no 16 consecutive outputs read 16 consecutive inputs. The
-// input is first split into column phases (PhaseLayout): per channel and phase φ < strideX, the padded rows'
-// columns φ, φ + sx, φ + 2sx, … . In that layout output pixels ox ..< ox + 32 of output row oy read, for
-// the tap (c, ky, kx), 32 consecutive floats of phase kx mod sx of channel c, row oy·sy + ky, from column
-// ox + kx / sx: one offset per tap (the same for every output pixel, "indirection" in XNNPACK's words: Dukhan,
+// input is first split into column phases (PhasePlanes, the depthwise kernel's layout): per channel and phase
+// φ < strideX, the padded rows' columns φ, φ + sx, φ + 2sx, … . In that layout output pixels ox ..< ox + 32 of
+// output row oy read, for the tap (c, ky, kx), 32 consecutive floats of phase kx mod sx of channel c, row
+// oy·sy + ky, from column ox + kx / sx: one offset per tap (the same for every output pixel, "indirection" in XNNPACK's words: Dukhan,
 // "The Indirect Convolution Algorithm", 2019), added to the tile's base. The tile then runs as GemmTile does:
 // per tap two vector loads of B, twelve broadcasts of the packed weights, twenty-four multiply-adds.
 //
@@ -28,69 +28,11 @@ import COpenBLAS
 /// image's), stride 1 or 2 across, no dilation, a window larger than 1x1, no residual, and K = IC·KH·KW within one
 /// depth block. With more channels the taps' B vectors come from many planes, no longer from the first-level
 /// cache: EfficientNet-V2-S's 24 -> 96 3x3 stride 2 (K = 216) ran 1.3x as long as on im2col (paired harness).
-func indirectConvolutionApplies(_ geometry: ConvGeometry, inChannels: Int, kernel: GemmKernel, pointwise: Bool,
-                                hasResidual: Bool) -> Bool {
-    kernel == .avx512 && !pointwise && !hasResidual && geometry.groups == 1 && inChannels <= 4
+func indirectConvolutionApplies(_ geometry: ConvGeometry, inChannels: Int, kernel: GemmKernel, hasResidual: Bool) -> Bool {
+    kernel == .avx512 && !hasResidual && geometry.groups == 1 && inChannels <= 4
         && geometry.dilationX == 1 && geometry.dilationY == 1 && (1...2).contains(geometry.strideX)
         && geometry.kernelHeight * geometry.kernelWidth > 1
         && inChannels * geometry.kernelHeight * geometry.kernelWidth <= GemmBlocking.maximumDepthBlock
-}
-
-/// One image's input as the indirect tiles read it: per channel, per column phase φ < strideX, `rows` padded rows
-/// (padTop + H + padBottom) of `width` = ⌈(padLeft + W + padRight) / sx⌉ floats, row y column q holding the padded
-/// image's (y, q·sx + φ) (zero in the padding and past it).
-struct PhaseLayout {
-    let phases: Int, rows: Int, width: Int
-    let geometry: ConvGeometry
-    let inputHeight: Int, inputWidth: Int
-
-    init(_ geometry: ConvGeometry, height: Int, width: Int) {
-        self.geometry = geometry
-        inputHeight = height
-        inputWidth = width
-        phases = geometry.strideX
-        // Every row and column a window reads: the padded image's, or more where the window is larger than the
-        // padded image (outputSize then still counts one output, as the naive twin does; the rest reads zeros).
-        let (outputHeight, outputWidth) = geometry.outputSize(height: height, width: width)
-        rows = max(geometry.padTop + height + geometry.padBottom, (outputHeight - 1) * geometry.strideY + geometry.kernelHeight)
-        self.width = max((geometry.padLeft + width + geometry.padRight + geometry.strideX - 1) / geometry.strideX,
-                         outputWidth + (geometry.kernelWidth - 1) / geometry.strideX)
-    }
-
-    var channelStride: Int { phases * rows * width }
-
-    /// Floats past the last row that a tile may read: the lanes beyond a row's last output (never stored).
-    static let slack = 32
-
-    /// Where tap (channel, ky, kx) of output pixel (0, 0) lies; pixel (oy, ox) adds oy·strideY·width + ox.
-    func offset(channel: Int, ky: Int, kx: Int) -> Int {
-        (channel * phases + kx % phases) * rows * width + ky * width + kx / phases
-    }
-
-    /// Writes channel `channel` of `image` (H x W) in this layout from `destination` (its channel block).
-    func fill(channel: Int, from image: UnsafePointer<Float>, into destination: UnsafeMutablePointer<Float>) {
-        let plane = image + channel * inputHeight * inputWidth
-        for phase in 0..<phases {
-            let shift = phase - geometry.padLeft   // column q reads input column q·sx + shift
-            let inside = validRange(outputCount: width, stride: phases, offset: shift, inputCount: inputWidth)
-            for y in 0..<rows {
-                let line = destination + ((channel * phases + phase) * rows + y) * width
-                let iy = y - geometry.padTop
-                guard iy >= 0, iy < inputHeight, !inside.isEmpty else {
-                    fillFloats(line, count: width, with: 0)
-                    continue
-                }
-                fillFloats(line, count: inside.lowerBound, with: 0)
-                fillFloats(line + inside.upperBound, count: width - inside.upperBound, with: 0)
-                let source = plane + iy * inputWidth + shift
-                if phases == 1 {
-                    copyFloats(from: source + inside.lowerBound, to: line + inside.lowerBound, count: inside.count)
-                } else {
-                    copyStrided(from: source, stride: phases, to: line, columns: inside, rowEnd: inputWidth - shift)
-                }
-            }
-        }
-    }
 }
 
 /// The convolution of `problem` (indirectConvolutionApplies) with its weights packed for the AVX-512 tiles.
@@ -108,15 +50,21 @@ func indirectConvolution(_ problem: ConvolutionProblem, weights: PackedMatrix) {
 private func indirectConvolution<A: LaneActivation>(_ problem: ConvolutionProblem, weights: PackedMatrix, _: A.Type) {
     let geometry = problem.geometry
     precondition(weights.kernel == .avx512 && weights.depthBlocks.count == 1, "the indirect path takes one AVX-512 depth block")
-    let layout = PhaseLayout(geometry, height: problem.height, width: problem.width)
-    let perImage = problem.inChannels * layout.channelStride
-    let source = UnsafeMutablePointer<Float>.allocate(capacity: problem.batch * perImage + PhaseLayout.slack)
+    // Each channel in the depthwise kernel's column-phase layout (Depthwise.swift), with tiles 32 outputs wide: its
+    // rows cover every window and a row's last tile, so a tile's loads never leave its row.
+    let layout = PhasePlanes(outputHeight: problem.outputHeight, outputWidth: problem.outputWidth,
+                             kernelHeight: geometry.kernelHeight, kernelWidth: geometry.kernelWidth,
+                             strideY: geometry.strideY, strideX: geometry.strideX, dilationY: 1, dilationX: 1, lanes: 32)
+    let perChannel = layout.count, perImage = problem.inChannels * perChannel
+    let source = UnsafeMutablePointer<Float>.allocate(capacity: problem.batch * perImage)
     defer { source.deallocate() }
-    fillFloats(source + problem.batch * perImage, count: PhaseLayout.slack, with: 0)
+    let inputPlane = problem.height * problem.width
     parallelChunks(problem.batch * problem.inChannels, problem.context) { items in
         for item in items {
             let image = item / problem.inChannels, channel = item % problem.inChannels
-            layout.fill(channel: channel, from: problem.inputImage(image), into: source + image * perImage)
+            layout.build(from: problem.inputImage(image) + channel * inputPlane, height: problem.height, width: problem.width,
+                         padTop: geometry.padTop, padLeft: geometry.padLeft, fill: 0,
+                         into: source + image * perImage + channel * perChannel)
         }
     }
     // The taps in im2col's row order (c, ky, kx): the order of the packed weights' depth.
@@ -124,35 +72,35 @@ private func indirectConvolution<A: LaneActivation>(_ problem: ConvolutionProble
     offsets.reserveCapacity(weights.depth)
     for channel in 0..<problem.inChannels {
         for ky in 0..<geometry.kernelHeight {
-            for kx in 0..<geometry.kernelWidth { offsets.append(layout.offset(channel: channel, ky: ky, kx: kx)) }
+            for kx in 0..<geometry.kernelWidth { offsets.append(channel * perChannel + layout.tapOffset(ky: ky, kx: kx, dilationY: 1)) }
         }
     }
     let panelRows = GemmKernel.avx512.panelRows, depth = weights.depth, panels = weights.panelCount
-    let outputWidth = problem.outputWidth, rowStep = geometry.strideY * layout.width
+    let outputWidth = problem.outputWidth
     weights.values.withUnsafeBufferPointer { packed in
     offsets.withUnsafeBufferPointer { taps in
         parallelChunks(problem.batch * problem.outputHeight, problem.context) { items in
             for item in items {
                 let image = item / problem.outputHeight, oy = item % problem.outputHeight
-                let rowSource = UnsafePointer(source + image * perImage + oy * rowStep)
-                var ox = 0
-                while ox < outputWidth {
-                    let width = min(32, outputWidth - ox)
+                var tile = TileCursor(tilesPerRow: layout.tilesPerRow)
+                tile.row = oy
+                for _ in 0..<layout.tilesPerRow {
+                    let ox = tile.column * layout.lanes, width = min(layout.lanes, outputWidth - ox)
+                    let tileSource = UnsafePointer(source + image * perImage + layout.tileBase(tile.next()))
                     for panel in 0..<panels {
                         let firstRow = panel * panelRows, rows = min(panelRows, problem.outChannels - firstRow)
                         let a = packed.baseAddress! + panel * depth * panelRows
                         let c = problem.outputRow(image, firstRow) + oy * outputWidth + ox
                         let bias = problem.bias + firstRow
                         switch (rows, width > 16) {
-                        case (9..., true): IndirectTile<12, 2, A>.run(depth, a, rowSource + ox, taps.baseAddress!, c, problem.plane, rows, width, bias)
-                        case (9..., false): IndirectTile<12, 1, A>.run(depth, a, rowSource + ox, taps.baseAddress!, c, problem.plane, rows, width, bias)
-                        case (5..., true): IndirectTile<8, 2, A>.run(depth, a, rowSource + ox, taps.baseAddress!, c, problem.plane, rows, width, bias)
-                        case (5..., false): IndirectTile<8, 1, A>.run(depth, a, rowSource + ox, taps.baseAddress!, c, problem.plane, rows, width, bias)
-                        case (_, true): IndirectTile<4, 2, A>.run(depth, a, rowSource + ox, taps.baseAddress!, c, problem.plane, rows, width, bias)
-                        case (_, false): IndirectTile<4, 1, A>.run(depth, a, rowSource + ox, taps.baseAddress!, c, problem.plane, rows, width, bias)
+                        case (9..., true): IndirectTile<12, 2, A>.run(depth, a, tileSource, taps.baseAddress!, c, problem.plane, rows, width, bias)
+                        case (9..., false): IndirectTile<12, 1, A>.run(depth, a, tileSource, taps.baseAddress!, c, problem.plane, rows, width, bias)
+                        case (5..., true): IndirectTile<8, 2, A>.run(depth, a, tileSource, taps.baseAddress!, c, problem.plane, rows, width, bias)
+                        case (5..., false): IndirectTile<8, 1, A>.run(depth, a, tileSource, taps.baseAddress!, c, problem.plane, rows, width, bias)
+                        case (_, true): IndirectTile<4, 2, A>.run(depth, a, tileSource, taps.baseAddress!, c, problem.plane, rows, width, bias)
+                        case (_, false): IndirectTile<4, 1, A>.run(depth, a, tileSource, taps.baseAddress!, c, problem.plane, rows, width, bias)
                         }
                     }
-                    ox += width
                 }
             }
         }
