@@ -2,6 +2,7 @@
 
 import Dispatch
 import NeuralKernels
+import Synchronization
 
 /// How images must be prepared before `embed`: a property of the weights (what they were trained
 /// with), so it is stated by the `WeightSet`, never by the network, and written into every manifest.
@@ -87,9 +88,13 @@ func concatenatePooled(_ parts: [Tensor]) -> Tensor {
 /// Runs `embedding` (a network's forward pass on a context) over a batch. When the batch holds at least
 /// as many images as `context` has threads, the images are spread across the cores: each worker runs
 /// whole images, one at a time, on one core, so a layer's activations stay in that core's caches and no
-/// layer waits for the slowest piece. The images left over (batch mod threads) run together, each layer
-/// split across all cores. Every kernel computes each image independently of the other images and of
-/// the thread count, so the result is the same as one pass over the whole batch.
+/// layer waits for the slowest piece. A worker takes the next image when it has finished one (not every
+/// threads-th image in turn): on a virtual machine one vCPU often runs much slower than the other for a
+/// while (two copies of `bench sgemm` pinned to the two vCPUs: 95 and 72, 131 and 86 GFLOP/s), and the fast
+/// one then takes more images instead of waiting for the slow one at the end. The images left over
+/// (batch mod threads) run together, each layer split across all cores. Every kernel computes each image
+/// independently of the other images and of the thread count, so the result is the same as one pass over
+/// the whole batch.
 func embedAcrossCores(_ input: Tensor, context: KernelContext, _ embedding: (Tensor, KernelContext) -> Tensor) -> Tensor {
     let threads = context.threadCount, count = input.batch
     guard threads > 1, count >= threads else { return embedding(input, context) }
@@ -103,9 +108,12 @@ func embedAcrossCores(_ input: Tensor, context: KernelContext, _ embedding: (Ten
     }
     var outputs = [Tensor?](repeating: nil, count: count)
     outputs.withUnsafeMutableBufferPointer { slots in
-        DispatchQueue.concurrentPerform(iterations: threads) { worker in
-            for image in stride(from: worker, to: spread, by: threads) {
-                slots[image] = embedding(images(image..<(image + 1)), oneCore)   // each worker writes its own slots
+        let next = Atomic<Int>(0)
+        DispatchQueue.concurrentPerform(iterations: threads) { _ in
+            while true {
+                let image = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                if image >= spread { return }
+                slots[image] = embedding(images(image..<(image + 1)), oneCore)   // each image's slot is written once
             }
         }
     }
