@@ -6,10 +6,11 @@
 // microseconds per region, and the second core idles for much of a small layer. ONNX Runtime's and OpenMP's
 // pools avoid this the same way (their workers poll for the next region for a while before they block).
 //
-// One job at a time: `run` publishes a job (a chunk count and the caller's body, which it does not copy), the
+// One job at a time: `run` publishes a job (a ChunkSchedule and the caller's body, which it does not copy), the
 // caller and up to threads - 1 workers take chunks by an atomic ticket until none is left, and `run` returns
-// once every chunk has finished. Chunk c covers count·c/chunks ..< count·(c+1)/chunks, whichever thread takes
-// it; the kernels' items are independent, so the results depend neither on the chunks nor on the scheduling. A worker that finds no job for
+// once every chunk has finished. Chunk c is the schedule's chunk(c) (shrinking towards the end, Parallel.swift),
+// whichever thread takes it; the kernels' items are independent, so the results depend neither on the chunks
+// nor on the scheduling. A worker that finds no job for
 // `spinNanoseconds` sleeps on a condition variable until the next one is published.
 // A job asked for while another runs (a body that itself calls parallelChunks, or two threads using the
 // kernels at once), or with more chunks than the pool has threads, is not taken: the caller falls back to
@@ -30,7 +31,7 @@ final class WorkerPool: @unchecked Sendable {
     /// One parallel region: `chunks` pieces of 0..<count, the body reached through a pointer to the caller's
     /// closure (valid until every chunk has finished; a worker that arrives later finds no ticket left).
     final class Job: @unchecked Sendable {
-        let count: Int, chunks: Int
+        let schedule: ChunkSchedule
         let body: UnsafeRawPointer
         /// How many workers may join the caller (the context's thread count minus one).
         let helpers: Int
@@ -38,9 +39,8 @@ final class WorkerPool: @unchecked Sendable {
         let finished = Atomic<Int>(0)
         let joined = Atomic<Int>(0)
 
-        init(count: Int, chunks: Int, helpers: Int, body: UnsafeRawPointer) {
-            self.count = count
-            self.chunks = chunks
+        init(schedule: ChunkSchedule, helpers: Int, body: UnsafeRawPointer) {
+            self.schedule = schedule
             self.helpers = helpers
             self.body = body
         }
@@ -54,17 +54,16 @@ final class WorkerPool: @unchecked Sendable {
         func runChunks() {
             while true {
                 let ticket = nextTicket.wrappingAdd(1, ordering: .relaxed).oldValue
-                if ticket >= chunks { return }
-                Job.invoke(body, count: count, chunks: chunks, ticket: ticket)
+                if ticket >= schedule.chunkCount { return }
+                Job.invoke(body, chunk: schedule.chunk(ticket))
                 finished.wrappingAdd(1, ordering: .releasing)
             }
         }
 
-        /// Calls the body on chunk `ticket`; not inlined, so the closure is released before the chunk counts as finished.
+        /// Calls the body on one chunk; not inlined, so the closure is released before the chunk counts as finished.
         @inline(never)
-        static func invoke(_ body: UnsafeRawPointer, count: Int, chunks: Int, ticket: Int) {
-            let start = count * ticket / chunks, end = count * (ticket + 1) / chunks
-            if start < end { body.assumingMemoryBound(to: ((Range<Int>) -> Void).self).pointee(start..<end) }
+        static func invoke(_ body: UnsafeRawPointer, chunk: Range<Int>) {
+            if !chunk.isEmpty { body.assumingMemoryBound(to: ((Range<Int>) -> Void).self).pointee(chunk) }
         }
     }
 
@@ -83,9 +82,10 @@ final class WorkerPool: @unchecked Sendable {
         workerCount = workers
     }
 
-    /// Runs body over the `chunks` chunks of 0..<count on the caller and `threads - 1` workers; false (nothing
-    /// run) when the pool is busy or has fewer workers.
-    func run(count: Int, chunks: Int, threads: Int, _ body: (Range<Int>) -> Void) -> Bool {
+    /// Runs body over the chunks of `schedule` on the caller and `threads - 1` workers; false (nothing run) when
+    /// the pool is busy or has fewer workers.
+    func run(_ schedule: ChunkSchedule, threads: Int, _ body: (Range<Int>) -> Void) -> Bool {
+        let chunks = schedule.chunkCount
         guard chunks >= 2, threads >= 2, threads - 1 <= workerCount,
               busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return false }
         defer { busy.store(false, ordering: .releasing) }
@@ -93,7 +93,7 @@ final class WorkerPool: @unchecked Sendable {
         withoutActuallyEscaping(body) { escapable in
             var closure = escapable
             withUnsafePointer(to: &closure) { pointer in
-                let job = Job(count: count, chunks: chunks, helpers: threads - 1, body: UnsafeRawPointer(pointer))
+                let job = Job(schedule: schedule, helpers: threads - 1, body: UnsafeRawPointer(pointer))
                 current.withLock { $0 = job }
                 generation.wrappingAdd(1, ordering: .sequentiallyConsistent)
                 if sleepers.load(ordering: .sequentiallyConsistent) > 0 {

@@ -96,4 +96,34 @@ final class WorkerPoolTests: XCTestCase {
         XCTAssertEqual(results[0], [Int](repeating: 200, count: 1000))
         XCTAssertEqual(results[1], [Int](repeating: 200, count: 1000))
     }
+
+    /// The pool's chunks (factoring): they follow one another and cover 0..<count; each round of `threads` chunks
+    /// takes 1/(2 · threads) of what is left (the first chunk ⌈count / 2·threads⌉), at least `minimum`; sizes never
+    /// grow, and with minimum 1 the last chunk is one item (a thread finishing first waits for at most that).
+    func testChunkScheduleShrinksTowardsTheEnd() {
+        XCTAssertEqual((0..<ChunkSchedule(count: 1000, threads: 2).chunkCount).map { ChunkSchedule(count: 1000, threads: 2).chunk($0).count },
+                       [250, 250, 125, 125, 63, 63, 31, 31, 16, 16, 8, 8, 4, 4, 2, 2, 1, 1])
+        for count in 0...300 {
+            for threads in 1...4 {
+                for minimum in [1, 3, 16] {
+                    let schedule = ChunkSchedule(count: count, threads: threads, minimum: minimum)
+                    let chunks = (0..<schedule.chunkCount).map(schedule.chunk)
+                    let context = "count \(count), \(threads) threads, minimum \(minimum)"
+                    var next = 0
+                    for chunk in chunks {
+                        XCTAssertEqual(chunk.lowerBound, next, context)
+                        XCTAssertFalse(chunk.isEmpty, context)
+                        next = chunk.upperBound
+                    }
+                    XCTAssertEqual(next, count, context)
+                    XCTAssertEqual(schedule.chunk(schedule.chunkCount), count..<count, context)
+                    guard let first = chunks.first, let last = chunks.last else { continue }
+                    XCTAssertEqual(first.count, min(count, max(minimum, (count + 2 * threads - 1) / (2 * threads))), context)
+                    for (a, b) in zip(chunks, chunks.dropFirst()) { XCTAssertGreaterThanOrEqual(a.count, b.count, context) }
+                    for chunk in chunks.dropLast() { XCTAssertGreaterThanOrEqual(chunk.count, minimum, context) }
+                    if minimum == 1 { XCTAssertEqual(last.count, 1, context) }
+                }
+            }
+        }
+    }
 }
