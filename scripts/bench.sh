@@ -9,6 +9,8 @@ echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *
   "flags: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -xE 'avx2|fma|avx512f|avx512bw|avx512_bf16|avx512_fp16|amx_tile' | tr '\n' ' ')"
 echo "OPENBLAS_CORETYPE in the environment: ${OPENBLAS_CORETYPE:-unset}"
 "$bin" --version
+# Whether the GEMM's register tiles keep their accumulators in registers in this build (scripts/check_spills.sh).
+"$(dirname "$0")/check_spills.sh" "$bin" | tail -1 || true
 # BENCH_SECTIONS picks what runs (default: all of "backbones memory extract heads").
 want() { [[ " ${BENCH_SECTIONS:-backbones memory extract heads} " == *" $1 "* ]]; }
 

@@ -506,7 +506,12 @@ func packColumns(_ b: UnsafePointer<Float>, ldb: Int, depth: Int, panels: [Colum
 /// multiply-add per k, so the sum for an element is the same whatever the vector width or tile shape).
 /// Rows and Vectors are generic values so that the loops over them have constant trip counts and unroll into
 /// straight-line code with every accumulator in a register (Package.swift raises LLVM's unroll threshold for
-/// the numeric targets; a shape that spilled would show in `bench sgemm --engine packed`).
+/// the numeric targets). The loop over k is not unrolled: unrolled by four, LLVM scheduled the four steps'
+/// broadcasts and loads together and the 12 x 32 tile ran out of zmm registers (24 accumulators): it kept an
+/// accumulator and several broadcasts on the stack, a load, multiply-add and store per k (66-95 stack accesses in
+/// each finishing tile, 20 in the plain one; `scripts/check_spills.sh` counts them, RegisterSpillTests runs it).
+/// Rolled, none; paired (both loops alternating pass by pass in one process, batch 1, Emerald Rapids), the pass
+/// took 0.92-0.97 of the time on ResNet-50, EfficientNet-Lite0, Inception-v3 and GoogLeNet at one and two threads.
 enum GemmTile<let Rows: Int, let Vectors: Int, Lanes: SIMD> where Lanes.Scalar == Float {
     @inline(never)
     static func multiply(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
@@ -549,20 +554,20 @@ enum GemmTile<let Rows: Int, let Vectors: Int, Lanes: SIMD> where Lanes.Scalar =
             pa += aStride; pb += Vectors * lanes
         }
         guard let later else {
-            repeatUnrolledByFour(depth, rankOneUpdate)
+            for _ in 0..<depth { rankOneUpdate() }
             return sums
         }
         // ~400 cycles before the stores: prefetched at the start, the tile's stream of B (128 bytes per k) could
         // evict the lines from L1 first, and they would compete with C's for the fill buffers. A row that does not
         // start on a cache line touches one line more, which its last value's prefetch asks for.
         let tail = min(depth, 32)
-        repeatUnrolledByFour(depth - tail, rankOneUpdate)
+        for _ in 0..<(depth - tail) { rankOneUpdate() }
         for r in 0..<Rows {
             let row = later + r * laterStride
             for v in 0..<Vectors { carcinoma_prefetch_for_read(row + v * lanes) }
             carcinoma_prefetch_for_read(row + Vectors * lanes - 1)
         }
-        repeatUnrolledByFour(tail, rankOneUpdate)
+        for _ in 0..<tail { rankOneUpdate() }
         return sums
     }
 }
