@@ -10,11 +10,10 @@
 // caller and up to threads - 1 workers take chunks by an atomic ticket until none is left, and `run` returns
 // once every chunk has finished. Chunk c is the schedule's chunk(c) (shrinking towards the end, Parallel.swift),
 // whichever thread takes it; the kernels' items are independent, so the results depend neither on the chunks
-// nor on the scheduling. A worker that finds no job for
-// `spinNanoseconds` sleeps on a condition variable until the next one is published.
-// A job asked for while another runs (a body that itself calls parallelChunks, or two threads using the
-// kernels at once), or with more chunks than the pool has threads, is not taken: the caller falls back to
-// DispatchQueue.concurrentPerform.
+// nor on the scheduling. A worker that finds no job for `spinNanoseconds` sleeps on a condition variable until
+// the next one is published. A job asked for while another runs (a body that itself calls parallelChunks, or two
+// threads using the kernels at once), or for more threads than the pool has, is not taken: the caller falls back
+// to DispatchQueue.concurrentPerform.
 
 import COpenBLAS
 import Foundation
