@@ -27,7 +27,7 @@ final class WorkerPool: @unchecked Sendable {
     /// layers are a few microseconds; image decoding between passes is milliseconds).
     static let spinNanoseconds: UInt64 = 300_000
 
-    /// One parallel region: `chunks` pieces of 0..<count, the body reached through a pointer to the caller's
+    /// One parallel region: the chunks of `schedule`, the body reached through a pointer to the caller's
     /// closure (valid until every chunk has finished; a worker that arrives later finds no ticket left).
     final class Job: @unchecked Sendable {
         let schedule: ChunkSchedule
@@ -59,10 +59,11 @@ final class WorkerPool: @unchecked Sendable {
             }
         }
 
-        /// Calls the body on one chunk; not inlined, so the closure is released before the chunk counts as finished.
+        /// Calls the body on one chunk (never empty: ChunkSchedule's chunks below chunkCount each hold an item);
+        /// not inlined, so the closure is released before the chunk counts as finished.
         @inline(never)
         static func invoke(_ body: UnsafeRawPointer, chunk: Range<Int>) {
-            if !chunk.isEmpty { body.assumingMemoryBound(to: ((Range<Int>) -> Void).self).pointee(chunk) }
+            body.assumingMemoryBound(to: ((Range<Int>) -> Void).self).pointee(chunk)
         }
     }
 
