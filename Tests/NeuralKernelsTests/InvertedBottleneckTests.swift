@@ -66,6 +66,42 @@ final class InvertedBottleneckTests: XCTestCase {
         }
     }
 
+    /// The whole block with its projection fused into the bands (invertedBottleneck): the twin's three convolutions, and
+    /// bit for bit the separate fast layers (the projection with the skip connection when shapes allow it), whatever the
+    /// bands, the threads and the batch.
+    func testProjectionInBandsMatchesTwinAndSeparateLayers() {
+        var random = TestGenerator(seed: 79)
+        let activations: [Activation] = [.relu6, .silu, .identity, .relu]
+        for trial in 0..<40 {
+            let kernel = [3, 5][random.integer(0...1)], stride = random.integer(1...2)
+            let height = random.integer(1...29), width = random.integer(1...37)
+            let inChannels = random.integer(1...9), expanded = random.integer(2...21)
+            let residual = stride == 1 && random.bool()
+            let outChannels = residual ? inChannels : random.integer(1...30)
+            let geometry = ConvGeometry(kernel: kernel, stride: stride, padding: kernel / 2, groups: expanded)
+            let (expand, depthwise) = layers(&random, inChannels: inChannels, expanded: expanded, geometry: geometry)
+            let project = Conv2D(inChannels: expanded, outChannels: outChannels, geometry: ConvGeometry(kernel: 1),
+                                 weight: random.floats(expanded * outChannels), bias: random.floats(outChannels))
+            let (outputHeight, _) = geometry.outputSize(height: height, width: width)
+            let input = random.tensor([random.integer(1...2), inChannels, height, width])
+            let first = activations[trial % activations.count], second = activations[(trial / 2) % activations.count]
+            let context = contexts[trial % contexts.count]
+            let bandRows = random.integer(1...outputHeight)
+            let label = "trial \(trial) input \(input.shape) expanded \(expanded) → \(outputChannelsLabel(outChannels, residual)) "
+                + "\(geometry) bands of \(bandRows) threads \(context.threadCount)"
+            let fused = invertedBottleneck(input, expand: expand, expandActivation: first, depthwise: depthwise, activation: second,
+                                           project: project, residual: residual, banding: .rows(bandRows), context: context)
+            let twinDepthwise = Naive.conv2d(Naive.conv2d(input, expand, activation: first), depthwise, activation: second)
+            let twinProjected = Naive.conv2d(twinDepthwise, project)
+            assertMatchesTwin(fused, residual ? Naive.add(twinProjected, input, activation: .identity) : twinProjected, label)
+            let separate = conv2d(conv2d(conv2d(input, expand, activation: first, context: context), depthwise, activation: second,
+                                         context: context), project, residual: residual ? input : nil, context: context)
+            assertIdentical(fused, separate, "\(label), against the separate layers")
+        }
+    }
+
+    func outputChannelsLabel(_ channels: Int, _ residual: Bool) -> String { residual ? "\(channels) + skip" : "\(channels)" }
+
     /// A shape `.automatic` bands (stride 2, 2^20 expanded floats): the same bits as the separate layers at 1 and 2 threads.
     func testAutomaticBandsOnALargeInput() {
         var random = TestGenerator(seed: 73)
@@ -78,6 +114,24 @@ final class InvertedBottleneckTests: XCTestCase {
             let banded = expandedDepthwise(input, expand: expand, expandActivation: .relu6, depthwise: depthwise, activation: .relu6,
                                            context: context)
             assertIdentical(banded, separate, "threads \(context.threadCount)")
+        }
+    }
+
+    /// At stride 1 `.automatic` bands only with the projection fused (2^20 expanded floats): the same bits as the separate
+    /// layers with the skip connection, at 1 and 2 threads and batch 2.
+    func testAutomaticBandsWithTheProjectionAtStrideOne() {
+        var random = TestGenerator(seed: 83)
+        let geometry = ConvGeometry(kernel: 5, stride: 1, padding: 2, groups: 64)
+        let (expand, depthwise) = layers(&random, inChannels: 12, expanded: 64, geometry: geometry)
+        let project = Conv2D(inChannels: 64, outChannels: 12, geometry: ConvGeometry(kernel: 1),
+                             weight: random.floats(64 * 12), bias: random.floats(12))
+        let input = random.tensor([2, 12, 128, 128])
+        let separate = conv2d(expandedDepthwise(input, expand: expand, expandActivation: .relu6, depthwise: depthwise, activation: .relu6,
+                                                banding: .separate, context: contexts[0]), project, residual: input, context: contexts[0])
+        for context in contexts.prefix(2) {
+            let fused = invertedBottleneck(input, expand: expand, expandActivation: .relu6, depthwise: depthwise, activation: .relu6,
+                                           project: project, residual: true, context: context)
+            assertIdentical(fused, separate, "threads \(context.threadCount)")
         }
     }
 }
