@@ -210,15 +210,12 @@ struct EfficientNetLiteBlock: Sendable {
         residual = stride == 1 && inChannels == stage.outChannels   // every Lite block has id_skip
     }
 
-    // x: N x in x H x W → N x out x ceil(H / stride) x ceil(W / stride)
-    // The skip connection is fused into the (activation-free) projection's output pass.
+    // x: N x in x H x W → (N x E x H x W) → N x E x H/s x W/s → N x out x ceil(H / stride) x ceil(W / stride), in bands
+    // of rows where that pays (InvertedBottleneck.swift). The skip connection is fused into the (activation-free)
+    // projection's output pass.
     func forward(_ x: Tensor, _ c: KernelContext) -> Tensor {
-        if let expand {   // N x in x H x W → (N x E x H x W) → N x E x H/s x W/s → N x out x H/s x W/s, in bands where that pays
-            return invertedBottleneck(x, expand: expand, expandActivation: .relu6, depthwise: samePadding(depthwise, x),
-                                      activation: .relu6, project: project, residual: residual, context: c)
-        }
-        let y = conv2d(x, samePadding(depthwise, x), activation: .relu6, context: c)  // N x E x H/s x W/s
-        return conv2d(y, project, residual: residual ? x : nil, context: c)           // N x out x H/s x W/s
+        invertedBottleneck(x, expand: expand, expandActivation: .relu6, depthwise: samePadding(depthwise, x), activation: .relu6,
+                           project: project, residual: residual, context: c)
     }
 }
 

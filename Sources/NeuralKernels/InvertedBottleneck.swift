@@ -61,23 +61,25 @@ public func expandedDepthwise(_ input: Tensor, expand: Conv2D, expandActivation:
 /// too: EfficientNet-Lite0 at 512 x 512 (its blocks at 128 x 128 and 64 x 64 besides the strided ones; both variants
 /// alternating pass by pass in one process, AMD Zen 4) took 0.937 of the time at one and at two threads; at 224 x 224
 /// (only the strided first expansion is that large) 0.998-1.001. Other precisions than float32 run the projection
-/// through conv2d.
+/// through conv2d. Without an expansion (`expand` nil: expand ratio 1, Lite0's first block) the bands' depthwise layer
+/// reads the input's rows where they are: at 512 x 512 (32 channels at 256 x 256) 0.975-0.992 of the pass time (paired).
 /// input N x C x H x W → N x out x OH x OW.
-public func invertedBottleneck(_ input: Tensor, expand: Conv2D, expandActivation: Activation,
+public func invertedBottleneck(_ input: Tensor, expand: Conv2D?, expandActivation: Activation,
                                depthwise: Conv2D, activation: Activation, project: Conv2D, residual: Bool,
                                banding: ExpansionBanding = .automatic, context: KernelContext = .allCores) -> Tensor {
     expandedDepthwise(input, expand: expand, expandActivation: expandActivation, depthwise: depthwise, activation: activation,
                       project: project, residual: residual, banding: banding, context: context)
 }
 
-private func expandedDepthwise(_ input: Tensor, expand: Conv2D, expandActivation: Activation,
+private func expandedDepthwise(_ input: Tensor, expand: Conv2D?, expandActivation: Activation,
                                depthwise: Conv2D, activation: Activation, project: Conv2D?, residual: Bool,
                                banding: ExpansionBanding, context: KernelContext) -> Tensor {
-    let e = expand.geometry, g = depthwise.geometry, expanded = expand.outChannels
-    let pointwise = e.kernelHeight == 1 && e.kernelWidth == 1 && e.strideY == 1 && e.strideX == 1 && e.groups == 1
-        && e.padTop == 0 && e.padLeft == 0 && e.padBottom == 0 && e.padRight == 0
+    let g = depthwise.geometry, expanded = expand?.outChannels ?? input.channels
+    let pointwise = expand.map { $0.geometry.isPointwise && $0.geometry.groups == 1 } ?? true
     let perChannel = depthwise.inChannels == expanded && depthwise.outChannels == expanded && g.groups == expanded
-    precondition(input.channels == expand.inChannels, "expand expects \(expand.inChannels) channels, got \(input.channels)")
+    if let expand {
+        precondition(input.channels == expand.inChannels, "expand expects \(expand.inChannels) channels, got \(input.channels)")
+    }
     if let project {
         precondition(project.inChannels == expanded && project.geometry.isPointwise && project.geometry.groups == 1,
                      "project must be a 1x1 convolution of the \(expanded) expanded channels")
@@ -96,8 +98,8 @@ private func expandedDepthwise(_ input: Tensor, expand: Conv2D, expandActivation
     // The fused projection runs on fp32's packed GEMM only: other precisions keep conv2d's path for it.
     let fusedProject = context.precision == .float32 ? project : nil
     guard pointwise && perChannel && bandRows > 0 else {
-        let y = conv2d(conv2d(input, expand, activation: expandActivation, context: context), depthwise,
-                       activation: activation, context: context)
+        let expandedInput = expand.map { conv2d(input, $0, activation: expandActivation, context: context) } ?? input
+        let y = conv2d(expandedInput, depthwise, activation: activation, context: context)
         return project.map { conv2d(y, $0, residual: residual ? input : nil, context: context) } ?? y
     }
     let channels = fusedProject?.outChannels ?? expanded
@@ -129,10 +131,10 @@ private func automaticBandRows(expanded: Int, width: Int, geometry g: ConvGeomet
 }
 
 private func expandedDepthwiseBands<Lanes: DepthwiseLanes>(
-    _ lanesType: Lanes.Type, _ input: Tensor, expand: Conv2D, expandActivation: Activation,
+    _ lanesType: Lanes.Type, _ input: Tensor, expand: Conv2D?, expandActivation: Activation,
     depthwise: Conv2D, activation: Activation, project: Conv2D?, residual: Tensor?, bandRows: Int, into output: inout Tensor,
     context: KernelContext) {
-    let g = depthwise.geometry, expanded = expand.outChannels
+    let g = depthwise.geometry, expanded = expand?.outChannels ?? input.channels
     let height = input.height, width = input.width, plane = height * width
     let outputHeight = output.height, outputWidth = output.width
     let window = (g.kernelHeight - 1) * g.dilationY + 1, strideY = g.strideY
@@ -158,8 +160,11 @@ private func expandedDepthwiseBands<Lanes: DepthwiseLanes>(
     let fullLayout = layout(bandRows), lastLayout = layout(lastRows)
     let fullOffsets = tapOffsets(fullLayout), lastOffsets = tapOffsets(lastLayout)
 
-    let packed = expand.packedWeights.values(for: context.gemmKernel) {
-        PackedMatrix(expand.weight, rows: expanded, depth: expand.inChannels, kernel: context.gemmKernel)
+    // Without an expansion (expand ratio 1) the depthwise kernel reads the input's rows where they are.
+    let packed = expand.map { expand in
+        expand.packedWeights.values(for: context.gemmKernel) {
+            PackedMatrix(expand.weight, rows: expanded, depth: expand.inChannels, kernel: context.gemmKernel)
+        }
     }
     let projectPacked = project.map { project in
         project.packedWeights.values(for: context.gemmKernel) {
@@ -174,7 +179,7 @@ private func expandedDepthwiseBands<Lanes: DepthwiseLanes>(
     let run = (count + 2 * context.threadCount - 1) / (2 * context.threadCount)
 
     input.storage.withUnsafeBufferPointer { inputBuffer in
-    expand.bias.withUnsafeBufferPointer { expandBias in
+    (expand?.bias ?? []).withUnsafeBufferPointer { expandBias in
     depthwise.weight.withUnsafeBufferPointer { depthwiseWeights in
     depthwise.bias.withUnsafeBufferPointer { depthwiseBias in
     fullOffsets.withUnsafeBufferPointer { fullOffsetBuffer in
@@ -184,7 +189,7 @@ private func expandedDepthwiseBands<Lanes: DepthwiseLanes>(
     output.storage.withUnsafeMutableBufferPointer { outputBuffer in
         let source = inputBuffer.baseAddress!, destination = outputBuffer.baseAddress!
         parallelChunks(count, context, minimumChunk: max(1, run)) { items in
-            let rows = UnsafeMutablePointer<Float>.allocate(capacity: expanded * channelStride)
+            let rows = UnsafeMutablePointer<Float>.allocate(capacity: packed == nil ? 0 : expanded * channelStride)
             let workspace = UnsafeMutablePointer<Float>.allocate(capacity: GemmBlocking.workspaceCount(columns: max(channelStride, bandStride)))
             let planes = UnsafeMutablePointer<Float>.allocate(capacity: fullLayout.count)
             let bandOutput = UnsafeMutablePointer<Float>.allocate(capacity: project == nil ? 0 : expanded * bandStride)
@@ -198,7 +203,7 @@ private func expandedDepthwiseBands<Lanes: DepthwiseLanes>(
                 let bottom = max(top, min(height, (last - 1) * strideY - g.padTop + window))
                 // 1. Keep the rows shared with the previous band, compute the others.
                 var computed = top
-                if heldImage == image && held.contains(top) {
+                if packed != nil && heldImage == image && held.contains(top) {
                     let kept = min(held.upperBound, bottom) - top
                     if top > held.lowerBound {
                         for channel in 0..<expanded {
@@ -208,11 +213,11 @@ private func expandedDepthwiseBands<Lanes: DepthwiseLanes>(
                     }
                     computed = top + kept
                 }
-                if computed < bottom {
+                if let packed, computed < bottom {
                     let columns = (bottom - computed) * width, offset = (computed - top) * width
                     // Bias and activation in the GEMM's registers where the kernel can (PackedGemm.swift), else here.
                     let finished = packedGemm(packed, rows: 0..<expanded, columns: columns,
-                                              b: source + image * expand.inChannels * plane + computed * width, ldb: plane,
+                                              b: source + image * input.channels * plane + computed * width, ldb: plane,
                                               c: rows + offset, ldc: channelStride, accumulate: false, workspace: workspace,
                                               epilogue: GemmEpilogue(bias: expandBias.baseAddress!, residual: nil, residualStride: 0,
                                                                      activation: expandActivation))
@@ -231,7 +236,9 @@ private func expandedDepthwiseBands<Lanes: DepthwiseLanes>(
                 let offsets = (isFull ? fullOffsetBuffer : lastOffsetBuffer).baseAddress!
                 let padTop = g.padTop + top - first * strideY
                 for channel in 0..<expanded {
-                    layout.build(from: rows + channel * channelStride, height: bottom - top, width: width,
+                    let inputOffset: Int = (image * expanded + channel) * plane + top * width
+                    let bandInput = packed == nil ? source + inputOffset : UnsafePointer(rows + channel * channelStride)
+                    layout.build(from: bandInput, height: bottom - top, width: width,
                                  padTop: padTop, padLeft: g.padLeft, fill: 0, into: planes)
                     let channelOffset: Int = ((image * expanded + channel) * outputHeight + first) * outputWidth
                     let target = project == nil ? destination + channelOffset : bandOutput + channel * bandStride

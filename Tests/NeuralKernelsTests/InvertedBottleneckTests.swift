@@ -66,16 +66,19 @@ final class InvertedBottleneckTests: XCTestCase {
         }
     }
 
-    /// The whole block with its projection fused into the bands (invertedBottleneck): the twin's three convolutions, and
-    /// bit for bit the separate fast layers (the projection with the skip connection when shapes allow it), whatever the
-    /// bands, the threads and the batch.
+    /// The whole block with its projection fused into the bands (invertedBottleneck), with and without an expansion (the
+    /// depthwise layer then reads the input's rows): the twin's convolutions, and bit for bit the separate fast layers (the
+    /// projection with the skip connection when shapes allow it), whatever the bands, the threads and the batch.
     func testProjectionInBandsMatchesTwinAndSeparateLayers() {
         var random = TestGenerator(seed: 79)
         let activations: [Activation] = [.relu6, .silu, .identity, .relu]
         for trial in 0..<40 {
             let kernel = [3, 5][random.integer(0...1)], stride = random.integer(1...2)
             let height = random.integer(1...29), width = random.integer(1...37)
-            let inChannels = random.integer(1...9), expanded = random.integer(2...21)
+            let expands = trial % 3 != 0
+            // At least two depthwise channels, as in testBandsMatchTwinAndSeparateLayers: conv2d runs a one-channel "depthwise"
+            // layer (groups 1) as a dense convolution, whose fused multiply-adds round differently.
+            let inChannels = random.integer((expands ? 1 : 2)...9), expanded = expands ? random.integer(2...21) : inChannels
             let residual = stride == 1 && random.bool()
             let outChannels = residual ? inChannels : random.integer(1...30)
             let geometry = ConvGeometry(kernel: kernel, stride: stride, padding: kernel / 2, groups: expanded)
@@ -87,15 +90,18 @@ final class InvertedBottleneckTests: XCTestCase {
             let first = activations[trial % activations.count], second = activations[(trial / 2) % activations.count]
             let context = contexts[trial % contexts.count]
             let bandRows = random.integer(1...outputHeight)
-            let label = "trial \(trial) input \(input.shape) expanded \(expanded) → \(outputChannelsLabel(outChannels, residual)) "
+            let label = "trial \(trial) input \(input.shape) \(expands ? "expanded \(expanded)" : "no expansion") → \(outputChannelsLabel(outChannels, residual)) "
                 + "\(geometry) bands of \(bandRows) threads \(context.threadCount)"
-            let fused = invertedBottleneck(input, expand: expand, expandActivation: first, depthwise: depthwise, activation: second,
-                                           project: project, residual: residual, banding: .rows(bandRows), context: context)
-            let twinDepthwise = Naive.conv2d(Naive.conv2d(input, expand, activation: first), depthwise, activation: second)
+            let fused = invertedBottleneck(input, expand: expands ? expand : nil, expandActivation: first, depthwise: depthwise,
+                                           activation: second, project: project, residual: residual, banding: .rows(bandRows),
+                                           context: context)
+            let twinExpanded = expands ? Naive.conv2d(input, expand, activation: first) : input
+            let twinDepthwise = Naive.conv2d(twinExpanded, depthwise, activation: second)
             let twinProjected = Naive.conv2d(twinDepthwise, project)
             assertMatchesTwin(fused, residual ? Naive.add(twinProjected, input, activation: .identity) : twinProjected, label)
-            let separate = conv2d(conv2d(conv2d(input, expand, activation: first, context: context), depthwise, activation: second,
-                                         context: context), project, residual: residual ? input : nil, context: context)
+            let expandedInput = expands ? conv2d(input, expand, activation: first, context: context) : input
+            let separate = conv2d(conv2d(expandedInput, depthwise, activation: second, context: context), project,
+                                  residual: residual ? input : nil, context: context)
             assertIdentical(fused, separate, "\(label), against the separate layers")
         }
     }
