@@ -58,9 +58,9 @@ public func expandedDepthwise(_ input: Tensor, expand: Conv2D, expandActivation:
 /// layer's resolution) is never written whole and read back. `project` must be a 1x1, stride-1, unpadded, ungrouped
 /// convolution of the E channels; residual needs its output to have input's shape. `.automatic` takes bands for a
 /// large expanded input (at least 2^20 floats per image) at any stride, as the projection's input then stays in L2
-/// too: EfficientNet-Lite0 at 512 x 512 (its blocks at 128 x 128 and 64 x 64 besides the strided ones; both variants
-/// alternating pass by pass in one process, AMD Zen 4) took 0.937 of the time at one and at two threads; at 224 x 224
-/// (only the strided first expansion is that large) 0.998-1.001. Other precisions than float32 run the projection
+/// too: EfficientNet-Lite0 at 512 x 512 (its blocks at 256 x 256 and 128 x 128, the stride-1 ones now banded too; both
+/// variants alternating pass by pass in one process, AMD Zen 4) took 0.937 of the time at one and at two threads; at
+/// 224 x 224 (only the strided first block is that large) 0.998-1.001. Other precisions than float32 run the projection
 /// through conv2d. Without an expansion (`expand` nil: expand ratio 1, Lite0's first block) the bands' depthwise layer
 /// reads the input's rows where they are: at 512 x 512 (32 channels at 256 x 256) 0.975-0.992 of the pass time (paired).
 /// input N x C x H x W → N x out x OH x OW.
