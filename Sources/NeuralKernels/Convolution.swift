@@ -126,10 +126,7 @@ public func conv2d(_ input: Tensor, _ layer: Conv2D, activation: Activation = .i
         }
         : nil
     let packedWeights: PackedMatrix? = !useWinograd && !depthwise && !onAMX && groups == 1
-        ? layer.packedWeights.values(for: context.gemmKernel) {
-            PackedMatrix(layer.weight, rows: layer.outChannels, depth: layer.inChannels * kernelArea, kernel: context.gemmKernel)
-        }
-        : nil
+        ? layer.packedMatrix(for: context.gemmKernel) : nil
     let indirect = path == .indirect
     let residualStorage = residual?.storage ?? []
     let totalChannels = output.channels

@@ -1,7 +1,7 @@
 // Element-wise kernels: the fused output pass every convolution ends with (bias, residual,
 // activation), stand-alone activation and residual add, and squeeze-and-excitation.
 //
-//   finishRow / applyActivation   one row of `count` values, in place
+//   fusedPass / applyActivation   one row of `count` values (in place or not)
 //   activate, add                 N x C x H x W → same shape
 //   squeezeExcitation             N x C x H x W → same shape, scaled per (n, c)
 //
@@ -137,13 +137,6 @@ func loadVector(_ values: UnsafePointer<Float>, at offset: Int, count: Int) -> V
 }
 
 // MARK: - Output pass
-
-/// row[i] = activation(row[i] + bias [+ residual[i]]), the order PyTorch applies them.
-@inline(__always)
-func finishRow(_ row: UnsafeMutablePointer<Float>, count: Int, bias: Float,
-               residual: UnsafePointer<Float>?, activation: Activation) {
-    fusedPass(from: row, bias: bias, residual: residual, into: row, count: count, activation: activation)
-}
 
 /// values[i] = activation(values[i]) for i in 0..<count.
 @inline(always)

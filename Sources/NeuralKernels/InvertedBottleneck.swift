@@ -161,16 +161,8 @@ private func expandedDepthwiseBands<Lanes: DepthwiseLanes>(
     let fullOffsets = tapOffsets(fullLayout), lastOffsets = tapOffsets(lastLayout)
 
     // Without an expansion (expand ratio 1) the depthwise kernel reads the input's rows where they are.
-    let packed = expand.map { expand in
-        expand.packedWeights.values(for: context.gemmKernel) {
-            PackedMatrix(expand.weight, rows: expanded, depth: expand.inChannels, kernel: context.gemmKernel)
-        }
-    }
-    let projectPacked = project.map { project in
-        project.packedWeights.values(for: context.gemmKernel) {
-            PackedMatrix(project.weight, rows: project.outChannels, depth: project.inChannels, kernel: context.gemmKernel)
-        }
-    }
+    let packed = expand?.packedMatrix(for: context.gemmKernel)
+    let projectPacked = project?.packedMatrix(for: context.gemmKernel)
     // With the projection: each band's depthwise output, channel after channel (bandRows output rows each).
     let bandStride = bandRows * outputWidth, outputPlane = outputHeight * outputWidth
     let projectBias = project?.bias ?? []
@@ -216,16 +208,12 @@ private func expandedDepthwiseBands<Lanes: DepthwiseLanes>(
                 if let packed, computed < bottom {
                     let columns = (bottom - computed) * width, offset = (computed - top) * width
                     // Bias and activation in the GEMM's registers where the kernel can (PackedGemm.swift), else here.
-                    let finished = packedGemm(packed, rows: 0..<expanded, columns: columns,
-                                              b: source + image * input.channels * plane + computed * width, ldb: plane,
-                                              c: rows + offset, ldc: channelStride, accumulate: false, workspace: workspace,
-                                              epilogue: GemmEpilogue(bias: expandBias.baseAddress!, residual: nil, residualStride: 0,
-                                                                     activation: expandActivation))
-                    if !finished {
-                        for channel in 0..<expanded {
-                            finishRow(rows + channel * channelStride + offset, count: columns, bias: expandBias[channel],
-                                      residual: nil, activation: expandActivation)
-                        }
+                    let epilogue = GemmEpilogue(bias: expandBias.baseAddress!, residual: nil, residualStride: 0,
+                                                activation: expandActivation)
+                    if !packedGemm(packed, rows: 0..<expanded, columns: columns,
+                                   b: source + image * input.channels * plane + computed * width, ldb: plane,
+                                   c: rows + offset, ldc: channelStride, accumulate: false, workspace: workspace, epilogue: epilogue) {
+                        epilogue.finish(rows: expanded, of: rows + offset, ldc: channelStride, count: columns)
                     }
                 }
                 heldImage = image
@@ -253,16 +241,12 @@ private func expandedDepthwiseBands<Lanes: DepthwiseLanes>(
                 if let project, let projectPacked {
                     let out = project.outChannels, columns = bandHeight * outputWidth
                     let offset = image * out * outputPlane + first * outputWidth
-                    let skip = residual == nil ? nil : residualBuffer.baseAddress! + offset
-                    let finished = packedGemm(projectPacked, rows: 0..<out, columns: columns, b: bandOutput, ldb: bandStride,
-                                              c: destination + offset, ldc: outputPlane, accumulate: false, workspace: workspace,
-                                              epilogue: GemmEpilogue(bias: projectBiasBuffer.baseAddress!, residual: skip,
-                                                                     residualStride: outputPlane, activation: .identity))
-                    if !finished {
-                        for channel in 0..<out {
-                            finishRow(destination + offset + channel * outputPlane, count: columns, bias: projectBiasBuffer[channel],
-                                      residual: skip.map { $0 + channel * outputPlane }, activation: .identity)
-                        }
+                    let epilogue = GemmEpilogue(bias: projectBiasBuffer.baseAddress!,
+                                                residual: residual == nil ? nil : residualBuffer.baseAddress! + offset,
+                                                residualStride: outputPlane, activation: .identity)
+                    if !packedGemm(projectPacked, rows: 0..<out, columns: columns, b: bandOutput, ldb: bandStride,
+                                   c: destination + offset, ldc: outputPlane, accumulate: false, workspace: workspace, epilogue: epilogue) {
+                        epilogue.finish(rows: out, of: destination + offset, ldc: outputPlane, count: columns)
                     }
                 }
             }

@@ -66,7 +66,8 @@ public struct Conv2D: Sendable {
     public var geometry: ConvGeometry
     public let weight: [Float]
     public let bias: [Float]
-    /// The weights as OC x (IC·KH·KW) packed for packedGemm (groups == 1), made at the first GEMM call per kernel.
+    /// The weights as OC x (IC·KH·KW) packed for packedGemm (groups == 1), made at the first GEMM call per kernel
+    /// (`packedMatrix(for:)`).
     let packedWeights = PreparedWeights<GemmKernel, PackedMatrix>()
     /// U = G g G^T of every filter as 16 (F(2x2, 3x3)) or 36 (F(4x4, 3x3)) packed OC x IC matrices, made at the first
     /// Winograd call with that tile.
@@ -174,3 +175,12 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+
+extension Conv2D {
+    /// An ungrouped layer's weights as OC x (IC·KH·KW) packed for `kernel`'s tiles: packed at the first call, then kept.
+    func packedMatrix(for kernel: GemmKernel) -> PackedMatrix {
+        packedWeights.values(for: kernel) {
+            PackedMatrix(weight, rows: outChannels, depth: inChannels * geometry.kernelHeight * geometry.kernelWidth, kernel: kernel)
+        }
+    }
+}

@@ -241,6 +241,14 @@ struct GemmEpilogue {
                   into: destination, count: count, activation: activation)
     }
 
+    /// The pass from memory over a whole C of rows 0 ..< rows (`count` values each, rows ldc floats apart, in place), for
+    /// a caller whose packedGemm had no finishing tiles (it returned false).
+    func finish(rows: Int, of c: UnsafeMutablePointer<Float>, ldc: Int, count: Int) {
+        for row in 0..<rows {
+            finish(row: row, firstRow: 0, column: 0, from: c + row * ldc, into: c + row * ldc, count: count)
+        }
+    }
+
     /// The residual's element for row `row` (absolute) at column `column`, nil without a residual.
     @inline(__always)
     func residual(row: Int, firstRow: Int, column: Int) -> UnsafePointer<Float>? {
