@@ -108,6 +108,49 @@ final class InvertedBottleneckTests: XCTestCase {
 
     func outputChannelsLabel(_ channels: Int, _ residual: Bool) -> String { residual ? "\(channels) + skip" : "\(channels)" }
 
+    /// Stride 2 on rows of several 16-lane tiles (on AVX-512 the bands read the expanded rows with the stride-2 kernel of
+    /// CDepthwiseLanes: tiles inside the row, tiles at either end reading padding, rows above and below the image): the twin's
+    /// convolutions, and bit for bit the separate layers (the planes kernel), with and without the projection, 3x3 and 5x5,
+    /// symmetric and TF-SAME padding, any bands and threads.
+    func testStrideTwoBandsOnWideRows() throws {
+        guard GemmKernel.native == .avx512 else {
+            throw XCTSkip("skipped: no AVX-512 (the stride-2 row kernel runs there only; the bands use the planes kernel here)")
+        }
+        var random = TestGenerator(seed: 89)
+        for trial in 0..<24 {
+            let kernel = [3, 5][trial % 2], height = random.integer(3...23), width = random.integer(40...150)
+            let inChannels = random.integer(1...6), expanded = random.integer(2...19)
+            let geometry: ConvGeometry
+            if trial % 4 < 2 {
+                geometry = ConvGeometry(kernel: kernel, stride: 2, padding: kernel / 2, groups: expanded)
+            } else {   // TF SAME: the odd pixel of padding at the bottom/right (none at the top/left for an odd size)
+                func same(_ size: Int) -> (Int, Int) {
+                    let total = max(((size + 1) / 2 - 1) * 2 + kernel - size, 0)
+                    return (total / 2, total - total / 2)
+                }
+                let (top, bottom) = same(height), (left, right) = same(width)
+                geometry = ConvGeometry(kernel: (kernel, kernel), stride: (2, 2), padding: (top, left, bottom, right), groups: expanded)
+            }
+            let (expand, depthwise) = layers(&random, inChannels: inChannels, expanded: expanded, geometry: geometry)
+            let (outputHeight, _) = geometry.outputSize(height: height, width: width)
+            let input = random.tensor([random.integer(1...2), inChannels, height, width])
+            let context = contexts[trial % contexts.count], bandRows = random.integer(1...outputHeight)
+            let label = "trial \(trial) input \(input.shape) expanded \(expanded) \(geometry) bands of \(bandRows) threads \(context.threadCount)"
+            let expandedInput = conv2d(input, expand, activation: .relu6, context: context)
+            let separate = conv2d(expandedInput, depthwise, activation: .relu6, context: context)
+            let banded = expandedDepthwise(input, expand: expand, expandActivation: .relu6, depthwise: depthwise, activation: .relu6,
+                                           banding: .rows(bandRows), context: context)
+            assertMatchesTwin(banded, Naive.conv2d(Naive.conv2d(input, expand, activation: .relu6), depthwise, activation: .relu6), label)
+            assertIdentical(banded, separate, "\(label), against the separate layers")
+            let project = Conv2D(inChannels: expanded, outChannels: 7, geometry: ConvGeometry(kernel: 1),
+                                 weight: random.floats(expanded * 7), bias: random.floats(7))
+            let fused = invertedBottleneck(input, expand: expand, expandActivation: .relu6, depthwise: depthwise, activation: .silu,
+                                           project: project, residual: false, banding: .rows(bandRows), context: context)
+            assertIdentical(fused, conv2d(conv2d(expandedInput, depthwise, activation: .silu, context: context), project, context: context),
+                            "\(label), with the projection")
+        }
+    }
+
     /// A shape `.automatic` bands (stride 2, 2^20 expanded floats): the same bits as the separate layers at 1 and 2 threads.
     func testAutomaticBandsOnALargeInput() {
         var random = TestGenerator(seed: 73)
