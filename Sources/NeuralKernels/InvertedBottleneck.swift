@@ -158,8 +158,10 @@ private func expandedDepthwiseBands<Lanes: DepthwiseLanes>(
         return offsets
     }
     let rowBlockedWindow = DepthwisePlane<Lanes>.rowBlockedWindow(g)
-    // Stride 2 on AVX-512: straight from the rows (CDepthwiseLanes' carcinoma_depthwise_stride2), no phase planes.
-    let stridedWindow = stridedDepthwiseWindow(g, lanes: Lanes.scalarCount)
+    // On AVX-512: straight from the rows (CDepthwiseLanes' carcinoma_depthwise_band), no planes.
+    let rowWindow = bandKernelWindow(g, lanes: Lanes.scalarCount)
+    // ReLU and ReLU6 in the kernel's registers; other activations in a pass over each channel's band afterwards.
+    let clamp: Int32 = activation == .relu ? 1 : activation == .relu6 ? 2 : 0
     let lastRows = outputHeight - (bands - 1) * bandRows
     let fullLayout = layout(bandRows), lastLayout = layout(lastRows)
     let fullOffsets = tapOffsets(fullLayout), lastOffsets = tapOffsets(lastLayout)
@@ -187,7 +189,7 @@ private func expandedDepthwiseBands<Lanes: DepthwiseLanes>(
         parallelChunks(count, context, minimumChunk: max(1, run)) { items in
             let rows = UnsafeMutablePointer<Float>.allocate(capacity: packed == nil ? 0 : expanded * channelStride)
             let workspace = UnsafeMutablePointer<Float>.allocate(capacity: GemmBlocking.workspaceCount(columns: max(channelStride, bandStride)))
-            let planes = UnsafeMutablePointer<Float>.allocate(capacity: stridedWindow == 0 ? fullLayout.count : 0)
+            let planes = UnsafeMutablePointer<Float>.allocate(capacity: rowWindow == 0 ? fullLayout.count : 0)
             let bandOutput = UnsafeMutablePointer<Float>.allocate(capacity: project == nil ? 0 : expanded * bandStride)
             defer { rows.deallocate(); workspace.deallocate(); planes.deallocate(); bandOutput.deallocate() }
             var heldImage = -1, held = 0..<0   // the expanded rows in `rows`, of image heldImage
@@ -232,11 +234,11 @@ private func expandedDepthwiseBands<Lanes: DepthwiseLanes>(
                     let bandInput = packed == nil ? source + inputOffset : UnsafePointer(rows + channel * channelStride)
                     let channelOffset: Int = ((image * expanded + channel) * outputHeight + first) * outputWidth
                     let target = project == nil ? destination + channelOffset : bandOutput + channel * bandStride
-                    if stridedWindow != 0 {
-                        carcinoma_depthwise_stride2(bandInput, top, bottom, width, g.padTop, g.padLeft, stridedWindow,
-                                                    depthwiseWeights.baseAddress! + channel * taps, depthwiseBias[channel],
-                                                    first, bandHeight, outputWidth, target)
-                        applyActivation(target, count: bandHeight * outputWidth, activation)
+                    if rowWindow != 0 {
+                        carcinoma_depthwise_band(bandInput, top, bottom, width, g.padTop, g.padLeft, strideY, rowWindow,
+                                                 depthwiseWeights.baseAddress! + channel * taps, depthwiseBias[channel],
+                                                 clamp, first, bandHeight, outputWidth, target)
+                        if clamp == 0 { applyActivation(target, count: bandHeight * outputWidth, activation) }
                         continue
                     }
                     layout.build(from: bandInput, height: bottom - top, width: width,
@@ -265,17 +267,18 @@ private func expandedDepthwiseBands<Lanes: DepthwiseLanes>(
     } } } } } } } } }
 }
 
-/// The vector unit of the stride-2 kernel (CDepthwiseLanes), asked once.
-private let stridedUnit = carcinoma_lanes_vector_unit()
+/// The vector unit of the band kernel (CDepthwiseLanes), asked once.
+private let bandKernelUnit = carcinoma_lanes_vector_unit()
 
-/// The window (3 or 5) of a depthwise layer that the bands run with carcinoma_depthwise_stride2, else 0 (the phase planes
-/// and their tiles): stride 2 both ways, a square 3x3 or 5x5 window without dilation, 16-lane tiles on an AVX-512 CPU.
-/// Lite0's banded stride-2 blocks, one thread, AMD Zen 4, each variant's best pass: 16 → 96 3x3 at 112 x 112 0.88 ms
-/// against 1.06, at 256 x 256 4.43 against 5.14; 24 → 144 5x5 at 128 x 128 2.93 against 3.21 (the phase planes' copy had
-/// taken longer than their taps). Whole passes at two threads (processes alternating, three rounds): 224/1 0.98-1.03,
-/// 224/8 0.96-1.00, 512/1 1.00-1.01 of the time with the planes.
-private func stridedDepthwiseWindow(_ g: ConvGeometry, lanes: Int) -> Int {
-    guard lanes == 16 && stridedUnit == 2 && g.strideY == 2 && g.strideX == 2 && g.dilationY == 1 && g.dilationX == 1
+/// The window (3 or 5) of a depthwise layer that the bands run with carcinoma_depthwise_band, else 0 (the planes and their
+/// tiles): stride 1 or 2 both ways, a square 3x3 or 5x5 window without dilation, 16-lane tiles on an AVX-512 CPU.
+/// Lite0's banded blocks, one thread, AMD Zen 4, each variant's best pass against the planes: 16 → 96 3x3 stride 2 at
+/// 112 x 112 0.82-0.84 ms against 1.06, at 256 x 256 4.33 against 5.14; 24 → 144 5x5 stride 2 at 128 x 128 2.73 against
+/// 3.21 (the phase planes' copy had taken longer than their taps); at stride 1, 24 → 144 3x3 at 128 x 128 3.71-3.77
+/// against 3.79-3.87, and Lite0's first block (32 channels at 256 x 256, read from the input tensor) the same.
+private func bandKernelWindow(_ g: ConvGeometry, lanes: Int) -> Int {
+    guard lanes == 16 && bandKernelUnit == 2 && g.strideY == g.strideX && (g.strideY == 1 || g.strideY == 2)
+            && g.dilationY == 1 && g.dilationX == 1
             && g.kernelHeight == g.kernelWidth && (g.kernelHeight == 3 || g.kernelHeight == 5) else { return 0 }
     return g.kernelHeight
 }

@@ -1,0 +1,151 @@
+// The depthwise band kernel on unpadded rows (see include/cdepthwise_bands.h). Intel 64 and IA-32 Architectures
+// Software Developer's Manual, vol. 2: VPERMT2PS (two-register permute: the even or odd floats of 32), VMOVUPS with an
+// opmask (lanes outside the mask are neither read nor written, and read as zero: the padding columns).
+#include "cdepthwise_bands.h"
+
+// One multiply and one add per tap, never fused: the planes kernel's and the naive twin's arithmetic.
+#pragma clang fp contract(off)
+
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+#include <immintrin.h>
+
+#define UNROLL _Pragma("clang loop unroll(full)")
+
+// Bit i set where column start + i lies in 0 ..< width.
+static inline __mmask16 inside(long start, long width) {
+    long low = start < 0 ? -start : 0, high = width - start < 16 ? width - start : 16;
+    if (high <= low) return 0;
+    return (__mmask16)(((1u << high) - 1u) & ~((1u << low) - 1u));
+}
+
+// One tile of 16 outputs in each of R consecutive output rows, window W (both compile-time constants once inlined):
+// the 2R + W - 2 input rows they read are each loaded and split once, and every product goes to the output rows whose
+// window holds that input row, so that each output still adds its taps in (ky, kx) order. row[i] is input row i,
+// masks[i][kx / 2 · 2 + h] the load mask of half h (floats 16h ..< 16h + 16) of the 32 floats from column start + kx
+// (zero for a row of zeros): tap kx's sixteen inputs are the even (kx even) or odd floats of the 32 from column
+// start + kx - kx % 2.
+__attribute__((target("avx512f"), always_inline))
+static inline void tile(const int S, const int W, const int R, const float *const *row, const __mmask16 *const *masks,
+                        long start, const float *kernel, float bias, int clamp, float *out, long outputWidth, long count) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    __m512 sum[4];
+    UNROLL for (int j = 0; j < R; j++) sum[j] = _mm512_set1_ps(bias);
+    UNROLL for (int i = 0; i < S * (R - 1) + W; i++) {
+        if (S == 1) {
+            UNROLL for (int kx = 0; kx < W; kx++) {
+                const __m512 x = _mm512_maskz_loadu_ps(masks[i][kx], row[i] + start + kx);
+                UNROLL for (int j = 0; j < R; j++) {
+                    const int ky = i - j;
+                    if (ky >= 0 && ky < W) sum[j] = _mm512_add_ps(sum[j], _mm512_mul_ps(_mm512_set1_ps(kernel[ky * W + kx]), x));
+                }
+            }
+            continue;
+        }
+        UNROLL for (int kx = 0; kx < W; kx += 2) {
+            const float *p = row[i] + start + kx;
+            const __mmask16 *m = masks[i] + kx;
+            const __m512 low = _mm512_maskz_loadu_ps(m[0], p), high = _mm512_maskz_loadu_ps(m[1], p + 16);
+            const __m512 x0 = _mm512_permutex2var_ps(low, even, high);
+            const __m512 x1 = kx + 1 < W ? _mm512_permutex2var_ps(low, odd, high) : x0;
+            UNROLL for (int j = 0; j < R; j++) {
+                const int ky = i - 2 * j;
+                if (ky < 0 || ky >= W) continue;
+                sum[j] = _mm512_add_ps(sum[j], _mm512_mul_ps(_mm512_set1_ps(kernel[ky * W + kx]), x0));
+                if (kx + 1 < W) sum[j] = _mm512_add_ps(sum[j], _mm512_mul_ps(_mm512_set1_ps(kernel[ky * W + kx + 1]), x1));
+            }
+        }
+    }
+    UNROLL for (int j = 0; j < R; j++) {
+        // Swift's ReLU and ReLU6 (Activation.apply): lanes below 0 become 0, then lanes whose sum was above 6 become 6.
+        if (clamp >= 1) sum[j] = _mm512_mask_mov_ps(sum[j], _mm512_cmp_ps_mask(sum[j], _mm512_setzero_ps(), _CMP_LT_OQ), _mm512_setzero_ps());
+        if (clamp == 2) {
+            const __m512 six = _mm512_set1_ps(6.0f);
+            sum[j] = _mm512_mask_mov_ps(sum[j], _mm512_cmp_ps_mask(sum[j], six, _CMP_GT_OQ), six);
+        }
+        if (count >= 16) _mm512_storeu_ps(out + j * outputWidth, sum[j]);
+        else _mm512_mask_storeu_ps(out + j * outputWidth, (__mmask16)((1u << count) - 1u), sum[j]);
+    }
+}
+
+// R output rows from output row r (of the call) on, every tile.
+__attribute__((target("avx512f"), always_inline))
+static inline void outputRows(const int S, const int W, const int R, const float *rows, long top, long bottom, long width, long padTop,
+                              long padLeft, const __mmask16 *masks, const __mmask16 *zeros, long tileCount,
+                              const float *kernel, float bias, int clamp, long oy, float *out, long outputWidth) {
+    const float *row[11];
+    const __mmask16 *rowMasks[11];
+    UNROLL for (int i = 0; i < S * (R - 1) + W; i++) {
+        const long iy = S * oy - padTop + i;
+        const int valid = iy >= top && iy < bottom;
+        row[i] = rows + (valid ? (iy - top) * width : 0);
+        rowMasks[i] = valid ? masks : zeros;
+    }
+    for (long t = 0; t < tileCount; t++) {
+        const __mmask16 *m[11];
+        UNROLL for (int i = 0; i < S * (R - 1) + W; i++) m[i] = rowMasks[i] + t * 6;
+        tile(S, W, R, row, m, 16 * S * t - padLeft, kernel, bias, clamp, out + 16 * t, outputWidth, outputWidth - 16 * t);
+    }
+}
+
+__attribute__((target("avx512f"), always_inline))
+static inline void band16(const int S, const int W, const float *rows, long top, long bottom, long width, long padTop, long padLeft,
+                             const float *kernel, float bias, int clamp, long firstOutputRow, long outputRowCount,
+                             long outputWidth, float *output) {
+    const long tileCount = (outputWidth + 15) / 16;
+    // Load masks per tile (columns inside the row), and zeros for rows above or below the image.
+    __mmask16 masks[tileCount * 6], zeros[tileCount * 6];
+    for (long t = 0; t < tileCount; t++) {
+        for (long pair = 0; pair < 3; pair++) {
+            for (long h = 0; h < 2; h++) {
+                // Stride 2: half h of the 32 floats from column 2 · pair; stride 1: the 16 floats from column kx.
+                const long column = S == 2 ? 32 * t + 2 * pair + 16 * h : 16 * t + 2 * pair + h;
+                masks[t * 6 + 2 * pair + h] = inside(column - padLeft, width);
+                zeros[t * 6 + 2 * pair + h] = 0;
+            }
+        }
+    }
+    long r = 0;
+    for (; r + 4 <= outputRowCount; r += 4) {
+        outputRows(S, W, 4, rows, top, bottom, width, padTop, padLeft, masks, zeros, tileCount, kernel, bias, clamp,
+                   firstOutputRow + r, output + r * outputWidth, outputWidth);
+    }
+    for (; r + 2 <= outputRowCount; r += 2) {
+        outputRows(S, W, 2, rows, top, bottom, width, padTop, padLeft, masks, zeros, tileCount, kernel, bias, clamp,
+                   firstOutputRow + r, output + r * outputWidth, outputWidth);
+    }
+    if (r < outputRowCount) {
+        outputRows(S, W, 1, rows, top, bottom, width, padTop, padLeft, masks, zeros, tileCount, kernel, bias, clamp,
+                   firstOutputRow + r, output + r * outputWidth, outputWidth);
+    }
+}
+
+#define BAND(S, W) \
+    __attribute__((target("avx512f"))) \
+    static void band16s##S##w##W(const float *rows, long top, long bottom, long width, long padTop, long padLeft, \
+                                 const float *kernel, float bias, int clamp, long firstOutputRow, long outputRows, \
+                                 long outputWidth, float *output) { \
+        band16(S, W, rows, top, bottom, width, padTop, padLeft, kernel, bias, clamp, firstOutputRow, outputRows, outputWidth, \
+               output); \
+    }
+BAND(1, 3)
+BAND(1, 5)
+BAND(2, 3)
+BAND(2, 5)
+
+void carcinoma_depthwise_band(const float *rows, long top, long bottom, long width, long padTop, long padLeft,
+                              long stride, long window, const float *kernel, float bias, int clamp, long firstOutputRow,
+                              long outputRows, long outputWidth, float *output) {
+    typeof(&band16s1w3) run = stride == 1 ? (window == 3 ? band16s1w3 : band16s1w5) : (window == 3 ? band16s2w3 : band16s2w5);
+    run(rows, top, bottom, width, padTop, padLeft, kernel, bias, clamp, firstOutputRow, outputRows, outputWidth, output);
+}
+
+#else
+void carcinoma_depthwise_band(const float *rows, long top, long bottom, long width, long padTop, long padLeft,
+                              long stride, long window, const float *kernel, float bias, int clamp, long firstOutputRow,
+                              long outputRows, long outputWidth, float *output) {
+    (void)clamp; (void)rows; (void)top; (void)bottom; (void)width; (void)padTop; (void)padLeft; (void)stride; (void)window; (void)kernel;
+    (void)bias; (void)firstOutputRow; (void)outputRows; (void)outputWidth; (void)output;
+    __builtin_trap();   // callers check carcinoma_lanes_vector_unit() == 2 first
+}
+#endif
