@@ -18,15 +18,22 @@ static inline __mmask16 inside(long start, long width) {
     return (__mmask16)(((1u << high) - 1u) & ~((1u << low) - 1u));
 }
 
+// Whether a tile whose loads start at column `start` reads inside a row of `width` floats only.
+static inline int interior(const int S, const int W, long start, long width) {
+    return start >= 0 && start + (S == 2 ? 32 : 16) + W - 1 <= width;
+}
+
 // One tile of 16 outputs in each of R consecutive output rows, window W (both compile-time constants once inlined):
 // the 2R + W - 2 input rows they read are each loaded and split once, and every product goes to the output rows whose
 // window holds that input row, so that each output still adds its taps in (ky, kx) order. row[i] is input row i,
 // masks[i][kx / 2 · 2 + h] the load mask of half h (floats 16h ..< 16h + 16) of the 32 floats from column start + kx
 // (zero for a row of zeros): tap kx's sixteen inputs are the even (kx even) or odd floats of the 32 from column
-// start + kx - kx % 2.
+// start + kx - kx % 2. `full` (a constant at each call): every row is inside the image and every load inside its row,
+// so the loads need no mask.
 __attribute__((target("avx512f"), always_inline))
-static inline void tile(const int S, const int W, const int R, const float *const *row, const __mmask16 *const *masks,
-                        long start, const float *kernel, float bias, int clamp, float *out, long outputWidth, long count) {
+static inline void tile(const int S, const int W, const int R, const int full, const float *const *row,
+                        const __mmask16 *const *masks, long start, const float *kernel, float bias, int clamp, float *out,
+                        long outputWidth, long count) {
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     __m512 sum[4];
@@ -34,7 +41,8 @@ static inline void tile(const int S, const int W, const int R, const float *cons
     UNROLL for (int i = 0; i < S * (R - 1) + W; i++) {
         if (S == 1) {
             UNROLL for (int kx = 0; kx < W; kx++) {
-                const __m512 x = _mm512_maskz_loadu_ps(masks[i][kx], row[i] + start + kx);
+                const float *p = row[i] + start + kx;
+                const __m512 x = full ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(masks[i][kx], p);
                 UNROLL for (int j = 0; j < R; j++) {
                     const int ky = i - j;
                     if (ky >= 0 && ky < W) sum[j] = _mm512_add_ps(sum[j], _mm512_mul_ps(_mm512_set1_ps(kernel[ky * W + kx]), x));
@@ -45,7 +53,8 @@ static inline void tile(const int S, const int W, const int R, const float *cons
         UNROLL for (int kx = 0; kx < W; kx += 2) {
             const float *p = row[i] + start + kx;
             const __mmask16 *m = masks[i] + kx;
-            const __m512 low = _mm512_maskz_loadu_ps(m[0], p), high = _mm512_maskz_loadu_ps(m[1], p + 16);
+            const __m512 low = full ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(m[0], p);
+            const __m512 high = full ? _mm512_loadu_ps(p + 16) : _mm512_maskz_loadu_ps(m[1], p + 16);
             const __m512 x0 = _mm512_permutex2var_ps(low, even, high);
             const __m512 x1 = kx + 1 < W ? _mm512_permutex2var_ps(low, odd, high) : x0;
             UNROLL for (int j = 0; j < R; j++) {
@@ -75,16 +84,23 @@ static inline void outputRows(const int S, const int W, const int R, const float
                               const float *kernel, float bias, int clamp, long oy, float *out, long outputWidth) {
     const float *row[11];
     const __mmask16 *rowMasks[11];
+    int allValid = 1;
     UNROLL for (int i = 0; i < S * (R - 1) + W; i++) {
         const long iy = S * oy - padTop + i;
         const int valid = iy >= top && iy < bottom;
         row[i] = rows + (valid ? (iy - top) * width : 0);
         rowMasks[i] = valid ? masks : zeros;
+        allValid &= valid;
     }
     for (long t = 0; t < tileCount; t++) {
         const __mmask16 *m[11];
         UNROLL for (int i = 0; i < S * (R - 1) + W; i++) m[i] = rowMasks[i] + t * 6;
-        tile(S, W, R, row, m, 16 * S * t - padLeft, kernel, bias, clamp, out + 16 * t, outputWidth, outputWidth - 16 * t);
+        const long start = 16 * S * t - padLeft;
+        if (allValid && interior(S, W, start, width)) {
+            tile(S, W, R, 1, row, m, start, kernel, bias, clamp, out + 16 * t, outputWidth, outputWidth - 16 * t);
+        } else {
+            tile(S, W, R, 0, row, m, start, kernel, bias, clamp, out + 16 * t, outputWidth, outputWidth - 16 * t);
+        }
     }
 }
 
@@ -120,6 +136,110 @@ static inline void band16(const int S, const int W, const float *rows, long top,
     }
 }
 
+// A block without expansion: the depthwise layer (as band16 computes it) for R output rows, channel after channel,
+// into scratch (R x channels x the row's tiles), then the 1x1 projection of each output column's channels, as the packed GEMM sums it (from zero, one fused multiply-add per input
+// channel in ascending order, then the bias), up to 16 output channels at a time in registers.
+__attribute__((target("avx512f"), always_inline))
+static inline void fused16(const int S, const int W, const float *input, long channels, long height, long width,
+                           long padTop, long padLeft, const float *dwKernel, const float *dwBias, int clamp,
+                           const float *pwWeight, const float *pwBias, long outChannels, long firstOutputRow,
+                           long outputRowCount, long outputHeight, long outputWidth, float *output, float *scratch) {
+    const long tileCount = (outputWidth + 15) / 16, plane = height * width, outputPlane = outputHeight * outputWidth;
+    __mmask16 masks[tileCount * 6], zeros[tileCount * 6];
+    for (long t = 0; t < tileCount; t++) {
+        for (long pair = 0; pair < 3; pair++) {
+            for (long h = 0; h < 2; h++) {
+                const long column = S == 2 ? 32 * t + 2 * pair + 16 * h : 16 * t + 2 * pair + h;
+                masks[t * 6 + 2 * pair + h] = inside(column - padLeft, width);
+                zeros[t * 6 + 2 * pair + h] = 0;
+            }
+        }
+    }
+    for (long r = 0; r < outputRowCount;) {
+        const long oy = firstOutputRow + r, left = outputRowCount - r, R = left >= 4 ? 4 : left >= 2 ? 2 : 1;
+        long offset[11];
+        const __mmask16 *rowMasks[11];
+        int allValid = 1;
+        for (long i = 0; i < S * (R - 1) + W; i++) {
+            const long iy = S * oy - padTop + i;
+            const int valid = iy >= 0 && iy < height;
+            offset[i] = valid ? iy * width : 0;
+            rowMasks[i] = valid ? masks : zeros;
+            allValid &= valid;
+        }
+        // Channel by channel, every tile of the R rows (each input row read as one stream), into scratch[j][c][x].
+        const long padded = tileCount * 16;
+        for (long c = 0; c < channels; c++) {
+            const float *row[11];
+            for (long i = 0; i < S * (R - 1) + W; i++) row[i] = input + c * plane + offset[i];
+            for (long t = 0; t < tileCount; t++) {
+                const __mmask16 *m[11];
+                for (long i = 0; i < S * (R - 1) + W; i++) m[i] = rowMasks[i] + t * 6;
+                const long start = 16 * S * t - padLeft;
+                float *to = scratch + c * padded + 16 * t;
+                const float *kernel = dwKernel + c * W * W;
+                const int full = allValid && interior(S, W, start, width);
+                if (R == 4 && full) tile(S, W, 4, 1, row, m, start, kernel, dwBias[c], clamp, to, channels * padded, 16);
+                else if (R == 4) tile(S, W, 4, 0, row, m, start, kernel, dwBias[c], clamp, to, channels * padded, 16);
+                else if (R == 2) tile(S, W, 2, 0, row, m, start, kernel, dwBias[c], clamp, to, channels * padded, 16);
+                else tile(S, W, 1, 0, row, m, start, kernel, dwBias[c], clamp, to, channels * padded, 16);
+            }
+        }
+        for (long j = 0; j < R; j++) {
+            for (long t = 0; t < tileCount; t++) {
+                const long count = outputWidth - 16 * t;
+                const __mmask16 store = count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1u);
+                const float *x = scratch + j * channels * padded + 16 * t;
+                float *out = output + (oy + j) * outputWidth + 16 * t;
+                for (long o0 = 0; o0 < outChannels; o0 += 16) {
+                    const long n = outChannels - o0 < 16 ? outChannels - o0 : 16;
+                    __m512 sum[16];
+                    UNROLL for (int o = 0; o < 16; o++) sum[o] = _mm512_setzero_ps();
+                    const float *w = pwWeight + o0 * channels;
+                    if (n == 16) {
+                        for (long c = 0; c < channels; c++) {
+                            const __m512 v = _mm512_loadu_ps(x + c * padded);
+                            UNROLL for (int o = 0; o < 16; o++) sum[o] = _mm512_fmadd_ps(_mm512_set1_ps(w[o * channels + c]), v, sum[o]);
+                        }
+                    } else {
+                        for (long c = 0; c < channels; c++) {
+                            const __m512 v = _mm512_loadu_ps(x + c * padded);
+                            for (long o = 0; o < n; o++) sum[o] = _mm512_fmadd_ps(_mm512_set1_ps(w[o * channels + c]), v, sum[o]);
+                        }
+                    }
+                    for (long o = 0; o < n; o++) {
+                        _mm512_mask_storeu_ps(out + (o0 + o) * outputPlane, store, _mm512_add_ps(sum[o], _mm512_set1_ps(pwBias[o0 + o])));
+                    }
+                }
+            }
+        }
+        r += R;
+    }
+}
+
+#define FUSED(S, W) \
+    __attribute__((target("avx512f"))) \
+    static void fused16s##S##w##W(const float *input, long channels, long height, long width, long padTop, long padLeft, \
+                                  const float *dwKernel, const float *dwBias, int clamp, const float *pwWeight, \
+                                  const float *pwBias, long outChannels, long firstOutputRow, long outputRows, \
+                                  long outputHeight, long outputWidth, float *output, float *scratch) { \
+        fused16(S, W, input, channels, height, width, padTop, padLeft, dwKernel, dwBias, clamp, pwWeight, pwBias, \
+                outChannels, firstOutputRow, outputRows, outputHeight, outputWidth, output, scratch); \
+    }
+FUSED(1, 3)
+FUSED(1, 5)
+FUSED(2, 3)
+FUSED(2, 5)
+
+void carcinoma_depthwise_pointwise(const float *input, long channels, long height, long width, long padTop, long padLeft,
+                                   long stride, long window, const float *dwKernel, const float *dwBias, int clamp,
+                                   const float *pwWeight, const float *pwBias, long outChannels, long firstOutputRow,
+                                   long outputRows, long outputHeight, long outputWidth, float *output, float *scratch) {
+    typeof(&fused16s1w3) run = stride == 1 ? (window == 3 ? fused16s1w3 : fused16s1w5) : (window == 3 ? fused16s2w3 : fused16s2w5);
+    run(input, channels, height, width, padTop, padLeft, dwKernel, dwBias, clamp, pwWeight, pwBias, outChannels,
+        firstOutputRow, outputRows, outputHeight, outputWidth, output, scratch);
+}
+
 #define BAND(S, W) \
     __attribute__((target("avx512f"))) \
     static void band16s##S##w##W(const float *rows, long top, long bottom, long width, long padTop, long padLeft, \
@@ -146,6 +266,16 @@ void carcinoma_depthwise_band(const float *rows, long top, long bottom, long wid
                               long outputRows, long outputWidth, float *output) {
     (void)clamp; (void)rows; (void)top; (void)bottom; (void)width; (void)padTop; (void)padLeft; (void)stride; (void)window; (void)kernel;
     (void)bias; (void)firstOutputRow; (void)outputRows; (void)outputWidth; (void)output;
+    __builtin_trap();   // callers check carcinoma_lanes_vector_unit() == 2 first
+}
+
+void carcinoma_depthwise_pointwise(const float *input, long channels, long height, long width, long padTop, long padLeft,
+                                   long stride, long window, const float *dwKernel, const float *dwBias, int clamp,
+                                   const float *pwWeight, const float *pwBias, long outChannels, long firstOutputRow,
+                                   long outputRows, long outputHeight, long outputWidth, float *output, float *scratch) {
+    (void)input; (void)channels; (void)height; (void)width; (void)padTop; (void)padLeft; (void)stride; (void)window;
+    (void)dwKernel; (void)dwBias; (void)clamp; (void)pwWeight; (void)pwBias; (void)outChannels; (void)firstOutputRow;
+    (void)outputRows; (void)outputHeight; (void)outputWidth; (void)output; (void)scratch;
     __builtin_trap();   // callers check carcinoma_lanes_vector_unit() == 2 first
 }
 #endif

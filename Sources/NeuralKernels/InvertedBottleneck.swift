@@ -65,6 +65,8 @@ public func expandedDepthwise(_ input: Tensor, expand: Conv2D, expandActivation:
 /// 224 x 224 (only the strided first block is that large) 0.998-1.001. Other precisions than float32 run the projection
 /// through conv2d. Without an expansion (`expand` nil: expand ratio 1, Lite0's first block) the bands' depthwise layer
 /// reads the input's rows where they are: at 512 x 512 (32 channels at 256 x 256) 0.975-0.992 of the pass time (paired).
+/// On AVX-512 such a block without a skip connection, its depthwise activation ReLU, ReLU6 or none, runs instead in one
+/// pass at any size (`depthwisePointwise`), unless `banding` is `.separate`.
 /// input N x C x H x W → N x out x OH x OW.
 public func invertedBottleneck(_ input: Tensor, expand: Conv2D?, expandActivation: Activation,
                                depthwise: Conv2D, activation: Activation, project: Conv2D, residual: Bool,
@@ -88,6 +90,13 @@ private func expandedDepthwise(_ input: Tensor, expand: Conv2D?, expandActivatio
     }
     let (outputHeight, outputWidth) = g.outputSize(height: input.height, width: input.width)
     precondition(outputHeight > 0 && outputWidth > 0, "depthwise output would be empty for a \(input.height)x\(input.width) input")
+    // A block without expansion or skip connection, on AVX-512: depthwise and projection in one pass (no bands needed).
+    if expand == nil, let project, !residual, perChannel, banding != .separate, context.precision == .float32,
+       input.channels <= GemmBlocking.maximumDepthBlock,
+       let clamp = bandKernelClamp(activation), bandKernelWindow(g, lanes: Tile.scalarCount) != 0 {
+        return depthwisePointwise(input, depthwise: depthwise, clamp: clamp, project: project,
+                                  outputHeight: outputHeight, outputWidth: outputWidth, context: context)
+    }
     let bandRows: Int
     switch banding {
     case .separate: bandRows = 0
@@ -161,7 +170,7 @@ private func expandedDepthwiseBands<Lanes: DepthwiseLanes>(
     // On AVX-512: straight from the rows (CDepthwiseLanes' carcinoma_depthwise_band), no planes.
     let rowWindow = bandKernelWindow(g, lanes: Lanes.scalarCount)
     // ReLU and ReLU6 in the kernel's registers; other activations in a pass over each channel's band afterwards.
-    let clamp: Int32 = activation == .relu ? 1 : activation == .relu6 ? 2 : 0
+    let clamp = bandKernelClamp(activation) ?? 0
     let lastRows = outputHeight - (bands - 1) * bandRows
     let fullLayout = layout(bandRows), lastLayout = layout(lastRows)
     let fullOffsets = tapOffsets(fullLayout), lastOffsets = tapOffsets(lastLayout)
@@ -275,10 +284,56 @@ private let bandKernelUnit = carcinoma_lanes_vector_unit()
 /// Lite0's banded blocks, one thread, AMD Zen 4, each variant's best pass against the planes: 16 → 96 3x3 stride 2 at
 /// 112 x 112 0.82-0.84 ms against 1.06, at 256 x 256 4.33 against 5.14; 24 → 144 5x5 stride 2 at 128 x 128 2.73 against
 /// 3.21 (the phase planes' copy had taken longer than their taps); at stride 1, 24 → 144 3x3 at 128 x 128 3.71-3.77
-/// against 3.79-3.87, and Lite0's first block (32 channels at 256 x 256, read from the input tensor) the same.
+/// against 3.79-3.87. Loads without a mask where a tile lies inside the rows: the same block at 112 x 112 0.80-0.83.
 private func bandKernelWindow(_ g: ConvGeometry, lanes: Int) -> Int {
     guard lanes == 16 && bandKernelUnit == 2 && g.strideY == g.strideX && (g.strideY == 1 || g.strideY == 2)
             && g.dilationY == 1 && g.dilationX == 1
             && g.kernelHeight == g.kernelWidth && (g.kernelHeight == 3 || g.kernelHeight == 5) else { return 0 }
     return g.kernelHeight
+}
+
+/// The band kernel's `clamp` for an activation it applies in its registers (none, ReLU, ReLU6), nil for the others.
+private func bandKernelClamp(_ activation: Activation) -> Int32? {
+    switch activation {
+    case .identity: 0
+    case .relu: 1
+    case .relu6: 2
+    default: nil
+    }
+}
+
+/// conv2d(conv2d(input, depthwise, activation), project) for a block without expansion or skip connection, in one pass
+/// of CDepthwiseLanes' carcinoma_depthwise_pointwise: for every four output rows, each channel's depthwise rows go to a
+/// small buffer and the projection sums them as the packed GEMM does, so the depthwise output is never written whole
+/// (the same bits). Items are four output rows of one image. Lite0's first block (32 → 16 channels), one thread, AMD
+/// Zen 4, best passes: 0.345-0.367 ms at 112 x 112 against 0.444-0.490 for the two layers; at 256 x 256 2.01-2.19 against
+/// 2.08-2.16 in bands (there the input itself comes from memory).
+private func depthwisePointwise(_ input: Tensor, depthwise: Conv2D, clamp: Int32, project: Conv2D,
+                                outputHeight: Int, outputWidth: Int, context: KernelContext) -> Tensor {
+    let g = depthwise.geometry, channels = input.channels, outChannels = project.outChannels
+    let plane = input.height * input.width, outputPlane = outputHeight * outputWidth
+    var output = Tensor(shape: [input.batch, outChannels, outputHeight, outputWidth],
+                        storage: uninitialisedFloats(input.batch * outChannels * outputPlane))
+    let chunks = (outputHeight + 3) / 4
+    input.storage.withUnsafeBufferPointer { source in
+    depthwise.weight.withUnsafeBufferPointer { depthwiseWeights in
+    depthwise.bias.withUnsafeBufferPointer { depthwiseBias in
+    project.weight.withUnsafeBufferPointer { projectWeights in
+    project.bias.withUnsafeBufferPointer { projectBias in
+    output.storage.withUnsafeMutableBufferPointer { destination in
+        parallelChunks(input.batch * chunks, context) { items in
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 4 * channels * (outputWidth + 15) / 16 * 16)
+            defer { scratch.deallocate() }
+            for item in items {
+                let image = item / chunks, first = (item % chunks) * 4
+                carcinoma_depthwise_pointwise(source.baseAddress! + image * channels * plane, channels, input.height, input.width,
+                                              g.padTop, g.padLeft, g.strideY, g.kernelHeight, depthwiseWeights.baseAddress!,
+                                              depthwiseBias.baseAddress!, clamp, projectWeights.baseAddress!,
+                                              projectBias.baseAddress!, outChannels, first, min(4, outputHeight - first),
+                                              outputHeight, outputWidth, destination.baseAddress! + image * outChannels * outputPlane,
+                                              scratch)
+            }
+        }
+    } } } } } }
+    return output
 }

@@ -151,6 +151,47 @@ final class InvertedBottleneckTests: XCTestCase {
         }
     }
 
+    /// A block without expansion or skip connection (EfficientNet-Lite's first), which on AVX-512 runs the depthwise layer and
+    /// the projection in one pass (CDepthwiseLanes' carcinoma_depthwise_pointwise): wide rows, strides 1 and 2, 3x3 and 5x5,
+    /// symmetric and TF-SAME padding, 16 and other numbers of output channels, the clamped activations and SiLU (which
+    /// takes the other path): the twin's convolutions, and bit for bit the separate layers, at any thread count.
+    func testBlockWithoutExpansionOnWideRows() throws {
+        guard GemmKernel.native == .avx512 else {
+            throw XCTSkip("skipped: no AVX-512 (the fused depthwise + projection kernel runs there only)")
+        }
+        var random = TestGenerator(seed: 97)
+        let activations: [Activation] = [.relu6, .relu, .identity, .silu]
+        for trial in 0..<24 {
+            let kernel = [3, 5][trial % 2], stride = [1, 2][(trial / 2) % 2]
+            let height = random.integer(3...21), width = random.integer(30...150), channels = random.integer(2...40)
+            let geometry: ConvGeometry
+            if trial % 8 < 4 {
+                geometry = ConvGeometry(kernel: kernel, stride: stride, padding: kernel / 2, groups: channels)
+            } else {   // TF SAME: the odd pixel of padding at the bottom/right
+                func same(_ size: Int) -> (Int, Int) {
+                    let total = max(((size + stride - 1) / stride - 1) * stride + kernel - size, 0)
+                    return (total / 2, total - total / 2)
+                }
+                let (top, bottom) = same(height), (left, right) = same(width)
+                geometry = ConvGeometry(kernel: (kernel, kernel), stride: (stride, stride), padding: (top, left, bottom, right),
+                                        groups: channels)
+            }
+            let depthwise = Conv2D(inChannels: channels, outChannels: channels, geometry: geometry,
+                                   weight: random.floats(channels * kernel * kernel), bias: random.floats(channels))
+            let outChannels = trial % 3 == 0 ? 16 : random.integer(1...40)
+            let project = Conv2D(inChannels: channels, outChannels: outChannels, geometry: ConvGeometry(kernel: 1),
+                                 weight: random.floats(channels * outChannels), bias: random.floats(outChannels))
+            let input = random.tensor([random.integer(1...2), channels, height, width])
+            let activation = activations[(trial / 4) % activations.count], context = contexts[trial % contexts.count]
+            let label = "trial \(trial) input \(input.shape) → \(outChannels) \(geometry) \(activation) threads \(context.threadCount)"
+            let fused = invertedBottleneck(input, expand: nil, expandActivation: .identity, depthwise: depthwise,
+                                           activation: activation, project: project, residual: false, context: context)
+            assertMatchesTwin(fused, Naive.conv2d(Naive.conv2d(input, depthwise, activation: activation), project), label)
+            let separate = conv2d(conv2d(input, depthwise, activation: activation, context: context), project, context: context)
+            assertIdentical(fused, separate, "\(label), against the separate layers")
+        }
+    }
+
     /// A shape `.automatic` bands (stride 2, 2^20 expanded floats): the same bits as the separate layers at 1 and 2 threads.
     func testAutomaticBandsOnALargeInput() {
         var random = TestGenerator(seed: 73)

@@ -16,4 +16,15 @@ void carcinoma_depthwise_band(const float *rows, long top, long bottom, long wid
                               long stride, long window, const float *kernel, float bias, int clamp, long firstOutputRow,
                               long outputRows, long outputWidth, float *output);
 
+/// An inverted-bottleneck block without expansion on one image, output rows firstOutputRow ..< + outputRows: the
+/// depthwise layer above (rows = input's `channels` planes of height x width, top 0, bottom height; `dwKernel` channel
+/// after channel, window² each; `clamp` as above), then the 1x1 projection to `outChannels` channels (pwWeight
+/// outChannels x channels, row-major) summed as the packed GEMM sums it: from zero, one fused multiply-add per input
+/// channel in ascending order (channels ≤ 256: one depth block), then + pwBias. output: the outChannels planes of
+/// outputHeight x outputWidth; scratch: 4 · channels · 16 · ⌈outputWidth / 16⌉ floats. Only where carcinoma_lanes_vector_unit() is 2.
+void carcinoma_depthwise_pointwise(const float *input, long channels, long height, long width, long padTop, long padLeft,
+                                   long stride, long window, const float *dwKernel, const float *dwBias, int clamp,
+                                   const float *pwWeight, const float *pwBias, long outChannels, long firstOutputRow,
+                                   long outputRows, long outputHeight, long outputWidth, float *output, float *scratch);
+
 #endif

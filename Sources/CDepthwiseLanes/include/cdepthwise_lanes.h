@@ -18,4 +18,8 @@ void carcinoma_lanes_gather(long lanes, const float *const *rows, long rowCount,
 /// Lanes into planes: rows[l][p] = source[p · lanes + l] for p < count and l < rowCount (nothing else is written).
 void carcinoma_lanes_scatter(long lanes, const float *source, long count, float *const *rows, long rowCount, int unit);
 
+// The module's other header, named here too: a build directory whose module cache predates it then rebuilds the module
+// (clang tracks the headers a module read, not new files in its umbrella directory).
+#include "cdepthwise_bands.h"
+
 #endif
