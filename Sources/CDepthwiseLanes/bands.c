@@ -104,13 +104,8 @@ static inline void outputRows(const int S, const int W, const int R, const float
     }
 }
 
-__attribute__((target("avx512f"), always_inline))
-static inline void band16(const int S, const int W, const float *rows, long top, long bottom, long width, long padTop, long padLeft,
-                             const float *kernel, float bias, int clamp, long firstOutputRow, long outputRowCount,
-                             long outputWidth, float *output) {
-    const long tileCount = (outputWidth + 15) / 16;
-    // Load masks per tile (columns inside the row), and zeros for rows above or below the image.
-    __mmask16 masks[tileCount * 6], zeros[tileCount * 6];
+// The load masks of every tile (6 each: columns inside the row), and as many zeros (rows above or below the image).
+static void loadMasks(const int S, long tileCount, long padLeft, long width, __mmask16 *masks, __mmask16 *zeros) {
     for (long t = 0; t < tileCount; t++) {
         for (long pair = 0; pair < 3; pair++) {
             for (long h = 0; h < 2; h++) {
@@ -121,6 +116,15 @@ static inline void band16(const int S, const int W, const float *rows, long top,
             }
         }
     }
+}
+
+__attribute__((target("avx512f"), always_inline))
+static inline void band16(const int S, const int W, const float *rows, long top, long bottom, long width, long padTop,
+                          long padLeft, const float *kernel, float bias, int clamp, long firstOutputRow, long outputRowCount,
+                          long outputWidth, float *output) {
+    const long tileCount = (outputWidth + 15) / 16;
+    __mmask16 masks[tileCount * 6], zeros[tileCount * 6];
+    loadMasks(S, tileCount, padLeft, width, masks, zeros);
     long r = 0;
     for (; r + 4 <= outputRowCount; r += 4) {
         outputRows(S, W, 4, rows, top, bottom, width, padTop, padLeft, masks, zeros, tileCount, kernel, bias, clamp,
@@ -137,8 +141,9 @@ static inline void band16(const int S, const int W, const float *rows, long top,
 }
 
 // A block without expansion: the depthwise layer (as band16 computes it) for R output rows, channel after channel,
-// into scratch (R x channels x the row's tiles), then the 1x1 projection of each output column's channels, as the packed GEMM sums it (from zero, one fused multiply-add per input
-// channel in ascending order, then the bias), up to 16 output channels at a time in registers.
+// into scratch (R x channels x the row's tiles), then the 1x1 projection of each output column's channels, as the
+// packed GEMM sums it (from zero, one fused multiply-add per input channel in ascending order, then the bias), up to
+// 16 output channels at a time in registers.
 __attribute__((target("avx512f"), always_inline))
 static inline void fused16(const int S, const int W, const float *input, long channels, long height, long width,
                            long padTop, long padLeft, const float *dwKernel, const float *dwBias, int clamp,
@@ -146,15 +151,7 @@ static inline void fused16(const int S, const int W, const float *input, long ch
                            long outputRowCount, long outputHeight, long outputWidth, float *output, float *scratch) {
     const long tileCount = (outputWidth + 15) / 16, plane = height * width, outputPlane = outputHeight * outputWidth;
     __mmask16 masks[tileCount * 6], zeros[tileCount * 6];
-    for (long t = 0; t < tileCount; t++) {
-        for (long pair = 0; pair < 3; pair++) {
-            for (long h = 0; h < 2; h++) {
-                const long column = S == 2 ? 32 * t + 2 * pair + 16 * h : 16 * t + 2 * pair + h;
-                masks[t * 6 + 2 * pair + h] = inside(column - padLeft, width);
-                zeros[t * 6 + 2 * pair + h] = 0;
-            }
-        }
-    }
+    loadMasks(S, tileCount, padLeft, width, masks, zeros);
     for (long r = 0; r < outputRowCount;) {
         const long oy = firstOutputRow + r, left = outputRowCount - r, R = left >= 4 ? 4 : left >= 2 ? 2 : 1;
         long offset[11];

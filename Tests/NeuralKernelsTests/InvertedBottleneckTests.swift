@@ -30,6 +30,18 @@ final class InvertedBottleneckTests: XCTestCase {
         return (expand, depthwise)
     }
 
+    /// A depthwise layer's geometry: padding kernel / 2 all round, or TensorFlow's SAME (the odd pixel of padding at the
+    /// bottom/right, as EfficientNet-Lite pads).
+    func depthwiseGeometry(kernel: Int, stride: Int, height: Int, width: Int, groups: Int, tensorFlowSame: Bool) -> ConvGeometry {
+        guard tensorFlowSame else { return ConvGeometry(kernel: kernel, stride: stride, padding: kernel / 2, groups: groups) }
+        func same(_ size: Int) -> (Int, Int) {
+            let total = max(((size + stride - 1) / stride - 1) * stride + kernel - size, 0)
+            return (total / 2, total - total / 2)
+        }
+        let (top, bottom) = same(height), (left, right) = same(width)
+        return ConvGeometry(kernel: (kernel, kernel), stride: (stride, stride), padding: (top, left, bottom, right), groups: groups)
+    }
+
     func testBandsMatchTwinAndSeparateLayers() {
         var random = TestGenerator(seed: 71)
         let activations: [Activation] = [.relu6, .silu, .identity, .relu]
@@ -37,18 +49,8 @@ final class InvertedBottleneckTests: XCTestCase {
             let kernel = [3, 5][random.integer(0...1)], stride = random.integer(1...2)
             let height = random.integer(1...29), width = random.integer(1...37)
             let inChannels = random.integer(1...9), expanded = random.integer(2...21)
-            let geometry: ConvGeometry
-            if random.bool() {
-                geometry = ConvGeometry(kernel: kernel, stride: stride, padding: kernel / 2, groups: expanded)
-            } else {   // TF SAME: the odd pixel of padding at the bottom/right
-                func same(_ size: Int) -> (Int, Int) {
-                    let total = max(((size + stride - 1) / stride - 1) * stride + kernel - size, 0)
-                    return (total / 2, total - total / 2)
-                }
-                let (top, bottom) = same(height), (left, right) = same(width)
-                geometry = ConvGeometry(kernel: (kernel, kernel), stride: (stride, stride), padding: (top, left, bottom, right),
-                                        groups: expanded)
-            }
+            let geometry = depthwiseGeometry(kernel: kernel, stride: stride, height: height, width: width, groups: expanded,
+                                             tensorFlowSame: !random.bool())
             let (outputHeight, _) = geometry.outputSize(height: height, width: width)
             guard outputHeight > 0 else { continue }
             let (expand, depthwise) = layers(&random, inChannels: inChannels, expanded: expanded, geometry: geometry)
@@ -120,17 +122,8 @@ final class InvertedBottleneckTests: XCTestCase {
         for trial in 0..<24 {
             let kernel = [3, 5][trial % 2], height = random.integer(3...23), width = random.integer(40...150)
             let inChannels = random.integer(1...6), expanded = random.integer(2...19)
-            let geometry: ConvGeometry
-            if trial % 4 < 2 {
-                geometry = ConvGeometry(kernel: kernel, stride: 2, padding: kernel / 2, groups: expanded)
-            } else {   // TF SAME: the odd pixel of padding at the bottom/right (none at the top/left for an odd size)
-                func same(_ size: Int) -> (Int, Int) {
-                    let total = max(((size + 1) / 2 - 1) * 2 + kernel - size, 0)
-                    return (total / 2, total - total / 2)
-                }
-                let (top, bottom) = same(height), (left, right) = same(width)
-                geometry = ConvGeometry(kernel: (kernel, kernel), stride: (2, 2), padding: (top, left, bottom, right), groups: expanded)
-            }
+            let geometry = depthwiseGeometry(kernel: kernel, stride: 2, height: height, width: width, groups: expanded,
+                                             tensorFlowSame: trial % 4 >= 2)
             let (expand, depthwise) = layers(&random, inChannels: inChannels, expanded: expanded, geometry: geometry)
             let (outputHeight, _) = geometry.outputSize(height: height, width: width)
             let input = random.tensor([random.integer(1...2), inChannels, height, width])
@@ -164,18 +157,8 @@ final class InvertedBottleneckTests: XCTestCase {
         for trial in 0..<24 {
             let kernel = [3, 5][trial % 2], stride = [1, 2][(trial / 2) % 2]
             let height = random.integer(3...21), width = random.integer(30...150), channels = random.integer(2...40)
-            let geometry: ConvGeometry
-            if trial % 8 < 4 {
-                geometry = ConvGeometry(kernel: kernel, stride: stride, padding: kernel / 2, groups: channels)
-            } else {   // TF SAME: the odd pixel of padding at the bottom/right
-                func same(_ size: Int) -> (Int, Int) {
-                    let total = max(((size + stride - 1) / stride - 1) * stride + kernel - size, 0)
-                    return (total / 2, total - total / 2)
-                }
-                let (top, bottom) = same(height), (left, right) = same(width)
-                geometry = ConvGeometry(kernel: (kernel, kernel), stride: (stride, stride), padding: (top, left, bottom, right),
-                                        groups: channels)
-            }
+            let geometry = depthwiseGeometry(kernel: kernel, stride: stride, height: height, width: width, groups: channels,
+                                             tensorFlowSame: trial % 8 >= 4)
             let depthwise = Conv2D(inChannels: channels, outChannels: channels, geometry: geometry,
                                    weight: random.floats(channels * kernel * kernel), bias: random.floats(channels))
             let outChannels = trial % 3 == 0 ? 16 : random.integer(1...40)
