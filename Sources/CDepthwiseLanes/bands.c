@@ -89,11 +89,12 @@ static inline void tile(const int S, const int W, const int R, const int full, c
     }
 }
 
-// R output rows from output row r (of the call) on, every tile.
+// R output rows from output row oy on, every tile: outputWidth floats of each (a last tile's lanes past them are not
+// stored), the rows `stride` floats apart from `out`.
 __attribute__((target("avx512f"), always_inline))
 static inline void outputRows(const int S, const int W, const int R, const float *rows, long top, long bottom, long width, long padTop,
                               long padLeft, const __mmask16 *masks, const __mmask16 *zeros, long tileCount,
-                              const float *kernel, float bias, int clamp, long oy, float *out, long outputWidth) {
+                              const float *kernel, float bias, int clamp, long oy, float *out, long stride, long outputWidth) {
     const float *row[11];
     const __mmask16 *rowMasks[11];
     int allValid = 1;
@@ -109,9 +110,9 @@ static inline void outputRows(const int S, const int W, const int R, const float
         UNROLL for (int i = 0; i < S * (R - 1) + W; i++) m[i] = rowMasks[i] + t * 6;
         const long start = 16 * S * t - padLeft;
         if (allValid && interior(S, W, start, width)) {
-            tile(S, W, R, 1, row, m, start, kernel, bias, clamp, out + 16 * t, outputWidth, outputWidth - 16 * t);
+            tile(S, W, R, 1, row, m, start, kernel, bias, clamp, out + 16 * t, stride, outputWidth - 16 * t);
         } else {
-            tile(S, W, R, 0, row, m, start, kernel, bias, clamp, out + 16 * t, outputWidth, outputWidth - 16 * t);
+            tile(S, W, R, 0, row, m, start, kernel, bias, clamp, out + 16 * t, stride, outputWidth - 16 * t);
         }
     }
 }
@@ -140,15 +141,15 @@ static inline void band16(const int S, const int W, const float *rows, long top,
     long r = 0;
     for (; r + 4 <= outputRowCount; r += 4) {
         outputRows(S, W, 4, rows, top, bottom, width, padTop, padLeft, masks, zeros, tileCount, kernel, bias, clamp,
-                   firstOutputRow + r, output + r * outputWidth, outputWidth);
+                   firstOutputRow + r, output + r * outputWidth, outputWidth, outputWidth);
     }
     for (; r + 2 <= outputRowCount; r += 2) {
         outputRows(S, W, 2, rows, top, bottom, width, padTop, padLeft, masks, zeros, tileCount, kernel, bias, clamp,
-                   firstOutputRow + r, output + r * outputWidth, outputWidth);
+                   firstOutputRow + r, output + r * outputWidth, outputWidth, outputWidth);
     }
     if (r < outputRowCount) {
         outputRows(S, W, 1, rows, top, bottom, width, padTop, padLeft, masks, zeros, tileCount, kernel, bias, clamp,
-                   firstOutputRow + r, output + r * outputWidth, outputWidth);
+                   firstOutputRow + r, output + r * outputWidth, outputWidth, outputWidth);
     }
 }
 
@@ -166,32 +167,21 @@ static inline void fused16(const int S, const int W, const float *input, long ch
     loadMasks(S, tileCount, padLeft, width, masks, zeros);
     for (long r = 0; r < outputRowCount;) {
         const long oy = firstOutputRow + r, left = outputRowCount - r, R = left >= 4 ? 4 : left >= 2 ? 2 : 1;
-        long offset[11];
-        const __mmask16 *rowMasks[11];
-        int allValid = 1;
-        for (long i = 0; i < S * (R - 1) + W; i++) {
-            const long iy = S * oy - padTop + i;
-            const int valid = iy >= 0 && iy < height;
-            offset[i] = valid ? iy * width : 0;
-            rowMasks[i] = valid ? masks : zeros;
-            allValid &= valid;
-        }
-        // Channel by channel, every tile of the R rows (each input row read as one stream), into scratch[j][c][x].
+        // Channel by channel, every tile of the R rows (each input row read as one stream), into scratch[j][c][x]: rows
+        // of whole tiles, `padded` floats, channels · padded apart.
         const long padded = tileCount * 16;
         for (long c = 0; c < channels; c++) {
-            const float *row[11];
-            for (long i = 0; i < S * (R - 1) + W; i++) row[i] = input + c * plane + offset[i];
-            for (long t = 0; t < tileCount; t++) {
-                const __mmask16 *m[11];
-                for (long i = 0; i < S * (R - 1) + W; i++) m[i] = rowMasks[i] + t * 6;
-                const long start = 16 * S * t - padLeft;
-                float *to = scratch + c * padded + 16 * t;
-                const float *kernel = dwKernel + c * W * W;
-                const int full = allValid && interior(S, W, start, width);
-                if (R == 4 && full) tile(S, W, 4, 1, row, m, start, kernel, dwBias[c], clamp, to, channels * padded, 16);
-                else if (R == 4) tile(S, W, 4, 0, row, m, start, kernel, dwBias[c], clamp, to, channels * padded, 16);
-                else if (R == 2) tile(S, W, 2, 0, row, m, start, kernel, dwBias[c], clamp, to, channels * padded, 16);
-                else tile(S, W, 1, 0, row, m, start, kernel, dwBias[c], clamp, to, channels * padded, 16);
+            const float *rows = input + c * plane, *kernel = dwKernel + c * W * W;
+            float *to = scratch + c * padded;
+            if (R == 4) {
+                outputRows(S, W, 4, rows, 0, height, width, padTop, padLeft, masks, zeros, tileCount, kernel, dwBias[c], clamp,
+                           oy, to, channels * padded, padded);
+            } else if (R == 2) {
+                outputRows(S, W, 2, rows, 0, height, width, padTop, padLeft, masks, zeros, tileCount, kernel, dwBias[c], clamp,
+                           oy, to, channels * padded, padded);
+            } else {
+                outputRows(S, W, 1, rows, 0, height, width, padTop, padLeft, masks, zeros, tileCount, kernel, dwBias[c], clamp,
+                           oy, to, channels * padded, padded);
             }
         }
         for (long j = 0; j < R; j++) {
