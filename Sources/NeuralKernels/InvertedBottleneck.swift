@@ -306,7 +306,7 @@ private func bandKernelClamp(_ activation: Activation) -> Int32? {
 /// of CDepthwiseLanes' carcinoma_depthwise_pointwise: for every four output rows, each channel's depthwise rows go to a
 /// small buffer and the projection sums them as the packed GEMM does, so the depthwise output is never written whole
 /// (the same bits). Items are four output rows of one image. Lite0's first block (32 → 16 channels), one thread, AMD
-/// Zen 4, best passes: 0.285-0.303 ms at 112 x 112 against 0.444-0.490 for the two layers; at 256 x 256 2.01-2.19 against
+/// Zen 4, best passes: 0.25-0.27 ms at 112 x 112 against 0.444-0.490 for the two layers; at 256 x 256 2.01-2.19 against
 /// 2.08-2.16 in bands (there the input itself comes from memory).
 private func depthwisePointwise(_ input: Tensor, depthwise: Conv2D, clamp: Int32, project: Conv2D,
                                 outputHeight: Int, outputWidth: Int, context: KernelContext) -> Tensor {
