@@ -20,7 +20,9 @@
 // A is a convolution's weights (or Winograd-transformed filters): it is packed once, when the layer is
 // first run, into mr-row panels per depth block (`PackedMatrix`). OpenBLAS repacks A on every call, which
 // cost ~12% of a ResNet-50 pass and much more on late layers with few pixels, where A is large.
-// B (im2col columns, input planes or Winograd tiles) is packed per call into nr-column panels.
+// B (im2col columns, input planes or Winograd tiles) is packed per call into nr-column panels, unless the call has
+// few rows of A (GemmBlocking.inPlaceRows, AVX-512): then the tiles read B's rows where they are, ldb floats apart,
+// as the same values in the same order (the same bits), and the copy that few row panels would reuse is not made.
 //
 // Each element of C is the sum over k in ascending order, one fused multiply-add per k: in registers within
 // a depth block, then added to C block after block. The depth blocks depend on K only, so the result depends
@@ -49,6 +51,14 @@ public enum GemmKernel: String, Sendable, Codable, CaseIterable {
     /// A last panel of at most this many columns is packed and multiplied half as wide (a 7x7 plane's 49
     /// pixels are 3 panels of 16 and one of 8 on AVX2, not 4 of 16).
     public var narrowColumns: Int { panelColumns / 2 }
+    /// Whether a call with `rows` rows of A reads B's rows where they are (`ldb` floats apart) instead of packing each
+    /// depth block of them first (`packColumns`): on AVX-512, for at most GemmBlocking.inPlaceRows rows, when every
+    /// full and narrow panel of `panels` is whole (a tile then reads nothing past its columns, so nothing past B).
+    func readsInPlace(rows: Int, panels: [ColumnPanel]) -> Bool {
+        self == .avx512 && rows <= GemmBlocking.inPlaceRows
+            && panels.allSatisfy { $0.shape == .columnTile || $0.width == ($0.shape == .full ? panelColumns : narrowColumns) }
+    }
+
     /// A last panel of at most this many columns is multiplied by a column tile (`GemmColumnTile`), which
     /// costs one multiply-add per column and k instead of a narrow tile's one per row and k: on AVX-512 a
     /// 7x7 plane's 49 pixels are panels of 32, 16 and 1 (37 multiply-adds per k and 12 rows, not 48 for two
@@ -204,7 +214,8 @@ public struct CPUFeatures: Sendable {
     }()
 }
 
-typealias MicroKernel = (_ depth: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+/// C[mr x nr] (+)= A panel · B panel, the panel's rows of B `bStride` floats apart (packed: nr or nr/2; in place: ldb).
+typealias MicroKernel = (_ depth: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ bStride: Int,
                          _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool) -> Void
 /// C[rows x Columns] (+)= consecutive packed A panels (panelStride floats apart) · a B panel of bStride-float rows.
 typealias ColumnKernel = (_ depth: Int, _ a: UnsafePointer<Float>, _ panelStride: Int, _ b: UnsafePointer<Float>, _ bStride: Int,
@@ -212,13 +223,13 @@ typealias ColumnKernel = (_ depth: Int, _ a: UnsafePointer<Float>, _ panelStride
 
 /// GemmRowTile.multiply: C[rows x nr] (+)= the first rows of a 12-row A panel · a B panel, finished (bias from the
 /// tile's first row, residual, activation) when bias is not nil.
-typealias RowKernel = (_ depth: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
+typealias RowKernel = (_ depth: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ bStride: Int, _ c: UnsafeMutablePointer<Float>,
                        _ ldc: Int, _ rows: Int, _ accumulate: Bool, _ bias: UnsafePointer<Float>?,
                        _ residual: UnsafePointer<Float>?, _ residualStride: Int) -> Void
 
 /// FinishingTile.multiply: a MicroKernel that also adds bias (from the tile's first row) and the residual
 /// (nil or the tile's first element, rows residualStride apart) and applies its activation before storing.
-typealias FinishingKernel = (_ depth: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+typealias FinishingKernel = (_ depth: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ bStride: Int,
                              _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool, _ bias: UnsafePointer<Float>,
                              _ residual: UnsafePointer<Float>?, _ residualStride: Int) -> Void
 
@@ -265,6 +276,13 @@ enum GemmBlocking {
     /// Depth blocks of at most this many k walk the tiles row panel by row panel (see packedGemm; 256, every
     /// block, measured no better than 128 on ResNet-50 and GoogLeNet, and its medians worse).
     static let rowOrderDepth = 128
+    /// Calls with at most this many rows of A (24 AVX-512 panels) read B in place (GemmKernel.readsInPlace): packing
+    /// copies all of B once per call and pays only if many row panels then read the copy. Per layer, one thread, AMD
+    /// Zen 4, in place against packed: 1x1 layers with 24-192 output channels 0.75-0.96 of the time (Lite0's
+    /// projections: 672 -> 112 at 14x14 0.95, 1152 -> 192 at 7x7 0.96, 240 -> 40 at 28x28 0.89, 144 -> 24 at 56x56
+    /// 0.81, at 128x128 0.75; ResNet-50's 256 -> 64 at 56x56 0.91), 256-2048 channels 0.98-1.01; but a 2048^2 GEMM
+    /// (171 row panels, rows 8 KiB apart) took 1.07-1.18x as long in place.
+    static let inPlaceRows = 288
 
     /// K split into nearly equal blocks of at most maximumDepthBlock, each a multiple of 8 but the last.
     static func depthBlocks(_ depth: Int) -> [Range<Int>] {
@@ -372,20 +390,22 @@ func packedGemm(_ a: PackedMatrix, rows: Range<Int>, columns n: Int, b: UnsafePo
         while jc < n {
             let nc = min(GemmBlocking.columnBlock, n - jc)
             let columnPanels = kernel.panels(columns: nc)
+            let inPlace = kernel.readsInPlace(rows: rows.count, panels: columnPanels)
             for (index, block) in a.depthBlocks.enumerated() {
                 let kc = block.count
                 let add = accumulate || index > 0
                 // The epilogue on the values this block stores for good.
                 let finishing = index == a.depthBlocks.count - 1 ? epilogue : nil
-                packColumns(b + block.lowerBound * ldb + jc, ldb: ldb, depth: kc, panels: columnPanels, kernel: kernel, into: workspace)
+                let bBlock = b + block.lowerBound * ldb + jc
+                if !inPlace { packColumns(bBlock, ldb: ldb, depth: kc, panels: columnPanels, kernel: kernel, into: workspace) }
                 let aBlock = packed + block.lowerBound * panels * panelRows
                 // One tile of a full or narrow column panel; every row panel of ic ..< icEnd against a column-tile panel.
                 @inline(__always) func runTile(_ panel: Int, _ columnPanel: ColumnPanel) {
                     let jr = columnPanel.start, width = columnPanel.width
-                    let bPanel = UnsafePointer(workspace + jr * kc)
                     let narrow = columnPanel.shape == .narrow
                     let microKernel = narrow ? narrowTile : fullTile
                     let tileColumns = narrow ? narrowColumns : panelColumns
+                    let bPanel = inPlace ? bBlock + jr : UnsafePointer(workspace + jr * kc), bStride = inPlace ? ldb : tileColumns
                     let aPanel = aBlock + panel * kc * panelRows
                     let firstRow = panel * panelRows
                     let height = min(panelRows, rows.upperBound - firstRow)
@@ -393,18 +413,18 @@ func packedGemm(_ a: PackedMatrix, rows: Range<Int>, columns n: Int, b: UnsafePo
                     if height == panelRows && width == tileColumns {
                         if let finishing, let finishingTiles {
                             (narrow ? finishingTiles.narrow : finishingTiles.full)(
-                                kc, aPanel, bPanel, cTile, ldc, add, finishing.bias + firstRow,
+                                kc, aPanel, bPanel, bStride, cTile, ldc, add, finishing.bias + firstRow,
                                 finishing.residual(row: firstRow, firstRow: rows.lowerBound, column: jc + jr), finishing.residualStride)
                         } else {
-                            microKernel(kc, aPanel, bPanel, cTile, ldc, add)
+                            microKernel(kc, aPanel, bPanel, bStride, cTile, ldc, add)
                         }
                     } else if width == tileColumns,
                               let rowTile = kernel.rowTile(rows: height, narrow: narrow, activation: finishing?.activation ?? .identity) {
-                        rowTile(kc, aPanel, bPanel, cTile, ldc, height, add, finishing.map { $0.bias + firstRow },
+                        rowTile(kc, aPanel, bPanel, bStride, cTile, ldc, height, add, finishing.map { $0.bias + firstRow },
                                 finishing?.residual(row: firstRow, firstRow: rows.lowerBound, column: jc + jr),
                                 finishing?.residualStride ?? 0)
                     } else {
-                        microKernel(kc, aPanel, bPanel, tile, tileColumns, false)
+                        microKernel(kc, aPanel, bPanel, bStride, tile, tileColumns, false)
                         for r in 0..<height {
                             let source = tile + r * tileColumns, destination = cTile + r * ldc
                             if add {
@@ -421,7 +441,7 @@ func packedGemm(_ a: PackedMatrix, rows: Range<Int>, columns n: Int, b: UnsafePo
                 }
                 @inline(__always) func runColumnTiles(_ columnPanel: ColumnPanel, _ ic: Int, _ icEnd: Int) {
                     let jr = columnPanel.start, width = columnPanel.width
-                    let bPanel = UnsafePointer(workspace + jr * kc)
+                    let bPanel = inPlace ? bBlock + jr : UnsafePointer(workspace + jr * kc), bStride = inPlace ? ldb : narrowColumns
                     // Several row panels at once: independent accumulators for each.
                     let group = kernel.tailPanels(columns: width)
                     let groupTile = kernel.tailTile(columns: width, panels: group)
@@ -432,7 +452,7 @@ func packedGemm(_ a: PackedMatrix, rows: Range<Int>, columns n: Int, b: UnsafePo
                         let firstRow = panel * panelRows, height = min(count * panelRows, rows.upperBound - firstRow)
                         let cTile = c + (firstRow - rows.lowerBound) * ldc + jc + jr
                         (count == group ? groupTile : singleTile)(
-                            kc, aBlock + panel * kc * panelRows, kc * panelRows, bPanel, narrowColumns, cTile, ldc, height, add)
+                            kc, aBlock + panel * kc * panelRows, kc * panelRows, bPanel, bStride, cTile, ldc, height, add)
                         if let finishing {   // a few columns: their rows from memory
                             for r in 0..<height {
                                 let row = cTile + r * ldc
@@ -539,10 +559,10 @@ func packPanel<Lanes: SIMD>(_: Lanes.Type, from b: UnsafePointer<Float>, ldb: In
 /// took 0.92-0.97 of the time on ResNet-50, EfficientNet-Lite0, Inception-v3 and GoogLeNet at one and two threads.
 enum GemmTile<let Rows: Int, let Vectors: Int, Lanes: SIMD> where Lanes.Scalar == Float {
     @inline(never)
-    static func multiply(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+    static func multiply(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, bStride: Int,
                          c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
         let lanes = Lanes.scalarCount
-        let sums = products(depth: depth, a: a, b: b, c: c, ldc: ldc)
+        let sums = products(depth: depth, a: a, b: b, bStride: bStride, c: c, ldc: ldc)
         for r in 0..<Rows {
             let row = c + r * ldc
             for v in 0..<Vectors {
@@ -556,9 +576,9 @@ enum GemmTile<let Rows: Int, let Vectors: Int, Lanes: SIMD> where Lanes.Scalar =
     /// The tile's sums over the panel's depth, in registers; C's lines (c, ldc) are prefetched for the store, and
     /// `later`'s tile (rows laterStride floats apart) for reading 32 values of k before the end. Without `later`
     /// the loop is the plain kernel's. A panel holds `aStride` floats per k (Rows, or mr for a row tile reading the
-    /// first Rows of a wider panel).
+    /// first Rows of a wider panel), B `bStride` floats per k (a packed panel's width, or B's own rows read in place).
     @inline(__always)
-    static func products(depth: Int, a: UnsafePointer<Float>, aStride: Int = Rows, b: UnsafePointer<Float>,
+    static func products(depth: Int, a: UnsafePointer<Float>, aStride: Int = Rows, b: UnsafePointer<Float>, bStride: Int,
                          c: UnsafeMutablePointer<Float>, ldc: Int, later: UnsafePointer<Float>? = nil,
                          laterStride: Int = 0) -> InlineArray<Rows, InlineArray<Vectors, Lanes>> {
         let lanes = Lanes.scalarCount
@@ -576,7 +596,7 @@ enum GemmTile<let Rows: Int, let Vectors: Int, Lanes: SIMD> where Lanes.Scalar =
                 let broadcast = Lanes(repeating: pa[r])
                 for v in 0..<Vectors { sums[r][v] = multiplyAdd(sums[r][v], broadcast, column[v]) }
             }
-            pa += aStride; pb += Vectors * lanes
+            pa += aStride; pb += bStride
         }
         guard let later else {
             for _ in 0..<depth { rankOneUpdate() }
@@ -608,12 +628,12 @@ enum GemmTile<let Rows: Int, let Vectors: Int, Lanes: SIMD> where Lanes.Scalar =
 /// first element (rows residualStride floats apart) or is nil.
 enum FinishingTile<let Rows: Int, let Vectors: Int, A: LaneActivation> {
     @inline(never)
-    static func multiply(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
+    static func multiply(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, bStride: Int, c: UnsafeMutablePointer<Float>,
                          ldc: Int, accumulate: Bool, bias: UnsafePointer<Float>, residual: UnsafePointer<Float>?,
                          residualStride: Int) {
         let lanes = Vector.scalarCount
         // The residual's lines are asked for shortly before the stores (shim.h).
-        let sums = GemmTile<Rows, Vectors, Vector>.products(depth: depth, a: a, b: b, c: c, ldc: ldc,
+        let sums = GemmTile<Rows, Vectors, Vector>.products(depth: depth, a: a, b: b, bStride: bStride, c: c, ldc: ldc,
                                                              later: residual, laterStride: residualStride)
         // The residual test hoisted out of the stores: two unrolled store loops.
         if let residual {
@@ -646,12 +666,12 @@ enum FinishingTile<let Rows: Int, let Vectors: Int, A: LaneActivation> {
 /// does: the same bits.
 enum GemmRowTile<let Rows: Int, let Vectors: Int, A: LaneActivation> {
     @inline(never)
-    static func multiply(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
+    static func multiply(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, bStride: Int, c: UnsafeMutablePointer<Float>,
                          ldc: Int, rows: Int, accumulate: Bool, bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?,
                          residualStride: Int) {
         let lanes = Vector.scalarCount
         let sums = GemmTile<Rows, Vectors, Vector>.products(depth: depth, a: a, aStride: GemmKernel.avx512.panelRows, b: b,
-                                                             c: c, ldc: ldc, later: residual, laterStride: residualStride)
+                                                             bStride: bStride, c: c, ldc: ldc, later: residual, laterStride: residualStride)
         for r in 0..<Rows where r < rows {
             let row = c + r * ldc
             for v in 0..<Vectors {
@@ -701,7 +721,7 @@ enum GemmColumnTile<let Rows: Int, let Panels: Int, let Columns: Int, Lanes: SIM
 /// C[6 x 16] (+)= A panel (depth x 6) · B panel (depth x 16) for AVX2: twelve 8-lane accumulators, one
 /// broadcast of A and two loads of B per k, the same multiply-add per k and lane as GemmTile.
 @inline(never)
-func avx2MicroKernel(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+func avx2MicroKernel(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, bStride: Int,
                      c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
     typealias Lanes = SIMD8<Float>
     @inline(__always) func load(_ pointer: UnsafePointer<Float>) -> Lanes { UnsafeRawPointer(pointer).loadUnaligned(as: Lanes.self) }
@@ -720,7 +740,7 @@ func avx2MicroKernel(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float
         s = Lanes(repeating: pa[3]); c30 = multiplyAdd(c30, s, b0); c31 = multiplyAdd(c31, s, b1)
         s = Lanes(repeating: pa[4]); c40 = multiplyAdd(c40, s, b0); c41 = multiplyAdd(c41, s, b1)
         s = Lanes(repeating: pa[5]); c50 = multiplyAdd(c50, s, b0); c51 = multiplyAdd(c51, s, b1)
-        pa += 6; pb += 16
+        pa += 6; pb += bStride
     }
     repeatUnrolledByFour(depth, rankOneUpdate)
     let r1 = c + ldc, r2 = c + 2 * ldc, r3 = c + 3 * ldc, r4 = c + 4 * ldc, r5 = c + 5 * ldc
@@ -736,7 +756,7 @@ func avx2MicroKernel(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float
 
 /// C[6 x 8] (+)= A panel (depth x 6) · B panel (depth x 8): AVX2's kernel for a last panel of at most 8 columns.
 @inline(never)
-func avx2NarrowKernel(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+func avx2NarrowKernel(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, bStride: Int,
                       c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
     typealias Lanes = SIMD8<Float>
     @inline(__always) func load(_ pointer: UnsafePointer<Float>) -> Lanes { UnsafeRawPointer(pointer).loadUnaligned(as: Lanes.self) }
@@ -750,7 +770,7 @@ func avx2NarrowKernel(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Floa
         c0 = multiplyAdd(c0, Lanes(repeating: pa[0]), b0); c1 = multiplyAdd(c1, Lanes(repeating: pa[1]), b0)
         c2 = multiplyAdd(c2, Lanes(repeating: pa[2]), b0); c3 = multiplyAdd(c3, Lanes(repeating: pa[3]), b0)
         c4 = multiplyAdd(c4, Lanes(repeating: pa[4]), b0); c5 = multiplyAdd(c5, Lanes(repeating: pa[5]), b0)
-        pa += 6; pb += 8
+        pa += 6; pb += bStride
     }
     let r1 = c + ldc, r2 = c + 2 * ldc, r3 = c + 3 * ldc, r4 = c + 4 * ldc, r5 = c + 5 * ldc
     if accumulate {

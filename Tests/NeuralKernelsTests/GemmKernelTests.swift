@@ -106,6 +106,40 @@ final class GemmKernelTests: XCTestCase {
         }
     }
 
+    /// A call with few rows of A reads B's rows in place (GemmKernel.readsInPlace), one with many packs them: the rows
+    /// of a small 1x1 layer equal, bit for bit, the same rows inside a layer with more output channels than
+    /// GemmBlocking.inPlaceRows (one thread, so one call has them all), with and without a residual and activation
+    /// finished in the tiles, on planes whose columns end in a full, narrow or column-tile panel, and both against the
+    /// naive twin.
+    func testInPlaceColumnsMatchPackedColumns() throws {
+        try requireKernel(.avx512)
+        var random = TestGenerator(seed: 44)
+        let context = KernelContext(threadCount: 1, gemmKernel: .avx512)
+        for (depth, rows, height, width) in [(300, 29, 7, 7), (70, 100, 14, 14), (520, 12, 3, 32), (40, 40, 5, 13), (64, 24, 1, 36)] {
+            let manyRows = 300
+            let wide = Conv2D(inChannels: depth, outChannels: manyRows, geometry: ConvGeometry(kernel: 1),
+                              weight: random.floats(manyRows * depth), bias: random.floats(manyRows))
+            let few = Conv2D(inChannels: depth, outChannels: rows, geometry: ConvGeometry(kernel: 1),
+                             weight: Array(wide.weight[0..<(rows * depth)]), bias: Array(wide.bias[0..<rows]))
+            let input = random.tensor([1, depth, height, width])
+            let plane = height * width
+            let residual = random.tensor([1, rows, height, width]), wideResidual = random.tensor([1, manyRows, height, width])
+            var combined = wideResidual
+            for i in 0..<(rows * plane) { combined.storage[i] = residual.storage[i] }
+            for withResidual in [false, true] {
+                let small = conv2d(input, few, activation: .relu6, residual: withResidual ? residual : nil, context: context)
+                let large = conv2d(input, wide, activation: .relu6, residual: withResidual ? combined : nil, context: context)
+                let label = "\(depth) -> \(rows) at \(height)x\(width)\(withResidual ? " + residual" : "")"
+                var expected = Naive.conv2d(input, few)
+                for i in expected.storage.indices {
+                    expected.storage[i] = min(6, max(0, expected.storage[i] + (withResidual ? residual.storage[i] : 0)))
+                }
+                assertMatchesTwin(small, expected, label)
+                XCTAssertEqual(small.storage, Array(large.storage[0..<(rows * plane)]), "\(label): in place differs from packed")
+            }
+        }
+    }
+
     /// The machine's kernel follows its flags: AVX-512 wherever the CPU reports avx512f/bw/dq/vl and the build targets it.
     func testNativeKernelFollowsTheFlags() {
         let cpu = CPUFeatures.current
