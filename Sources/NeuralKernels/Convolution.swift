@@ -143,7 +143,8 @@ public func conv2d(_ input: Tensor, _ layer: Conv2D, activation: Activation = .i
             outChannels: layer.outChannels, geometry: geometry, outputHeight: outputHeight, outputWidth: outputWidth,
             totalChannels: totalChannels, channelOffset: channelOffset, activation: activation, context: context)
         if depthwise {
-            depthwiseConvolution(source: problem.source, weights: problem.weights, bias: problem.bias, residual: problem.residual,
+            depthwiseConvolution(source: problem.source, weights: problem.weights, bias: problem.bias,
+                                 laneWeights: { layer.channelLaneWeights(lanes: Tile.scalarCount) }, residual: problem.residual,
                                  batch: problem.batch, inChannels: problem.inChannels, height: problem.height, width: problem.width,
                                  outChannels: problem.outChannels, geometry: geometry,
                                  outputHeight: outputHeight, outputWidth: outputWidth,

@@ -207,8 +207,9 @@ func storeTile<Lanes: SIMD>(_ tile: Lanes, to values: UnsafeMutablePointer<Float
 /// One input channel per group (depthwise, channel multiplier OC/IC), see the header; small planes and strided
 /// windows run with channels in the lanes instead (`DepthwiseLayout`, DepthwiseChannelLanes.swift). Planes at most
 /// 8 outputs wide (7x7 and smaller) run 8-lane tiles where Tile is wider: a 16-lane tile would compute 16 columns for 7.
+/// laneWeights gives the layer's `channelLaneWeights(lanes: Tile.scalarCount)`, asked for only by the channel lanes.
 func depthwiseConvolution(source: UnsafePointer<Float>, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>,
-                          residual: UnsafePointer<Float>?,
+                          laneWeights: () -> [Float], residual: UnsafePointer<Float>?,
                           batch: Int, inChannels: Int, height: Int, width: Int, outChannels: Int, geometry: ConvGeometry,
                           outputHeight: Int, outputWidth: Int,
                           outputRow: (Int, Int) -> UnsafeMutablePointer<Float>,
@@ -219,10 +220,12 @@ func depthwiseConvolution(source: UnsafePointer<Float>, weights: UnsafePointer<F
     case .channelLanes: true
     }
     if channelLanes {
-        depthwiseChannelLanes(source: source, weights: weights, bias: bias, residual: residual, batch: batch,
-                              inChannels: inChannels, height: height, width: width, outChannels: outChannels, geometry: geometry,
-                              outputHeight: outputHeight, outputWidth: outputWidth, outputRow: outputRow, activation: activation,
-                              context: context)
+        laneWeights().withUnsafeBufferPointer { prepared in
+            depthwiseChannelLanes(source: source, laneWeights: prepared.baseAddress!, residual: residual, batch: batch,
+                                  inChannels: inChannels, height: height, width: width, outChannels: outChannels, geometry: geometry,
+                                  outputHeight: outputHeight, outputWidth: outputWidth, outputRow: outputRow, activation: activation,
+                                  context: context)
+        }
     } else if Tile.scalarCount > 8 && outputWidth <= 8 {
         depthwiseTiles(SIMD8<Float>.self, source: source, weights: weights, bias: bias, residual: residual, batch: batch,
                        inChannels: inChannels, height: height, width: width, outChannels: outChannels, geometry: geometry,

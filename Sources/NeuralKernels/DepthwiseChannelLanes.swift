@@ -19,9 +19,10 @@
 //  3. Without a residual the activation is applied in registers; the [pixel][lanes] results are transposed back
 //     into each channel's output plane (`outputRow`, the same C transposes), where a residual and the activation are
 //     then applied in one vector pass (fusedPass), as the planes kernel does.
-// The weights of a group are transposed to [tap][lanes] when a worker starts on the group (items are group-major,
-// so a batch reuses them). A last group of fewer channels than lanes computes its missing lanes from zero inputs,
-// weights and bias and never stores them.
+// The weights are transposed once per layer to [group][tap][lanes] and the biases to [group][lanes]
+// (`Conv2D.channelLaneWeights`, kept with the layer like its packed GEMM weights: transposing a group's 25 taps
+// for each image cost 9% of a 1152-channel 5x5 layer at 7x7). A last group of fewer channels than lanes computes
+// its missing lanes from zero inputs, weights and bias and never stores them.
 
 import CDepthwiseLanes
 import Foundation
@@ -70,6 +71,7 @@ public func depthwiseConv2d(_ input: Tensor, _ layer: Conv2D, activation: Activa
     output.storage.withUnsafeMutableBufferPointer { outputBuffer in
         let destination = outputBuffer.baseAddress!
         depthwiseConvolution(source: inputBuffer.baseAddress!, weights: weightBuffer.baseAddress!, bias: biasBuffer.baseAddress!,
+                             laneWeights: { layer.channelLaneWeights(lanes: Tile.scalarCount) },
                              residual: residual == nil ? nil : residualBuffer.baseAddress,
                              batch: input.batch, inChannels: input.channels, height: input.height, width: input.width,
                              outChannels: layer.outChannels, geometry: geometry, outputHeight: outputHeight, outputWidth: outputWidth,
@@ -79,8 +81,8 @@ public func depthwiseConv2d(_ input: Tensor, _ layer: Conv2D, activation: Activa
 }
 
 /// depthwiseConvolution's arguments with the channels of a group in the lanes (see the header).
-func depthwiseChannelLanes(source: UnsafePointer<Float>, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>,
-                           residual: UnsafePointer<Float>?,
+/// laneWeights: the layer's `channelLaneWeights(lanes: Tile.scalarCount)`.
+func depthwiseChannelLanes(source: UnsafePointer<Float>, laneWeights: UnsafePointer<Float>, residual: UnsafePointer<Float>?,
                            batch: Int, inChannels: Int, height: Int, width: Int, outChannels: Int, geometry: ConvGeometry,
                            outputHeight: Int, outputWidth: Int,
                            outputRow: (Int, Int) -> UnsafeMutablePointer<Float>,
@@ -101,19 +103,18 @@ func depthwiseChannelLanes(source: UnsafePointer<Float>, weights: UnsafePointer<
         }
     }
     let groupCount = (outChannels + lanes - 1) / lanes
-    let inputCount = paddedHeight * paddedWidth * lanes, weightCount = taps * lanes, outputCount = plane * lanes
+    let inputCount = paddedHeight * paddedWidth * lanes, outputCount = plane * lanes
 
     tapOffsets.withUnsafeBufferPointer { offsetBuffer in
     let offsets = offsetBuffer.baseAddress!
     // Items are group-major (item = group · batch + image): a worker's consecutive items of one group share its weights.
     parallelChunks(groupCount * batch, context) { items in
-        var scratch = uninitialisedFloats(inputCount + weightCount + outputCount + lanes + 16)
+        var scratch = uninitialisedFloats(inputCount + outputCount + 16)
         scratch.withUnsafeMutableBufferPointer { scratchBuffer in
             // From a 64-byte boundary: every pixel's vector is one whole cache line (whole 32-byte halves on AVX2); a
             // load split across two lines costs about twice as much.
             let padded = GemmBlocking.cacheLineAligned(scratchBuffer.baseAddress!)
-            let groupWeights = padded + inputCount
-            let results = groupWeights + weightCount, groupBias = results + outputCount
+            let results = padded + inputCount
             let interior = padded + (geometry.padTop * paddedWidth + geometry.padLeft) * lanes
             // The padding border is zeroed once and stays zero: every item rewrites the same interior (zeroing the whole
             // scratch for each worker's piece cost more than the gathers on planes of 32 x 32 outputs at stride 2).
@@ -128,19 +129,12 @@ func depthwiseChannelLanes(source: UnsafePointer<Float>, weights: UnsafePointer<
                     (line + right).initialize(repeating: 0, count: rowFloats - right)
                 }
             }
-            var weightsFor = -1
             var inputRows = [UnsafePointer<Float>?](repeating: nil, count: lanes)
             var outputRows = [UnsafeMutablePointer<Float>?](repeating: nil, count: lanes)
             for item in items {
                 let group = item / batch, image = item % batch
                 let first = group * lanes, count = min(lanes, outChannels - first)
-                if group != weightsFor {
-                    // [tap][lane] weights; lanes past the last channel get zero weights and bias (never stored).
-                    for lane in 0..<count { inputRows[lane] = weights + (first + lane) * taps }
-                    carcinoma_lanes_gather(lanes, inputRows, count, taps, taps, taps, 0, groupWeights, laneTransposeUnit)
-                    UnsafeMutableRawPointer(groupBias).storeBytes(of: loadTile(bias + first, count: count), as: Tile.self)
-                    weightsFor = group
-                }
+                let groupWeights = laneWeights + group * (taps + 1) * lanes, groupBias = groupWeights + taps * lanes
                 // 1. The group's input planes into the padded scratch's interior (one lane per channel).
                 for lane in 0..<count {
                     inputRows[lane] = source + (image * inChannels + (first + lane) / outPerGroup) * inputPlane
@@ -150,8 +144,8 @@ func depthwiseChannelLanes(source: UnsafePointer<Float>, weights: UnsafePointer<
                 // 2. Output pixels in groups of at most eight, as even as possible (49 = 7 x 7, not 6 x 8 + 1: a lone
                 //    sum waits on its adds).
                 let pixels = ChannelLanePixels(
-                    input: UnsafePointer(padded), output: results, weights: UnsafePointer(groupWeights), offsets: offsets,
-                    taps: taps, start: UnsafePointer(groupBias).tile(at: 0),
+                    input: UnsafePointer(padded), output: results, weights: groupWeights, offsets: offsets,
+                    taps: taps, start: groupBias.tile(at: 0),
                     rowStep: geometry.strideY * paddedWidth * lanes, columnStep: geometry.strideX * lanes,
                     activation: residual == nil ? activation : .identity)
                 pixels.run(outputHeight: outputHeight, outputWidth: outputWidth)

@@ -73,6 +73,9 @@ public struct Conv2D: Sendable {
     /// Winograd call with that tile.
     /// Both are shared by copies of this layer.
     let winogradFilters = PreparedWeights<WinogradFilterKey, [PackedMatrix]>()
+    /// A depthwise layer's weights and biases with `lanes` channels in the lanes (DepthwiseChannelLanes.swift), per
+    /// lane count, at the first call (`channelLaneWeights(lanes:)`).
+    let laneWeights = PreparedWeights<Int, [Float]>()
     /// The weights packed as bfloat16 for the AMX GEMM (AMXGemm.swift), per reduced precision, at the first call.
     let amxWeights = PreparedWeights<Precision, AMXPackedMatrix>()
 
@@ -177,6 +180,21 @@ import Darwin
 #endif
 
 extension Conv2D {
+    /// A depthwise layer's weights as [group][tap][lanes] and each group's biases after its taps ([group][taps + 1]
+    /// [lanes]): group g holds output channels g·lanes ..< (g + 1)·lanes, lanes past the last channel zero.
+    func channelLaneWeights(lanes: Int) -> [Float] {
+        laneWeights.values(for: lanes) {
+            let taps = weight.count / outChannels, groups = (outChannels + lanes - 1) / lanes
+            var values = [Float](repeating: 0, count: groups * (taps + 1) * lanes)
+            for channel in 0..<outChannels {
+                let base = channel / lanes * (taps + 1) * lanes + channel % lanes
+                for tap in 0..<taps { values[base + tap * lanes] = weight[channel * taps + tap] }
+                values[base + taps * lanes] = bias[channel]
+            }
+            return values
+        }
+    }
+
     /// An ungrouped layer's weights as OC x (IC·KH·KW) packed for `kernel`'s tiles: packed at the first call, then kept.
     func packedMatrix(for kernel: GemmKernel) -> PackedMatrix {
         packedWeights.values(for: kernel) {
