@@ -218,8 +218,19 @@ public struct CPUFeatures: Sendable {
 typealias MicroKernel = (_ depth: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ bStride: Int,
                          _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool) -> Void
 /// C[rows x Columns] (+)= consecutive packed A panels (panelStride floats apart) · a B panel of bStride-float rows.
+/// With `finishing`, the values are finished as GemmEpilogue finishes them before their store.
 typealias ColumnKernel = (_ depth: Int, _ a: UnsafePointer<Float>, _ panelStride: Int, _ b: UnsafePointer<Float>, _ bStride: Int,
-                          _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ rows: Int, _ accumulate: Bool) -> Void
+                          _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ rows: Int, _ accumulate: Bool,
+                          _ finishing: ColumnFinish?) -> Void
+
+/// A column tile's epilogue (GemmEpilogue's operations on its values): bias points at the tile's first row's, residual
+/// (or nil) at the tile's first element, its rows residualStride floats apart.
+struct ColumnFinish {
+    let bias: UnsafePointer<Float>
+    let residual: UnsafePointer<Float>?
+    let residualStride: Int
+    let activation: Activation
+}
 
 /// GemmRowTile.multiply: C[rows x nr] (+)= the first rows of a 12-row A panel · a B panel, finished (bias from the
 /// tile's first row, residual, activation) when bias is not nil.
@@ -367,7 +378,7 @@ public struct PackedMatrix: Sendable {
 /// a.kernel.panelRows). c points at C's element (rows.lowerBound, 0); workspace holds
 /// GemmBlocking.workspaceCount(columns: n) floats.
 /// With an epilogue, the last depth block also applies it to every value it stores (finishing tiles for whole
-/// tiles, fusedPass from memory for edge and column tiles) and the call returns true; it returns false when the
+/// tiles and column tiles, fusedPass from memory for edge tiles) and the call returns true; it returns false when the
 /// kernel has no finishing tiles (AVX2) or there is no epilogue, and the caller applies it itself.
 @discardableResult
 func packedGemm(_ a: PackedMatrix, rows: Range<Int>, columns n: Int, b: UnsafePointer<Float>, ldb: Int,
@@ -452,14 +463,11 @@ func packedGemm(_ a: PackedMatrix, rows: Range<Int>, columns n: Int, b: UnsafePo
                         let firstRow = panel * panelRows, height = min(count * panelRows, rows.upperBound - firstRow)
                         let cTile = c + (firstRow - rows.lowerBound) * ldc + jc + jr
                         (count == group ? groupTile : singleTile)(
-                            kc, aBlock + panel * kc * panelRows, kc * panelRows, bPanel, bStride, cTile, ldc, height, add)
-                        if let finishing {   // a few columns: their rows from memory
-                            for r in 0..<height {
-                                let row = cTile + r * ldc
-                                finishing.finish(row: firstRow + r, firstRow: rows.lowerBound, column: jc + jr,
-                                                 from: row, into: row, count: width)
-                            }
-                        }
+                            kc, aBlock + panel * kc * panelRows, kc * panelRows, bPanel, bStride, cTile, ldc, height, add,
+                            finishing.map {
+                                ColumnFinish(bias: $0.bias + firstRow, residual: $0.residual(row: firstRow, firstRow: rows.lowerBound, column: jc + jr),
+                                             residualStride: $0.residualStride, activation: $0.activation)
+                            })
                         panel += count
                     }
                 }
@@ -694,11 +702,11 @@ enum GemmRowTile<let Rows: Int, let Vectors: Int, A: LaneActivation> {
 /// and are never stored), one accumulator per panel and column; per k, Panels loads of A, Columns broadcasts
 /// of B and Panels · Columns multiply-adds. Each element gets the same multiply-add per k, in the same
 /// order, as in GemmTile (the product a·b is commutative), so a column gives the same bits whichever tile
-/// computes it. Only the first `rows` rows are stored.
-enum GemmColumnTile<let Rows: Int, let Panels: Int, let Columns: Int, Lanes: SIMD> where Lanes.Scalar == Float {
+/// computes it. Only the first `rows` rows are stored, finished (GemmEpilogue's operations, in registers) with `finishing`.
+enum GemmColumnTile<let Rows: Int, let Panels: Int, let Columns: Int, Lanes: DepthwiseLanes> {
     @inline(never)
     static func multiply(depth: Int, a: UnsafePointer<Float>, panelStride: Int, b: UnsafePointer<Float>, bStride: Int,
-                         c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, accumulate: Bool) {
+                         c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, accumulate: Bool, finishing: ColumnFinish?) {
         var sums = InlineArray<Panels, InlineArray<Columns, Lanes>>(repeating: InlineArray(repeating: Lanes()))
         var pa = a, pb = b
         @inline(__always) func rankOneUpdate() {
@@ -710,9 +718,34 @@ enum GemmColumnTile<let Rows: Int, let Panels: Int, let Columns: Int, Lanes: SIM
         }
         repeatUnrolledByFour(depth, rankOneUpdate)
         for p in 0..<Panels {
-            for r in 0..<max(0, min(Rows, rows - p * Rows)) {
-                let row = c + (p * Rows + r) * ldc
-                for j in 0..<Columns { row[j] = accumulate ? sums[p][j][r] + row[j] : sums[p][j][r] }
+            let valid = max(0, min(Rows, rows - p * Rows)), first = c + p * Rows * ldc
+            guard let finishing else {
+                for r in 0..<valid {
+                    let row = first + r * ldc
+                    for j in 0..<Columns { row[j] = accumulate ? sums[p][j][r] + row[j] : sums[p][j][r] }
+                }
+                continue
+            }
+            // The epilogue in the accumulators, each lane a row: (sum (+ C) + bias) + residual, then the activation (the
+            // order and the vector activation of fusedPass). Calling fusedPass on each row's few values cost ~1% of
+            // EfficientNet-Lite0's pass, whose 7x7 and 14x14 planes end in a column tile.
+            var bias = Lanes()
+            for r in 0..<valid { bias[r] = finishing.bias[p * Rows + r] }
+            for j in 0..<Columns {
+                var value = sums[p][j]
+                if accumulate {
+                    var old = Lanes()
+                    for r in 0..<valid { old[r] = first[r * ldc + j] }
+                    value += old
+                }
+                value = value + bias
+                if let residual = finishing.residual {
+                    var added = Lanes()
+                    for r in 0..<valid { added[r] = residual[(p * Rows + r) * finishing.residualStride + j] }
+                    value = value + added
+                }
+                value = Lanes.activated(value, finishing.activation)
+                for r in 0..<valid { first[r * ldc + j] = value[r] }
             }
         }
     }

@@ -1,6 +1,6 @@
 // The convolution output pass (bias, residual, activation) applied by the packed GEMM's last depth block
-// (PackedGemm.swift: FinishingTile on the accumulators for whole AVX-512 tiles, fusedPass from memory for edge
-// and column tiles; AVX2 keeps the separate pass). Through the public conv2d: every activation, with and
+// (PackedGemm.swift: FinishingTile on the accumulators for whole AVX-512 tiles, GemmColumnTile on its own for column
+// tiles, fusedPass from memory for edge tiles; AVX2 keeps the separate pass). Through the public conv2d: every activation, with and
 // without a residual, depths of one and of several blocks (the epilogue must wait for the last), planes and
 // channel counts with full, narrow, edge and column tiles, on pixel pieces and on channel pieces. Each result
 // must match the naive twin, and equal bit for bit the separate pass it replaces (the identity convolution
