@@ -8,6 +8,7 @@
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #include <immintrin.h>
+#include <stdlib.h>
 
 #define UNROLL _Pragma("clang loop unroll(full)")
 
@@ -130,24 +131,28 @@ static void loadMasks(const int S, long tileCount, long padLeft, long width, __m
     }
 }
 
-// The masks of the last row geometry each thread asked for (rows up to 64 tiles wide), and the masks of a row of zeros
-// (rows above or below the image): every channel and band of a layer has the same ones, and making them for each call
-// cost ~0.4% of EfficientNet-Lite0's pass (its first expanded block: 96 channels in bands of a few rows).
-enum { cachedMaskTiles = 64 };
-static _Thread_local struct { int S; long padLeft, width, tileCount; __mmask16 masks[cachedMaskTiles * 6]; } maskCache = { 0, 0, 0, -1, { 0 } };
-static const __mmask16 zeroMasks[cachedMaskTiles * 6];
+// The load masks of the last row geometry each thread asked for, and as many masks of zeros (rows above or below the
+// image): every channel and band of a layer has the same ones, and making them for each call cost ~0.4% of
+// EfficientNet-Lite0's pass (its first expanded block: 96 channels in bands of a few rows). The buffers grow to the
+// widest row a thread has seen and stay for the thread's life.
+static _Thread_local struct { int S; long padLeft, width, tileCount, capacity; __mmask16 *masks, *zeros; } maskCache = {
+    0, 0, 0, -1, 0, 0, 0 };
 
-// The masks for S, tileCount, padLeft and width: the thread's cached ones, or made into `own` for wider rows.
-static const __mmask16 *cachedRowMasks(const int S, long tileCount, long padLeft, long width, __mmask16 *own) {
-    if (tileCount > cachedMaskTiles) {
-        loadMasks(S, tileCount, padLeft, width, own);
-        return own;
-    }
+static void rowMasks(const int S, long tileCount, long padLeft, long width, const __mmask16 **masks, const __mmask16 **zeros) {
     if (maskCache.S != S || maskCache.padLeft != padLeft || maskCache.width != width || maskCache.tileCount != tileCount) {
+        if (tileCount * 6 > maskCache.capacity) {
+            free(maskCache.masks);
+            free(maskCache.zeros);
+            maskCache.capacity = tileCount * 6;
+            maskCache.masks = malloc((size_t)maskCache.capacity * sizeof(__mmask16));
+            maskCache.zeros = calloc((size_t)maskCache.capacity, sizeof(__mmask16));
+            if (!maskCache.masks || !maskCache.zeros) abort();
+        }
         loadMasks(S, tileCount, padLeft, width, maskCache.masks);
         maskCache.S = S; maskCache.padLeft = padLeft; maskCache.width = width; maskCache.tileCount = tileCount;
     }
-    return maskCache.masks;
+    *masks = maskCache.masks;
+    *zeros = maskCache.zeros;
 }
 
 __attribute__((target("avx512f"), always_inline))
@@ -155,13 +160,8 @@ static inline void band16(const int S, const int W, const float *rows, long top,
                           long padLeft, const float *kernel, float bias, int clamp, long firstOutputRow, long outputRowCount,
                           long outputWidth, float *output) {
     const long tileCount = (outputWidth + 15) / 16;
-    const long own = tileCount > cachedMaskTiles ? tileCount * 6 : 1;
-    __mmask16 ownMasks[own], ownZeros[own];
-    const __mmask16 *masks = cachedRowMasks(S, tileCount, padLeft, width, ownMasks), *zeros = zeroMasks;
-    if (own > 1) {
-        for (long i = 0; i < own; i++) ownZeros[i] = 0;
-        zeros = ownZeros;
-    }
+    const __mmask16 *masks, *zeros;
+    rowMasks(S, tileCount, padLeft, width, &masks, &zeros);
     long r = 0;
     for (; r + 4 <= outputRowCount; r += 4) {
         outputRows(S, W, 4, rows, top, bottom, width, padTop, padLeft, masks, zeros, tileCount, kernel, bias, clamp,
@@ -187,13 +187,8 @@ static inline void fused16(const int S, const int W, const float *input, long ch
                            const float *pwWeight, const float *pwBias, long outChannels, long firstOutputRow,
                            long outputRowCount, long outputHeight, long outputWidth, float *output, float *scratch) {
     const long tileCount = (outputWidth + 15) / 16, plane = height * width, outputPlane = outputHeight * outputWidth;
-    const long own = tileCount > cachedMaskTiles ? tileCount * 6 : 1;
-    __mmask16 ownMasks[own], ownZeros[own];
-    const __mmask16 *masks = cachedRowMasks(S, tileCount, padLeft, width, ownMasks), *zeros = zeroMasks;
-    if (own > 1) {
-        for (long i = 0; i < own; i++) ownZeros[i] = 0;
-        zeros = ownZeros;
-    }
+    const __mmask16 *masks, *zeros;
+    rowMasks(S, tileCount, padLeft, width, &masks, &zeros);
     for (long r = 0; r < outputRowCount;) {
         const long oy = firstOutputRow + r, left = outputRowCount - r, R = left >= 4 ? 4 : left >= 2 ? 2 : 1;
         // Channel by channel, every tile of the R rows (each input row read as one stream), into scratch[j][c][x]: rows

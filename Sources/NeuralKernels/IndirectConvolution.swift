@@ -36,7 +36,7 @@ func indirectConvolutionApplies(_ geometry: ConvGeometry, inChannels: Int, kerne
 }
 
 /// The convolution of `problem` (indirectConvolutionApplies) with its weights packed for the AVX-512 tiles.
-/// Pieces are output rows of every image, so the result depends neither on the thread count nor on the batch.
+/// Pieces are bands of output rows of every image, so the result depends neither on the thread count nor on the batch.
 func indirectConvolution(_ problem: ConvolutionProblem, weights: PackedMatrix) {
     switch problem.activation {
     case .identity: indirectConvolution(problem, weights: weights, IdentityLanes.self)
@@ -78,34 +78,34 @@ private func indirectConvolution<A: LaneActivation>(_ problem: ConvolutionProble
             let source = UnsafeMutablePointer<Float>.allocate(capacity: perBand)
             defer { source.deallocate() }
             for item in items {
-                let image = item / bands, firstRow = item % bands * bandRows
-                // Padded row r of the band is input row firstRow · sy - padTop + r (zeros outside the image).
+                let image = item / bands, firstOutputRow = item % bands * bandRows
+                // Padded row r of the band is input row firstOutputRow · sy - padTop + r (zeros outside the image).
                 for channel in 0..<problem.inChannels {
                     layout.build(from: problem.inputImage(image) + channel * inputPlane, height: problem.height, width: problem.width,
-                                 padTop: geometry.padTop - firstRow * geometry.strideY, padLeft: geometry.padLeft, fill: 0,
+                                 padTop: geometry.padTop - firstOutputRow * geometry.strideY, padLeft: geometry.padLeft, fill: 0,
                                  into: source + channel * perChannel)
                 }
-                for oy in firstRow..<min(problem.outputHeight, firstRow + bandRows) {
-                var tile = TileCursor(tilesPerRow: layout.tilesPerRow)
-                tile.row = oy - firstRow
-                for _ in 0..<layout.tilesPerRow {
-                    let ox = tile.column * layout.lanes, width = min(layout.lanes, outputWidth - ox)
-                    let tileSource = UnsafePointer(source + layout.tileBase(tile.next()))
-                    for panel in 0..<panels {
-                        let firstRow = panel * panelRows, rows = min(panelRows, problem.outChannels - firstRow)
-                        let a = packed.baseAddress! + panel * depth * panelRows
-                        let c = problem.outputRow(image, firstRow) + oy * outputWidth + ox
-                        let bias = problem.bias + firstRow
-                        switch (rows, width > 16) {
-                        case (9..., true): IndirectTile<12, 2, A>.run(depth, a, tileSource, taps.baseAddress!, c, problem.plane, rows, width, bias)
-                        case (9..., false): IndirectTile<12, 1, A>.run(depth, a, tileSource, taps.baseAddress!, c, problem.plane, rows, width, bias)
-                        case (5..., true): IndirectTile<8, 2, A>.run(depth, a, tileSource, taps.baseAddress!, c, problem.plane, rows, width, bias)
-                        case (5..., false): IndirectTile<8, 1, A>.run(depth, a, tileSource, taps.baseAddress!, c, problem.plane, rows, width, bias)
-                        case (_, true): IndirectTile<4, 2, A>.run(depth, a, tileSource, taps.baseAddress!, c, problem.plane, rows, width, bias)
-                        case (_, false): IndirectTile<4, 1, A>.run(depth, a, tileSource, taps.baseAddress!, c, problem.plane, rows, width, bias)
+                for oy in firstOutputRow..<min(problem.outputHeight, firstOutputRow + bandRows) {
+                    var tile = TileCursor(tilesPerRow: layout.tilesPerRow)
+                    tile.row = oy - firstOutputRow
+                    for _ in 0..<layout.tilesPerRow {
+                        let ox = tile.column * layout.lanes, width = min(layout.lanes, outputWidth - ox)
+                        let tileSource = UnsafePointer(source + layout.tileBase(tile.next()))
+                        for panel in 0..<panels {
+                            let firstRow = panel * panelRows, rows = min(panelRows, problem.outChannels - firstRow)
+                            let a = packed.baseAddress! + panel * depth * panelRows
+                            let c = problem.outputRow(image, firstRow) + oy * outputWidth + ox
+                            let bias = problem.bias + firstRow
+                            switch (rows, width > 16) {
+                            case (9..., true): IndirectTile<12, 2, A>.run(depth, a, tileSource, taps.baseAddress!, c, problem.plane, rows, width, bias)
+                            case (9..., false): IndirectTile<12, 1, A>.run(depth, a, tileSource, taps.baseAddress!, c, problem.plane, rows, width, bias)
+                            case (5..., true): IndirectTile<8, 2, A>.run(depth, a, tileSource, taps.baseAddress!, c, problem.plane, rows, width, bias)
+                            case (5..., false): IndirectTile<8, 1, A>.run(depth, a, tileSource, taps.baseAddress!, c, problem.plane, rows, width, bias)
+                            case (_, true): IndirectTile<4, 2, A>.run(depth, a, tileSource, taps.baseAddress!, c, problem.plane, rows, width, bias)
+                            case (_, false): IndirectTile<4, 1, A>.run(depth, a, tileSource, taps.baseAddress!, c, problem.plane, rows, width, bias)
+                            }
                         }
                     }
-                }
                 }
             }
         }

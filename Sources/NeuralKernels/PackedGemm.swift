@@ -223,8 +223,8 @@ typealias ColumnKernel = (_ depth: Int, _ a: UnsafePointer<Float>, _ panelStride
                           _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ rows: Int, _ accumulate: Bool,
                           _ finishing: ColumnFinish?) -> Void
 
-/// A column tile's epilogue (GemmEpilogue's operations on its values): bias points at the tile's first row's, residual
-/// (or nil) at the tile's first element, its rows residualStride floats apart.
+/// A column tile's epilogue (GemmEpilogue's operations on its values): `bias` points at its first row's bias, `residual`
+/// (or nil) at the residual's element for its first row and column, the residual's rows residualStride floats apart.
 struct ColumnFinish {
     let bias: UnsafePointer<Float>
     let residual: UnsafePointer<Float>?
