@@ -134,7 +134,8 @@ static void loadMasks(const int S, long tileCount, long padLeft, long width, __m
 // The load masks of the last row geometry each thread asked for, and as many masks of zeros (rows above or below the
 // image): every channel and band of a layer has the same ones, and making them for each call cost ~0.4% of
 // EfficientNet-Lite0's pass (its first expanded block: 96 channels in bands of a few rows). The buffers grow to the
-// widest row a thread has seen and stay for the thread's life.
+// widest row a thread has seen and are kept (12 bytes per 16 output columns; not freed when a thread exits, which the
+// worker pool's threads never do).
 static _Thread_local struct { int S; long padLeft, width, tileCount, capacity; __mmask16 *masks, *zeros; } maskCache = {
     0, 0, 0, -1, 0, 0, 0 };
 
