@@ -285,7 +285,7 @@ private let bandKernelUnit = carcinoma_lanes_vector_unit()
 /// 112 x 112 0.82-0.84 ms against 1.06, at 256 x 256 4.33 against 5.14; 24 → 144 5x5 stride 2 at 128 x 128 2.73 against
 /// 3.21 (the phase planes' copy had taken longer than their taps); at stride 1, 24 → 144 3x3 at 128 x 128 3.71-3.77
 /// against 3.79-3.87. Loads without a mask where a tile lies inside the rows: the same block at 112 x 112 0.80-0.83.
-private func bandKernelWindow(_ g: ConvGeometry, lanes: Int) -> Int {
+func bandKernelWindow(_ g: ConvGeometry, lanes: Int) -> Int {
     guard lanes == 16 && bandKernelUnit == 2 && g.strideY == g.strideX && (g.strideY == 1 || g.strideY == 2)
             && g.dilationY == 1 && g.dilationX == 1
             && g.kernelHeight == g.kernelWidth && (g.kernelHeight == 3 || g.kernelHeight == 5) else { return 0 }
@@ -293,7 +293,7 @@ private func bandKernelWindow(_ g: ConvGeometry, lanes: Int) -> Int {
 }
 
 /// The band kernel's `clamp` for an activation it applies in its registers (none, ReLU, ReLU6), nil for the others.
-private func bandKernelClamp(_ activation: Activation) -> Int32? {
+func bandKernelClamp(_ activation: Activation) -> Int32? {
     switch activation {
     case .identity: 0
     case .relu: 1

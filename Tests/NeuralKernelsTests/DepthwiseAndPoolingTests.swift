@@ -126,6 +126,46 @@ final class DepthwiseAndPoolingTests: XCTestCase {
     /// strides 1 and 2, symmetric, TF-SAME asymmetric, dilated and no padding, channel counts that leave a partial lane
     /// group (20, 37) and a channel multiplier of 2, batch 2, with and without a residual, into a channel slice, on
     /// 1 and 2 threads.
+    /// 3x3 layers on wide rows without a residual read their input rows in place on AVX-512 (the band kernel in
+    /// depthwiseConvolution): conv2d's result equals the planes kernel's bit for bit and the naive twin's, at stride 1
+    /// and 2, symmetric and TF-SAME padding, channel multipliers 1 and 2, every activation the kernel applies in its
+    /// registers, one and two threads, batch 2, into a channel offset; rows just below the width where it starts and
+    /// rows longer than one or several tiles.
+    func testWideThreeByThreeRowsReadInPlace() throws {
+        guard CPUFeatures.current.hasAVX512 && GemmKernel.native == .avx512 else {
+            throw XCTSkip("skipped: no AVX-512 (the band kernel for wide 3x3 rows runs only there)")
+        }
+        var random = TestGenerator(seed: 77)
+        var trial = 0
+        for (height, width, stride) in [(9, 50, 1), (7, 47, 1), (5, 61, 2), (6, 64, 2), (4, 63, 2), (3, 97, 1)] {
+            for (channels, multiplier) in [(5, 1), (3, 2)] {
+                let (top, bottom) = samePadding(size: height, kernel: 3, stride: stride)
+                let (left, right) = samePadding(size: width, kernel: 3, stride: stride)
+                for geometry in [ConvGeometry(kernel: 3, stride: stride, padding: 1, groups: channels),
+                                 ConvGeometry(kernel: (3, 3), stride: (stride, stride), padding: (top, left, bottom, right), groups: channels)] {
+                    let layer = depthwiseLayer(&random, channels: channels, multiplier: multiplier, geometry: geometry)
+                    let input = Tensor(shape: [2, channels, height, width], storage: random.floats(2 * channels * height * width, scale: 4))
+                    let (outputHeight, outputWidth) = geometry.outputSize(height: height, width: width)
+                    let activation: Activation = [.identity, .relu, .relu6][trial % 3]
+                    let context = KernelContext(threadCount: 1 + trial % 2)
+                    let label = "3x3 rows trial \(trial) \(input.shape) \(geometry) multiplier \(multiplier) \(activation)"
+                    func run(_ layout: DepthwiseLayout) -> Tensor {
+                        var output = Tensor(shape: [2, 2 + layer.outChannels, outputHeight, outputWidth], repeating: .nan)
+                        depthwiseConv2d(input, layer, activation: activation, layout: layout, into: &output, channelOffset: 2,
+                                        context: context)
+                        return output
+                    }
+                    let inPlace = run(.automatic), planes = run(.planes)
+                    assertSameBits(inPlace, planes, label + ": planes kernel")
+                    let untouched = Tensor(shape: [2, 2, outputHeight, outputWidth], repeating: .nan)
+                    assertSameBits(inPlace, Naive.concatChannels([untouched, Naive.conv2d(input, layer, activation: activation)]),
+                                   label + ": naive twin")
+                    trial += 1
+                }
+            }
+        }
+    }
+
     func testChannelLanesAreBitExact() {
         var random = TestGenerator(seed: 71)
         let activations: [Activation] = [.identity, .relu, .relu6, .silu, .sigmoid]
