@@ -28,8 +28,10 @@ trap 'rm -f "$results"' EXIT
 configs="${BACKBONE_CONFIGS:-resnet50:224:1 resnet50:224:8 resnet50:512:1 googlenet:224:1 googlenet:224:8 googlenet:512:1
 inception_v3:299:1 inception_v3:299:8 inception_v3:512:1 efficientnet_v2_s:224:1 efficientnet_v2_s:384:1 efficientnet_v2_s:512:1
 efficientnet_lite0:224:1 efficientnet_lite0:224:8 efficientnet_lite0:512:1}"
-# On a CPU with AMX, each configuration also runs with the opt-in bfloat16 convolutions (a second table).
-amx=$("$bin" --version | grep -q "AMX bf16 available" && echo yes || echo no)
+# On a CPU with a bfloat16 unit (AMX or AVX512-BF16), each configuration also runs with the opt-in bfloat16
+# convolutions (a second table).
+bf16unit=$("$bin" --version | grep -o "bf16 available on [A-Z0-9-]*" | sed 's/bf16 available on //')
+amx=$([ -n "$bf16unit" ] && echo yes || echo no)
 if want backbones; then
 "$bin" bench sgemm --size 4096 --threads "$threads" --json | sed 's/^/sgemm /' >> "$results"
 "$bin" bench sgemm --size 4096 --threads "$threads" --engine packed --json | sed 's/^/packed /' >> "$results"
@@ -57,8 +59,8 @@ for config in $configs; do
     done
   fi
 done
-"$python" - "$results" <<'PY'
-import json, sys
+BF16_UNIT="$bf16unit" "$python" - "$results" <<'PY'
+import json, os, sys
 sides = {"ours": {}, "ours2": {}, "gemm": {}, "torch": {}, "ort": {}, "bf16x3": {}, "bf16": {}}
 sgemm = packed = None
 # Every run's images/s per side and configuration (BENCH_ROUNDS > 1: the best of each side goes in the last column).
@@ -114,7 +116,7 @@ for key, mine in ours.items():
     print(f"| {key[0]} | {key[1]} | {key[2]} | {gflop:.2f} | {cell(mine)} | {cell(gemm.get(key))} | {cell(torch[key])} | "
           f"{cell(ort.get(key))} | **{ratio(torch[key])}** | {ratio(ort.get(key))} | {cpu(mine, ort.get(key))} |" + best)
 if sides["bf16x3"]:
-    print("\nThe opt-in bfloat16 convolutions on AMX (`--precision`; bf16x3: three bfloat16 products per float32 one, "
+    print(f"\nThe opt-in bfloat16 convolutions on {os.environ.get('BF16_UNIT', 'AMX')} (`--precision`; bf16x3: three bfloat16 products per float32 one, "
           "embeddings within a cosine of 0.9999999 of float32; bf16: one, ~0.9997), images/s, beside float32 and ONNX Runtime "
           "(float32)\n")
     print("| model | input | batch | ours fp32 | ours bf16x3 | ours bf16 | ONNX Runtime | bf16x3/fp32 | bf16/fp32 | bf16x3/ORT | bf16/ORT |")

@@ -15,7 +15,7 @@ public struct BackboneMeasurement: Sendable, Codable {
     public var threads: Int
     public var winograd: Bool
     public var gemmKernel: GemmKernel
-    /// The convolutions' arithmetic (fp32, or bf16 / bf16x3 on AMX).
+    /// The convolutions' arithmetic (fp32, or bf16 / bf16x3 on AMX or AVX512-BF16).
     public var precision: Precision
     public var runs: Int
     public var medianSeconds: Double

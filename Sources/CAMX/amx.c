@@ -168,6 +168,57 @@ AMX_TARGET void carcinoma_amx_gemm(const uint16_t *a, long rowPanels, const uint
     _tile_release();
 }
 
+// The same product without AMX, on AVX512-BF16 (AMD Zen 4 and later, Intel Cooper Lake): VDPBF16PS adds to each of 16
+// float32 lanes the products of a pair of bfloat16 values (the pair of expanded depth 2i, 2i + 1 that the packed B
+// holds per column, the VNNI layout) with a pair of A's row broadcast to every lane. A 32 x 32 block runs as row
+// groups of 12, 12 and 8 rows by two vectors of 16 columns: 24 sums, two B vectors and a broadcast in 32 zmm
+// registers (the float32 GEMM's 12 x 32 tile), each VDPBF16PS 32 multiply-adds where an FMA does 16.
+#define BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512bf16")))
+
+#define BF16_UNROLL _Pragma("clang loop unroll(full)")
+
+BF16_TARGET __attribute__((always_inline)) static inline void bf16_rows(const int R, const uint16_t *aPanel, const uint16_t *bPanel, long firstChunk,
+                                         long chunkCount, float *c, long ldc, int accumulate) {
+    __m512 sum[12][2];
+    BF16_UNROLL for (int r = 0; r < R; r++) {
+        sum[r][0] = accumulate ? _mm512_loadu_ps(c + r * ldc) : _mm512_setzero_ps();
+        sum[r][1] = accumulate ? _mm512_loadu_ps(c + r * ldc + 16) : _mm512_setzero_ps();
+    }
+    for (long q = firstChunk; q < firstChunk + chunkCount; q++) {
+        const uint16_t *aq = aPanel + q * 1024, *bq = bPanel + q * 1024;
+        for (int pair = 0; pair < 16; pair++) {
+            const __m512bh b0 = (__m512bh)_mm512_loadu_si512((const void *)(bq + pair * 64));
+            const __m512bh b1 = (__m512bh)_mm512_loadu_si512((const void *)(bq + pair * 64 + 32));
+            BF16_UNROLL for (int r = 0; r < R; r++) {
+                uint32_t bits;
+                memcpy(&bits, aq + r * 32 + 2 * pair, sizeof bits);
+                const __m512bh a = (__m512bh)_mm512_set1_epi32((int)bits);
+                sum[r][0] = _mm512_dpbf16_ps(sum[r][0], a, b0);
+                sum[r][1] = _mm512_dpbf16_ps(sum[r][1], a, b1);
+            }
+        }
+    }
+    BF16_UNROLL for (int r = 0; r < R; r++) {
+        _mm512_storeu_ps(c + r * ldc, sum[r][0]);
+        _mm512_storeu_ps(c + r * ldc + 16, sum[r][1]);
+    }
+}
+
+BF16_TARGET void carcinoma_bf16_gemm_avx512(const uint16_t *a, long rowPanels, const uint16_t *b, long columnPanels,
+                                            long panelChunks, long firstChunk, long chunkCount, float *c, long ldc,
+                                            int accumulate) {
+    for (long j = 0; j < columnPanels; j++) {
+        const uint16_t *bPanel = b + j * panelChunks * 1024;
+        for (long i = 0; i < rowPanels; i++) {
+            const uint16_t *aPanel = a + i * panelChunks * 1024;
+            float *block = c + i * 32 * ldc + j * 32;
+            bf16_rows(12, aPanel, bPanel, firstChunk, chunkCount, block, ldc, accumulate);
+            bf16_rows(12, aPanel + 12 * 32, bPanel, firstChunk, chunkCount, block + 12 * ldc, ldc, accumulate);
+            bf16_rows(8, aPanel + 24 * 32, bPanel, firstChunk, chunkCount, block + 24 * ldc, ldc, accumulate);
+        }
+    }
+}
+
 #else
 
 int carcinoma_amx_request_permission(void) { return -1; }
@@ -180,6 +231,11 @@ void carcinoma_amx_pack_b_rows(const float *row0, const float *row1, long k0, lo
 void carcinoma_amx_clear_last_chunks(long columns, long chunks, uint16_t *out) { (void)columns; (void)chunks; (void)out; }
 void carcinoma_amx_gemm(const uint16_t *a, long rowPanels, const uint16_t *b, long columnPanels, long panelChunks,
                         long firstChunk, long chunkCount, float *c, long ldc, int accumulate) {
+    (void)a; (void)rowPanels; (void)b; (void)columnPanels; (void)panelChunks; (void)firstChunk; (void)chunkCount;
+    (void)c; (void)ldc; (void)accumulate;
+}
+void carcinoma_bf16_gemm_avx512(const uint16_t *a, long rowPanels, const uint16_t *b, long columnPanels,
+                                long panelChunks, long firstChunk, long chunkCount, float *c, long ldc, int accumulate) {
     (void)a; (void)rowPanels; (void)b; (void)columnPanels; (void)panelChunks; (void)firstChunk; (void)chunkCount;
     (void)c; (void)ldc; (void)accumulate;
 }

@@ -1,9 +1,13 @@
-// The opt-in reduced-precision path: convolutions as GEMMs on Intel AMX's bfloat16 tiles (Sources/CAMX).
+// The opt-in reduced-precision path: convolutions as GEMMs on bfloat16 operands (Sources/CAMX), on Intel AMX's
+// tiles or with AVX512-BF16 (`BFloat16Unit`).
 //
 // `Precision.float32` is the engine everywhere else in this module and the default. On a CPU with AMX
 // (amx_tile, amx_bf16: Intel Xeon 4th generation and later), ungrouped convolutions may instead multiply
 // bfloat16 operands with float32 sums (TDPBF16PS, 16 x 16 x 32 per instruction, about ten times the
-// float32 FMA rate of the same core):
+// float32 FMA rate of the same core); on one with AVX512-BF16 but no AMX (AMD Zen 4, Intel Cooper Lake) the
+// same packed operands go through VDPBF16PS (32 multiply-adds per instruction, twice an FMA's; on Zen 4 at 224, batch
+// 1, bf16 ran at 1.13-1.34x float32's speed on ResNet-50, whose float32 path keeps Winograd, 1.01-1.16x on
+// EfficientNet-V2-S, about 1.1x on Lite0; bf16x3 at about half):
 //   .bfloat16    weights and inputs rounded to bfloat16 (8 significant bits): the fastest; an embedding
 //                differs from float32's by a cosine of about 0.9997 (Lite0 on OxML crops).
 //   .bfloat16x3  each value split into hi = bf16(x) and lo = bf16(x - hi), and a·b summed as
@@ -38,12 +42,37 @@ public enum Precision: String, Sendable, Codable, CaseIterable {
     public var recordedName: String? { self == .float32 ? nil : rawValue }
 
     /// Whether this machine runs it: float32 everywhere; the bfloat16 kinds on a CPU with AMX tiles whose OS
-    /// grants the tile state to this process (Linux ≥ 5.16).
-    public var isSupported: Bool { self == .float32 || AMX.isAvailable }
+    /// grants the tile state to this process (Linux ≥ 5.16), or with AVX512-BF16 (`BFloat16Unit`).
+    public var isSupported: Bool { self == .float32 || BFloat16Unit.native != nil }
 
     /// Why this machine cannot run it, for an error message (nil when it can).
     public var unsupportedReason: String? {
-        isSupported ? nil : "--precision \(rawValue) cannot run here: \(AMX.unavailableReason ?? "")"
+        isSupported ? nil : "--precision \(rawValue) cannot run here: \(BFloat16Unit.unavailableReason)"
+    }
+}
+
+/// What multiplies the packed bfloat16 operands: Intel AMX's tiles (TDPBF16PS, a 16 x 16 x 32 product per
+/// instruction), or AVX512-BF16's VDPBF16PS on zmm registers (AMD Zen 4 and later, Intel Cooper Lake and later: 32
+/// multiply-adds per instruction, twice an FMA's). Both read the same packed operands and sum in float32; the order of
+/// the sums within a pair of products is the hardware's, so the two units may differ in the last bits.
+public enum BFloat16Unit: String, Sendable, CaseIterable {
+    case amx, avx512
+
+    /// The machine's unit: AMX where the CPU has it and the OS grants it, else AVX512-BF16 where the CPU has it.
+    public static let native: BFloat16Unit? = AMX.isAvailable ? .amx : avx512Available ? .avx512 : nil
+
+    /// Every unit this machine runs (the tests check each one).
+    public static var supported: [BFloat16Unit] { (AMX.isAvailable ? [.amx] : []) + (avx512Available ? [.avx512] : []) }
+
+    static let avx512Available: Bool = {
+        let cpu = CPUFeatures.current
+        return cpu.hasAVX512 && cpu.hasAVX512BF16
+    }()
+
+    static var unavailableReason: String {
+        let cpu = CPUFeatures.current
+        return "it needs AVX512-BF16 (AMD Zen 4 and later, Intel Xeon 3rd generation and later) or Intel AMX; this CPU "
+            + "(\(cpu.modelName)) has \(cpu.vectorUnit) without them"
     }
 }
 
@@ -188,7 +217,7 @@ func amxPackColumns(_ a: AMXPackedMatrix, columns: Int, workspace: AMXWorkspace,
 /// product[rows of panels p0..<p1, 0..<columns] = A[p0·32 ..< p1·32, 0..<K] · B, B packed in the workspace by
 /// amxPackColumns; the product has leading dimension workspace.paddedColumns, row 0 = row p0·32. Rows past A's
 /// and columns past `columns` hold values to ignore.
-func amxMultiply(_ a: AMXPackedMatrix, panels: Range<Int>, columns: Int, workspace: AMXWorkspace) {
+func amxMultiply(_ a: AMXPackedMatrix, panels: Range<Int>, columns: Int, workspace: AMXWorkspace, unit: BFloat16Unit) {
     precondition(columns <= workspace.columns && panels.upperBound <= a.panelCount, "amxMultiply: \(columns) columns, panels \(panels)")
     guard columns > 0, !panels.isEmpty else { return }
     let columnPanels = AMX.panels(columns)
@@ -197,8 +226,14 @@ func amxMultiply(_ a: AMXPackedMatrix, panels: Range<Int>, columns: Int, workspa
         var chunk = 0
         while chunk < a.chunks {
             let count = min(AMX.chunksPerBlock, a.chunks - chunk)
-            carcinoma_amx_gemm(first, panels.count, workspace.packedB, columnPanels, a.chunks, chunk, count,
-                               workspace.product, workspace.paddedColumns, chunk > 0 ? 1 : 0)
+            switch unit {
+            case .amx:
+                carcinoma_amx_gemm(first, panels.count, workspace.packedB, columnPanels, a.chunks, chunk, count,
+                                   workspace.product, workspace.paddedColumns, chunk > 0 ? 1 : 0)
+            case .avx512:
+                carcinoma_bf16_gemm_avx512(first, panels.count, workspace.packedB, columnPanels, a.chunks, chunk, count,
+                                           workspace.product, workspace.paddedColumns, chunk > 0 ? 1 : 0)
+            }
             chunk += count
         }
     }
@@ -237,7 +272,7 @@ func amxConvolution(_ problem: ConvolutionProblem, weights: AMXPackedMatrix, poi
                 return (UnsafePointer(rowPair), second ? UnsafePointer(rowPair + count) : nil)
             }
             let panels = (group * rowPanels / rowGroups)..<((group + 1) * rowPanels / rowGroups)
-            amxMultiply(weights, panels: panels, columns: count, workspace: workspace)
+            amxMultiply(weights, panels: panels, columns: count, workspace: workspace, unit: problem.context.bfloat16Unit)
             problem.finish(image: image, channels: (panels.lowerBound * AMX.panel)..<min(outChannels, panels.upperBound * AMX.panel),
                            columns: columns, from: workspace.product, sourceStride: workspace.paddedColumns)
         }

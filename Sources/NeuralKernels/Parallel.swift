@@ -17,17 +17,23 @@ public struct KernelContext: Sendable, Equatable {
     public var winograd: Bool
     /// The packed GEMM's register tile (the machine's own by default; tests run every supported one).
     public var gemmKernel: GemmKernel
-    /// The convolutions' GEMM arithmetic: float32 (the default), or bfloat16 on AMX (AMXGemm.swift).
+    /// The convolutions' GEMM arithmetic: float32 (the default), or bfloat16 on AMX or AVX512-BF16 (AMXGemm.swift).
     public var precision: Precision
+    /// The unit of the bfloat16 GEMM (the machine's own by default; tests run every supported one).
+    public var bfloat16Unit: BFloat16Unit
 
     public init(threadCount: Int = ProcessInfo.processInfo.activeProcessorCount, winograd: Bool = true,
-                gemmKernel: GemmKernel = .native, precision: Precision = .float32) {
+                gemmKernel: GemmKernel = .native, precision: Precision = .float32,
+                bfloat16Unit: BFloat16Unit = BFloat16Unit.native ?? .amx) {
         precondition(threadCount >= 1, "threadCount must be at least 1")
         precondition(precision.isSupported, precision.unsupportedReason ?? "")
+        precondition(precision == .float32 || BFloat16Unit.supported.contains(bfloat16Unit),
+                     "the bfloat16 unit \(bfloat16Unit.rawValue) cannot run on this machine")
         self.threadCount = threadCount
         self.winograd = winograd
         self.gemmKernel = gemmKernel
         self.precision = precision
+        self.bfloat16Unit = bfloat16Unit
     }
 
     /// All cores of this machine.

@@ -35,7 +35,7 @@ struct BenchBackbone: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Winograd F(4x4, 3x3) / F(2x2, 3x3) for eligible 3x3 convolutions.") var winograd = true
     @Option(help: "The packed GEMM's register tile: \(GemmKernel.allCases.map(\.rawValue).joined(separator: ", ")) (default: this machine's).")
     var kernel: GemmKernel = .native
-    @Option(help: "The convolutions' arithmetic: fp32, or bf16 / bf16x3 on Intel AMX (see `extract --precision`).")
+    @Option(help: "The convolutions' arithmetic: fp32, or bf16 / bf16x3 on Intel AMX or AVX512-BF16 (see `extract --precision`).")
     var precision: Precision = .float32
     @Flag(help: "Build the network and run one pass only (for peak-memory measurements).") var singlePass = false
     @Flag(help: "Print one JSON object.") var json = false

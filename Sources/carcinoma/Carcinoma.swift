@@ -51,12 +51,16 @@ struct Carcinoma: ParsableCommand {
     }
 }
 
-/// The vector unit, GEMM kernel, OpenBLAS core and whether the opt-in bfloat16 precisions can run (AMX), for
+/// The vector unit, GEMM kernel, OpenBLAS core and whether (on which unit) the opt-in bfloat16 precisions can run, for
 /// --version and the bench.
 var machineSummary: String {
     let cpu = CPUFeatures.current
-    let amx = Precision.bfloat16.isSupported ? "AMX bf16 available (--precision bf16, bf16x3)" : "no AMX (--precision fp32 only)"
-    return "\(cpu.modelName); \(cpu.vectorUnit); GEMM kernel \(GemmKernel.native.rawValue); \(OpenBLASCore.summary); \(amx)"
+    let bf16 = switch BFloat16Unit.native {
+    case .amx: "bf16 available on AMX (--precision bf16, bf16x3)"
+    case .avx512: "bf16 available on AVX512-BF16 (--precision bf16, bf16x3)"
+    case nil: "no bf16 unit (--precision fp32 only)"
+    }
+    return "\(cpu.modelName); \(cpu.vectorUnit); GEMM kernel \(GemmKernel.native.rawValue); \(OpenBLASCore.summary); \(bf16)"
 }
 
 let toolVersion = "0.1.0"

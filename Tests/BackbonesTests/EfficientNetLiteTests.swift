@@ -87,11 +87,11 @@ final class EfficientNetLiteTests: XCTestCase {
         }
     }
 
-    /// The opt-in bfloat16 convolutions on AMX (NeuralKernels/AMXGemm.swift), REAL weights, the same 3 OxML images at
+    /// The opt-in bfloat16 convolutions on the machine's bfloat16 unit (AMX or AVX512-BF16: NeuralKernels/AMXGemm.swift), REAL weights, the same 3 OxML images at
     /// native size against the reference package's float32 embeddings: bf16x3 within a cosine of 0.9999 (the
     /// bar for a precision that may stand in for float32); bf16 within 0.999 (it measures ~0.9997: printed).
     func testReducedPrecisionEmbeddingsOnOxMLImages() throws {
-        if let reason = Precision.bfloat16.unsupportedReason { throw XCTSkip("skipped: no AMX: \(reason)") }
+        if let reason = Precision.bfloat16.unsupportedReason { throw XCTSkip("skipped: no bfloat16 unit: \(reason)") }
         let weightsURL = try liteWeightsOrSkip()
         guard let shared = sharedDirectory() else { throw XCTSkip("../shared is absent: the OxML images are not available") }
         let reference = try JSONDecoder().decode(OxMLReference.self,

@@ -1,18 +1,25 @@
-// The opt-in bfloat16 convolutions on Intel AMX (AMXGemm.swift, Sources/CAMX), against the naive twin:
+// The opt-in bfloat16 convolutions on each bfloat16 unit this machine has (Intel AMX's tiles, AVX512-BF16's
+// VDPBF16PS: AMXGemm.swift, Sources/CAMX), against the naive twin:
 //   .bfloat16   equals the float32 twin run on weights and inputs rounded to bfloat16 (the products of two
 //               bfloat16 values are exact in float32; only the order of the float32 sums differs), and is
 //               measurably not the unrounded float32 result;
 //   .bfloat16x3 is within a few 2^-16 of the float32 twin, far inside what one bfloat16 rounding costs.
 // Each element's error is bounded by the sum of |w·x| over its window (the twin run on |w| and |x|), so the
-// checks hold for sums that cancel. On a machine without AMX every test says so and skips.
+// checks hold for sums that cancel. On a machine without either unit every test says so and skips; a unit the
+// machine lacks is named as skipped.
 
 import XCTest
 import NeuralKernels
 import TestSupport
 
 final class AMXGemmTests: XCTestCase {
-    func requireAMX() throws {
-        if let reason = Precision.bfloat16.unsupportedReason { throw XCTSkip("skipped: no AMX: \(reason)") }
+    /// The units to test: every one this machine runs (skips when there is none; prints the ones it lacks).
+    func units() throws -> [BFloat16Unit] {
+        if let reason = Precision.bfloat16.unsupportedReason { throw XCTSkip("skipped: no bfloat16 unit: \(reason)") }
+        for unit in BFloat16Unit.allCases where !BFloat16Unit.supported.contains(unit) {
+            print("skipped: no \(unit == .amx ? "AMX" : "AVX512-BF16") on this machine: the \(unit.rawValue) unit is not tested here")
+        }
+        return BFloat16Unit.supported
     }
 
     /// bfloat16 of x, rounded to nearest, ties to even (as the packing does).
@@ -61,7 +68,7 @@ final class AMXGemmTests: XCTestCase {
     }
 
     func testBfloat16EqualsTheTwinOnRoundedOperands() throws {
-        try requireAMX()
+        for unit in try units() {
         var random = TestGenerator(seed: 61)
         for (index, shape) in cases.enumerated() {
             let layer = randomLayer(shape, &random)
@@ -73,48 +80,53 @@ final class AMXGemmTests: XCTestCase {
             let twin = Naive.conv2d(roundedInput, roundedLayer)
             let unrounded = Naive.conv2d(input, layer)
             let magnitude = magnitudes(input, layer)
-            let fast = conv2d(input, layer, context: KernelContext(threadCount: 2, precision: .bfloat16))
+            let fast = conv2d(input, layer, context: KernelContext(threadCount: 2, precision: .bfloat16, bfloat16Unit: unit))
             let error = relativeError(fast, twin, magnitude)
-            XCTAssertLessThan(error, 1e-6, "case \(index) \(shape): bf16 vs the twin on rounded operands")
+            XCTAssertLessThan(error, 1e-6, "\(unit) case \(index) \(shape): bf16 vs the twin on rounded operands")
             // Rounding to bfloat16 costs up to ~2^-8 of the magnitude: the path really multiplied bfloat16.
             if shape.inChannels * shape.geometry.kernelHeight * shape.geometry.kernelWidth >= 17 {
-                XCTAssertGreaterThan(relativeError(fast, unrounded, magnitude), 1e-4, "case \(index): bf16 should differ from float32")
+                XCTAssertGreaterThan(relativeError(fast, unrounded, magnitude), 1e-4, "\(unit) case \(index): bf16 should differ from float32")
             }
+        }
         }
     }
 
     func testBfloat16x3IsCloseToFloat32() throws {
-        try requireAMX()
+        for unit in try units() {
         var random = TestGenerator(seed: 62)
         for (index, shape) in cases.enumerated() {
             let layer = randomLayer(shape, &random)
             let input = random.tensor([1, shape.inChannels, shape.height, shape.width])
             let twin = Naive.conv2d(input, layer, activation: .relu)
-            let fast = conv2d(input, layer, activation: .relu, context: KernelContext(threadCount: 2, precision: .bfloat16x3))
+            let fast = conv2d(input, layer, activation: .relu,
+                              context: KernelContext(threadCount: 2, precision: .bfloat16x3, bfloat16Unit: unit))
             // hi·hi + lo·hi + hi·lo leaves lo·lo (≤ 2^-16 of |a·b|) and the lo roundings (≤ 2^-17 each).
-            XCTAssertLessThan(relativeError(fast, twin, magnitudes(input, layer)), 4e-5, "case \(index) \(shape): bf16x3 vs float32")
+            XCTAssertLessThan(relativeError(fast, twin, magnitudes(input, layer)), 4e-5, "\(unit) case \(index) \(shape): bf16x3 vs float32")
+        }
         }
     }
 
     /// As on the float32 path, the result does not depend on the thread count or the batch.
     func testIndependentOfThreadsAndBatch() throws {
-        try requireAMX()
+        for unit in try units() {
         var random = TestGenerator(seed: 63)
         for precision in [Precision.bfloat16, .bfloat16x3] {
             for (index, shape) in cases.enumerated() {
                 let layer = randomLayer(shape, &random)
                 let batch = random.tensor([3, shape.inChannels, shape.height, shape.width])
-                let reference = conv2d(batch, layer, context: KernelContext(threadCount: 1, precision: precision))
+                let reference = conv2d(batch, layer, context: KernelContext(threadCount: 1, precision: precision, bfloat16Unit: unit))
                 for threads in [2, 3] {
-                    let result = conv2d(batch, layer, context: KernelContext(threadCount: threads, precision: precision))
-                    XCTAssertEqual(result.storage, reference.storage, "\(precision) case \(index): \(threads) threads")
+                    let result = conv2d(batch, layer, context: KernelContext(threadCount: threads, precision: precision, bfloat16Unit: unit))
+                    XCTAssertEqual(result.storage, reference.storage, "\(unit) \(precision) case \(index): \(threads) threads")
                 }
                 let perImage = batch.storage.count / 3, outPerImage = reference.storage.count / 3
                 let single = Tensor(shape: [1, shape.inChannels, shape.height, shape.width],
                                     storage: Array(batch.storage[perImage..<(2 * perImage)]))
-                let alone = conv2d(single, layer, context: KernelContext(threadCount: 2, precision: precision))
-                XCTAssertEqual(alone.storage, Array(reference.storage[outPerImage..<(2 * outPerImage)]), "\(precision) case \(index): batch of 1")
+                let alone = conv2d(single, layer, context: KernelContext(threadCount: 2, precision: precision, bfloat16Unit: unit))
+                XCTAssertEqual(alone.storage, Array(reference.storage[outPerImage..<(2 * outPerImage)]),
+                               "\(unit) \(precision) case \(index): batch of 1")
             }
+        }
         }
     }
 }

@@ -36,4 +36,9 @@ void carcinoma_amx_clear_last_chunks(long columns, long chunks, uint16_t *out);
 void carcinoma_amx_gemm(const uint16_t *a, long rowPanels, const uint16_t *b, long columnPanels, long panelChunks,
                         long firstChunk, long chunkCount, float *c, long ldc, int accumulate);
 
+/// carcinoma_amx_gemm's product on AVX512-BF16 instead of AMX tiles (VDPBF16PS, same packed operands, float32 sums);
+/// call it only on a CPU that reports avx512f, avx512bw and avx512_bf16.
+void carcinoma_bf16_gemm_avx512(const uint16_t *a, long rowPanels, const uint16_t *b, long columnPanels, long panelChunks,
+                                long firstChunk, long chunkCount, float *c, long ldc, int accumulate);
+
 #endif
