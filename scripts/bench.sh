@@ -16,7 +16,7 @@ want() { [[ " ${BENCH_SECTIONS:-backbones memory extract heads} " == *" $1 "* ]]
 
 # --- backbones: this engine vs PyTorch eager and ONNX Runtime, same synthetic weights, input and threads ---
 # THREADS=2 by default (the anchors' setting); each cell: one warm-up, then the median of >= 5 runs and >= 3 s.
-# BACKBONE_CONFIGS overrides the "name size batch" list. BENCH_ROUNDS=N (default 1) runs N - 1 more rounds of ONNX Runtime
+# BACKBONE_CONFIGS overrides the "name size batch" list. BENCH_ROUNDS=N (default 3; 1 for a quick look) runs N - 1 more rounds of ONNX Runtime
 # then ours after the first, alternating, and adds a column: the best images/s of each side over its runs, against each
 # other (on a shared VM whose speed swings by tens of percent, interference only slows a run down, so the best of a
 # few alternating runs is the steadier estimate of each side's speed).
@@ -47,7 +47,7 @@ for config in $configs; do
   # Ours once more after the references: the table takes the mean of the two runs that bracket them, so a
   # machine whose speed drifts (a shared VM) biases the ratio less.
   "$bin" bench backbone --name "$name" --size "$size" --batch "$batch" --threads "$threads" --json | sed 's/^/ours2 /' >> "$results"
-  for _ in $(seq 2 "${BENCH_ROUNDS:-1}"); do
+  for _ in $(seq 2 "${BENCH_ROUNDS:-3}"); do
     "$python" "$here/bench_backbones.py" --name "$name" --size "$size" --batch "$batch" --threads "$threads" --runtime onnxruntime \
       --json | sed 's/^/ortmore /' >> "$results"
     "$bin" bench backbone --name "$name" --size "$size" --batch "$batch" --threads "$threads" --json | sed 's/^/oursmore /' >> "$results"
