@@ -177,44 +177,54 @@ AMX_TARGET void carcinoma_amx_gemm(const uint16_t *a, long rowPanels, const uint
 
 #define BF16_UNROLL _Pragma("clang loop unroll(full)")
 
-BF16_TARGET __attribute__((always_inline)) static inline void bf16_rows(const int R, const uint16_t *aPanel, const uint16_t *bPanel, long firstChunk,
-                                         long chunkCount, float *c, long ldc, int accumulate) {
+BF16_TARGET __attribute__((always_inline)) static inline void bf16_rows(const int R, const int V, const uint16_t *aPanel,
+                                                                           const uint16_t *bPanel, long firstChunk,
+                                                                           long chunkCount, float *c, long ldc, int accumulate) {
     __m512 sum[12][2];
     BF16_UNROLL for (int r = 0; r < R; r++) {
-        sum[r][0] = accumulate ? _mm512_loadu_ps(c + r * ldc) : _mm512_setzero_ps();
-        sum[r][1] = accumulate ? _mm512_loadu_ps(c + r * ldc + 16) : _mm512_setzero_ps();
+        BF16_UNROLL for (int v = 0; v < V; v++) sum[r][v] = accumulate ? _mm512_loadu_ps(c + r * ldc + 16 * v) : _mm512_setzero_ps();
     }
     for (long q = firstChunk; q < firstChunk + chunkCount; q++) {
         const uint16_t *aq = aPanel + q * 1024, *bq = bPanel + q * 1024;
         for (int pair = 0; pair < 16; pair++) {
-            const __m512bh b0 = (__m512bh)_mm512_loadu_si512((const void *)(bq + pair * 64));
-            const __m512bh b1 = (__m512bh)_mm512_loadu_si512((const void *)(bq + pair * 64 + 32));
+            __m512bh b[2];
+            BF16_UNROLL for (int v = 0; v < V; v++) b[v] = (__m512bh)_mm512_loadu_si512((const void *)(bq + pair * 64 + 32 * v));
             BF16_UNROLL for (int r = 0; r < R; r++) {
                 uint32_t bits;
                 memcpy(&bits, aq + r * 32 + 2 * pair, sizeof bits);
                 const __m512bh a = (__m512bh)_mm512_set1_epi32((int)bits);
-                sum[r][0] = _mm512_dpbf16_ps(sum[r][0], a, b0);
-                sum[r][1] = _mm512_dpbf16_ps(sum[r][1], a, b1);
+                BF16_UNROLL for (int v = 0; v < V; v++) sum[r][v] = _mm512_dpbf16_ps(sum[r][v], a, b[v]);
             }
         }
     }
     BF16_UNROLL for (int r = 0; r < R; r++) {
-        _mm512_storeu_ps(c + r * ldc, sum[r][0]);
-        _mm512_storeu_ps(c + r * ldc + 16, sum[r][1]);
+        BF16_UNROLL for (int v = 0; v < V; v++) _mm512_storeu_ps(c + r * ldc + 16 * v, sum[r][v]);
     }
 }
 
+// Rows first ..< first + R of a block (R = 12, 8 or 4), its columns in V vectors of 16.
+#define BF16_ROWS(R, V) bf16_rows(R, V, aPanel + first * 32, bPanel, firstChunk, chunkCount, block + first * ldc, ldc, accumulate)
+
 BF16_TARGET void carcinoma_bf16_gemm_avx512(const uint16_t *a, long rowPanels, const uint16_t *b, long columnPanels,
                                             long panelChunks, long firstChunk, long chunkCount, float *c, long ldc,
-                                            int accumulate) {
+                                            int accumulate, long rows, long columns) {
     for (long j = 0; j < columnPanels; j++) {
         const uint16_t *bPanel = b + j * panelChunks * 1024;
+        // The last panels' rows and columns past A's and B's are left alone (their values are to be ignored): a 7x7
+        // plane's second column panel holds 17 columns, a 40-channel layer's second row panel 8 rows.
+        const int V = columns - 32 * j > 16 ? 2 : 1;
         for (long i = 0; i < rowPanels; i++) {
             const uint16_t *aPanel = a + i * panelChunks * 1024;
             float *block = c + i * 32 * ldc + j * 32;
-            bf16_rows(12, aPanel, bPanel, firstChunk, chunkCount, block, ldc, accumulate);
-            bf16_rows(12, aPanel + 12 * 32, bPanel, firstChunk, chunkCount, block + 12 * ldc, ldc, accumulate);
-            bf16_rows(8, aPanel + 24 * 32, bPanel, firstChunk, chunkCount, block + 24 * ldc, ldc, accumulate);
+            const long valid = rows - 32 * i < 32 ? rows - 32 * i : 32;
+            for (long first = 0; first < valid;) {
+                const long left = valid - first;
+                if (V == 2) {
+                    if (left > 8) { BF16_ROWS(12, 2); first += 12; } else if (left > 4) { BF16_ROWS(8, 2); first += 8; } else { BF16_ROWS(4, 2); first += 4; }
+                } else {
+                    if (left > 8) { BF16_ROWS(12, 1); first += 12; } else if (left > 4) { BF16_ROWS(8, 1); first += 8; } else { BF16_ROWS(4, 1); first += 4; }
+                }
+            }
         }
     }
 }
@@ -235,9 +245,10 @@ void carcinoma_amx_gemm(const uint16_t *a, long rowPanels, const uint16_t *b, lo
     (void)c; (void)ldc; (void)accumulate;
 }
 void carcinoma_bf16_gemm_avx512(const uint16_t *a, long rowPanels, const uint16_t *b, long columnPanels,
-                                long panelChunks, long firstChunk, long chunkCount, float *c, long ldc, int accumulate) {
+                                long panelChunks, long firstChunk, long chunkCount, float *c, long ldc, int accumulate,
+                                long rows, long columns) {
     (void)a; (void)rowPanels; (void)b; (void)columnPanels; (void)panelChunks; (void)firstChunk; (void)chunkCount;
-    (void)c; (void)ldc; (void)accumulate;
+    (void)c; (void)ldc; (void)accumulate; (void)rows; (void)columns;
 }
 
 #endif

@@ -232,7 +232,8 @@ func amxMultiply(_ a: AMXPackedMatrix, panels: Range<Int>, columns: Int, workspa
                                    workspace.product, workspace.paddedColumns, chunk > 0 ? 1 : 0)
             case .avx512:
                 carcinoma_bf16_gemm_avx512(first, panels.count, workspace.packedB, columnPanels, a.chunks, chunk, count,
-                                           workspace.product, workspace.paddedColumns, chunk > 0 ? 1 : 0)
+                                           workspace.product, workspace.paddedColumns, chunk > 0 ? 1 : 0,
+                                           a.rows - panels.lowerBound * AMX.panel, columns)
             }
             chunk += count
         }

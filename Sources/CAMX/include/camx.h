@@ -36,9 +36,12 @@ void carcinoma_amx_clear_last_chunks(long columns, long chunks, uint16_t *out);
 void carcinoma_amx_gemm(const uint16_t *a, long rowPanels, const uint16_t *b, long columnPanels, long panelChunks,
                         long firstChunk, long chunkCount, float *c, long ldc, int accumulate);
 
-/// carcinoma_amx_gemm's product on AVX512-BF16 instead of AMX tiles (VDPBF16PS, same packed operands, float32 sums);
-/// call it only on a CPU that reports avx512f, avx512bw and avx512_bf16.
+/// carcinoma_amx_gemm's product on AVX512-BF16 instead of AMX tiles (VDPBF16PS, same packed operands, float32 sums),
+/// for the first `rows` rows (from the first row panel) and `columns` columns (from the first column panel): the
+/// row groups (of 12, 8 or 4) and 16-column halves wholly past them are not computed (their values in C are to be
+/// ignored anyway).
+/// Call it only on a CPU that reports avx512f, avx512bw and avx512_bf16.
 void carcinoma_bf16_gemm_avx512(const uint16_t *a, long rowPanels, const uint16_t *b, long columnPanels, long panelChunks,
-                                long firstChunk, long chunkCount, float *c, long ldc, int accumulate);
+                                long firstChunk, long chunkCount, float *c, long ldc, int accumulate, long rows, long columns);
 
 #endif
