@@ -5,9 +5,9 @@
 // (amx_tile, amx_bf16: Intel Xeon 4th generation and later), ungrouped convolutions may instead multiply
 // bfloat16 operands with float32 sums (TDPBF16PS, 16 x 16 x 32 per instruction, about ten times the
 // float32 FMA rate of the same core); on one with AVX512-BF16 but no AMX (AMD Zen 4, Intel Cooper Lake) the
-// same packed operands go through VDPBF16PS (32 multiply-adds per instruction, twice an FMA's; on Zen 4 at 224, batch
-// 1, bf16 ran at 1.13-1.34x float32's speed on ResNet-50, whose float32 path keeps Winograd, 1.01-1.16x on
-// EfficientNet-V2-S, about 1.1x on Lite0; bf16x3 at about half):
+// same packed operands go through VDPBF16PS (32 multiply-adds per instruction, twice an FMA's; on Zen 4, two threads,
+// bf16 ran at 1.2-1.35x float32's speed on ResNet-50 and Inception-v3, whose float32 paths keep Winograd, 1.0-1.15x
+// on V2-S and Lite0 at 512 or batch 8, 0.95-1.1x on GoogLeNet and Lite0 224/1; bf16x3 at about half: BENCHMARKS.md):
 //   .bfloat16    weights and inputs rounded to bfloat16 (8 significant bits): the fastest; an embedding
 //                differs from float32's by a cosine of about 0.9997 (Lite0 on OxML crops).
 //   .bfloat16x3  each value split into hi = bf16(x) and lo = bf16(x - hi), and a·b summed as
