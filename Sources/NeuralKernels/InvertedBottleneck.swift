@@ -99,6 +99,10 @@ private func expandedDepthwise(_ input: Tensor, expand: Conv2D?, expandActivatio
     }
     let bandRows: Int
     switch banding {
+    case _ where context.precision != .float32 && expand != nil:
+        // The bands expand on float32's packed GEMM: a bfloat16 precision runs its expansion through conv2d, as it
+        // runs every other ungrouped convolution (until session 17 the banded expansions stayed float32 under bf16).
+        bandRows = 0
     case .separate: bandRows = 0
     case let .rows(rows): bandRows = max(1, min(rows, outputHeight))
     case .automatic:

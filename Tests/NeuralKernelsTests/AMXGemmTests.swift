@@ -129,4 +129,34 @@ final class AMXGemmTests: XCTestCase {
         }
         }
     }
+
+    /// An inverted-bottleneck block large enough to run in bands under float32 (96 expanded channels at 128 x 128:
+    /// 2^20 floats and more) multiplies every ungrouped convolution in bfloat16 too: the block equals its three layers
+    /// run one after the other at the same precision, bit for bit (the bands expand on float32's packed GEMM, which a
+    /// bfloat16 block must not take), and differs from the float32 block.
+    func testLargeInvertedBottleneckExpandsInBfloat16() throws {
+        for unit in try units() {
+            var random = TestGenerator(seed: 64)
+            let expand = Conv2D(inChannels: 16, outChannels: 96, geometry: ConvGeometry(kernel: 1),
+                                weight: random.floats(96 * 16), bias: random.floats(96))
+            let depthwise = Conv2D(inChannels: 96, outChannels: 96, geometry: ConvGeometry(kernel: 3, stride: 2, padding: 1, groups: 96),
+                                   weight: random.floats(96 * 9), bias: random.floats(96))
+            let project = Conv2D(inChannels: 96, outChannels: 24, geometry: ConvGeometry(kernel: 1),
+                                 weight: random.floats(24 * 96), bias: random.floats(24))
+            let input = random.tensor([1, 16, 128, 128])
+            for precision in [Precision.bfloat16, .bfloat16x3] {
+                let context = KernelContext(threadCount: 2, precision: precision, bfloat16Unit: unit)
+                let block = invertedBottleneck(input, expand: expand, expandActivation: .relu6, depthwise: depthwise,
+                                               activation: .relu6, project: project, residual: false, context: context)
+                let expanded = conv2d(input, expand, activation: .relu6, context: context)
+                let layers = conv2d(conv2d(expanded, depthwise, activation: .relu6, context: context), project, context: context)
+                let differing = zip(block.storage, layers.storage).filter { $0 != $1 }.count
+                XCTAssertEqual(differing, 0, "\(unit) \(precision): values of the block that differ from its layers'")
+                let float32 = invertedBottleneck(input, expand: expand, expandActivation: .relu6, depthwise: depthwise,
+                                                 activation: .relu6, project: project, residual: false,
+                                                 context: KernelContext(threadCount: 2))
+                XCTAssertTrue(block.storage != float32.storage, "\(unit) \(precision): should not be float32's block")
+            }
+        }
+    }
 }
