@@ -71,7 +71,7 @@ public enum BFloat16Unit: String, Sendable, CaseIterable {
 
     static var unavailableReason: String {
         let cpu = CPUFeatures.current
-        return "it needs AVX512-BF16 (AMD Zen 4 and later, Intel Xeon 3rd generation and later) or Intel AMX; this CPU "
+        return "it needs AVX512-BF16 (AMD Zen 4 and later, Intel Cooper Lake, Sapphire Rapids and later) or Intel AMX; this CPU "
             + "(\(cpu.modelName)) has \(cpu.vectorUnit) without them"
     }
 }
