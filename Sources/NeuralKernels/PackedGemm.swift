@@ -218,19 +218,11 @@ public struct CPUFeatures: Sendable {
 typealias MicroKernel = (_ depth: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ bStride: Int,
                          _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool) -> Void
 /// C[rows x Columns] (+)= consecutive packed A panels (panelStride floats apart) · a B panel of bStride-float rows.
-/// With `finishing`, the values are finished as GemmEpilogue finishes them before their store.
+/// With `finishing` (an epilogue whose rows count from the tile's first row: its bias and residual pointers at that
+/// row's, the residual at the tile's first column), the values are finished as GemmEpilogue finishes them before their store.
 typealias ColumnKernel = (_ depth: Int, _ a: UnsafePointer<Float>, _ panelStride: Int, _ b: UnsafePointer<Float>, _ bStride: Int,
                           _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ rows: Int, _ accumulate: Bool,
-                          _ finishing: ColumnFinish?) -> Void
-
-/// A column tile's epilogue (GemmEpilogue's operations on its values): `bias` points at its first row's bias, `residual`
-/// (or nil) at the residual's element for its first row and column, the residual's rows residualStride floats apart.
-struct ColumnFinish {
-    let bias: UnsafePointer<Float>
-    let residual: UnsafePointer<Float>?
-    let residualStride: Int
-    let activation: Activation
-}
+                          _ finishing: GemmEpilogue?) -> Void
 
 /// GemmRowTile.multiply: C[rows x nr] (+)= the first rows of a 12-row A panel · a B panel, finished (bias from the
 /// tile's first row, residual, activation) when bias is not nil.
@@ -465,7 +457,7 @@ func packedGemm(_ a: PackedMatrix, rows: Range<Int>, columns n: Int, b: UnsafePo
                         (count == group ? groupTile : singleTile)(
                             kc, aBlock + panel * kc * panelRows, kc * panelRows, bPanel, bStride, cTile, ldc, height, add,
                             finishing.map {
-                                ColumnFinish(bias: $0.bias + firstRow, residual: $0.residual(row: firstRow, firstRow: rows.lowerBound, column: jc + jr),
+                                GemmEpilogue(bias: $0.bias + firstRow, residual: $0.residual(row: firstRow, firstRow: rows.lowerBound, column: jc + jr),
                                              residualStride: $0.residualStride, activation: $0.activation)
                             })
                         panel += count
@@ -706,7 +698,7 @@ enum GemmRowTile<let Rows: Int, let Vectors: Int, A: LaneActivation> {
 enum GemmColumnTile<let Rows: Int, let Panels: Int, let Columns: Int, Lanes: DepthwiseLanes> {
     @inline(never)
     static func multiply(depth: Int, a: UnsafePointer<Float>, panelStride: Int, b: UnsafePointer<Float>, bStride: Int,
-                         c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, accumulate: Bool, finishing: ColumnFinish?) {
+                         c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, accumulate: Bool, finishing: GemmEpilogue?) {
         var sums = InlineArray<Panels, InlineArray<Columns, Lanes>>(repeating: InlineArray(repeating: Lanes()))
         var pa = a, pb = b
         @inline(__always) func rankOneUpdate() {
