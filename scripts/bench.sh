@@ -31,7 +31,6 @@ efficientnet_lite0:224:1 efficientnet_lite0:224:8 efficientnet_lite0:512:1}"
 # On a CPU with a bfloat16 unit (AMX or AVX512-BF16), each configuration also runs with the opt-in bfloat16
 # convolutions (a second table).
 bf16unit=$("$bin" --version | grep -o "bf16 available on [A-Z0-9-]*" | sed 's/bf16 available on //')
-amx=$([ -n "$bf16unit" ] && echo yes || echo no)
 if want backbones; then
 "$bin" bench sgemm --size 4096 --threads "$threads" --json | sed 's/^/sgemm /' >> "$results"
 "$bin" bench sgemm --size 4096 --threads "$threads" --engine packed --json | sed 's/^/packed /' >> "$results"
@@ -52,7 +51,7 @@ for config in $configs; do
       --json | sed 's/^/ortmore /' >> "$results"
     "$bin" bench backbone --name "$name" --size "$size" --batch "$batch" --threads "$threads" --json | sed 's/^/oursmore /' >> "$results"
   done
-  if [ "$amx" = yes ]; then
+  if [ -n "$bf16unit" ]; then
     for precision in bf16x3 bf16; do
       "$bin" bench backbone --name "$name" --size "$size" --batch "$batch" --threads "$threads" --precision "$precision" --json \
         | sed "s/^/$precision /" >> "$results"

@@ -99,10 +99,6 @@ private func expandedDepthwise(_ input: Tensor, expand: Conv2D?, expandActivatio
     }
     let bandRows: Int
     switch banding {
-    case _ where context.precision != .float32 && expand != nil:
-        // The bands expand on float32's packed GEMM: a bfloat16 precision runs its expansion through conv2d, as it
-        // runs every other ungrouped convolution (until session 17 the banded expansions stayed float32 under bf16).
-        bandRows = 0
     case .separate: bandRows = 0
     case let .rows(rows): bandRows = max(1, min(rows, outputHeight))
     case .automatic:
@@ -110,9 +106,11 @@ private func expandedDepthwise(_ input: Tensor, expand: Conv2D?, expandActivatio
         let large = (g.strideY > 1 || project != nil) && expanded * input.height * input.width >= 1 << 20
         bandRows = large ? automaticBandRows(expanded: expanded, width: input.width, geometry: g, outputHeight: outputHeight) : 0
     }
-    // The fused projection runs on fp32's packed GEMM only: other precisions keep conv2d's path for it.
-    let fusedProject = context.precision == .float32 ? project : nil
-    guard pointwise && perChannel && bandRows > 0 else {
+    // The bands expand, and the fused projection runs, on fp32's packed GEMM only: other precisions run the expansion
+    // through conv2d like every other ungrouped convolution, and keep conv2d's path for the projection.
+    let float32 = context.precision == .float32
+    let fusedProject = float32 ? project : nil
+    guard pointwise && perChannel && bandRows > 0 && (float32 || expand == nil) else {
         let expandedInput = expand.map { conv2d(input, $0, activation: expandActivation, context: context) } ?? input
         let y = conv2d(expandedInput, depthwise, activation: activation, context: context)
         return project.map { conv2d(y, $0, residual: residual ? input : nil, context: context) } ?? y

@@ -120,12 +120,6 @@ final class DepthwiseAndPoolingTests: XCTestCase {
         assertMatchesTwin(slice, Naive.concatChannels([other, Naive.conv2d(input, layer, activation: .silu)]), "depthwise into slice")
     }
 
-    /// The channel-lane kernel (DepthwiseChannelLanes.swift) bit for bit against the naive twin (where the activation is
-    /// exact: identity, ReLU, ReLU6; SiLU and sigmoid use the vector exponential, so against the twin within tolerance)
-    /// and against the planes kernel (Depthwise.swift) and conv2d's own choice for every activation: kernels 3 and 5,
-    /// strides 1 and 2, symmetric, TF-SAME asymmetric, dilated and no padding, channel counts that leave a partial lane
-    /// group (20, 37) and a channel multiplier of 2, batch 2, with and without a residual, into a channel slice, on
-    /// 1 and 2 threads.
     /// 3x3 layers on wide rows without a residual read their input rows in place on AVX-512 (the band kernel in
     /// depthwiseConvolution): conv2d's result equals the planes kernel's bit for bit and the naive twin's, at stride 1
     /// and 2, symmetric and TF-SAME padding, channel multipliers 1 and 2, every activation the kernel applies in its
@@ -166,6 +160,12 @@ final class DepthwiseAndPoolingTests: XCTestCase {
         }
     }
 
+    /// The channel-lane kernel (DepthwiseChannelLanes.swift) bit for bit against the naive twin (where the activation is
+    /// exact: identity, ReLU, ReLU6; SiLU and sigmoid use the vector exponential, so against the twin within tolerance)
+    /// and against the planes kernel (Depthwise.swift) and conv2d's own choice for every activation: kernels 3 and 5,
+    /// strides 1 and 2, symmetric, TF-SAME asymmetric, dilated and no padding, channel counts that leave a partial lane
+    /// group (20, 37) and a channel multiplier of 2, batch 2, with and without a residual, into a channel slice, on
+    /// 1 and 2 threads.
     func testChannelLanesAreBitExact() {
         var random = TestGenerator(seed: 71)
         let activations: [Activation] = [.identity, .relu, .relu6, .silu, .sigmoid]
