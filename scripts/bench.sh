@@ -19,7 +19,9 @@ want() { [[ " ${BENCH_SECTIONS:-backbones memory extract heads} " == *" $1 "* ]]
 # BACKBONE_CONFIGS overrides the "name size batch" list. BENCH_ROUNDS=N (default 3; 1 for a quick look) runs N - 1 more rounds of ONNX Runtime
 # then ours after the first, alternating, and adds a column: the best images/s of each side over its runs, against each
 # other (on a shared VM whose speed swings by tens of percent, interference only slows a run down, so the best of a
-# few alternating runs is the steadier estimate of each side's speed).
+# few alternating runs is the steadier estimate of each side's speed). With more than one thread, each side also runs
+# once on one thread (a last column): on a 2-vCPU VM the host sometimes slows two threads running side by side, unevenly
+# for the two engines, and never one (BENCHMARKS.md, session 18); BENCH_ONE_THREAD=0 leaves it out.
 threads="${THREADS:-2}"
 python="${PYTHON:-python3}"
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -51,6 +53,11 @@ for config in $configs; do
       --json | sed 's/^/ortmore /' >> "$results"
     "$bin" bench backbone --name "$name" --size "$size" --batch "$batch" --threads "$threads" --json | sed 's/^/oursmore /' >> "$results"
   done
+  if [ "$threads" -gt 1 ] && [ "${BENCH_ONE_THREAD:-1}" != 0 ]; then
+    "$bin" bench backbone --name "$name" --size "$size" --batch "$batch" --threads 1 --json | sed 's/^/ours1 /' >> "$results"
+    "$python" "$here/bench_backbones.py" --name "$name" --size "$size" --batch "$batch" --threads 1 --runtime onnxruntime --json \
+      | sed 's/^/ort1 /' >> "$results"
+  fi
   if [ -n "$bf16unit" ]; then
     for precision in bf16x3 bf16; do
       "$bin" bench backbone --name "$name" --size "$size" --batch "$batch" --threads "$threads" --precision "$precision" --json \
@@ -60,7 +67,7 @@ for config in $configs; do
 done
 BF16_UNIT="$bf16unit" "$python" - "$results" <<'PY'
 import json, os, sys
-sides = {"ours": {}, "ours2": {}, "gemm": {}, "torch": {}, "ort": {}, "bf16x3": {}, "bf16": {}}
+sides = {"ours": {}, "ours2": {}, "gemm": {}, "torch": {}, "ort": {}, "bf16x3": {}, "bf16": {}, "ours1": {}, "ort1": {}}
 sgemm = packed = None
 # Every run's images/s per side and configuration (BENCH_ROUNDS > 1: the best of each side goes in the last column).
 speeds = {"ours": {}, "ort": {}}
@@ -93,9 +100,10 @@ print(f"torch {next(iter(torch.values()))['torch']}, {sgemm['threads']} threads,
       f"of a pass per image, all threads (ONNX Runtime's spinning threads included); ours = the mean of a run before and "
       f"one after the references\n")
 best_header, best_rule = (f" best of {rounds} alternating: ours / ORT (ratio) |", "---|") if rounds > 1 else ("", "")
+one_header, one_rule = (" one thread: ours / ORT (ratio) |", "---|") if sides["ort1"] else ("", "")
 print("| model | input | batch | GFLOP/img | ours | ours, no Winograd | torch | ONNX Runtime | ours/torch | ours/ORT | CPU ms/img ours / ORT |"
-      + best_header)
-print("|---|---|---|---|---|---|---|---|---|---|---|" + best_rule)
+      + best_header + one_header)
+print("|---|---|---|---|---|---|---|---|---|---|---|" + best_rule + one_rule)
 for key, mine in ours.items():
     gflop = torch[key]["gflop_per_image"]
     def cell(row):
@@ -112,8 +120,13 @@ for key, mine in ours.items():
     if rounds > 1 and speeds["ort"].get(key):
         a, b = max(speeds["ours"][key]), max(speeds["ort"][key])
         best = f" {a:.2f} / {b:.2f} ({a / b:.2f}) |"
+    one = ""
+    if one_header:
+        a, b = sides["ours1"].get(key), sides["ort1"].get(key)
+        one = f" {a['images_per_second']:.2f} / {b['images_per_second']:.2f} ({a['images_per_second'] / b['images_per_second']:.2f}) |" \
+            if a and b else " — |"
     print(f"| {key[0]} | {key[1]} | {key[2]} | {gflop:.2f} | {cell(mine)} | {cell(gemm.get(key))} | {cell(torch[key])} | "
-          f"{cell(ort.get(key))} | **{ratio(torch[key])}** | {ratio(ort.get(key))} | {cpu(mine, ort.get(key))} |" + best)
+          f"{cell(ort.get(key))} | **{ratio(torch[key])}** | {ratio(ort.get(key))} | {cpu(mine, ort.get(key))} |" + best + one)
 if sides["bf16x3"]:
     print(f"\nThe opt-in bfloat16 convolutions on {os.environ.get('BF16_UNIT', 'AMX')} (`--precision`; bf16x3: three bfloat16 products per float32 one, "
           "embeddings within a cosine of 0.9999999 of float32; bf16: one, ~0.9997), images/s, beside float32 and ONNX Runtime "
