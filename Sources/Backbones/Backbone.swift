@@ -94,10 +94,12 @@ func concatenatePooled(_ parts: [Tensor]) -> Tensor {
 /// one then takes more images instead of waiting for the slow one at the end. The images left over
 /// (batch mod threads) run together, each layer split across all cores. Every kernel computes each image
 /// independently of the other images and of the thread count, so the result is the same as one pass over
-/// the whole batch.
+/// the whole batch. On one thread the images also run one at a time: a pass over the whole batch keeps every
+/// layer's activations for all its images, which leave the caches (one thread, AMD Zen 4, batch 8: Inception-v3 299
+/// 9.26 images/s against 10.24 at batch 1, EfficientNet-Lite0 224 105.5 against 114.8).
 func embedAcrossCores(_ input: Tensor, context: KernelContext, _ embedding: (Tensor, KernelContext) -> Tensor) -> Tensor {
     let threads = context.threadCount, count = input.batch
-    guard threads > 1, count >= threads else { return embedding(input, context) }
+    guard count > 1, count >= threads else { return embedding(input, context) }
     let imageValues = input.count / count
     let spread = count - count % threads
     var oneCore = context
