@@ -99,6 +99,8 @@ print(f"torch {next(iter(torch.values()))['torch']}, {sgemm['threads']} threads,
       f"{next(iter(ours.values()))['gemm_kernel']}; images/s (effective GFLOP/s; % of sgemm); CPU ms/img = processor time "
       f"of a pass per image, all threads (ONNX Runtime's spinning threads included); ours = the mean of a run before and "
       f"one after the references\n")
+def versus(a, b):   # one side's images/s against the other's, as a table cell
+    return f" {a:.2f} / {b:.2f} ({a / b:.2f}) |"
 best_header, best_rule = (f" best of {rounds} alternating: ours / ORT (ratio) |", "---|") if rounds > 1 else ("", "")
 one_header, one_rule = (" one thread: ours / ORT (ratio) |", "---|") if sides["ort1"] else ("", "")
 print("| model | input | batch | GFLOP/img | ours | ours, no Winograd | torch | ONNX Runtime | ours/torch | ours/ORT | CPU ms/img ours / ORT |"
@@ -118,13 +120,11 @@ for key, mine in ours.items():
         return f"{mine['images_per_second'] / other['images_per_second']:.2f}" if other else "—"
     best = ""
     if rounds > 1 and speeds["ort"].get(key):
-        a, b = max(speeds["ours"][key]), max(speeds["ort"][key])
-        best = f" {a:.2f} / {b:.2f} ({a / b:.2f}) |"
+        best = versus(max(speeds["ours"][key]), max(speeds["ort"][key]))
     one = ""
     if one_header:
         a, b = sides["ours1"].get(key), sides["ort1"].get(key)
-        one = f" {a['images_per_second']:.2f} / {b['images_per_second']:.2f} ({a['images_per_second'] / b['images_per_second']:.2f}) |" \
-            if a and b else " — |"
+        one = versus(a["images_per_second"], b["images_per_second"]) if a and b else " — |"
     print(f"| {key[0]} | {key[1]} | {key[2]} | {gflop:.2f} | {cell(mine)} | {cell(gemm.get(key))} | {cell(torch[key])} | "
           f"{cell(ort.get(key))} | **{ratio(torch[key])}** | {ratio(ort.get(key))} | {cpu(mine, ort.get(key))} |" + best + one)
 if sides["bf16x3"]:
