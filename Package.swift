@@ -116,6 +116,7 @@ let package = Package(
         .testTarget(name: "HeadsTests", dependencies: ["Heads", "LinearAlgebra", "BLASThreads", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "RobustnessTests", dependencies: ["Imaging", "Weights", "Backbones", "FeatureStore", "Extraction", "Evaluation", "TestSupport"],
                     resources: [.copy("Fixtures")]),
+        .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Heads", "LinearAlgebra", "FeatureStore", "TestSupport"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v5]

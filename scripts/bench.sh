@@ -22,6 +22,9 @@ want() { [[ " ${BENCH_SECTIONS:-backbones memory extract heads} " == *" $1 "* ]]
 # few alternating runs is the steadier estimate of each side's speed). With more than one thread, each side also runs
 # once on one thread (a last column): on a 2-vCPU VM the host sometimes slows two threads running side by side, unevenly
 # for the two engines, and never one (BENCHMARKS.md, session 18); BENCH_ONE_THREAD=0 leaves it out.
+# Before every two-thread run of either side, `carcinoma bench cores` measures the round trip of a cache line between
+# cores 0 and 1 (a column of its own): ~60 ns where the two share a level-3 cache, several times that where the host
+# placed them apart, and then both engines run slower at two threads (BENCHMARKS.md, session 19).
 threads="${THREADS:-2}"
 python="${PYTHON:-python3}"
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -31,26 +34,37 @@ configs="${BACKBONE_CONFIGS:-resnet50:224:1 resnet50:224:8 resnet50:512:1 google
 inception_v3:299:1 inception_v3:299:8 inception_v3:512:1 efficientnet_v2_s:224:1 efficientnet_v2_s:384:1 efficientnet_v2_s:512:1
 efficientnet_lite0:224:1 efficientnet_lite0:224:8 efficientnet_lite0:512:1}"
 # On a CPU with a bfloat16 unit (AMX or AVX512-BF16), each configuration also runs with the opt-in bfloat16
-# convolutions (a second table).
-bf16unit=$("$bin" --version | grep -o "bf16 available on [A-Z0-9-]*" | sed 's/bf16 available on //')
+# convolutions (a second table). Elsewhere grep finds nothing: `|| true`, or pipefail would end the script here.
+bf16unit=$("$bin" --version | grep -o "bf16 available on [A-Z0-9-]*" | sed 's/bf16 available on //' || true)
 if want backbones; then
 "$bin" bench sgemm --size 4096 --threads "$threads" --json | sed 's/^/sgemm /' >> "$results"
 "$bin" bench sgemm --size 4096 --threads "$threads" --engine packed --json | sed 's/^/packed /' >> "$results"
+# distance SIDE: the cores' round trip now, as a line for the table's "apart" column (nothing on one thread or core).
+distance() {
+  [ "$threads" -gt 1 ] && [ "$(nproc)" -gt 1 ] || return 0
+  printf '%s {"name": "%s", "size": %s, "batch": %s, "cores": %s}\n' "$1" "$name" "$size" "$batch" \
+    "$("$bin" bench cores --json 2>/dev/null || echo null)" >> "$results"
+}
 for config in $configs; do
   IFS=: read -r name size batch <<< "$config"
+  distance apart_ours
   "$bin" bench backbone --name "$name" --size "$size" --batch "$batch" --threads "$threads" --json | sed 's/^/ours /' >> "$results"
   if [ "$name" = resnet50 ]; then
     "$bin" bench backbone --name "$name" --size "$size" --batch "$batch" --threads "$threads" --no-winograd --json | sed 's/^/gemm /' >> "$results"
   fi
   "$python" "$here/bench_backbones.py" --name "$name" --size "$size" --batch "$batch" --threads "$threads" --json | sed 's/^/torch /' >> "$results"
+  distance apart_ort
   "$python" "$here/bench_backbones.py" --name "$name" --size "$size" --batch "$batch" --threads "$threads" --runtime onnxruntime --json \
     | sed 's/^/ort /' >> "$results"
   # Ours once more after the references: the table takes the mean of the two runs that bracket them, so a
   # machine whose speed drifts (a shared VM) biases the ratio less.
+  distance apart_ours
   "$bin" bench backbone --name "$name" --size "$size" --batch "$batch" --threads "$threads" --json | sed 's/^/ours2 /' >> "$results"
   for _ in $(seq 2 "${BENCH_ROUNDS:-3}"); do
+    distance apart_ort
     "$python" "$here/bench_backbones.py" --name "$name" --size "$size" --batch "$batch" --threads "$threads" --runtime onnxruntime \
       --json | sed 's/^/ortmore /' >> "$results"
+    distance apart_ours
     "$bin" bench backbone --name "$name" --size "$size" --batch "$batch" --threads "$threads" --json | sed 's/^/oursmore /' >> "$results"
   done
   if [ "$threads" -gt 1 ] && [ "${BENCH_ONE_THREAD:-1}" != 0 ]; then
@@ -71,9 +85,15 @@ sides = {"ours": {}, "ours2": {}, "gemm": {}, "torch": {}, "ort": {}, "bf16x3": 
 sgemm = packed = None
 # Every run's images/s per side and configuration (BENCH_ROUNDS > 1: the best of each side goes in the last column).
 speeds = {"ours": {}, "ort": {}}
+# The cores' round trip (ns) before each two-thread run of each side (bench.sh's `distance`).
+apart = {"apart_ours": {}, "apart_ort": {}}
 for line in open(sys.argv[1]):
     side, payload = line.split(" ", 1)
     row = json.loads(payload)
+    if side in apart:
+        if row["cores"]:
+            apart[side].setdefault((row["name"], row["size"], row["batch"]), []).append(row["cores"]["round_trip_nanoseconds"])
+        continue
     if side == "sgemm":
         sgemm = row
         continue
@@ -103,9 +123,14 @@ def versus(a, b):   # one side's images/s against the other's, as a table cell
     return f" {a:.2f} / {b:.2f} ({a / b:.2f}) |"
 best_header, best_rule = (f" best of {rounds} alternating: ours / ORT (ratio) |", "---|") if rounds > 1 else ("", "")
 one_header, one_rule = (" one thread: ours / ORT (ratio) |", "---|") if sides["ort1"] else ("", "")
+# Round trips more than twice the table's shortest are marked: the host had placed the two vCPUs apart for that run.
+nearest = min((ns for runs in apart["apart_ours"].values() for ns in runs), default=None)
+apart_header, apart_rule = (" cores' round trip before each run, ns: ours / ORT |", "---|") if nearest else ("", "")
+def trips(runs):
+    return " ".join(f"**{ns:.0f}**" if ns > 2 * nearest else f"{ns:.0f}" for ns in runs) or "—"
 print("| model | input | batch | GFLOP/img | ours | ours, no Winograd | torch | ONNX Runtime | ours/torch | ours/ORT | CPU ms/img ours / ORT |"
-      + best_header + one_header)
-print("|---|---|---|---|---|---|---|---|---|---|---|" + best_rule + one_rule)
+      + best_header + one_header + apart_header)
+print("|---|---|---|---|---|---|---|---|---|---|---|" + best_rule + one_rule + apart_rule)
 for key, mine in ours.items():
     gflop = torch[key]["gflop_per_image"]
     def cell(row):
@@ -126,7 +151,12 @@ for key, mine in ours.items():
         a, b = sides["ours1"].get(key), sides["ort1"].get(key)
         one = versus(a["images_per_second"], b["images_per_second"]) if a and b else " — |"
     print(f"| {key[0]} | {key[1]} | {key[2]} | {gflop:.2f} | {cell(mine)} | {cell(gemm.get(key))} | {cell(torch[key])} | "
-          f"{cell(ort.get(key))} | **{ratio(torch[key])}** | {ratio(ort.get(key))} | {cpu(mine, ort.get(key))} |" + best + one)
+          f"{cell(ort.get(key))} | **{ratio(torch[key])}** | {ratio(ort.get(key))} | {cpu(mine, ort.get(key))} |" + best + one
+          + (f" {trips(apart['apart_ours'].get(key, []))} / {trips(apart['apart_ort'].get(key, []))} |" if apart_header else ""))
+if apart_header:
+    print(f"\nThe last column: the round trip of a cache line between cores 0 and 1 (`carcinoma bench cores`) just before each "
+          f"two-thread run, ours then ORT's in run order; bold where more than twice the table's shortest ({nearest:.0f} ns), "
+          "i.e. the two vCPUs did not share a level-3 cache then and both engines' two-thread speed drops (BENCHMARKS.md, session 19).")
 if sides["bf16x3"]:
     print(f"\nThe opt-in bfloat16 convolutions on {os.environ.get('BF16_UNIT', 'AMX')} (`--precision`; bf16x3: three bfloat16 products per float32 one, "
           "embeddings within a cosine of 0.9999999 of float32; bf16: one, ~0.9997), images/s, beside float32 and ONNX Runtime "

@@ -26,3 +26,23 @@ static inline void carcinoma_prefetch_for_write(const void *address) {
 static inline void carcinoma_prefetch_for_read(const void *address) {
     __builtin_prefetch(address, 0, 3);
 }
+
+// Pins the calling thread to one core (Linux sched_setaffinity on thread 0 = the caller); 0 on success, -1 elsewhere
+// or when refused. `carcinoma bench cores` (Benchmarks/CoreDistance.swift) measures how far apart two cores are with
+// a thread on each; Glibc's module does not export sched_setaffinity to Swift (it is a _GNU_SOURCE declaration).
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+static inline int carcinoma_pin_calling_thread(int core) {
+#if defined(__linux__)
+    unsigned long mask[16] = {0};
+    const int bits = 8 * (int)sizeof(unsigned long);
+    if (core < 0 || core >= 16 * bits) return -1;
+    mask[core / bits] = 1UL << (core % bits);
+    return syscall(SYS_sched_setaffinity, 0, sizeof mask, mask) == 0 ? 0 : -1;
+#else
+    (void)core;
+    return -1;
+#endif
+}

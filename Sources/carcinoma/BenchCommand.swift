@@ -1,5 +1,5 @@
-// `carcinoma bench backbone|sgemm`: wiring only; the timing lives in the Benchmarks target
-// (BackboneBenchmark.swift, GemmBenchmark.swift). scripts/bench.sh puts these beside PyTorch's numbers.
+// `carcinoma bench backbone|sgemm|cores`: wiring only; the timing lives in the Benchmarks target
+// (BackboneBenchmark.swift, GemmBenchmark.swift, CoreDistance.swift). scripts/bench.sh puts these beside PyTorch's numbers.
 
 import ArgumentParser
 import Backbones
@@ -10,8 +10,8 @@ import NeuralKernels
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Timing entry points used by scripts/bench.sh: a backbone (synthetic weights), the machine's sgemm rate, the heads.",
-        subcommands: [BenchBackbone.self, BenchSgemm.self, BenchHeadsCommand.self]
+        abstract: "Timing entry points used by scripts/bench.sh: a backbone (synthetic weights), the machine's sgemm rate, the heads, how far apart two cores are.",
+        subcommands: [BenchBackbone.self, BenchSgemm.self, BenchHeadsCommand.self, BenchCores.self]
     )
 }
 
@@ -85,5 +85,31 @@ struct BenchSgemm: ParsableCommand {
         print(String(format: "%@ sgemm %d^2, %d threads: %.1f GFLOP/s (median %.4f s over %d runs)",
                      chosen == .packed ? "packed (\(kernel.rawValue))" : "openblas (\(OpenBLASCore.name))",
                      size, threads, result.gflopPerSecond, result.medianSeconds, result.runs))
+    }
+}
+
+struct BenchCores: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "cores",
+        abstract: "The round trip of a cache line between two cores (ns): ~60 where they share a level-3 cache, several times that where they do not.")
+
+    @Option(help: "The first core.") var first: Int = 0
+    @Option(help: "The second core.") var second: Int = 1
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func validate() throws {
+        guard first >= 0, second >= 0, first != second else { throw ValidationError("--first and --second must be two different cores (0, 1, ...)") }
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        guard max(first, second) < cores else {
+            throw ValidationError("this machine has \(cores) core\(cores == 1 ? "" : "s") (0..<\(cores)): no core \(max(first, second))")
+        }
+    }
+
+    func run() throws {
+        guard let result = measureCoreDistance(first: first, second: second) else {
+            throw ValidationError("could not pin threads to cores \(first) and \(second) (a restricted cpuset?)")
+        }
+        if json { try printJSON(result); return }
+        print(String(format: "cores %d and %d: a cache line's round trip %.0f ns (median of 9 bursts of %d)",
+                     first, second, result.roundTripNanoseconds, result.roundTrips))
     }
 }
