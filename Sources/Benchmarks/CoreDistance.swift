@@ -20,8 +20,8 @@ public struct CoreDistance: Sendable, Codable {
 /// median burst per round trip. Nil when either core cannot be pinned to (then there is no pair to measure).
 public func measureCoreDistance(first: Int = 0, second: Int = 1, roundTrips: Int = 20_000, samples: Int = 9) -> CoreDistance? {
     precondition(roundTrips >= 1 && samples >= 1 && first != second, "measureCoreDistance(\(first), \(second), \(roundTrips), \(samples))")
-    // 0: the measuring thread's turn, 1: the partner's; -1 tells the partner to stop. The flag sits alone in its
-    // cache line (the class instance holds nothing else the two threads write).
+    // value: 0 the measuring thread's turn, 1 the partner's, -1 tells the partner to stop; during the hand-offs it is
+    // the only field either thread writes (partnerPinned is written before them, result after).
     final class Flag: Sendable {
         let value = Atomic<Int>(0)
         let partnerPinned = Atomic<Int>(-1)
