@@ -45,27 +45,30 @@ distance() {
   printf '%s {"name": "%s", "size": %s, "batch": %s, "cores": %s}\n' "$1" "$name" "$size" "$batch" \
     "$("$bin" bench cores --json 2>/dev/null || echo null)" >> "$results"
 }
+# One run of ours / of ONNX Runtime on "$threads" threads, its line tagged TAG, the cores' round trip taken just before.
+ours_run() {
+  distance apart_ours
+  "$bin" bench backbone --name "$name" --size "$size" --batch "$batch" --threads "$threads" --json | sed "s/^/$1 /" >> "$results"
+}
+ort_run() {
+  distance apart_ort
+  "$python" "$here/bench_backbones.py" --name "$name" --size "$size" --batch "$batch" --threads "$threads" --runtime onnxruntime \
+    --json | sed "s/^/$1 /" >> "$results"
+}
 for config in $configs; do
   IFS=: read -r name size batch <<< "$config"
-  distance apart_ours
-  "$bin" bench backbone --name "$name" --size "$size" --batch "$batch" --threads "$threads" --json | sed 's/^/ours /' >> "$results"
+  ours_run ours
   if [ "$name" = resnet50 ]; then
     "$bin" bench backbone --name "$name" --size "$size" --batch "$batch" --threads "$threads" --no-winograd --json | sed 's/^/gemm /' >> "$results"
   fi
   "$python" "$here/bench_backbones.py" --name "$name" --size "$size" --batch "$batch" --threads "$threads" --json | sed 's/^/torch /' >> "$results"
-  distance apart_ort
-  "$python" "$here/bench_backbones.py" --name "$name" --size "$size" --batch "$batch" --threads "$threads" --runtime onnxruntime --json \
-    | sed 's/^/ort /' >> "$results"
+  ort_run ort
   # Ours once more after the references: the table takes the mean of the two runs that bracket them, so a
   # machine whose speed drifts (a shared VM) biases the ratio less.
-  distance apart_ours
-  "$bin" bench backbone --name "$name" --size "$size" --batch "$batch" --threads "$threads" --json | sed 's/^/ours2 /' >> "$results"
+  ours_run ours2
   for _ in $(seq 2 "${BENCH_ROUNDS:-3}"); do
-    distance apart_ort
-    "$python" "$here/bench_backbones.py" --name "$name" --size "$size" --batch "$batch" --threads "$threads" --runtime onnxruntime \
-      --json | sed 's/^/ortmore /' >> "$results"
-    distance apart_ours
-    "$bin" bench backbone --name "$name" --size "$size" --batch "$batch" --threads "$threads" --json | sed 's/^/oursmore /' >> "$results"
+    ort_run ortmore
+    ours_run oursmore
   done
   if [ "$threads" -gt 1 ] && [ "${BENCH_ONE_THREAD:-1}" != 0 ]; then
     "$bin" bench backbone --name "$name" --size "$size" --batch "$batch" --threads 1 --json | sed 's/^/ours1 /' >> "$results"

@@ -11,7 +11,9 @@ import Synchronization
 
 public struct CoreDistance: Sendable, Codable {
     public var cores: [Int]
+    /// Hand-offs per burst, and how many bursts were timed.
     public var roundTrips: Int
+    public var samples: Int
     /// Median over `samples` bursts of the nanoseconds per round trip.
     public var roundTripNanoseconds: Double
 }
@@ -61,5 +63,5 @@ public func measureCoreDistance(first: Int = 0, second: Int = 1, roundTrips: Int
     let bits = flag.result.load(ordering: .acquiring)
     guard bits != 0 else { return nil }
     let nanoseconds = Double(bitPattern: bits)
-    return CoreDistance(cores: [first, second], roundTrips: roundTrips, roundTripNanoseconds: nanoseconds)
+    return CoreDistance(cores: [first, second], roundTrips: roundTrips, samples: samples, roundTripNanoseconds: nanoseconds)
 }

@@ -109,7 +109,7 @@ struct BenchCores: ParsableCommand {
             throw ValidationError("could not pin threads to cores \(first) and \(second) (a restricted cpuset?)")
         }
         if json { try printJSON(result); return }
-        print(String(format: "cores %d and %d: a cache line's round trip %.0f ns (median of 9 bursts of %d)",
-                     first, second, result.roundTripNanoseconds, result.roundTrips))
+        print(String(format: "cores %d and %d: a cache line's round trip %.0f ns (median of %d bursts of %d)",
+                     first, second, result.roundTripNanoseconds, result.samples, result.roundTrips))
     }
 }

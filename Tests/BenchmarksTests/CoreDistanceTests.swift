@@ -12,6 +12,7 @@ final class CoreDistanceTests: XCTestCase {
                                      "cores 0 and 1 could not be pinned to")
         XCTAssertEqual(distance.cores, [0, 1])
         XCTAssertEqual(distance.roundTrips, 2_000)
+        XCTAssertEqual(distance.samples, 3)
         // A hand-off through a shared cache line takes tens to hundreds of nanoseconds; below 5 ns the threads did
         // not wait for each other, above 100 µs each hand-off waited for a scheduler (the threads were not both running).
         XCTAssertGreaterThan(distance.roundTripNanoseconds, 5)
