@@ -127,7 +127,7 @@ def versus(a, b):   # one side's images/s against the other's, as a table cell
 best_header, best_rule = (f" best of {rounds} alternating: ours / ORT (ratio) |", "---|") if rounds > 1 else ("", "")
 one_header, one_rule = (" one thread: ours / ORT (ratio) |", "---|") if sides["ort1"] else ("", "")
 # Round trips more than twice the table's shortest are marked: the host had placed the two vCPUs apart for that run.
-nearest = min((ns for runs in apart["apart_ours"].values() for ns in runs), default=None)
+nearest = min((ns for side in apart.values() for runs in side.values() for ns in runs), default=None)
 apart_header, apart_rule = (" cores' round trip before each run, ns: ours / ORT |", "---|") if nearest else ("", "")
 def trips(runs):
     return " ".join(f"**{ns:.0f}**" if ns > 2 * nearest else f"{ns:.0f}" for ns in runs) or "—"
