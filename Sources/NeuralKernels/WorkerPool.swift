@@ -6,11 +6,11 @@
 // microseconds per region, and the second core idles for much of a small layer. ONNX Runtime's and OpenMP's
 // pools avoid this the same way (their workers poll for the next region for a while before they block).
 //
-// One job at a time: `run` publishes a job (a ChunkSchedule and the caller's body, which it does not copy), the
-// caller and up to threads - 1 workers take chunks by an atomic ticket until none is left, and `run` returns
-// once every chunk has finished. Chunk c is the schedule's chunk(c) (shrinking towards the end, Parallel.swift),
-// whichever thread takes it; the kernels' items are independent, so the results depend neither on the chunks
-// nor on the scheduling. A worker that finds no job for `spinNanoseconds` sleeps on a condition variable until
+// One job at a time: `run` publishes a job (OwnedChunks and the caller's body, which it does not copy), the caller
+// and workers 1 ..< owners each take the chunks of their own share by its atomic ticket, then those left in the
+// others' shares, and `run` returns once every chunk has finished. A share's chunks are fixed by the schedule
+// (shrinking towards the share's end, Parallel.swift), whichever thread takes them; the kernels' items are
+// independent, so the results depend neither on the chunks nor on the scheduling. A worker that finds no job for `spinNanoseconds` sleeps on a condition variable until
 // the next one is published. A job asked for while another runs (a body that itself calls parallelChunks, or two
 // threads using the kernels at once), or for more threads than the pool has, is not taken: the caller falls back
 // to DispatchQueue.concurrentPerform.
@@ -30,36 +30,39 @@ final class WorkerPool: @unchecked Sendable {
     /// One parallel region: the chunks of `schedule`, the body reached through a pointer to the caller's
     /// closure (valid until every chunk has finished; a worker that arrives later finds no ticket left).
     final class Job: @unchecked Sendable {
-        let schedule: ChunkSchedule
+        let schedule: OwnedChunks
         let body: UnsafeRawPointer
-        /// How many workers may join the caller (the context's thread count minus one).
-        let helpers: Int
-        let nextTicket = Atomic<Int>(0)
+        /// The next ticket of each share (schedule.owners of them).
+        let tickets: UnsafeMutablePointer<Atomic<Int>>
         let finished = Atomic<Int>(0)
-        let joined = Atomic<Int>(0)
 
-        init(schedule: ChunkSchedule, helpers: Int, body: UnsafeRawPointer) {
+        init(schedule: OwnedChunks, body: UnsafeRawPointer) {
             self.schedule = schedule
-            self.helpers = helpers
             self.body = body
+            tickets = .allocate(capacity: schedule.owners)
+            for owner in 0..<schedule.owners { (tickets + owner).initialize(to: Atomic<Int>(0)) }
         }
 
-        /// A worker's turn: runs chunks if fewer than `helpers` workers have joined before it.
-        func join() {
-            if joined.wrappingAdd(1, ordering: .relaxed).oldValue < helpers { runChunks() }
+        deinit {
+            tickets.deinitialize(count: schedule.owners)
+            tickets.deallocate()
         }
 
-        /// Takes and runs chunks until none is left.
-        func runChunks() {
-            while true {
-                let ticket = nextTicket.wrappingAdd(1, ordering: .relaxed).oldValue
-                if ticket >= schedule.chunkCount { return }
-                Job.invoke(body, chunk: schedule.chunk(ticket))
-                finished.wrappingAdd(1, ordering: .releasing)
+        /// Takes and runs chunks until none is left: those of share `owner` first, then the others' in turn.
+        func runChunks(owner: Int) {
+            for step in 0..<schedule.owners {
+                let share = (owner + step) % schedule.owners
+                let chunks = schedule.schedule(share).chunkCount
+                while true {
+                    let ticket = tickets[share].wrappingAdd(1, ordering: .relaxed).oldValue
+                    if ticket >= chunks { break }
+                    Job.invoke(body, chunk: schedule.chunk(ticket, of: share))
+                    finished.wrappingAdd(1, ordering: .releasing)
+                }
             }
         }
 
-        /// Calls the body on one chunk (never empty: ChunkSchedule's chunks below chunkCount each hold an item);
+        /// Calls the body on one chunk (never empty: the shares' chunks below their chunkCount each hold an item);
         /// not inlined, so the closure is released before the chunk counts as finished.
         @inline(never)
         static func invoke(_ body: UnsafeRawPointer, chunk: Range<Int>) {
@@ -82,10 +85,10 @@ final class WorkerPool: @unchecked Sendable {
         workerCount = workers
     }
 
-    /// Runs body over the chunks of `schedule` on the caller and `threads - 1` workers; false (nothing run) when
-    /// the pool is busy or has fewer workers.
-    func run(_ schedule: ChunkSchedule, threads: Int, _ body: (Range<Int>) -> Void) -> Bool {
-        let chunks = schedule.chunkCount
+    /// Runs body over the chunks of `schedule` on the caller (share 0) and workers 1 ..< schedule.owners (share k on
+    /// worker k); false (nothing run) when the pool is busy or has fewer workers.
+    func run(_ schedule: OwnedChunks, _ body: (Range<Int>) -> Void) -> Bool {
+        let chunks = schedule.chunkCount, threads = schedule.owners
         guard chunks >= 2, threads >= 2, threads - 1 <= workerCount,
               busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return false }
         defer { busy.store(false, ordering: .releasing) }
@@ -93,7 +96,7 @@ final class WorkerPool: @unchecked Sendable {
         withoutActuallyEscaping(body) { escapable in
             var closure = escapable
             withUnsafePointer(to: &closure) { pointer in
-                let job = Job(schedule: schedule, helpers: threads - 1, body: UnsafeRawPointer(pointer))
+                let job = Job(schedule: schedule, body: UnsafeRawPointer(pointer))
                 current.withLock { $0 = job }
                 generation.wrappingAdd(1, ordering: .sequentiallyConsistent)
                 if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
@@ -101,7 +104,7 @@ final class WorkerPool: @unchecked Sendable {
                     wakeUp.broadcast()
                     wakeUp.unlock()
                 }
-                job.runChunks()
+                job.runChunks(owner: 0)
                 while job.finished.load(ordering: .acquiring) < chunks { carcinoma_spin_pause() }
                 current.withLock { $0 = nil }
             }
@@ -118,7 +121,7 @@ final class WorkerPool: @unchecked Sendable {
             let thread = Thread { [unowned self] in
                 Thread.current.name = "carcinoma-pool\(index + 1)"   // for debuggers; from inside, ≤ 15 bytes (Linux)
                 self.workerThreads.withLock { $0.append(pthread_self()) }
-                self.workerLoop()
+                self.workerLoop(owner: index + 1)
             }
             thread.start()
         }
@@ -131,7 +134,8 @@ final class WorkerPool: @unchecked Sendable {
         return workerThreads.withLock { $0.contains { pthread_equal($0, me) != 0 } }
     }
 
-    private func workerLoop() {
+    /// Worker `owner - 1`'s loop: it runs share `owner` of the jobs that have one (and helps with the others).
+    private func workerLoop(owner: Int) {
         var seen = generation.load(ordering: .acquiring)
         while true {
             var now = generation.load(ordering: .acquiring)
@@ -152,7 +156,7 @@ final class WorkerPool: @unchecked Sendable {
                 now = generation.load(ordering: .acquiring)
             }
             seen = now
-            if let job = current.withLock({ $0 }) { job.join() }
+            if let job = current.withLock({ $0 }), owner < job.schedule.owners { job.runChunks(owner: owner) }
         }
     }
 

@@ -126,4 +126,41 @@ final class WorkerPoolTests: XCTestCase {
             }
         }
     }
+
+    /// The pool's shares (OwnedChunks): `owners` contiguous shares as equal as can be, in order, covering 0..<count; each
+    /// cut by ChunkSchedule with one thread (half of what is left, at least `minimum`), its chunks following one another
+    /// within it; every share holds at least `minimum` items when there are owners · minimum of them; chunkCount counts
+    /// the chunks of all shares.
+    func testOwnedChunksCutEqualSharesThatShrinkTowardsTheirEnds() {
+        let two = OwnedChunks(count: 42, owners: 2)
+        XCTAssertEqual([two.share(0), two.share(1)], [0..<21, 21..<42])
+        XCTAssertEqual((0..<two.schedule(1).chunkCount).map { two.chunk($0, of: 1) }, [21..<32, 32..<37, 37..<40, 40..<41, 41..<42])
+        for count in 0...200 {
+            for owners in 1...4 {
+                for minimum in [1, 3, 16] {
+                    let schedule = OwnedChunks(count: count, owners: owners, minimum: minimum)
+                    let context = "count \(count), \(owners) owners, minimum \(minimum)"
+                    var next = 0, chunks = 0
+                    for owner in 0..<owners {
+                        let share = schedule.share(owner)
+                        XCTAssertEqual(share.lowerBound, next, context)
+                        XCTAssertLessThanOrEqual(abs(share.count - count / owners), 1, context)
+                        if count >= owners * minimum { XCTAssertGreaterThanOrEqual(share.count, minimum, context) }
+                        let cut = (0..<schedule.schedule(owner).chunkCount).map { schedule.chunk($0, of: owner) }
+                        chunks += cut.count
+                        for chunk in cut {
+                            XCTAssertEqual(chunk.lowerBound, next, context)
+                            XCTAssertFalse(chunk.isEmpty, context)
+                            next = chunk.upperBound
+                        }
+                        XCTAssertEqual(next, share.upperBound, context)
+                        if let first = cut.first { XCTAssertEqual(first.count, min(share.count, max(minimum, (share.count + 1) / 2)), context) }
+                        for (a, b) in zip(cut, cut.dropFirst()) { XCTAssertGreaterThanOrEqual(a.count, b.count, context) }
+                    }
+                    XCTAssertEqual(next, count, context)
+                    XCTAssertEqual(schedule.chunkCount, chunks, context)
+                }
+            }
+        }
+    }
 }
