@@ -14,6 +14,7 @@ the tiles rows `carcinoma extract --view tiles --tile-pool mean+max --pooling st
     python3 scripts/oxml_trials.py --heads runs/oxml-bench/features       # small-sample heads, class weights
     python3 scripts/oxml_trials.py --blocks runs/oxml-bench/features      # stage blocks chosen by the inner CV
     python3 scripts/oxml_trials.py --views runs/oxml-trials               # after scripts/oxml_view_trials.py
+    python3 scripts/oxml_trials.py --augment runs/oxml-trials             # D4 training rows (oxml_view_trials.py native d4-1 … d4-7)
 (--views aligns its rows with the image ids of runs/oxml-bench/features.) Environment: FOLD_SEED=n draws other
 outer splits; ONLY="name|name" scores the baseline and only the trials so named.
 """
@@ -207,12 +208,64 @@ def view_trials(folder, rows, ids):
     return trials
 
 
+def augmented_nested(views, y, grid, tta):
+    """nested() with each training image's eight D4 views as eight training rows (the inner folds split images, never
+    views of one image); a test image is scored on its native view, or (tta) on the mean of the decision values of its
+    eight views. views: 8 x images x width, views[0] the native one."""
+    def fit(candidate, images):
+        return clone(candidate).fit(np.vstack([v[images] for v in views]), np.tile(y[images], len(views)))
+    def predict(model, images):
+        if not tta:
+            return model.predict(views[0][images])
+        scores = np.mean([model.decision_function(v[images]) for v in views], axis=0)
+        return model.classes_[np.argmax(scores, axis=1)]
+    scores = []
+    for train, test in RepeatedStratifiedKFold(n_splits=8, n_repeats=5, random_state=FOLD_SEED).split(views[0], y):
+        best = None
+        for candidate in grid(views[0].shape[1]):
+            predicted = np.empty(len(train), int)
+            for inner_train, inner_test in StratifiedKFold(4, shuffle=True, random_state=1).split(train, y[train]):
+                predicted[inner_test] = predict(fit(candidate, train[inner_train]), train[inner_test])
+            score = f1_score(y[train], predicted, average="macro")
+            if best is None or score > best[0]:
+                best = (score, candidate)
+        scores.append(f1_score(y[test], predict(fit(best[1], train), test), average="macro"))
+    return np.array(scores)
+
+
+def augment_trials(folder, rows, ids, y):
+    """D4 views as extra training rows, against the native view alone, on the same outer folds."""
+    names = json.loads((pathlib.Path(folder) / "native.json").read_text())["images"]
+    assert [int(n.split("_")[1].split(".")[0]) for n in names] == ids
+    load_view = lambda v: np.load(pathlib.Path(folder) / f"{v}.npy").astype(np.float64)[rows]
+    full = [load_view("native")] + [load_view(f"d4-{k}") for k in range(1, 8)]
+    logistic = lambda w: [make_pipeline(StandardScaler(), LogisticRegression(C=c, class_weight="balanced", max_iter=5000))
+                          for c in (1e-4, 1e-3, 1e-2, 0.1)]
+    for columns, label in ((slice(-1280, None), "final block"), (slice(None), "all stages")):
+        views = [v[:, columns] for v in full]
+        for head, grid in (("svm", svm_grid), ("logistic", logistic)):
+            baseline = nested(views[0], y, grid)
+            print(f"{label} / {head}: native {baseline.mean():.3f} ± {baseline.std():.3f}", flush=True)
+            for tta in (False, True):
+                scores = augmented_nested(views, y, grid, tta)
+                print(f"{label} / {head}: D4 training rows, test {'mean of 8 views' if tta else 'native view'} "
+                      f"{scores.mean():.3f} ± {scores.std():.3f}   vs native {scores.mean() - baseline.mean():+.3f} "
+                      f"(p {corrected_test(scores - baseline):.2f})", flush=True)
+
+
 def main():
     mode = sys.argv[1] if sys.argv[1].startswith("--") else None
     arguments = sys.argv[2:] if mode else sys.argv[1:]
     if mode == "--views":
         native, _, _, ids, rows, y = load_labelled("runs/oxml-bench/features")
         report(view_trials(arguments[0], rows, ids), y)
+        return
+    if mode == "--augment":
+        names = json.loads((pathlib.Path(arguments[0]) / "native.json").read_text())["images"]
+        ids = [int(n.split("_")[1].split(".")[0]) for n in names]
+        labels = dict(tuple(map(int, line.split(","))) for line in LABELS.read_text().split()[1:])
+        rows = [i for i, image in enumerate(ids) if image in labels]
+        augment_trials(arguments[0], rows, ids, np.array([labels[ids[i]] for i in rows]))
         return
     native, stages, blocks, ids, rows, y = load_labelled(arguments[0])
     if mode == "--heads":

@@ -15,6 +15,8 @@ _blocks.0, 2, 4, 7, 10, 14, 15 and _conv_head (the same blocks, order and widths
              the reference H&E matrix and 99th-percentile maxima of the reference implementation
              (schaugf/HEnorm_python: HERef, maxCRef)
   half       downscaled by 2 (PIL bilinear, antialiased), a coarser scale of the same tissue
+  d4-1..d4-7 the image under the other seven symmetries of the square (k % 4 quarter turns, mirrored if k >= 4):
+             training rows for `oxml_trials.py --augment` (each labelled image contributes its eight views)
 Then `python3 scripts/oxml_trials.py --views runs/oxml-trials` runs the nested-CV comparison.
 
 Run: python3 scripts/oxml_view_trials.py [variant ...]     (one thread; ~2 min per variant on this machine)
@@ -135,6 +137,8 @@ def main():
     weights = torch.load(WEIGHTS, map_location="cpu")
     load = lambda name: np.asarray(Image.open(IMAGES / name).convert("RGB"))
     transforms = {"native": lambda p: p, "macenko": macenko, "half": half}
+    for k in range(1, 8):   # the other seven elements of the dihedral group D4: k % 4 quarter turns, then a mirror if k >= 4
+        transforms[f"d4-{k}"] = lambda p, k=k: np.ascontiguousarray((np.rot90(p, k % 4)[:, ::-1] if k >= 4 else np.rot90(p, k % 4)))
     if "reinhard" in variants:
         statistics = [reinhard_statistics(load(name)) for name in names]
         target_mean = np.mean([m for m, _ in statistics], axis=0)
