@@ -68,11 +68,12 @@ public func parallelChunks(_ count: Int, _ context: KernelContext, minimumChunk:
     }
 }
 
-/// How a parallel region's items 0..<count are cut into the chunks that the threads take in turn. Factoring
-/// (Hummel, Schonberg & Flynn, "Factoring: a method for scheduling parallel loops", CACM 35(8), 1992): rounds of
-/// `threads` chunks, each 1/(2 · threads) of the items left when its round starts but at least `minimum`, so the
-/// chunks shrink towards the end (the last one may be shorter than `minimum`) and a thread that finishes first
-/// waits for at most a small one. 1000 items on 2 threads: 250, 250, 125, 125, 63, 63, …, 1. Public for the tests.
+/// How items 0..<count are cut into chunks that `threads` threads take in turn (OwnedChunks cuts each share with
+/// one thread). Factoring (Hummel, Schonberg & Flynn, "Factoring: a method for scheduling parallel loops", CACM 35(8),
+/// 1992): rounds of `threads` chunks, each 1/(2 · threads) of the items left when its round starts but at least
+/// `minimum`, so the chunks shrink towards the end (the last one may be shorter than `minimum`) and a thread that
+/// finishes first waits for at most a small one. 1000 items on 2 threads: 250, 250, 125, 125, 63, 63, …, 1; on one
+/// thread: 500, 250, 125, …, 1. Public for the tests.
 public struct ChunkSchedule: Sendable, Equatable {
     public let count: Int, threads: Int, minimum: Int
     /// How many chunks there are.
