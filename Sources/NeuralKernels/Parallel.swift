@@ -122,18 +122,14 @@ public struct ChunkSchedule: Sendable, Equatable {
 /// its own share's chunks in order, then what is left of the others'. Public for the tests.
 public struct OwnedChunks: Sendable, Equatable {
     public let count: Int, owners: Int, minimum: Int
-    /// How many chunks all shares have together.
-    public let chunkCount: Int
 
     public init(count: Int, owners: Int, minimum: Int = 1) {
         precondition(count >= 0 && owners >= 1 && minimum >= 1, "OwnedChunks(\(count), \(owners), \(minimum))")
-        self.count = count
-        self.owners = owners
-        self.minimum = minimum
-        var chunks = 0
-        for owner in 0..<owners { chunks += ChunkSchedule(count: count * (owner + 1) / owners - count * owner / owners, threads: 1, minimum: minimum).chunkCount }
-        chunkCount = chunks
+        (self.count, self.owners, self.minimum) = (count, owners, minimum)
     }
+
+    /// How many chunks all shares have together.
+    public var chunkCount: Int { (0..<owners).reduce(0) { $0 + schedule($1).chunkCount } }
 
     /// Share `owner`'s items.
     @inline(__always)
