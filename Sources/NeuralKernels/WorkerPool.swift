@@ -10,8 +10,8 @@
 // and workers 1 ..< owners each take the chunks of their own share by its atomic ticket, then those left in the
 // others' shares, and `run` returns once every chunk has finished. A share's chunks are fixed by the schedule
 // (shrinking towards the share's end, Parallel.swift), whichever thread takes them; the kernels' items are
-// independent, so the results depend neither on the chunks nor on the scheduling. A worker that finds no job for `spinNanoseconds` sleeps on a condition variable until
-// the next one is published. A job asked for while another runs (a body that itself calls parallelChunks, or two
+// independent, so the results depend neither on the chunks nor on the scheduling. A worker that finds no job for
+// `spinNanoseconds` sleeps on a condition variable until the next one is published. A job asked for while another runs (a body that itself calls parallelChunks, or two
 // threads using the kernels at once), or for more threads than the pool has, is not taken: the caller falls back
 // to DispatchQueue.concurrentPerform.
 
@@ -32,19 +32,23 @@ final class WorkerPool: @unchecked Sendable {
     final class Job: @unchecked Sendable {
         let schedule: OwnedChunks
         let body: UnsafeRawPointer
-        /// The next ticket of each share (schedule.owners of them).
+        /// The next ticket of each share, share k's at tickets[k · ticketStride]: a cache line each, so that an owner
+        /// taking its own chunks does not take the line from the thread that owns the next share.
         let tickets: UnsafeMutablePointer<Atomic<Int>>
+        static let ticketStride = 64 / MemoryLayout<Atomic<Int>>.stride
         let finished = Atomic<Int>(0)
 
         init(schedule: OwnedChunks, body: UnsafeRawPointer) {
             self.schedule = schedule
             self.body = body
-            tickets = .allocate(capacity: schedule.owners)
-            for owner in 0..<schedule.owners { (tickets + owner).initialize(to: Atomic<Int>(0)) }
+            let count = schedule.owners * Job.ticketStride
+            tickets = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Atomic<Int>>.stride, alignment: 64)
+                .bindMemory(to: Atomic<Int>.self, capacity: count)
+            for index in 0..<count { (tickets + index).initialize(to: Atomic<Int>(0)) }
         }
 
         deinit {
-            tickets.deinitialize(count: schedule.owners)
+            tickets.deinitialize(count: schedule.owners * Job.ticketStride)
             tickets.deallocate()
         }
 
@@ -54,7 +58,7 @@ final class WorkerPool: @unchecked Sendable {
                 let share = (owner + step) % schedule.owners
                 let chunks = schedule.schedule(share).chunkCount
                 while true {
-                    let ticket = tickets[share].wrappingAdd(1, ordering: .relaxed).oldValue
+                    let ticket = tickets[share * Job.ticketStride].wrappingAdd(1, ordering: .relaxed).oldValue
                     if ticket >= chunks { break }
                     Job.invoke(body, chunk: schedule.chunk(ticket, of: share))
                     finished.wrappingAdd(1, ordering: .releasing)
