@@ -55,19 +55,7 @@ def svm_grid(width, C=(0.1, 1, 10), multiples=(0.25, 1, 4)):
 
 def nested(X, y, grid):
     """Per-outer-fold macro F1 (40 values), the candidate of each fold chosen by the inner 4-fold CV."""
-    scores = []
-    for train, test in RepeatedStratifiedKFold(n_splits=8, n_repeats=5, random_state=FOLD_SEED).split(X, y):
-        best = None
-        for candidate in grid(X.shape[1]):
-            predicted = np.empty(len(train), int)
-            for inner_train, inner_test in StratifiedKFold(4, shuffle=True, random_state=1).split(X[train], y[train]):
-                predicted[inner_test] = clone(candidate).fit(X[train][inner_train], y[train][inner_train]).predict(X[train][inner_test])
-            score = f1_score(y[train], predicted, average="macro")
-            if best is None or score > best[0]:
-                best = (score, candidate)
-        fitted = clone(best[1]).fit(X[train], y[train])
-        scores.append(f1_score(y[test], fitted.predict(X[test]), average="macro"))
-    return np.array(scores)
+    return nested_views([X], y, grid, tta=False)
 
 
 def corrected_test(differences, ratio=7.75 / 54.25):
@@ -96,8 +84,13 @@ def report(trials, y, baseline=None):
     return baseline
 
 
+def read_labels():
+    """labels.csv as {image id: label}."""
+    return dict(tuple(map(int, line.split(","))) for line in LABELS.read_text().split()[1:])
+
+
 def load_labelled(folder):
-    labels = dict(tuple(map(int, line.split(","))) for line in LABELS.read_text().split()[1:])
+    labels = read_labels()
     native, ids, _ = load(folder, "efficientnet_lite0-native")
     stages, stage_ids, blocks = load(folder, "efficientnet_lite0-native-stages-raw")
     assert ids == stage_ids
@@ -208,10 +201,10 @@ def view_trials(folder, rows, ids):
     return trials
 
 
-def augmented_nested(views, y, grid, tta):
-    """nested() with each training image's eight D4 views as eight training rows (the inner folds split images, never
-    views of one image); a test image is scored on its native view, or (tta) on the mean of the decision values of its
-    eight views. views: 8 x images x width, views[0] the native one."""
+def nested_views(views, y, grid, tta):
+    """nested() with each training image's views (views: views x images x width, views[0] the native one) as that many
+    training rows (the inner folds split images, never the views of one image); a test image is scored on its native
+    view, or (tta) on the mean of the decision values of all its views. One view: nested() itself."""
     def fit(candidate, images):
         return clone(candidate).fit(np.vstack([v[images] for v in views]), np.tile(y[images], len(views)))
     def predict(model, images):
@@ -233,10 +226,14 @@ def augmented_nested(views, y, grid, tta):
     return np.array(scores)
 
 
-def augment_trials(folder, rows, ids, y):
-    """D4 views as extra training rows, against the native view alone, on the same outer folds."""
+def augment_trials(folder):
+    """D4 views as extra training rows, against the native view alone, on the same outer folds (rows in the sorted
+    file-name order of scripts/oxml_view_trials.py)."""
     names = json.loads((pathlib.Path(folder) / "native.json").read_text())["images"]
-    assert [int(n.split("_")[1].split(".")[0]) for n in names] == ids
+    ids = [int(n.split("_")[1].split(".")[0]) for n in names]
+    labels = read_labels()
+    rows = [i for i, image in enumerate(ids) if image in labels]
+    y = np.array([labels[ids[i]] for i in rows])
     load_view = lambda v: np.load(pathlib.Path(folder) / f"{v}.npy").astype(np.float64)[rows]
     full = [load_view("native")] + [load_view(f"d4-{k}") for k in range(1, 8)]
     logistic = lambda w: [make_pipeline(StandardScaler(), LogisticRegression(C=c, class_weight="balanced", max_iter=5000))
@@ -247,7 +244,7 @@ def augment_trials(folder, rows, ids, y):
             baseline = nested(views[0], y, grid)
             print(f"{label} / {head}: native {baseline.mean():.3f} ± {baseline.std():.3f}", flush=True)
             for tta in (False, True):
-                scores = augmented_nested(views, y, grid, tta)
+                scores = nested_views(views, y, grid, tta)
                 print(f"{label} / {head}: D4 training rows, test {'mean of 8 views' if tta else 'native view'} "
                       f"{scores.mean():.3f} ± {scores.std():.3f}   vs native {scores.mean() - baseline.mean():+.3f} "
                       f"(p {corrected_test(scores - baseline):.2f})", flush=True)
@@ -261,11 +258,7 @@ def main():
         report(view_trials(arguments[0], rows, ids), y)
         return
     if mode == "--augment":
-        names = json.loads((pathlib.Path(arguments[0]) / "native.json").read_text())["images"]
-        ids = [int(n.split("_")[1].split(".")[0]) for n in names]
-        labels = dict(tuple(map(int, line.split(","))) for line in LABELS.read_text().split()[1:])
-        rows = [i for i, image in enumerate(ids) if image in labels]
-        augment_trials(arguments[0], rows, ids, np.array([labels[ids[i]] for i in rows]))
+        augment_trials(arguments[0])
         return
     native, stages, blocks, ids, rows, y = load_labelled(arguments[0])
     if mode == "--heads":

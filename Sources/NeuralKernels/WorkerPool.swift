@@ -11,9 +11,9 @@
 // others' shares, and `run` returns once every chunk has finished. A share's chunks are fixed by the schedule
 // (shrinking towards the share's end, Parallel.swift), whichever thread takes them; the kernels' items are
 // independent, so the results depend neither on the chunks nor on the scheduling. A worker that finds no job for
-// `spinNanoseconds` sleeps on a condition variable until the next one is published. A job asked for while another runs (a body that itself calls parallelChunks, or two
-// threads using the kernels at once), or for more threads than the pool has, is not taken: the caller falls back
-// to DispatchQueue.concurrentPerform.
+// `spinNanoseconds` sleeps on a condition variable until the next one is published. A job asked for while another
+// runs (a body that itself calls parallelChunks, or two threads using the kernels at once), or for more threads than
+// the pool has, is not taken: the caller falls back to DispatchQueue.concurrentPerform.
 
 import COpenBLAS
 import Foundation
