@@ -36,6 +36,21 @@ import Foundation
 public enum ExpansionBanding: Sendable, Equatable {
     case automatic, separate
     case rows(Int)
+
+    /// The output rows per band that `.automatic` takes for one image (0: the layers run one after the other): bands
+    /// for a large expanded input (at least 2^20 floats) whose depthwise layer is strided or has the projection fused,
+    /// and on AVX-512 for a 3x3 stride-1 block with its projection on rows at least 48 wide whose expanded input fills
+    /// a core's L2 (2^18 floats); see expandedDepthwise and invertedBottleneck for the measurements.
+    public static func automaticRows(expanded: Int, height: Int, width: Int, depthwise g: ConvGeometry,
+                                     projected: Bool) -> Int {
+        let perImage = expanded * height * width
+        let large = (g.strideY > 1 || projected) && perImage >= 1 << 20
+        let wideThreeByThree = projected && g.strideY == 1 && width >= 48 && perImage >= 1 << 18
+            && bandKernelWindow(g, lanes: Tile.scalarCount) == 3
+        guard large || wideThreeByThree else { return 0 }
+        let outputHeight = g.outputSize(height: height, width: width).0
+        return automaticBandRows(expanded: expanded, width: width, geometry: g, outputHeight: outputHeight)
+    }
 }
 
 /// conv2d(conv2d(input, expand, activation: expandActivation), depthwise, activation: activation), bit for bit,
@@ -58,14 +73,21 @@ public func expandedDepthwise(_ input: Tensor, expand: Conv2D, expandActivation:
 /// input : nil), bit for bit. In bands, each band's depthwise output stays in a buffer and the 1x1 projection (bias and
 /// the skip connection in its epilogue) runs on it there: the expanded block's output (E channels at the depthwise
 /// layer's resolution) is never written whole and read back. `project` must be a 1x1, stride-1, unpadded, ungrouped
-/// convolution of the E channels; residual needs its output to have input's shape. `.automatic` takes bands for a
-/// large expanded input (at least 2^20 floats per image) at any stride, as the projection's input then stays in L2
-/// too: EfficientNet-Lite0 at 512 x 512 (its blocks at 256 x 256 and 128 x 128, the stride-1 ones now banded too; both
+/// convolution of the E channels; residual needs its output to have input's shape. `.automatic` takes bands for a large
+/// expanded input (at least 2^20 floats per image) at any stride, as the projection's input then stays in L2 too:
+/// EfficientNet-Lite0 at 512 x 512 (its blocks at 256 x 256 and 128 x 128, the stride-1 ones now banded too; both
 /// variants alternating pass by pass in one process, AMD Zen 4) took 0.937 of the time at one and at two threads; at
-/// 224 x 224 (only the strided first block is that large) 0.998-1.001. Other precisions than float32 run the projection
-/// through conv2d. Without an expansion (`expand` nil: expand ratio 1, Lite0's first block) the bands' depthwise layer
-/// reads the input's rows where they are: at 512 x 512 (32 channels at 256 x 256) 0.975-0.992 of the pass time (paired).
-/// On AVX-512 such a block without a skip connection, its depthwise activation ReLU, ReLU6 or none, runs instead in one
+/// 224 x 224 (only the strided first block is that large) 0.998-1.001. On AVX-512 it also takes bands for a 3x3
+/// stride-1 block on rows at least 48 wide whose expanded input fills a core's L2 (at least 2^18 floats per image;
+/// Lite0's 24 → 144 → 24 at 56 x 56): each band's expanded and depthwise rows stay with the thread that computed them,
+/// where the separate layers hand them across cores (the expansion splits pixels, the depthwise layer channels). AMD
+/// Zen 4, two threads, the whole Lite0 224 pass, each process's fastest: 6.80-6.97 ms against 7.13-7.29 in processes
+/// whose vCPUs did not share a level-3 cache (BENCHMARKS.md, session 19), 4.58-4.72 against 4.54-4.76 where they did;
+/// one thread 8.35-8.77 against 8.44-8.75. The 5x5 and 28-wide blocks lost 3-4% of the pass in bands, and at 512 x 512
+/// the 3x3 blocks at 32 x 32 2%, so those stay separate. Other precisions than float32 run the projection through
+/// conv2d. Without an expansion (`expand` nil: expand ratio 1, Lite0's first block) the bands' depthwise layer reads
+/// the input's rows where they are: at 512 x 512 (32 channels at 256 x 256) 0.975-0.992 of the pass time (paired). On
+/// AVX-512 such a block without a skip connection, its depthwise activation ReLU, ReLU6 or none, runs instead in one
 /// pass at any size (`depthwisePointwise`), unless `banding` is `.separate`.
 /// input N x C x H x W → N x out x OH x OW.
 public func invertedBottleneck(_ input: Tensor, expand: Conv2D?, expandActivation: Activation,
@@ -102,9 +124,8 @@ private func expandedDepthwise(_ input: Tensor, expand: Conv2D?, expandActivatio
     case .separate: bandRows = 0
     case let .rows(rows): bandRows = max(1, min(rows, outputHeight))
     case .automatic:
-        // With the projection fused, also at stride 1: the band's output then never leaves L2 either.
-        let large = (g.strideY > 1 || project != nil) && expanded * input.height * input.width >= 1 << 20
-        bandRows = large ? automaticBandRows(expanded: expanded, width: input.width, geometry: g, outputHeight: outputHeight) : 0
+        bandRows = ExpansionBanding.automaticRows(expanded: expanded, height: input.height, width: input.width, depthwise: g,
+                                                  projected: project != nil)
     }
     // The bands expand, and the fused projection runs, on fp32's packed GEMM only: other precisions run the expansion
     // through conv2d like every other ungrouped convolution, and keep conv2d's path for the projection.

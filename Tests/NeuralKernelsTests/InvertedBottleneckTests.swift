@@ -207,4 +207,34 @@ final class InvertedBottleneckTests: XCTestCase {
             assertIdentical(fused, separate, "threads \(context.threadCount)")
         }
     }
+
+    /// `.automatic`'s rule for 3x3 stride-1 blocks with their projection on AVX-512: bands on rows at least 48 wide whose
+    /// expanded input holds at least 2^18 floats (Lite0's 24 → 144 → 24 at 56 x 56), not on narrower rows (its 480-channel
+    /// blocks at 32 x 32), not for 5x5 windows or without the projection below 2^20; and the banded block is the separate
+    /// layers bit for bit at that shape (1 and 2 threads, batch 2).
+    func testAutomaticBandsForAWideThreeByThreeBlock() throws {
+        guard GemmKernel.native == .avx512 else {
+            throw XCTSkip("skipped: no AVX-512 (3x3 stride-1 blocks below 2^20 expanded floats are banded there only)")
+        }
+        let three = ConvGeometry(kernel: 3, stride: 1, padding: 1, groups: 144)
+        XCTAssertGreaterThan(ExpansionBanding.automaticRows(expanded: 144, height: 56, width: 56, depthwise: three, projected: true), 0)
+        XCTAssertEqual(ExpansionBanding.automaticRows(expanded: 144, height: 56, width: 56, depthwise: three, projected: false), 0)
+        XCTAssertEqual(ExpansionBanding.automaticRows(expanded: 480, height: 32, width: 32, depthwise: three, projected: true), 0)
+        XCTAssertEqual(ExpansionBanding.automaticRows(expanded: 40, height: 56, width: 56, depthwise: three, projected: true), 0)
+        let five = ConvGeometry(kernel: 5, stride: 1, padding: 2, groups: 144)
+        XCTAssertEqual(ExpansionBanding.automaticRows(expanded: 144, height: 56, width: 56, depthwise: five, projected: true), 0)
+
+        var random = TestGenerator(seed: 97)
+        let (expand, depthwise) = layers(&random, inChannels: 24, expanded: 144, geometry: three)
+        let project = Conv2D(inChannels: 144, outChannels: 24, geometry: ConvGeometry(kernel: 1),
+                             weight: random.floats(144 * 24), bias: random.floats(24))
+        let input = random.tensor([2, 24, 56, 56])
+        let separate = conv2d(expandedDepthwise(input, expand: expand, expandActivation: .relu6, depthwise: depthwise, activation: .relu6,
+                                                banding: .separate, context: contexts[0]), project, residual: input, context: contexts[0])
+        for context in contexts.prefix(2) {
+            let fused = invertedBottleneck(input, expand: expand, expandActivation: .relu6, depthwise: depthwise, activation: .relu6,
+                                           project: project, residual: true, context: context)
+            assertIdentical(fused, separate, "threads \(context.threadCount)")
+        }
+    }
 }
