@@ -81,9 +81,9 @@ public func expandedDepthwise(_ input: Tensor, expand: Conv2D, expandActivation:
 /// stride-1 block on rows at least 48 wide whose expanded input fills a core's L2 (at least 2^18 floats per image;
 /// Lite0's 24 → 144 → 24 at 56 x 56): each band's expanded and depthwise rows stay with the thread that computed them,
 /// where the separate layers hand them across cores (the expansion splits pixels, the depthwise layer channels). AMD
-/// Zen 4, two threads, the whole Lite0 224 pass, each process's fastest: 6.80-6.97 ms against 7.13-7.29 in processes
-/// whose vCPUs did not share a level-3 cache (BENCHMARKS.md, session 19), 4.58-4.72 against 4.54-4.76 where they did;
-/// one thread 8.35-8.77 against 8.44-8.75. The 5x5 and 28-wide blocks lost 3-4% of the pass in bands, and at 512 x 512
+/// Zen 4, two threads, the whole Lite0 224 pass, each process's fastest, medians: 6.90 ms against 7.24 in processes
+/// whose vCPUs did not share a level-3 cache (BENCHMARKS.md, sessions 19 and 21), 4.66 against 4.62 where they did; one
+/// thread 8.35-8.77 against 8.44-8.75. The 5x5 and 28-wide blocks lost 3-4% of the pass in bands, and at 512 x 512
 /// the 3x3 blocks at 32 x 32 2%, so those stay separate. Other precisions than float32 run the projection through
 /// conv2d. Without an expansion (`expand` nil: expand ratio 1, Lite0's first block) the bands' depthwise layer reads
 /// the input's rows where they are: at 512 x 512 (32 channels at 256 x 256) 0.975-0.992 of the pass time (paired). On
