@@ -193,18 +193,25 @@ final class InvertedBottleneckTests: XCTestCase {
     /// At stride 1 `.automatic` bands only with the projection fused (2^20 expanded floats): the same bits as the separate
     /// layers with the skip connection, at 1 and 2 threads and batch 2.
     func testAutomaticBandsWithTheProjectionAtStrideOne() {
-        var random = TestGenerator(seed: 83)
-        let geometry = ConvGeometry(kernel: 5, stride: 1, padding: 2, groups: 64)
-        let (expand, depthwise) = layers(&random, inChannels: 12, expanded: 64, geometry: geometry)
-        let project = Conv2D(inChannels: 64, outChannels: 12, geometry: ConvGeometry(kernel: 1),
-                             weight: random.floats(64 * 12), bias: random.floats(12))
-        let input = random.tensor([2, 12, 128, 128])
+        assertAutomaticBlockMatchesSeparateLayers(seed: 83, inChannels: 12, expanded: 64, size: 128,
+                                                  geometry: ConvGeometry(kernel: 5, stride: 1, padding: 2, groups: 64))
+    }
+
+    /// invertedBottleneck with `.automatic` banding and the skip connection, batch 2 at `size` x `size`, against the
+    /// separate layers bit for bit at 1 and 2 threads.
+    func assertAutomaticBlockMatchesSeparateLayers(seed: UInt64, inChannels: Int, expanded: Int, size: Int, geometry: ConvGeometry,
+                                                   file: StaticString = #filePath, line: UInt = #line) {
+        var random = TestGenerator(seed: seed)
+        let (expand, depthwise) = layers(&random, inChannels: inChannels, expanded: expanded, geometry: geometry)
+        let project = Conv2D(inChannels: expanded, outChannels: inChannels, geometry: ConvGeometry(kernel: 1),
+                             weight: random.floats(expanded * inChannels), bias: random.floats(inChannels))
+        let input = random.tensor([2, inChannels, size, size])
         let separate = conv2d(expandedDepthwise(input, expand: expand, expandActivation: .relu6, depthwise: depthwise, activation: .relu6,
                                                 banding: .separate, context: contexts[0]), project, residual: input, context: contexts[0])
         for context in contexts.prefix(2) {
             let fused = invertedBottleneck(input, expand: expand, expandActivation: .relu6, depthwise: depthwise, activation: .relu6,
                                            project: project, residual: true, context: context)
-            assertIdentical(fused, separate, "threads \(context.threadCount)")
+            assertIdentical(fused, separate, "threads \(context.threadCount)", file: file, line: line)
         }
     }
 
@@ -223,18 +230,6 @@ final class InvertedBottleneckTests: XCTestCase {
         XCTAssertEqual(ExpansionBanding.automaticRows(expanded: 40, height: 56, width: 56, depthwise: three, projected: true), 0)
         let five = ConvGeometry(kernel: 5, stride: 1, padding: 2, groups: 144)
         XCTAssertEqual(ExpansionBanding.automaticRows(expanded: 144, height: 56, width: 56, depthwise: five, projected: true), 0)
-
-        var random = TestGenerator(seed: 97)
-        let (expand, depthwise) = layers(&random, inChannels: 24, expanded: 144, geometry: three)
-        let project = Conv2D(inChannels: 144, outChannels: 24, geometry: ConvGeometry(kernel: 1),
-                             weight: random.floats(144 * 24), bias: random.floats(24))
-        let input = random.tensor([2, 24, 56, 56])
-        let separate = conv2d(expandedDepthwise(input, expand: expand, expandActivation: .relu6, depthwise: depthwise, activation: .relu6,
-                                                banding: .separate, context: contexts[0]), project, residual: input, context: contexts[0])
-        for context in contexts.prefix(2) {
-            let fused = invertedBottleneck(input, expand: expand, expandActivation: .relu6, depthwise: depthwise, activation: .relu6,
-                                           project: project, residual: true, context: context)
-            assertIdentical(fused, separate, "threads \(context.threadCount)")
-        }
+        assertAutomaticBlockMatchesSeparateLayers(seed: 97, inChannels: 24, expanded: 144, size: 56, geometry: three)
     }
 }
