@@ -40,14 +40,18 @@ public enum ExpansionBanding: Sendable, Equatable {
     /// The output rows per band that `.automatic` takes for one image (0: the layers run one after the other): bands
     /// for a large expanded input (at least 2^20 floats) whose depthwise layer is strided or has the projection fused,
     /// and on AVX-512 for a 3x3 stride-1 block with its projection on rows at least 48 wide whose expanded input fills
-    /// a core's L2 (2^18 floats); see expandedDepthwise and invertedBottleneck for the measurements.
+    /// a core's L2 (2^18 floats); see expandedDepthwise and invertedBottleneck for the measurements. `coresApart` (the
+    /// pool's threads on cores without a shared level-3 cache just now, `WorkerPool.coresApart`) adds every block with
+    /// its projection on rows at least 28 wide whose expanded input holds at least 2^17 floats: there the
+    /// separate layers' hand-offs between cores cost more than the bands' halo rows (invertedBottleneck).
     public static func automaticRows(expanded: Int, height: Int, width: Int, depthwise g: ConvGeometry,
-                                     projected: Bool) -> Int {
+                                     projected: Bool, coresApart: Bool = false) -> Int {
         let perImage = expanded * height * width
         let large = (g.strideY > 1 || projected) && perImage >= 1 << 20
         let wideThreeByThree = projected && g.strideY == 1 && width >= 48 && perImage >= 1 << 18
             && bandKernelWindow(g, lanes: Tile.scalarCount) == 3
-        guard large || wideThreeByThree else { return 0 }
+        let apart = coresApart && projected && width >= 28 && perImage >= 1 << 17
+        guard large || wideThreeByThree || apart else { return 0 }
         let outputHeight = g.outputSize(height: height, width: width).0
         return automaticBandRows(expanded: expanded, width: width, geometry: g, outputHeight: outputHeight)
     }
@@ -83,12 +87,15 @@ public func expandedDepthwise(_ input: Tensor, expand: Conv2D, expandActivation:
 /// where the separate layers hand them across cores (the expansion splits pixels, the depthwise layer channels). AMD
 /// Zen 4, two threads, the whole Lite0 224 pass, each process's fastest, medians: 6.90 ms against 7.24 in processes
 /// whose vCPUs did not share a level-3 cache (BENCHMARKS.md, sessions 19 and 21), 4.66 against 4.62 where they did; one
-/// thread 8.35-8.77 against 8.44-8.75. The 5x5 and 28-wide blocks lost 3-4% of the pass in bands, and at 512 x 512
-/// the 3x3 blocks at 32 x 32 2%, so those stay separate. Other precisions than float32 run the projection through
-/// conv2d. Without an expansion (`expand` nil: expand ratio 1, Lite0's first block) the bands' depthwise layer reads
-/// the input's rows where they are: at 512 x 512 (32 channels at 256 x 256) 0.975-0.992 of the pass time (paired). On
-/// AVX-512 such a block without a skip connection, its depthwise activation ReLU, ReLU6 or none, runs instead in one
-/// pass at any size (`depthwisePointwise`), unless `banding` is `.separate`.
+/// thread 8.35-8.77 against 8.44-8.75. The 5x5 and 28-wide blocks lost 3-4% of the pass in bands, and at 512 x 512 the
+/// 3x3 blocks at 32 x 32 2%, so those stay separate while the cores share a level-3 cache; while the pool finds them
+/// apart (`WorkerPool.coresApart`) every block with its projection on rows at least 28 wide and at least 2^17 expanded
+/// floats is banded: forced so with the vCPUs apart, the medians of the processes' fastest passes were 6.49 ms against
+/// 6.83 for Lite0 224 and 26.7 against 31.0 for Lite0 512 (BENCHMARKS.md, session 21). Other precisions than float32
+/// run the projection through conv2d. Without an expansion (`expand` nil: expand ratio 1, Lite0's first block) the
+/// bands' depthwise layer reads the input's rows where they are: at 512 x 512 (32 channels at 256 x 256) 0.975-0.992 of
+/// the pass time (paired). On AVX-512 such a block without a skip connection, its depthwise activation ReLU, ReLU6 or
+/// none, runs instead in one pass at any size (`depthwisePointwise`), unless `banding` is `.separate`.
 /// input N x C x H x W → N x out x OH x OW.
 public func invertedBottleneck(_ input: Tensor, expand: Conv2D?, expandActivation: Activation,
                                depthwise: Conv2D, activation: Activation, project: Conv2D, residual: Bool,
@@ -125,7 +132,8 @@ private func expandedDepthwise(_ input: Tensor, expand: Conv2D?, expandActivatio
     case let .rows(rows): bandRows = max(1, min(rows, outputHeight))
     case .automatic:
         bandRows = ExpansionBanding.automaticRows(expanded: expanded, height: input.height, width: input.width, depthwise: g,
-                                                  projected: project != nil)
+                                                  projected: project != nil,
+                                                  coresApart: context.threadCount > 1 && WorkerPool.shared.coresApart)
     }
     // The bands expand, and the fused projection runs, on fp32's packed GEMM only: other precisions run the expansion
     // through conv2d like every other ungrouped convolution, and keep conv2d's path for the projection.

@@ -37,6 +37,8 @@ final class WorkerPool: @unchecked Sendable {
         let tickets: UnsafeMutablePointer<Atomic<Int>>
         static let ticketStride = 64 / MemoryLayout<Atomic<Int>>.stride
         let finished = Atomic<Int>(0)
+        /// When the caller published the job (DispatchTime's nanoseconds), for the hand-off time (`coresApart`).
+        let published = DispatchTime.now().uptimeNanoseconds
 
         init(schedule: OwnedChunks, body: UnsafeRawPointer) {
             self.schedule = schedule
@@ -75,6 +77,9 @@ final class WorkerPool: @unchecked Sendable {
     }
 
     let workerCount: Int
+    /// A moving average (weight 1/16) of the nanoseconds from a job's publication to a worker's start, each capped at
+    /// 1.5 µs, over the jobs a polling worker picked up (a sleeping worker's wake-up, ≥ 50 µs, is left out).
+    private let handOff = Atomic<Int>(0)
     private let generation = Atomic<Int>(0)
     private let sleepers = Atomic<Int>(0)
     private let busy = Atomic<Bool>(false)
@@ -132,6 +137,15 @@ final class WorkerPool: @unchecked Sendable {
         started.store(true, ordering: .releasing)
     }
 
+    /// Whether the host runs the pool's threads on cores that share no level-3 cache just now: a job's hand-off to a
+    /// worker has lately taken more than 500 ns on average. A cache line's round trip between two vCPUs is ~60–100 ns
+    /// when they share one and ~300–360 ns when the host placed them apart, for seconds to minutes at a time (BENCHMARKS.md,
+    /// session 19); the hand-off (the new generation, the job, its tickets) then took 730–740 ns at the median against
+    /// 245–270, the average 741–778 against 228–389 also on a busy host (AMD Zen 4, Lite0 224, session 21). Layers that can
+    /// keep their data on one thread choose to when this holds (`ExpansionBanding.automaticRows`); results never depend on
+    /// it.
+    var coresApart: Bool { handOff.load(ordering: .relaxed) > 500 }
+
     /// Whether the calling thread is one of the pool's workers.
     var onWorkerThread: Bool {
         let me = pthread_self()
@@ -160,7 +174,14 @@ final class WorkerPool: @unchecked Sendable {
                 now = generation.load(ordering: .acquiring)
             }
             seen = now
-            if let job = current.withLock({ $0 }), owner < job.schedule.owners { job.runChunks(owner: owner) }
+            if let job = current.withLock({ $0 }), owner < job.schedule.owners {
+                let lag = Int(clamping: DispatchTime.now().uptimeNanoseconds &- job.published)
+                if lag < 50_000 {   // at most 1.5 µs a job, so that one slow hand-off on a busy host moves it little
+                    let average = handOff.load(ordering: .relaxed)
+                    handOff.store(average + (min(lag, 1500) - average) / 16, ordering: .relaxed)
+                }
+                job.runChunks(owner: owner)
+            }
         }
     }
 

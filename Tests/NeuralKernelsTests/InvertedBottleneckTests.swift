@@ -197,9 +197,10 @@ final class InvertedBottleneckTests: XCTestCase {
                                                   geometry: ConvGeometry(kernel: 5, stride: 1, padding: 2, groups: 64))
     }
 
-    /// invertedBottleneck with `.automatic` banding and the skip connection, batch 2 at `size` x `size`, against the
-    /// separate layers bit for bit at 1 and 2 threads.
+    /// invertedBottleneck with `banding` (`.automatic` unless said) and the skip connection, batch 2 at `size` x `size`,
+    /// against the separate layers bit for bit at 1 and 2 threads.
     func assertAutomaticBlockMatchesSeparateLayers(seed: UInt64, inChannels: Int, expanded: Int, size: Int, geometry: ConvGeometry,
+                                                   banding: ExpansionBanding = .automatic,
                                                    file: StaticString = #filePath, line: UInt = #line) {
         var random = TestGenerator(seed: seed)
         let (expand, depthwise) = layers(&random, inChannels: inChannels, expanded: expanded, geometry: geometry)
@@ -210,7 +211,7 @@ final class InvertedBottleneckTests: XCTestCase {
                                                 banding: .separate, context: contexts[0]), project, residual: input, context: contexts[0])
         for context in contexts.prefix(2) {
             let fused = invertedBottleneck(input, expand: expand, expandActivation: .relu6, depthwise: depthwise, activation: .relu6,
-                                           project: project, residual: true, context: context)
+                                           project: project, residual: true, banding: banding, context: context)
             assertIdentical(fused, separate, "threads \(context.threadCount)", file: file, line: line)
         }
     }
@@ -231,5 +232,30 @@ final class InvertedBottleneckTests: XCTestCase {
         let five = ConvGeometry(kernel: 5, stride: 1, padding: 2, groups: 144)
         XCTAssertEqual(ExpansionBanding.automaticRows(expanded: 144, height: 56, width: 56, depthwise: five, projected: true), 0)
         assertAutomaticBlockMatchesSeparateLayers(seed: 97, inChannels: 24, expanded: 144, size: 56, geometry: three)
+    }
+
+    /// With the pool's threads on cores apart, `.automatic` also bands Lite0's blocks at 56 x 56 and 28 x 28 (5x5 and
+    /// stride-2 ones too), never its 7 x 7 ones (too narrow, too small) nor one without its projection; in the bands
+    /// chosen then a block is the separate layers bit for bit (the results never depend on the placement).
+    func testAutomaticBandsWhenTheCoresAreApart() {
+        let shapes: [(expanded: Int, size: Int, kernel: Int, stride: Int)] = [(144, 56, 5, 2), (240, 28, 5, 1), (240, 28, 3, 2)]
+        for shape in shapes {
+            let g = ConvGeometry(kernel: shape.kernel, stride: shape.stride, padding: shape.kernel / 2, groups: shape.expanded)
+            func rows(_ apart: Bool, projected: Bool = true) -> Int {
+                ExpansionBanding.automaticRows(expanded: shape.expanded, height: shape.size, width: shape.size, depthwise: g,
+                                               projected: projected, coresApart: apart)
+            }
+            XCTAssertEqual(rows(false), 0, "\(shape) near")
+            XCTAssertGreaterThan(rows(true), 0, "\(shape) apart")
+            XCTAssertEqual(rows(true, projected: false), 0, "\(shape) apart without the projection")
+        }
+        let late = ConvGeometry(kernel: 5, stride: 1, padding: 2, groups: 1152)
+        XCTAssertEqual(ExpansionBanding.automaticRows(expanded: 1152, height: 7, width: 7, depthwise: late, projected: true,
+                                                      coresApart: true), 0)
+        let g = ConvGeometry(kernel: 5, stride: 1, padding: 2, groups: 240)
+        let apartRows = ExpansionBanding.automaticRows(expanded: 240, height: 28, width: 28, depthwise: g, projected: true,
+                                                       coresApart: true)
+        assertAutomaticBlockMatchesSeparateLayers(seed: 101, inChannels: 40, expanded: 240, size: 28, geometry: g,
+                                                  banding: .rows(apartRows))
     }
 }
