@@ -139,11 +139,11 @@ final class WorkerPool: @unchecked Sendable {
 
     /// Whether the host runs the pool's threads on cores that share no level-3 cache just now: a job's hand-off to a
     /// worker has lately taken more than 500 ns on average. A cache line's round trip between two vCPUs is ~60–100 ns
-    /// when they share one and ~300–360 ns when the host placed them apart, for seconds to minutes at a time (BENCHMARKS.md,
-    /// session 19); the hand-off (the new generation, the job, its tickets) then took 730–740 ns at the median against
-    /// 245–270, the average 741–778 against 228–389 also on a busy host (AMD Zen 4, Lite0 224, session 21). Layers that can
-    /// keep their data on one thread choose to when this holds (`ExpansionBanding.automaticRows`); results never depend on
-    /// it.
+    /// when they share one and ~300–360 ns when the host placed them apart, for seconds to minutes at a time
+    /// (BENCHMARKS.md, session 19); the hand-off (the new generation, the job, its tickets) then took 731–737 ns at the
+    /// median against 240–306, the average 741–778 against 228–389 also on a busy host (AMD Zen 4, Lite0 224, session
+    /// 21). Layers that can keep their data on one thread choose to when this holds (`ExpansionBanding.automaticRows`);
+    /// results never depend on it. (With more than one worker, each updates the average in turn.)
     var coresApart: Bool { handOff.load(ordering: .relaxed) > 500 }
 
     /// Whether the calling thread is one of the pool's workers.
