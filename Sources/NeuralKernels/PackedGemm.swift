@@ -744,7 +744,12 @@ enum GemmColumnTile<let Rows: Int, let Panels: Int, let Columns: Int, Lanes: Dep
 }
 
 /// C[6 x 16] (+)= A panel (depth x 6) · B panel (depth x 16) for AVX2: twelve 8-lane accumulators, one
-/// broadcast of A and two loads of B per k, the same multiply-add per k and lane as GemmTile.
+/// broadcast of A and two loads of B per k, the same multiply-add per k and lane as GemmTile. Like GemmTile it asks
+/// for C's lines at the start (a row of 16 values that does not start on a line touches two: its first and last
+/// value's), so that they arrive during the multiply-adds: the AVX2 build (znver2), AMD Zen 4, 4096^2 on two threads
+/// 156-191 -> 201-206 GFLOP/s (OpenBLAS's Haswell kernel 197-213), 2048^2 on one 98-106 -> 108-112 (BENCHMARKS.md,
+/// session 22). GemmTile's prefetch of the packed weights is left out: in the loop it made LLVM spill two
+/// accumulators with sixteen ymm registers (the pass halved).
 @inline(never)
 func avx2MicroKernel(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, bStride: Int,
                      c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
@@ -753,6 +758,7 @@ func avx2MicroKernel(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float
     @inline(__always) func store(_ value: Lanes, _ pointer: UnsafeMutablePointer<Float>) {
         UnsafeMutableRawPointer(pointer).storeBytes(of: value, as: Lanes.self)
     }
+    for r in 0..<6 { carcinoma_prefetch_for_write(c + r * ldc); carcinoma_prefetch_for_write(c + r * ldc + 15) }
     var c00 = Lanes(), c01 = Lanes(), c10 = Lanes(), c11 = Lanes(), c20 = Lanes(), c21 = Lanes()
     var c30 = Lanes(), c31 = Lanes(), c40 = Lanes(), c41 = Lanes(), c50 = Lanes(), c51 = Lanes()
     var pa = a, pb = b
@@ -779,7 +785,8 @@ func avx2MicroKernel(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float
     store(c40, r4); store(c41, r4 + 8); store(c50, r5); store(c51, r5 + 8)
 }
 
-/// C[6 x 8] (+)= A panel (depth x 6) · B panel (depth x 8): AVX2's kernel for a last panel of at most 8 columns.
+/// C[6 x 8] (+)= A panel (depth x 6) · B panel (depth x 8): AVX2's kernel for a last panel of at most 8 columns,
+/// with avx2MicroKernel's prefetches.
 @inline(never)
 func avx2NarrowKernel(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, bStride: Int,
                       c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
@@ -788,6 +795,7 @@ func avx2NarrowKernel(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Floa
     @inline(__always) func store(_ value: Lanes, _ pointer: UnsafeMutablePointer<Float>) {
         UnsafeMutableRawPointer(pointer).storeBytes(of: value, as: Lanes.self)
     }
+    for r in 0..<6 { carcinoma_prefetch_for_write(c + r * ldc); carcinoma_prefetch_for_write(c + r * ldc + 7) }
     var c0 = Lanes(), c1 = Lanes(), c2 = Lanes(), c3 = Lanes(), c4 = Lanes(), c5 = Lanes()
     var pa = a, pb = b
     for _ in 0..<depth {
