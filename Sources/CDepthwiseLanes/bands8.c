@@ -75,7 +75,8 @@ static inline void tile8(const int S, const int W, const int R, const int full, 
     }
     UNROLL for (int j = 0; j < R; j++) {
         // Swift's ReLU and ReLU6 (Activation.apply): lanes below 0 become 0, then lanes whose sum was above 6 become 6.
-        if (clamp >= 1) sum[j] = _mm256_blendv_ps(sum[j], _mm256_setzero_ps(), _mm256_cmp_ps(sum[j], _mm256_setzero_ps(), _CMP_LT_OQ));
+        const __m256 zero = _mm256_setzero_ps();
+        if (clamp >= 1) sum[j] = _mm256_blendv_ps(sum[j], zero, _mm256_cmp_ps(sum[j], zero, _CMP_LT_OQ));
         if (clamp == 2) {
             const __m256 six = _mm256_set1_ps(6.0f);
             sum[j] = _mm256_blendv_ps(sum[j], six, _mm256_cmp_ps(sum[j], six, _CMP_GT_OQ));
@@ -161,8 +162,8 @@ int carcinoma_has_avx2(void) { return __builtin_cpu_supports("avx2"); }
 void carcinoma_depthwise_band8(const float *rows, long top, long bottom, long width, long padTop, long padLeft,
                                long stride, long window, const float *kernel, float bias, int clamp, long firstOutputRow,
                                long outputRows, long outputWidth, float *output) {
-    (void)clamp; (void)rows; (void)top; (void)bottom; (void)width; (void)padTop; (void)padLeft; (void)stride; (void)window; (void)kernel;
-    (void)bias; (void)firstOutputRow; (void)outputRows; (void)outputWidth; (void)output;
+    (void)clamp; (void)rows; (void)top; (void)bottom; (void)width; (void)padTop; (void)padLeft; (void)stride; (void)window;
+    (void)kernel; (void)bias; (void)firstOutputRow; (void)outputRows; (void)outputWidth; (void)output;
     __builtin_trap();   // callers check carcinoma_has_avx2() first
 }
 

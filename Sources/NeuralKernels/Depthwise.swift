@@ -215,20 +215,21 @@ func depthwiseConvolution(source: UnsafePointer<Float>, weights: UnsafePointer<F
                           outputHeight: Int, outputWidth: Int,
                           outputRow: (Int, Int) -> UnsafeMutablePointer<Float>,
                           activation: Activation, context: KernelContext, layout: DepthwiseLayout = .automatic) {
-    // On AVX-512 (and in an AVX2 build, 8 lanes wide), a 3x3 layer on wide output rows without a residual, its activation
-    // none, ReLU or ReLU6, reads the input rows where they are (CDepthwiseLanes' band kernel, as the inverted bottleneck's
-    // bands do): no padded plane per channel, no transposes. One thread, AMD Zen 4: 144 channels 3x3 at 56x56 0.182-0.183 -> 0.173 ms, 240 3x3 stride 2
-    // from 64x64 0.238 -> 0.193; slower on narrower rows (240 3x3 stride 2 from 28x28 0.037 -> 0.052) and with 5x5
-    // windows (240 5x5 at 28x28 0.155 -> 0.250), which keep the kernels below.
+    // On AVX-512 (and in an AVX2 build, 8 lanes wide), a 3x3 layer on wide output rows without a residual, its
+    // activation none, ReLU or ReLU6, reads the input rows where they are (CDepthwiseLanes' band kernel, as the
+    // inverted bottleneck's bands do): no padded plane per channel, no transposes. One thread, AMD Zen 4: 144 channels
+    // 3x3 at 56x56 0.182-0.183 -> 0.173 ms, 240 3x3 stride 2 from 64x64 0.238 -> 0.193; slower on narrower rows (240
+    // 3x3 stride 2 from 28x28 0.037 -> 0.052) and with 5x5 windows (240 5x5 at 28x28 0.155 -> 0.250), which keep the
+    // kernels below.
     if layout == .automatic && residual == nil, let clamp = bandKernelClamp(activation),
        bandKernelWindow(geometry, lanes: Tile.scalarCount) == 3, outputWidth >= (geometry.strideX == 1 ? 48 : 32) {
         let outPerGroup = outChannels / geometry.groups
         parallelChunks(batch * outChannels, context) { items in
             for item in items {
                 let image = item / outChannels, channel = item % outChannels
-                depthwiseBand(lanes: Tile.scalarCount, source + (image * inChannels + channel / outPerGroup) * height * width, 0, height, width,
-                                         geometry.padTop, geometry.padLeft, geometry.strideY, 3, weights + channel * 9,
-                                         bias[channel], clamp, 0, outputHeight, outputWidth, outputRow(image, channel))
+                depthwiseBand(lanes: Tile.scalarCount, source + (image * inChannels + channel / outPerGroup) * height * width,
+                              0, height, width, geometry.padTop, geometry.padLeft, geometry.strideY, 3, weights + channel * 9,
+                              bias[channel], clamp, 0, outputHeight, outputWidth, outputRow(image, channel))
             }
         }
         return

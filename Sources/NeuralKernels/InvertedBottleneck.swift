@@ -275,9 +275,9 @@ private func expandedDepthwiseBands<Lanes: DepthwiseLanes>(
                     let channelOffset: Int = ((image * expanded + channel) * outputHeight + first) * outputWidth
                     let target = project == nil ? destination + channelOffset : bandOutput + channel * bandStride
                     if rowWindow != 0 {
-                        depthwiseBand(lanes: Lanes.scalarCount, bandInput, top, bottom, width, g.padTop, g.padLeft, strideY, rowWindow,
-                                                 depthwiseWeights.baseAddress! + channel * taps, depthwiseBias[channel],
-                                                 clamp, first, bandHeight, outputWidth, target)
+                        depthwiseBand(lanes: Lanes.scalarCount, bandInput, top, bottom, width, g.padTop, g.padLeft, strideY,
+                                      rowWindow, depthwiseWeights.baseAddress! + channel * taps, depthwiseBias[channel],
+                                      clamp, first, bandHeight, outputWidth, target)
                         if clamp == 0 { applyActivation(target, count: bandHeight * outputWidth, activation) }
                         continue
                     }
@@ -344,7 +344,8 @@ func bandKernelWindow(_ g: ConvGeometry, lanes: Int) -> Int {
 
 /// The lanes of the band kernel that this build runs on this CPU (16 on AVX-512, 8 in an AVX2 build on AVX2), or 0 where
 /// the planes kernel runs instead: for the tests, which skip what the machine cannot run.
-public let depthwiseBandKernelLanes = bandKernelWindow(ConvGeometry(kernel: 3), lanes: Tile.scalarCount) != 0 ? Tile.scalarCount : 0
+public let depthwiseBandKernelLanes =
+    bandKernelWindow(ConvGeometry(kernel: 3), lanes: Tile.scalarCount) != 0 ? Tile.scalarCount : 0
 
 /// The band kernel's `clamp` for an activation it applies in its registers (none, ReLU, ReLU6), nil for the others.
 func bandKernelClamp(_ activation: Activation) -> Int32? {

@@ -120,14 +120,14 @@ final class DepthwiseAndPoolingTests: XCTestCase {
         assertMatchesTwin(slice, Naive.concatChannels([other, Naive.conv2d(input, layer, activation: .silu)]), "depthwise into slice")
     }
 
-    /// 3x3 layers on wide rows without a residual read their input rows in place on AVX-512, and in an AVX2 build on AVX2
-    /// (the band kernel in depthwiseConvolution, 16 or 8 lanes): conv2d's result equals the planes kernel's bit for bit and the naive twin's, at stride 1
-    /// and 2, symmetric and TF-SAME padding, channel multipliers 1 and 2, every activation the kernel applies in its
-    /// registers, one and two threads, batch 2, into a channel offset; rows just below the width where it starts and
-    /// rows longer than one or several tiles.
+    /// 3x3 layers on wide rows without a residual read their input rows in place on AVX-512, and in an AVX2 build on
+    /// AVX2 (the band kernel in depthwiseConvolution, 16 or 8 lanes): conv2d's result equals the planes kernel's bit
+    /// for bit and the naive twin's, at stride 1 and 2, symmetric and TF-SAME padding, channel multipliers 1 and 2,
+    /// every activation the kernel applies in its registers, one and two threads, batch 2, into a channel offset; rows
+    /// just below the width where it starts and rows longer than one or several tiles.
     func testWideThreeByThreeRowsReadInPlace() throws {
         guard depthwiseBandKernelLanes != 0 else {
-            throw XCTSkip("skipped: neither AVX-512 nor an AVX2 build on AVX2 (the band kernel for wide 3x3 rows runs only there)")
+            throw XCTSkip("skipped: no band kernel here (AVX-512, or an AVX2 build on AVX2): the planes kernel runs wide 3x3 rows")
         }
         var random = TestGenerator(seed: 77)
         var trial = 0
