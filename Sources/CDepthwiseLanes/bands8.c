@@ -156,16 +156,12 @@ void carcinoma_depthwise_band8(const float *rows, long top, long bottom, long wi
     run(rows, top, bottom, width, padTop, padLeft, kernel, bias, clamp, firstOutputRow, outputRows, outputWidth, output);
 }
 
-int carcinoma_has_avx2(void) { return __builtin_cpu_supports("avx2"); }
-
 #else
 void carcinoma_depthwise_band8(const float *rows, long top, long bottom, long width, long padTop, long padLeft,
                                long stride, long window, const float *kernel, float bias, int clamp, long firstOutputRow,
                                long outputRows, long outputWidth, float *output) {
     (void)clamp; (void)rows; (void)top; (void)bottom; (void)width; (void)padTop; (void)padLeft; (void)stride; (void)window;
     (void)kernel; (void)bias; (void)firstOutputRow; (void)outputRows; (void)outputWidth; (void)output;
-    __builtin_trap();   // callers check carcinoma_has_avx2() first
+    __builtin_trap();   // callers check the CPU's avx2 flag first (NeuralKernels' bandKernelWindow)
 }
-
-int carcinoma_has_avx2(void) { return 0; }
 #endif

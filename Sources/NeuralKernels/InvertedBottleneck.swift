@@ -49,7 +49,7 @@ public enum ExpansionBanding: Sendable, Equatable {
         let perImage = expanded * height * width
         let large = (g.strideY > 1 || projected) && perImage >= 1 << 20
         let wideThreeByThree = projected && g.strideY == 1 && width >= 48 && perImage >= 1 << 18
-            && Tile.scalarCount == 16 && bandKernelWindow(g, lanes: Tile.scalarCount) == 3
+            && bandKernelWindow(g, lanes: 16) == 3
         let apart = coresApart && projected && width >= 28 && perImage >= 1 << 17
         guard large || wideThreeByThree || apart else { return 0 }
         let outputHeight = g.outputSize(height: height, width: width).0
@@ -122,7 +122,7 @@ private func expandedDepthwise(_ input: Tensor, expand: Conv2D?, expandActivatio
     // A block without expansion or skip connection, on AVX-512: depthwise and projection in one pass (no bands needed).
     if expand == nil, let project, !residual, perChannel, banding != .separate, context.precision == .float32,
        input.channels <= GemmBlocking.maximumDepthBlock,
-       let clamp = bandKernelClamp(activation), Tile.scalarCount == 16, bandKernelWindow(g, lanes: Tile.scalarCount) != 0 {
+       let clamp = bandKernelClamp(activation), bandKernelWindow(g, lanes: 16) != 0 {
         return depthwisePointwise(input, depthwise: depthwise, clamp: clamp, project: project,
                                   outputHeight: outputHeight, outputWidth: outputWidth, context: context)
     }
@@ -307,9 +307,8 @@ private func expandedDepthwiseBands<Lanes: DepthwiseLanes>(
     } } } } } } } } }
 }
 
-/// The vector unit of the band kernel (CDepthwiseLanes), asked once; and whether the CPU runs its 8-lane AVX2 twin.
+/// The vector unit of the band kernel (CDepthwiseLanes), asked once.
 private let bandKernelUnit = carcinoma_lanes_vector_unit()
-private let bandKernelHasAVX2 = carcinoma_has_avx2() == 1
 
 /// carcinoma_depthwise_band (16 lanes, AVX-512) or carcinoma_depthwise_band8 (8 lanes, AVX2): the same sums.
 @inline(__always)
@@ -325,17 +324,18 @@ func depthwiseBand(lanes: Int, _ rows: UnsafePointer<Float>, _ top: Int, _ botto
     }
 }
 
-/// The window (3 or 5) of a depthwise layer that the bands run with carcinoma_depthwise_band, else 0 (the planes and their
-/// tiles): stride 1 or 2 both ways, a square 3x3 or 5x5 window without dilation, 16-lane tiles on an AVX-512 CPU, or
-/// 8-lane tiles in a build for AVX2 (Tile 8 lanes wide) on a CPU with AVX2 (carcinoma_depthwise_band8, bands8.c; the
-/// AVX2 build on AMD Zen 4, Lite0 224 one thread, 8 alternating pairs: median 86.9 -> 91.0 images/s, 512 17.5 -> 17.8;
-/// the rule for 3x3 stride-1 blocks (automaticRows) and the fused block without expansion stay AVX-512's).
-/// Lite0's banded blocks, one thread, AMD Zen 4, each variant's best pass against the planes: 16 → 96 3x3 stride 2 at
-/// 112 x 112 0.82-0.84 ms against 1.06, at 256 x 256 4.33 against 5.14; 24 → 144 5x5 stride 2 at 128 x 128 2.73 against
-/// 3.21 (the phase planes' copy had taken longer than their taps); at stride 1, 24 → 144 3x3 at 128 x 128 3.71-3.77
-/// against 3.79-3.87. Loads without a mask where a tile lies inside the rows: the same block at 112 x 112 0.80-0.83.
+/// The window (3 or 5) of a depthwise layer that the bands run with carcinoma_depthwise_band, else 0 (the planes and
+/// their tiles): stride 1 or 2 both ways, a square 3x3 or 5x5 window without dilation, tiles as wide as the build's
+/// (`lanes` = Tile.scalarCount): 16 lanes on an AVX-512 CPU, or 8 in a build for AVX2 on a CPU with AVX2 (CPUFeatures'
+/// flags; carcinoma_depthwise_band8, bands8.c; the AVX2 build on AMD Zen 4, Lite0 224 one thread, 8 alternating pairs:
+/// median 86.9 -> 91.0 images/s, 512 17.5 -> 17.8; the rule for 3x3 stride-1 blocks (automaticRows) and the fused block
+/// without expansion stay AVX-512's). Lite0's banded blocks, one thread, AMD Zen 4, each variant's best pass against
+/// the planes: 16 → 96 3x3 stride 2 at 112 x 112 0.82-0.84 ms against 1.06, at 256 x 256 4.33 against 5.14; 24 → 144
+/// 5x5 stride 2 at 128 x 128 2.73 against 3.21 (the phase planes' copy had taken longer than their taps); at stride 1,
+/// 24 → 144 3x3 at 128 x 128 3.71-3.77 against 3.79-3.87. Loads without a mask where a tile lies inside the rows: the
+/// same block at 112 x 112 0.80-0.83.
 func bandKernelWindow(_ g: ConvGeometry, lanes: Int) -> Int {
-    guard (lanes == 16 && bandKernelUnit == 2 || lanes == 8 && Tile.scalarCount == 8 && bandKernelHasAVX2)
+    guard lanes == Tile.scalarCount && (lanes == 16 ? bandKernelUnit == 2 : lanes == 8 && CPUFeatures.current.hasAVX2)
             && g.strideY == g.strideX && (g.strideY == 1 || g.strideY == 2)
             && g.dilationY == 1 && g.dilationX == 1
             && g.kernelHeight == g.kernelWidth && (g.kernelHeight == 3 || g.kernelHeight == 5) else { return 0 }

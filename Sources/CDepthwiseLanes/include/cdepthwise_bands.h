@@ -16,14 +16,10 @@ void carcinoma_depthwise_band(const float *rows, long top, long bottom, long wid
                               long stride, long window, const float *kernel, float bias, int clamp, long firstOutputRow,
                               long outputRows, long outputWidth, float *output);
 
-/// carcinoma_depthwise_band on 8-lane AVX2 vectors (bands8.c): the same outputs, bit for bit. Only where
-/// carcinoma_has_avx2() is 1.
+/// carcinoma_depthwise_band on 8-lane AVX2 vectors (bands8.c): the same outputs, bit for bit. Only on a CPU with AVX2.
 void carcinoma_depthwise_band8(const float *rows, long top, long bottom, long width, long padTop, long padLeft,
                                long stride, long window, const float *kernel, float bias, int clamp, long firstOutputRow,
                                long outputRows, long outputWidth, float *output);
-
-/// 1 when this CPU runs AVX2, else 0.
-int carcinoma_has_avx2(void);
 
 /// An inverted-bottleneck block without expansion on one image, output rows firstOutputRow ..< + outputRows: the
 /// depthwise layer above (rows = input's `channels` planes of height x width, top 0, bottom height; `dwKernel` channel
